@@ -1,0 +1,11 @@
+"""Models for the experiments: GPT-2 for the instruction-tuning reproduction (Figure 2, Table 4)."""
+
+from anisoada.models.gpt2 import (
+    GPT2_PRESETS,
+    GPT2Build,
+    GPT2Preset,
+    build_gpt2,
+    restrict_vocabulary,
+)
+
+__all__ = ["GPT2_PRESETS", "GPT2Build", "GPT2Preset", "build_gpt2", "restrict_vocabulary"]

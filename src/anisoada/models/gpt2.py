@@ -1,0 +1,314 @@
+"""GPT-2 language models for the paper's instruction-tuning experiment (Figure 2, Table 4).
+
+Two presets: ``"gpt2"`` is the 124M-parameter configuration the paper fine-tunes, and ``"tiny"``
+is a 2-layer, 64-wide GPT-2 that trains on a laptop CPU. Weights come from a local directory or
+the Hugging Face cache when the user has them — never from the network — and otherwise from a
+seeded random initialisation of the preset's configuration. Which of the two happened is returned
+as a provenance record, so that results can say what model they were produced with.
+
+A GPT-2's input embedding (tied to its output layer) holds ``vocab_size × n_embd`` parameters:
+50257 × 64 ≈ 3.2M of the tiny preset's 3.3M. :func:`restrict_vocabulary` keeps only the rows of
+the tokens a corpus uses, which brings the tiny model to a few hundred thousand parameters and
+makes the output softmax — the dominant cost on a CPU — 25× cheaper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+__all__ = [
+    "GPT2_PRESETS",
+    "GPT2Build",
+    "GPT2Preset",
+    "build_gpt2",
+    "restrict_vocabulary",
+]
+
+_GPT2_VOCAB_SIZE = 50257
+# Weight files ``from_pretrained`` understands, in the order it prefers them.
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+@dataclasses.dataclass(frozen=True)
+class GPT2Preset:
+    """Architecture of a named GPT-2 configuration.
+
+    Attributes:
+        n_layer: number of transformer blocks.
+        n_head: attention heads per block; must divide ``n_embd``.
+        n_embd: width of the residual stream.
+        n_positions: longest sequence the learned position embedding covers.
+        vocab_size: rows of the (tied) token embedding; 50257 is GPT-2's BPE vocabulary.
+        dropout: probability for the embedding, attention and residual dropouts. The presets use
+            0.0 so that a training step is a deterministic function of the batch: the micro-batch
+            split and the number of data-parallel processes then change results only by float
+            rounding (dropout masks would be drawn differently for each split).
+        hub_name: the Hugging Face repository whose pretrained weights match this architecture,
+            looked up in the local cache only; ``None`` when there is none.
+    """
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    n_positions: int
+    vocab_size: int = _GPT2_VOCAB_SIZE
+    dropout: float = 0.0
+    hub_name: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Invalid GPT2Preset.{name}: {value!r}; use a positive integer.")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"Invalid GPT2Preset: n_head={self.n_head} does not divide n_embd={self.n_embd}."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"Invalid GPT2Preset.dropout: {self.dropout!r}; use 0 <= p < 1.")
+
+    def config(self) -> Any:
+        """The ``transformers.GPT2Config`` of this architecture."""
+        from transformers import GPT2Config
+
+        return GPT2Config(
+            n_layer=self.n_layer,
+            n_head=self.n_head,
+            n_embd=self.n_embd,
+            n_positions=self.n_positions,
+            vocab_size=self.vocab_size,
+            resid_pdrop=self.dropout,
+            embd_pdrop=self.dropout,
+            attn_pdrop=self.dropout,
+            tie_word_embeddings=True,
+        )
+
+
+GPT2_PRESETS: dict[str, GPT2Preset] = {
+    # Radford et al. (2019) "small" GPT-2, the model of the paper's Figure 2 (124M parameters).
+    "gpt2": GPT2Preset(
+        n_layer=12, n_head=12, n_embd=768, n_positions=1024, hub_name="openai-community/gpt2"
+    ),
+    # ~0.1M parameters outside the embedding; CPU-sized. No pretrained weights exist for it.
+    "tiny": GPT2Preset(n_layer=2, n_head=2, n_embd=64, n_positions=256),
+}
+
+
+class GPT2Build(NamedTuple):
+    """A built model and the record of where its weights came from.
+
+    ``provenance`` is JSON-serialisable: ``preset``, ``source`` (``"random_init"``,
+    ``"local_directory"`` or ``"hf_cache"``), ``weights`` (what was asked for), ``resolved_path``
+    (the directory the weights were read from, or ``None``), ``seed`` (for random init), ``config``
+    (the architecture actually built), ``n_parameters``, ``n_embedding_parameters``,
+    ``transformers_version``, and ``weight_files`` (name and size of each file read).
+    """
+
+    model: torch.nn.Module
+    provenance: dict[str, Any]
+
+
+def build_gpt2(
+    preset: str | GPT2Preset,
+    *,
+    weights: str | Path | None = None,
+    seed: int = 0,
+    dropout: float | None = None,
+) -> GPT2Build:
+    """Build a ``transformers.GPT2LMHeadModel`` from a preset, offline.
+
+    Args:
+        preset: a key of :data:`GPT2_PRESETS` (``"tiny"``, ``"gpt2"``) or a :class:`GPT2Preset`.
+        weights: ``None`` for a random initialisation of the preset's configuration (GPT-2's own
+            scheme: normal(0, 0.02) weights, residual projections scaled by 1/√(2·n_layer)),
+            seeded by ``seed``; a directory holding ``config.json`` and a weight file (as written
+            by ``save_pretrained``); or a Hugging Face repository name (e.g.
+            ``"openai-community/gpt2"``) or ``"pretrained"`` (the preset's ``hub_name``), looked
+            up in the local cache only. Pretrained weights must match the preset's architecture.
+        seed: seed of the random initialisation; the global torch RNG is left untouched.
+        dropout: overrides the preset's dropout probability (also for pretrained weights).
+
+    Returns:
+        ``GPT2Build(model, provenance)``; the model is in training mode, float32, on the CPU.
+
+    Raises:
+        ValueError: unknown preset, or pretrained weights whose architecture differs from it.
+        FileNotFoundError: ``weights`` names a directory or repository that is not available
+            locally; the message says how to make it available.
+
+    Example:
+        >>> model, info = build_gpt2("tiny", seed=1)
+        >>> info["source"], info["config"]["n_layer"]
+        ('random_init', 2)
+
+    References:
+        Radford, Wu, Child, Luan, Amodei, Sutskever (2019), "Language Models are Unsupervised
+        Multitask Learners" (GPT-2).
+    """
+    from transformers import GPT2LMHeadModel
+
+    spec = _resolve_preset(preset)
+    if dropout is not None:
+        spec = dataclasses.replace(spec, dropout=dropout)
+    if weights is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = GPT2LMHeadModel(spec.config())
+        source, resolved, files = "random_init", None, []
+    else:
+        directory, source = _locate_weights(weights, spec)
+        overrides = {"resid_pdrop": spec.dropout, "embd_pdrop": spec.dropout}
+        overrides["attn_pdrop"] = spec.dropout
+        model = GPT2LMHeadModel.from_pretrained(directory, local_files_only=True, **overrides)
+        _check_architecture(model.config, spec, directory)
+        resolved = str(directory)
+        files = [
+            {"name": name, "bytes": (directory / name).stat().st_size}
+            for name in _WEIGHT_FILES
+            if (directory / name).is_file()
+        ]
+    model.train()
+    return GPT2Build(
+        model, _provenance(model, spec, preset, weights, source, resolved, seed, files)
+    )
+
+
+def restrict_vocabulary(model: torch.nn.Module, keep_token_ids: Sequence[int]) -> torch.nn.Module:
+    """Keep only some rows of a GPT-2's (tied) token embedding, in place.
+
+    Token ``keep_token_ids[k]`` of the original vocabulary becomes token ``k`` of the new one, so
+    inputs must be re-indexed the same way. With a tied output layer the logits are
+    ``h · E_keepᵀ``: the model's softmax runs over the kept tokens only, i.e. the loss is the
+    cross-entropy of the model conditioned on the next token being one of them. That equals the
+    full-vocabulary loss when the other tokens have negligible probability, and is a sound
+    CPU-sized stand-in for it in any case (the optimisation problem is still a GPT-2 one).
+
+    Args:
+        model: a ``GPT2LMHeadModel`` with tied input/output embeddings.
+        keep_token_ids: distinct token ids of the current vocabulary, in the new order.
+
+    Returns:
+        The same model, its ``config.vocab_size`` set to ``len(keep_token_ids)``.
+
+    Example:
+        >>> model, _ = build_gpt2("tiny")
+        >>> restrict_vocabulary(model, [50256, 13, 11]).config.vocab_size
+        3
+    """
+    embedding = model.get_input_embeddings()
+    rows = torch.as_tensor(list(keep_token_ids), dtype=torch.long)
+    old_size = embedding.weight.shape[0]
+    if rows.ndim != 1 or rows.numel() == 0:
+        raise ValueError("Invalid keep_token_ids: give a non-empty sequence of token ids.")
+    if int(rows.min()) < 0 or int(rows.max()) >= old_size:
+        raise ValueError(
+            f"Invalid keep_token_ids: ids must lie in [0, {old_size}); got range "
+            f"[{int(rows.min())}, {int(rows.max())}]."
+        )
+    if rows.unique().numel() != rows.numel():
+        raise ValueError("Invalid keep_token_ids: ids must be distinct.")
+    if model.get_output_embeddings().weight is not embedding.weight:
+        raise ValueError(
+            "restrict_vocabulary needs tied input/output embeddings (GPT-2's default)."
+        )
+    new_embedding = torch.nn.Embedding(rows.numel(), embedding.weight.shape[1])
+    with torch.no_grad():
+        new_embedding.weight.copy_(embedding.weight[rows])
+    model.set_input_embeddings(new_embedding)
+    model.config.vocab_size = rows.numel()
+    model.tie_weights()
+    return model
+
+
+def _resolve_preset(preset: str | GPT2Preset) -> GPT2Preset:
+    if isinstance(preset, GPT2Preset):
+        return preset
+    if preset not in GPT2_PRESETS:
+        raise ValueError(f"Unknown GPT-2 preset {preset!r}; choose one of {sorted(GPT2_PRESETS)}.")
+    return GPT2_PRESETS[preset]
+
+
+def _locate_weights(weights: str | Path, spec: GPT2Preset) -> tuple[Path, str]:
+    """The local directory holding ``weights``, and whether it was a directory or the cache."""
+    path = Path(weights).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() or not any(
+            (path / name).is_file() for name in _WEIGHT_FILES
+        ):
+            raise FileNotFoundError(
+                f"{path} is not a saved model: it needs config.json and one of {_WEIGHT_FILES} "
+                "(write one with model.save_pretrained(path))."
+            )
+        return path, "local_directory"
+    repo_id = spec.hub_name if str(weights) == "pretrained" else str(weights)
+    if repo_id is None:
+        raise ValueError(
+            f"weights='pretrained' but this preset has no pretrained weights ({spec}); "
+            "pass weights=None for a random initialisation."
+        )
+    if str(weights).startswith(("/", ".", "~")) or path.exists():
+        raise FileNotFoundError(
+            f"No saved model directory at {path}; give a directory written by save_pretrained."
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot = snapshot_download(repo_id, local_files_only=True)
+    except Exception as error:  # the hub raises several types for "not cached"
+        raise FileNotFoundError(
+            f"{weights!r} is neither a model directory nor in the local Hugging Face cache "
+            f"(nothing is downloaded at run time). On a machine with network access run "
+            f"`huggingface-cli download {repo_id}` (or save the model with save_pretrained and "
+            f"pass its directory), or use weights=None for a random initialisation."
+        ) from error
+    return Path(snapshot), "hf_cache"
+
+
+def _check_architecture(config: Any, spec: GPT2Preset, directory: Path) -> None:
+    found = {name: getattr(config, name) for name in ("n_layer", "n_head", "n_embd")}
+    expected = {name: getattr(spec, name) for name in found}
+    if found != expected:
+        raise ValueError(
+            f"The weights in {directory} have architecture {found}, but the preset asks for "
+            f"{expected}; choose the matching preset."
+        )
+
+
+def _provenance(
+    model: torch.nn.Module,
+    spec: GPT2Preset,
+    preset: str | GPT2Preset,
+    weights: str | Path | None,
+    source: str,
+    resolved: str | None,
+    seed: int,
+    files: list[dict[str, Any]],
+) -> dict[str, Any]:
+    import transformers
+
+    config = model.config
+    embedding = model.get_input_embeddings().weight
+    return {
+        "preset": preset if isinstance(preset, str) else "custom",
+        "source": source,
+        "weights": None if weights is None else str(weights),
+        "resolved_path": resolved,
+        "seed": seed if source == "random_init" else None,
+        "config": {
+            "n_layer": config.n_layer,
+            "n_head": config.n_head,
+            "n_embd": config.n_embd,
+            "n_positions": config.n_positions,
+            "vocab_size": config.vocab_size,
+            "dropout": spec.dropout,
+        },
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "n_embedding_parameters": embedding.numel(),
+        "transformers_version": transformers.__version__,
+        "weight_files": files,
+    }
