@@ -1,0 +1,335 @@
+"""``anisoada bound``: the paper's bounds for given or measured ``L`` and ``σ``, per batch size."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anisoada.theory.prediction import predict
+from anisoada.theory.ratios import rho_D, rho_L, rho_sigma, term_ratios
+
+_DEFAULT_BATCH_SIZES = "1,8,64,512,4096"
+_PRINTED_COLUMNS = (
+    "batch_size",
+    "iterations",
+    "label",
+    "bias",
+    "noise",
+    "bound",
+    "dominant",
+    "ratio_to_sgd",
+    "verdict",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bound`` subcommand."""
+    parser = subparsers.add_parser(
+        "bound",
+        help="evaluate the paper's bounds for AdaGrad, SGD and AdaGrad-Norm per batch size",
+        description=(
+            "Evaluate the convergence bounds of AdaGrad, SGD and AdaGrad-Norm (up to absolute "
+            "constants) at each batch size for a fixed sample budget N = M·T, and say which "
+            "guarantee is better. Vectors come from --from FILE.npz (arrays L, sigma and optional "
+            "L0, L1, as written by `anisoada measure`; lambda_max from a sibling FILE.json) or "
+            "from --L/--sigma. A vector option takes comma- or space-separated numbers, or "
+            "@FILE to read them from a text file."
+        ),
+    )
+    source = parser.add_argument_group("inputs")
+    source.add_argument("--from", dest="from_file", type=Path, metavar="FILE.npz")
+    source.add_argument("--L", type=_vector_arg, metavar="LIST", help="smoothness vector L (A2)")
+    source.add_argument("--sigma", type=_vector_arg, metavar="LIST", help="noise vector σ (A5)")
+    source.add_argument("--L0", type=_vector_arg, metavar="LIST", help="(L0,L1) smoothness: L0")
+    source.add_argument("--L1", type=_vector_arg, metavar="LIST", help="(L0,L1) smoothness: L1")
+    source.add_argument(
+        "--G", type=_vector_arg, metavar="LIST", help="gradient bound for the nonsmooth bound"
+    )
+    scalars = parser.add_argument_group("problem constants")
+    scalars.add_argument(
+        "--D-inf", dest="D_inf", type=float, default=1.0, help="ℓ∞ diameter D_∞ (default 1)"
+    )
+    scalars.add_argument(
+        "--D-2",
+        dest="D_2",
+        type=float,
+        default=None,
+        help="ℓ2 diameter D_2 (default √d·D_∞, a box)",
+    )
+    scalars.add_argument("--delta", type=float, help="Δ = f(w_1) − inf f (nonconvex setting)")
+    scalars.add_argument(
+        "--lambda-max",
+        dest="lambda_max",
+        type=float,
+        help="measured ℓ2 smoothness constant; adds 'SGD (λ_max)' (default: from FILE.json)",
+    )
+    scalars.add_argument(
+        "--no-lambda-max",
+        dest="use_lambda_max",
+        action="store_false",
+        help="ignore lambda_max from FILE.json",
+    )
+    run = parser.add_argument_group("comparison")
+    run.add_argument(
+        "--batch-sizes",
+        dest="batch_sizes",
+        type=_vector_arg,
+        default=_vector_arg(_DEFAULT_BATCH_SIZES),
+        metavar="LIST",
+        help=f"batch sizes M (default {_DEFAULT_BATCH_SIZES})",
+    )
+    run.add_argument("--budget", type=float, default=1e6, help="sample budget N (default 1e6)")
+    run.add_argument("--setting", choices=("convex", "nonconvex"), default="convex")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead")
+    run.add_argument("--plot", type=Path, metavar="FILE.png", help="also save the curves")
+    parser.set_defaults(func=run_bound)
+
+
+def run_bound(args: argparse.Namespace) -> int:
+    """Read the inputs, evaluate :func:`predict` and print the table (or JSON)."""
+    inputs = _inputs(args)
+    table = predict(
+        L=inputs["L"],
+        sigma=inputs["sigma"],
+        batch_sizes=args.batch_sizes,
+        budget=args.budget,
+        setting=args.setting,
+        D_inf=args.D_inf if args.setting == "convex" else None,
+        D_2=args.D_2 if args.setting == "convex" else None,
+        delta=args.delta,
+        lambda_max=inputs["lambda_max"],
+        L0=inputs["L0"] if args.setting == "nonconvex" else None,
+        L1=inputs["L1"] if args.setting == "nonconvex" else None,
+        G=inputs["G"],
+    )
+    summary = _summary(args, inputs, table)
+    if args.plot is not None:
+        from anisoada.theory.plot import plot_prediction
+
+        curves = predict(
+            L=inputs["L"],
+            sigma=inputs["sigma"],
+            batch_sizes=np.geomspace(1.0, args.budget, 60),
+            budget=args.budget,
+            setting=args.setting,
+            D_inf=args.D_inf if args.setting == "convex" else None,
+            D_2=args.D_2 if args.setting == "convex" else None,
+            delta=args.delta,
+            lambda_max=inputs["lambda_max"],
+            L0=inputs["L0"] if args.setting == "nonconvex" else None,
+            L1=inputs["L1"] if args.setting == "nonconvex" else None,
+            G=inputs["G"],
+        )
+        plot_prediction(curves).savefig(args.plot, dpi=150)
+    if args.json:
+        payload = {**summary, "rows": table.to_dict(orient="records")}
+        print(json.dumps(_finite_or_none(payload), indent=2, ensure_ascii=False, allow_nan=False))
+        return 0
+    print(_render(summary, table))
+    if args.plot is not None:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _vector_arg(text: str) -> np.ndarray:
+    """Numbers separated by commas or whitespace, or ``@FILE`` holding them."""
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"cannot read {path}: {error.strerror}") from None
+    tokens = text.replace(",", " ").split()
+    if not tokens:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    try:
+        return np.array([float(token) for token in tokens])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers; got {text.strip()!r}") from None
+
+
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """The vectors and λ_max from ``--from`` (and its JSON sibling) or the options."""
+    inputs: dict[str, Any] = {"L": args.L, "sigma": args.sigma, "L0": args.L0, "L1": args.L1}
+    inputs["G"] = args.G
+    lambda_max = args.lambda_max
+    inputs["source"] = "options"
+    if args.from_file is not None:
+        for name in ("L", "sigma"):
+            if inputs[name] is not None:
+                raise ValueError(f"--{name} and --from both give {name}; use one of them")
+        path = args.from_file
+        if not path.is_file():
+            raise FileNotFoundError(f"--from: no such file {path}")
+        with np.load(path, allow_pickle=False) as arrays:
+            for name in ("L", "sigma"):
+                if name not in arrays:
+                    raise ValueError(
+                        f"--from {path} has no array {name!r} (found {sorted(arrays.files)}); "
+                        "write it with `anisoada measure` or pass --L/--sigma"
+                    )
+                inputs[name] = np.asarray(arrays[name], dtype=np.float64).ravel()
+            for name in ("L0", "L1"):
+                if inputs[name] is None and name in arrays:
+                    inputs[name] = np.asarray(arrays[name], dtype=np.float64).ravel()
+        inputs["source"] = str(path)
+        sidecar = path.with_suffix(".json")
+        if sidecar.is_file():
+            scalars = json.loads(sidecar.read_text())
+            d = scalars.get("d")
+            if d is not None and int(d) != inputs["L"].size:
+                raise ValueError(
+                    f"{sidecar} says d={d} but {path} holds {inputs['L'].size} coordinates"
+                )
+            if lambda_max is None and scalars.get("lambda_max") is not None:
+                lambda_max = float(scalars["lambda_max"])
+    if inputs["L"] is None or inputs["sigma"] is None:
+        raise ValueError("give --from FILE.npz, or both --L and --sigma")
+    if (inputs["L0"] is None) != (inputs["L1"] is None):
+        raise ValueError("give both --L0 and --L1 or neither")
+    if args.setting == "convex" and args.L0 is not None:
+        raise ValueError(
+            "--L0/--L1 enter only the nonconvex (Thm 5.3) bound; add --setting nonconvex"
+        )
+    if args.setting == "nonconvex" and args.G is not None:
+        raise ValueError("--G (the nonsmooth bound) is a convex result; drop --setting nonconvex")
+    if args.setting == "nonconvex" and args.delta is None:
+        raise ValueError("--delta (Δ = f(w_1) − inf f) is required with --setting nonconvex")
+    if args.setting == "convex" and args.delta is not None:
+        raise ValueError("--delta enters only the nonconvex bounds; add --setting nonconvex")
+    inputs["lambda_max"] = lambda_max if args.use_lambda_max else None
+    return inputs
+
+
+def _optional(function, *arguments, **keywords) -> float | None:
+    """A ratio, or None where it is undefined (a zero vector)."""
+    try:
+        return function(*arguments, **keywords)
+    except ValueError:
+        return None
+
+
+def _summary(args: argparse.Namespace, inputs: dict[str, Any], table: pd.DataFrame) -> dict:
+    L, sigma = np.asarray(inputs["L"]), np.asarray(inputs["sigma"])
+    d = int(L.size)
+    convex = args.setting == "convex"
+    D_2 = (args.D_2 if args.D_2 is not None else math.sqrt(d) * args.D_inf) if convex else None
+    ratios: dict[str, float | None] = {
+        "rho_L": _optional(rho_L, L),
+        "rho_sigma": _optional(rho_sigma, sigma),
+        "rho_D": _optional(rho_D, args.D_inf, D_2, d) if convex else None,
+    }
+    for name, lambda_max in (("", None), ("_lambda_max", inputs["lambda_max"])):
+        if name and lambda_max is None:
+            continue
+        terms = _optional(
+            term_ratios,
+            L,
+            sigma,
+            setting=args.setting,
+            D_inf=args.D_inf if convex else None,
+            D_2=D_2,
+            lambda_max=lambda_max,
+        )
+        ratios[f"bias_ratio{name}"] = None if terms is None else terms.bias
+        ratios[f"noise_ratio{name}"] = None if terms is None else terms.noise
+    critical = table.drop_duplicates("variant").set_index("variant")["critical_batch_size"]
+    return {
+        "setting": args.setting,
+        "source": inputs["source"],
+        "d": d,
+        "budget": float(args.budget),
+        "constants_note": "all bounds up to absolute constants (set to 1)",
+        "inputs": {
+            "D_inf": args.D_inf if convex else None,
+            "D_2": D_2,
+            "delta": args.delta,
+            "lambda_max": inputs["lambda_max"],
+        },
+        "norms": {
+            "L_l1": float(L.sum()),
+            "L_linf": float(L.max()),
+            "sigma_l1": float(sigma.sum()),
+            "sigma_l2": float(np.linalg.norm(sigma)),
+        },
+        "ratios": ratios,
+        "critical_batch_sizes": {k: float(v) for k, v in critical.items()},
+    }
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}"
+
+
+def _render(summary: dict, table: pd.DataFrame) -> str:
+    norms, ratios, inputs = summary["norms"], summary["ratios"], summary["inputs"]
+    lines = [
+        f"anisoada bound — {summary['setting']} setting, d={summary['d']}, sample budget "
+        f"N={summary['budget']:.4g}; bounds up to absolute constants (set to 1)",
+        f"source: {summary['source']}",
+        f"‖L‖_1={_fmt(norms['L_l1'])}  ‖L‖_∞={_fmt(norms['L_linf'])}  "
+        f"‖σ‖_1={_fmt(norms['sigma_l1'])}  ‖σ‖_2={_fmt(norms['sigma_l2'])}",
+    ]
+    if summary["setting"] == "convex":
+        lines.append(f"D_∞={_fmt(inputs['D_inf'])}  D_2={_fmt(inputs['D_2'])}")
+    else:
+        lines.append(f"Δ={_fmt(inputs['delta'])}")
+    if inputs["lambda_max"] is not None:
+        lines[-1] += f"  λ_max={_fmt(inputs['lambda_max'])}"
+    lines.append(
+        f"ρ_L={_fmt(ratios['rho_L'])}  ρ_σ={_fmt(ratios['rho_sigma'])}"
+        + (f"  ρ_D={_fmt(ratios['rho_D'])}" if summary["setting"] == "convex" else "")
+        + f"   AdaGrad/SGD terms: bias {_fmt(ratios['bias_ratio'])}, "
+        f"noise {_fmt(ratios['noise_ratio'])}"
+    )
+    if "bias_ratio_lambda_max" in ratios:
+        lines[-1] += (
+            f"; vs SGD (λ_max): bias {_fmt(ratios['bias_ratio_lambda_max'])}, "
+            f"noise {_fmt(ratios['noise_ratio_lambda_max'])}"
+        )
+    labels = table.drop_duplicates("variant").set_index("variant")["label"]
+    lines.append(
+        "critical batch size (bias = noise at N): "
+        + ", ".join(
+            f"{labels[variant]} {_fmt(value)}"
+            for variant, value in summary["critical_batch_sizes"].items()
+        )
+    )
+    columns = list(_PRINTED_COLUMNS)
+    if "verdict_lambda_max" in table.columns:
+        columns += ["ratio_to_sgd_lambda_max", "verdict_lambda_max"]
+    shown = table[columns].rename(columns={"ratio_to_sgd_lambda_max": "ratio_to_sgd_λ"})
+    body = shown.to_string(
+        index=False,
+        formatters={
+            "batch_size": "{:g}".format,
+            "iterations": "{:.4g}".format,
+            "bias": "{:.4g}".format,
+            "noise": "{:.4g}".format,
+            "bound": "{:.4g}".format,
+            "ratio_to_sgd": "{:.3f}".format,
+            "ratio_to_sgd_λ": "{:.3f}".format,
+        },
+    )
+    return "\n".join([*lines, "", body])
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(key): _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

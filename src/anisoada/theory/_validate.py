@@ -1,0 +1,125 @@
+"""Input checks shared by the theory functions: every error names the argument and its value."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def vector(name: str, value: ArrayLike) -> np.ndarray:
+    """A non-empty, finite, non-negative float64 vector, or a ValueError naming ``name``."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a vector of numbers; got {value!r} ({error})") from None
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D vector with one entry per coordinate; got shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ValueError(f"{name} must have at least one entry; got an empty vector")
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        j = int(bad[0])
+        raise ValueError(
+            f"{name} must be finite; entry {j} is {array[j]} ({bad.size} non-finite entries). "
+            "Remove or re-measure those coordinates."
+        )
+    negative = np.flatnonzero(array < 0)
+    if negative.size:
+        j = int(negative[0])
+        raise ValueError(
+            f"{name} must be non-negative (it is a vector of per-coordinate constants); "
+            f"entry {j} is {array[j]} ({negative.size} negative entries)"
+        )
+    return array
+
+
+def same_length(reference: tuple[str, np.ndarray], *others: tuple[str, np.ndarray]) -> int:
+    """The common length ``d`` of the named vectors, or a ValueError naming the mismatch."""
+    ref_name, ref = reference
+    for name, other in others:
+        if other.shape != ref.shape:
+            raise ValueError(
+                f"{name} has {other.size} entries but {ref_name} has {ref.size}; "
+                "both must describe the same d coordinates"
+            )
+    return ref.size
+
+
+def positive(name: str, value: float) -> float:
+    """A finite, strictly positive float, or a ValueError naming ``name``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number; got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite positive number; got {value!r}")
+    return number
+
+
+def schedule(M: float, T: float | None, N: float | None) -> tuple[float, float]:
+    """Batch size and iteration count ``(M, T)`` from ``M`` and exactly one of ``T`` or ``N = M·T``.
+
+    Both may be real numbers (the bounds are smooth in them); each must be at least 1, so a sample
+    budget smaller than the batch size is an error rather than a fraction of an iteration.
+    """
+    M = positive("M", M)
+    if M < 1:
+        raise ValueError(f"M (batch size) must be at least 1; got {M!r}")
+    if (T is None) == (N is None):
+        raise ValueError(
+            "give exactly one of T (iterations) and N (sample budget, N = M·T); "
+            f"got T={T!r}, N={N!r}"
+        )
+    if T is not None:
+        T = positive("T", T)
+        if T < 1:
+            raise ValueError(f"T (iterations) must be at least 1; got {T!r}")
+        return M, T
+    N = positive("N", N)
+    if M > N:
+        raise ValueError(
+            f"batch size M={M:g} exceeds the sample budget N={N:g}; need M ≤ N so that at "
+            "least one iteration is run"
+        )
+    return M, N / M
+
+
+def diameters(D_inf: float, D_2: float | None, d: int) -> tuple[float, float]:
+    """``(D_∞, D_2)`` with ``D_2`` defaulting to ``√d·D_∞`` (a box) and checked for consistency.
+
+    Every set satisfies ``D_∞ ≤ D_2 ≤ √d·D_∞``; a pair outside that range cannot describe one
+    feasible set, which almost always means the two were measured in different units.
+    """
+    D_inf = positive("D_inf", D_inf)
+    if D_2 is None:
+        return D_inf, math.sqrt(d) * D_inf
+    D_2 = positive("D_2", D_2)
+    upper = math.sqrt(d) * D_inf
+    slack = 1e-12 * upper
+    if not D_inf - slack <= D_2 <= upper + slack:
+        raise ValueError(
+            f"D_2={D_2:g} is inconsistent with D_inf={D_inf:g} in d={d} dimensions: every set "
+            f"has D_inf ≤ D_2 ≤ √d·D_inf = {upper:g}"
+        )
+    return D_inf, D_2
+
+
+def batch_sizes(values: Sequence[float] | np.ndarray, budget: float) -> np.ndarray:
+    """Batch sizes as floats in ``[1, budget]``, or a ValueError naming the offending one."""
+    array = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"batch_sizes must be a non-empty list of numbers; got {values!r}")
+    for M in array:
+        if not math.isfinite(M) or M < 1:
+            raise ValueError(f"batch_sizes must be numbers ≥ 1; got {M!r}")
+        if budget < M:
+            raise ValueError(
+                f"batch size {M:g} in batch_sizes exceeds the sample budget {budget:g}; "
+                "each batch size must be at most the budget (at least one iteration)"
+            )
+    return array

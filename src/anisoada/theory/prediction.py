@@ -1,0 +1,326 @@
+"""Per-batch-size prediction of AdaGrad vs uniform-step methods at a fixed sample budget."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from anisoada.theory import _validate
+from anisoada.theory.bounds import (
+    Bound,
+    convex_adagrad_bound,
+    convex_adagrad_norm_bound,
+    convex_sgd_bound,
+    generalized_adagrad_bound,
+    nonconvex_adagrad_bound,
+    nonconvex_adagrad_norm_bound,
+    nonconvex_sgd_bound,
+    nonsmooth_adagrad_bound,
+)
+
+__all__ = ["PREDICTION_COLUMNS", "VARIANTS", "predict"]
+
+#: Every bound ``predict`` can evaluate, keyed by variant: ``(method, label)``.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "adagrad": ("adagrad", "AdaGrad"),
+    "sgd": ("sgd", "SGD"),
+    "adagrad_norm": ("adagrad_norm", "AdaGrad-Norm"),
+    "sgd_lambda_max": ("sgd", "SGD (λ_max)"),
+    "adagrad_l0l1": ("adagrad", "AdaGrad (L0,L1)"),
+    "adagrad_nonsmooth": ("adagrad", "AdaGrad (nonsmooth)"),
+}
+
+#: Columns of the table returned by :func:`predict`, in order (the λ_max pair only with λ_max).
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "batch_size",
+    "iterations",
+    "budget",
+    "variant",
+    "method",
+    "label",
+    "setting",
+    "theorem",
+    "smoothness",
+    "bias",
+    "noise",
+    "l1_term",
+    "bound",
+    "dominant",
+    "critical_batch_size",
+    "step_size",
+    "ratio_to_sgd",
+    "verdict",
+    "ratio_to_sgd_lambda_max",
+    "verdict_lambda_max",
+)
+
+# Two bounds closer than this relative gap are reported as a tie (they are equal formulas
+# evaluated in floating point, e.g. isotropic inputs).
+_TIE_RTOL = 1e-9
+
+_CONSTANT_NAMES: tuple[str, ...] = ("c_bias", "c_noise")
+
+
+@dataclass(frozen=True)
+class _Curve:
+    variant: str
+    evaluate: Callable[[float, float], Bound]  # (batch size M, budget N) -> Bound
+
+
+def predict(
+    *,
+    L: ArrayLike,
+    sigma: ArrayLike,
+    batch_sizes: Sequence[float] | np.ndarray,
+    budget: float,
+    setting: Literal["convex", "nonconvex"] = "convex",
+    D_inf: float | None = None,
+    D_2: float | None = None,
+    delta: float | None = None,
+    lambda_max: float | None = None,
+    L0: ArrayLike | None = None,
+    L1: ArrayLike | None = None,
+    G: ArrayLike | None = None,
+    constants: Mapping[str, Mapping[str, float]] | None = None,
+) -> pd.DataFrame:
+    """Evaluate every applicable bound at each batch size for a fixed sample budget ``N``.
+
+    For each batch size ``M`` the methods run ``T = N/M`` iterations. Rows (one per batch size and
+    ``variant``; all bounds up to absolute constants, see :mod:`anisoada.theory.bounds`):
+
+    * ``adagrad`` — Thm 4.1 (convex) or Thm 4.3 (nonconvex), ``‖L‖_1``, ``‖σ‖_1``, ``D_∞``;
+    * ``sgd`` — Eq. 6 / SGD's ℓ2 rate ×√d with ``‖L‖_∞``, ``‖σ‖_2``, ``D_2`` (the reference);
+    * ``adagrad_norm`` — the same form as SGD;
+    * ``sgd_lambda_max`` — SGD with the measured ℓ2 constant ``λ_max`` (only if ``lambda_max``);
+    * ``adagrad_l0l1`` — Thm 5.3 [recon] (nonconvex, only if ``L0`` and ``L1``);
+    * ``adagrad_nonsmooth`` — Duchi et al.'s bound (convex, only if ``G``).
+
+    ``ratio_to_sgd`` is the row's bound over SGD's (``‖L‖_∞`` framing) at the same batch size, and
+    ``verdict`` is ``"better"`` (< 1), ``"worse"`` (> 1), ``"tie"`` or ``"reference"``; with
+    ``lambda_max`` the pair ``ratio_to_sgd_lambda_max`` / ``verdict_lambda_max`` compares with SGD
+    under ``λ_max`` instead. Since ``λ_max ≤ ‖L‖_∞`` whenever ``L`` satisfies A2, that is the
+    harder comparison for AdaGrad. ``dominant`` names the larger term and ``critical_batch_size``
+    is the batch size at which the row's bias and noise terms are equal (the same on every row of a
+    variant, since ``N`` is fixed).
+
+    Args:
+        L: Smoothness vector (A2), shape ``(d,)``.
+        sigma: Per-coordinate noise standard deviation of one sample (A5), shape ``(d,)``.
+        batch_sizes: Batch sizes ``M``, each in ``[1, budget]``.
+        budget: Sample budget ``N = M·T``.
+        setting: ``"convex"`` (needs ``D_inf``) or ``"nonconvex"`` (needs ``delta``).
+        D_inf: ℓ∞ diameter of the feasible set (convex).
+        D_2: ℓ2 diameter (convex); default ``√d·D_∞``, i.e. the set is a box.
+        delta: Initial suboptimality ``Δ`` (nonconvex).
+        lambda_max: Measured ℓ2 smoothness constant; adds the ``sgd_lambda_max`` rows.
+        L0: Generalized smoothness (A3), constant part; with ``L1`` adds ``adagrad_l0l1``.
+        L1: Generalized smoothness (A3), gradient-proportional part.
+        G: Per-coordinate gradient bound; adds ``adagrad_nonsmooth`` (convex only).
+        constants: Absolute constants per variant, e.g. ``{"adagrad": {"c_bias": 2.0}}``, passed
+            to the bound function as keyword arguments (default: all 1).
+
+    Returns:
+        A tidy DataFrame with the columns :data:`PREDICTION_COLUMNS` (without the two λ_max
+        columns when ``lambda_max`` is None), ordered by batch size then variant.
+
+    Example:
+        >>> table = predict(L=[4.0, 1.0, 1.0, 1.0], sigma=[1.0, 1.0, 1.0, 1.0], D_inf=1.0,
+        ...                 batch_sizes=[1, 100], budget=10_000)
+        >>> table.loc[table.variant == "adagrad", ["batch_size", "bias", "noise", "verdict"]]
+           batch_size    bias  noise verdict
+        0         1.0  0.0007   0.04  better
+        3       100.0  0.0700   0.04  better
+
+    References:
+        Liu, Pan, Zhang. "AdaGrad under Anisotropic Smoothness." ICLR 2025, Sections 4–5.
+    """
+    budget = _validate.positive("budget", budget)
+    sizes = _validate.batch_sizes(batch_sizes, budget)
+    L, sigma = _validate.vector("L", L), _validate.vector("sigma", sigma)
+    d = _validate.same_length(("L", L), ("sigma", sigma))
+    curves = _curves(setting, L, sigma, d, D_inf, D_2, delta, lambda_max, L0, L1, G, constants)
+
+    rows = []
+    for M in sizes:
+        bounds = {curve.variant: curve.evaluate(float(M), budget) for curve in curves}
+        for variant, bound in bounds.items():
+            method, label = VARIANTS[variant]
+            row = {
+                "batch_size": float(M),
+                "iterations": bound.iterations,
+                "budget": budget,
+                "variant": variant,
+                "method": method,
+                "label": label,
+                "setting": bound.setting,
+                "theorem": bound.theorem,
+                "smoothness": bound.smoothness,
+                "bias": bound.bias,
+                "noise": bound.noise,
+                "l1_term": bound.l1_term,
+                "bound": bound.total,
+                "dominant": bound.dominant,
+                "critical_batch_size": bound.critical_batch_size,
+                "step_size": bound.step_size,
+            }
+            row["ratio_to_sgd"], row["verdict"] = _compare(variant, "sgd", bounds)
+            if "sgd_lambda_max" in bounds:
+                row["ratio_to_sgd_lambda_max"], row["verdict_lambda_max"] = _compare(
+                    variant, "sgd_lambda_max", bounds
+                )
+            rows.append(row)
+    columns = [c for c in PREDICTION_COLUMNS if lambda_max is not None or "lambda_max" not in c]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _compare(variant: str, reference: str, bounds: Mapping[str, Bound]) -> tuple[float, str]:
+    if variant == reference:
+        return 1.0, "reference"
+    value, base = bounds[variant].total, bounds[reference].total
+    # Both zero (no smoothness, no noise) is a tie; only SGD's zero bound is infinitely better.
+    ratio = value / base if base > 0 else (1.0 if value == 0 else math.inf)
+    if abs(ratio - 1.0) <= _TIE_RTOL:
+        return ratio, "tie"
+    return ratio, "better" if ratio < 1.0 else "worse"
+
+
+def _curves(
+    setting: str,
+    L: np.ndarray,
+    sigma: np.ndarray,
+    d: int,
+    D_inf: float | None,
+    D_2: float | None,
+    delta: float | None,
+    lambda_max: float | None,
+    L0: ArrayLike | None,
+    L1: ArrayLike | None,
+    G: ArrayLike | None,
+    constants: Mapping[str, Mapping[str, float]] | None,
+) -> list[_Curve]:
+    """The bounds to evaluate, each as a function of ``(M, N)``, after validating all inputs."""
+    constants = dict(constants or {})
+    unknown = sorted(set(constants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"constants has unknown variants {unknown}; known: {sorted(VARIANTS)}")
+    if lambda_max is not None:
+        lambda_max = _validate.positive("lambda_max", lambda_max)
+    if (L0 is None) != (L1 is None):
+        raise ValueError("give both L0 and L1 (the generalized smoothness pair) or neither")
+
+    def c(variant: str) -> dict[str, float]:
+        given = dict(constants.get(variant, {}))
+        allowed = _CONSTANT_NAMES + (("c_l1", "c_ceiling") if variant == "adagrad_l0l1" else ())
+        for name, value in given.items():
+            if name not in allowed:
+                raise ValueError(
+                    f"constants[{variant!r}] has unknown constant {name!r}; known: {list(allowed)}"
+                )
+            given[name] = _validate.positive(f"constants[{variant!r}][{name!r}]", value)
+        return given
+
+    kw = {variant: c(variant) for variant in VARIANTS}
+
+    curves: list[_Curve] = []
+    if setting == "convex":
+        if D_inf is None:
+            raise ValueError("D_inf is required for setting='convex' (AdaGrad's bound uses D_∞)")
+        if delta is not None:
+            raise ValueError("delta enters only the nonconvex bounds; drop it or set 'nonconvex'")
+        if L0 is not None:
+            raise ValueError("L0/L1 enter only the nonconvex (Thm 5.3) bound; use 'nonconvex'")
+        D_inf, D_2 = _validate.diameters(D_inf, D_2, d)
+        curves += [
+            _Curve(
+                "adagrad",
+                lambda M, N: convex_adagrad_bound(L, sigma, D_inf=D_inf, M=M, N=N, **kw["adagrad"]),
+            ),
+            _Curve("sgd", lambda M, N: convex_sgd_bound(L, sigma, D_2=D_2, M=M, N=N, **kw["sgd"])),
+            _Curve(
+                "adagrad_norm",
+                lambda M, N: convex_adagrad_norm_bound(
+                    L, sigma, D_2=D_2, M=M, N=N, **kw["adagrad_norm"]
+                ),
+            ),
+        ]
+        if lambda_max is not None:
+            curves.append(
+                _Curve(
+                    "sgd_lambda_max",
+                    lambda M, N: convex_sgd_bound(
+                        L, sigma, D_2=D_2, M=M, N=N, lambda_max=lambda_max, **kw["sgd_lambda_max"]
+                    ),
+                )
+            )
+        if G is not None:
+            G = _validate.vector("G", G)
+            _validate.same_length(("L", L), ("G", G))
+            curves.append(
+                _Curve(
+                    "adagrad_nonsmooth",
+                    lambda M, N: nonsmooth_adagrad_bound(
+                        G, D_inf=D_inf, M=M, N=N, **kw["adagrad_nonsmooth"]
+                    ),
+                )
+            )
+    elif setting == "nonconvex":
+        if delta is None:
+            raise ValueError("delta (= f(w_1) − inf f) is required for setting='nonconvex'")
+        delta = _validate.positive("delta", delta)
+        if G is not None:
+            raise ValueError("G (the nonsmooth bound) is a convex result; use setting='convex'")
+        curves += [
+            _Curve(
+                "adagrad",
+                lambda M, N: nonconvex_adagrad_bound(
+                    L, sigma, delta=delta, M=M, N=N, **kw["adagrad"]
+                ),
+            ),
+            _Curve(
+                "sgd",
+                lambda M, N: nonconvex_sgd_bound(L, sigma, delta=delta, M=M, N=N, **kw["sgd"]),
+            ),
+            _Curve(
+                "adagrad_norm",
+                lambda M, N: nonconvex_adagrad_norm_bound(
+                    L, sigma, delta=delta, M=M, N=N, **kw["adagrad_norm"]
+                ),
+            ),
+        ]
+        if lambda_max is not None:
+            curves.append(
+                _Curve(
+                    "sgd_lambda_max",
+                    lambda M, N: nonconvex_sgd_bound(
+                        L,
+                        sigma,
+                        delta=delta,
+                        M=M,
+                        N=N,
+                        lambda_max=lambda_max,
+                        **kw["sgd_lambda_max"],
+                    ),
+                )
+            )
+        if L0 is not None:
+            L0, L1 = _validate.vector("L0", L0), _validate.vector("L1", L1)
+            _validate.same_length(("L", L), ("L0", L0), ("L1", L1))
+            curves.append(
+                _Curve(
+                    "adagrad_l0l1",
+                    lambda M, N: generalized_adagrad_bound(
+                        L0, L1, sigma, delta=delta, M=M, N=N, **kw["adagrad_l0l1"]
+                    ),
+                )
+            )
+    else:
+        raise ValueError(f"setting must be 'convex' or 'nonconvex'; got {setting!r}")
+    if "sgd_lambda_max" in constants and lambda_max is None:
+        raise ValueError("constants for 'sgd_lambda_max' given but lambda_max is None")
+    return curves
