@@ -1,0 +1,38 @@
+"""The optimizers of the paper: diagonal AdaGrad, AdaGrad-Norm and SGD.
+
+Each is a ``torch.optim.Optimizer`` (parameter groups, closures, ``state_dict``) that validates
+its options and owns its state, over a public functional form with keyword-only hyperparameters
+that computes the update with one of two kernels: a readable per-tensor ``"reference"`` and a
+``"fast"`` path that allocates nothing proportional to the parameters per step.
+
+``OPTIMIZERS`` maps a name to its class, so experiments and tests select optimizers by name
+without special-casing any of them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from anisoada.optim._adagrad import AdaGrad, adagrad
+from anisoada.optim._adagrad_norm import AdaGradNorm, adagrad_norm, squared_gradient_norm
+from anisoada.optim._box import Bounds
+from anisoada.optim._sgd import SGD, sgd
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adagrad": AdaGrad,
+    "adagrad_norm": AdaGradNorm,
+    "sgd": SGD,
+}
+"""Optimizer classes by name."""
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "AdaGrad",
+    "AdaGradNorm",
+    "Bounds",
+    "adagrad",
+    "adagrad_norm",
+    "sgd",
+    "squared_gradient_norm",
+]

@@ -1,0 +1,458 @@
+"""Diagonal AdaGrad as analysed by Liu, Pan & Zhang (2025): class, functional form, two kernels.
+
+The update, per coordinate, for the minibatch-mean gradient ``g_t`` at ``w_t``::
+
+    g_t ← −g_t                      if maximize
+    g_t ← g_t + λ w_t               if weight_decay λ > 0  (L2 term added to the gradient, as torch)
+    v_t = v_{t−1} + g_t ⊙ g_t       v_0 = initial_accumulator_value
+    u   = v_t                       (standard)   or   v_{t−1}   (delayed: past gradients only)
+    w_{t+1} = Proj_W( w_t − η g_t / (√u + ε) )     eps_placement="outside"  (torch)
+    w_{t+1} = Proj_W( w_t − η g_t / √(u + ε) )     eps_placement="inside"   (optax)
+
+``Proj_W`` is the ``H_t = diag(√v_t)``-weighted projection of the paper; for a coordinate box it
+is the coordinate-wise clip (see :mod:`anisoada.optim._box`), and it is the identity when no box
+is given. torch's ``Adagrad`` is ``eps_placement="outside", initial_accumulator_value=0``; optax's
+``adagrad`` is ``eps_placement="inside", initial_accumulator_value=0.1``.
+
+Two kernels compute the same update: ``"reference"``, a readable per-tensor loop that allocates
+freely, and ``"fast"``, which calls torch's fused CPU/GPU Adagrad kernel where its arithmetic is
+exactly ours (ε outside, not delayed, a float ``lr``) and otherwise runs in-place passes into
+preallocated workspace buffers, so that a step allocates nothing proportional to the parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from anisoada.optim._box import Bounds, check_box_options, param_bounds, project_
+from anisoada.optim._checks import (
+    check_bool,
+    check_delayed_start,
+    check_eps_placement,
+    check_kernel,
+    check_lr,
+    check_nonnegative,
+)
+from anisoada.optim._workspace import Workspace, effective_gradient, scratch
+
+__all__ = ["AdaGrad", "adagrad"]
+
+# Dtypes torch's fused Adagrad kernel accepts.
+_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def adagrad(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state_sums: Sequence[Tensor],
+    *,
+    lr: float | Tensor,
+    eps: float = 1e-10,
+    eps_placement: str = "outside",
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    delayed: bool = False,
+    boxes: Sequence[Bounds | None] | None = None,
+    state_steps: Sequence[Tensor] | None = None,
+    workspaces: Sequence[Workspace] | None = None,
+    kernel: str = "fast",
+) -> None:
+    r"""One AdaGrad step on every tensor of ``params``, in place.
+
+    .. math::
+
+        v_t = v_{t-1} + g_t \odot g_t, \qquad
+        w_{t+1} = \mathrm{Proj}_W\!\Big(w_t - \eta\,\frac{g_t}{\sqrt{u_t} + \varepsilon}\Big),
+        \qquad u_t = v_t \text{ (standard) or } v_{t-1} \text{ (delayed)},
+
+    with ``√(u_t + ε)`` instead of ``√u_t + ε`` when ``eps_placement="inside"``; ``g_t`` is the
+    gradient after the ``maximize`` sign flip and the L2 term ``weight_decay·w_t``. For a box
+    ``W`` the ``H_t``-weighted projection is the coordinate clip.
+
+    ``lr`` may be a tensor broadcastable to each parameter: ``K`` independent runs stacked as the
+    columns of a ``(d, K)`` parameter take ``lr`` of shape ``(K,)``. Both kernels support it
+    (the fast kernel through its in-place path, since torch's fused kernel takes a scalar).
+
+    Args:
+        params: Parameters, updated in place.
+        grads: Their gradients (dense, or sparse COO for the reference path).
+        state_sums: Accumulators ``v`` (same shapes as ``params``), updated in place.
+        lr: Step size ``η``: a float ≥ 0 or a tensor broadcastable to every parameter.
+        eps: ``ε ≥ 0``.
+        eps_placement: ``"outside"`` (torch) or ``"inside"`` (optax).
+        weight_decay: L2 coefficient ``λ`` added to the gradient before accumulation.
+        maximize: Ascend instead of descend.
+        delayed: Use ``v_{t-1}`` (past gradients only) in the step. The accumulators must then
+            start positive: with ``v_0 = 0`` the first step would divide by ``ε`` alone.
+        boxes: Per parameter, ``(low, high)`` bounds or ``None``; the iterate is clipped after
+            the step.
+        state_steps: Optional step counters (0-dim tensors), each incremented by one.
+        workspaces: Optional per-parameter dicts in which the fast kernel keeps its scratch
+            buffers between calls; without them it allocates the scratch on every call.
+        kernel: ``"fast"`` or ``"reference"``.
+
+    Example:
+        >>> w, g, v = torch.zeros(3), torch.tensor([1.0, -2.0, 0.0]), torch.zeros(3)
+        >>> adagrad([w], [g], [v], lr=0.1)
+        >>> w
+        tensor([-0.1000,  0.1000,  0.0000])
+
+    References:
+        Duchi, Hazan & Singer (2011), "Adaptive subgradient methods"; Liu, Pan & Zhang (2025),
+        "AdaGrad under Anisotropic Smoothness", Algorithm 1.
+    """
+    n = len(params)
+    if len(grads) != n or len(state_sums) != n:
+        raise ValueError(
+            f"Invalid grads/state_sums lengths: {len(grads)}/{len(state_sums)} "
+            f"(expected one per parameter, {n})"
+        )
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    check_eps_placement(eps_placement)
+    check_nonnegative("weight_decay", weight_decay)
+    boxes = [None] * n if boxes is None else list(boxes)
+    options = {
+        "lr": lr,
+        "eps": float(eps),
+        "eps_placement": eps_placement,
+        "weight_decay": float(weight_decay),
+        "maximize": bool(maximize),
+        "delayed": bool(delayed),
+    }
+    if state_steps is not None:
+        for step in state_steps:
+            step.add_(1)
+    if check_kernel(kernel) == "reference":
+        for p, g, v, box in zip(params, grads, state_sums, boxes):
+            _adagrad_reference_tensor(p, g, v, box, **options)
+        return
+    _adagrad_fast(params, grads, state_sums, boxes, workspaces, **options)
+
+
+def _adagrad_reference_tensor(
+    param: Tensor,
+    grad: Tensor,
+    state_sum: Tensor,
+    box: Bounds | None,
+    *,
+    lr: float | Tensor,
+    eps: float,
+    eps_placement: str,
+    weight_decay: float,
+    maximize: bool,
+    delayed: bool,
+) -> None:
+    """The update written as the formula, one tensor at a time (allocates temporaries)."""
+    if grad.is_sparse:
+        _adagrad_reference_sparse(
+            param, grad, state_sum, box, lr=lr, eps=eps, eps_placement=eps_placement,
+            weight_decay=weight_decay, maximize=maximize, delayed=delayed,
+        )  # fmt: skip
+        return
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    past_sum = state_sum.clone()
+    state_sum.add_(g * g)
+    used_sum = past_sum if delayed else state_sum
+    outside = eps_placement == "outside"
+    denominator = used_sum.sqrt() + eps if outside else (used_sum + eps).sqrt()
+    param.sub_(lr * g / denominator)
+    project_(param, box)
+
+
+def _adagrad_reference_sparse(
+    param: Tensor,
+    grad: Tensor,
+    state_sum: Tensor,
+    box: Bounds | None,
+    *,
+    lr: float | Tensor,
+    eps: float,
+    eps_placement: str,
+    weight_decay: float,
+    maximize: bool,
+    delayed: bool,
+) -> None:
+    """AdaGrad for a sparse COO gradient: only the rows the gradient touches move."""
+    if weight_decay != 0:
+        raise ValueError(
+            f"Invalid weight_decay value: {weight_decay} with a sparse gradient (the L2 term is "
+            "dense); use weight_decay=0, or dense gradients (e.g. nn.Embedding(sparse=False))"
+        )
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError(
+            f"Invalid lr value: tensor of shape {tuple(lr.shape)} with a sparse gradient "
+            "(per-coordinate step sizes need dense gradients)"
+        )
+    grad = grad.coalesce()
+    indices, values = grad._indices(), grad._values()
+    if maximize:
+        values = -values
+
+    def sparse_like(new_values: Tensor) -> Tensor:
+        return torch.sparse_coo_tensor(indices, new_values, grad.shape, device=grad.device)
+
+    past_values = state_sum.sparse_mask(grad)._values()
+    state_sum.add_(sparse_like(values * values))
+    used = past_values if delayed else state_sum.sparse_mask(grad)._values()
+    outside = eps_placement == "outside"
+    denominator = used.sqrt() + eps if outside else (used + eps).sqrt()
+    param.add_(sparse_like(values / denominator), alpha=-float(lr))
+    project_(param, box)
+
+
+def _fusable(param: Tensor, grad: Tensor, state_sum: Tensor) -> bool:
+    """Whether torch's fused kernel can update this tensor triple."""
+    return (
+        not grad.is_sparse
+        and param.dtype in _FUSED_DTYPES
+        and grad.dtype == param.dtype == state_sum.dtype
+        and param.is_contiguous()
+        and grad.is_contiguous()
+        and state_sum.is_contiguous()
+        and grad.shape == param.shape == state_sum.shape
+    )
+
+
+def _adagrad_fast(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state_sums: Sequence[Tensor],
+    boxes: Sequence[Bounds | None],
+    workspaces: Sequence[Workspace] | None,
+    *,
+    lr: float | Tensor,
+    eps: float,
+    eps_placement: str,
+    weight_decay: float,
+    maximize: bool,
+    delayed: bool,
+) -> None:
+    """Fused kernel where it computes exactly our update, in-place passes everywhere else."""
+    fused_ok = eps_placement == "outside" and not delayed and not isinstance(lr, Tensor)
+    fused_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, (p, g, v) in enumerate(zip(params, grads, state_sums)):
+        workspace = None if workspaces is None else workspaces[i]
+        if fused_ok and _fusable(p, g, v):
+            fused_batches.setdefault((p.device, p.dtype), []).append(i)
+        elif g.is_sparse:
+            _adagrad_reference_sparse(
+                p, g, v, boxes[i], lr=lr, eps=eps, eps_placement=eps_placement,
+                weight_decay=weight_decay, maximize=maximize, delayed=delayed,
+            )  # fmt: skip
+        else:
+            _adagrad_inplace_tensor(
+                p, g, v, boxes[i], workspace, lr=lr, eps=eps, eps_placement=eps_placement,
+                weight_decay=weight_decay, maximize=maximize, delayed=delayed,
+            )  # fmt: skip
+    for indices in fused_batches.values():
+        batch = [params[i] for i in indices]
+        # lr_decay=0 makes the kernel ignore the step counters; it still wants one per tensor.
+        steps = [torch.zeros((), dtype=torch.float32) for _ in indices]
+        torch._fused_adagrad_(
+            batch,
+            [grads[i] for i in indices],
+            [state_sums[i] for i in indices],
+            steps,
+            lr=float(lr),
+            lr_decay=0.0,
+            weight_decay=weight_decay,
+            eps=eps,
+            maximize=maximize,
+        )
+        for i in indices:
+            project_(params[i], boxes[i])
+
+
+def _adagrad_inplace_tensor(
+    param: Tensor,
+    grad: Tensor,
+    state_sum: Tensor,
+    box: Bounds | None,
+    workspace: Workspace | None,
+    *,
+    lr: float | Tensor,
+    eps: float,
+    eps_placement: str,
+    weight_decay: float,
+    maximize: bool,
+    delayed: bool,
+) -> None:
+    """The update as a few in-place passes into workspace buffers (any layout, any option)."""
+    g = effective_gradient(
+        param, grad, weight_decay=weight_decay, maximize=maximize, workspace=workspace
+    )
+    denominator = scratch(workspace, "denominator", param)
+    if not delayed:
+        state_sum.addcmul_(g, g)
+    if eps_placement == "outside":
+        torch.sqrt(state_sum, out=denominator).add_(eps)
+    else:
+        torch.add(state_sum, eps, out=denominator).sqrt_()
+    if delayed:
+        state_sum.addcmul_(g, g)
+    if isinstance(lr, Tensor):
+        # η·g/δ = g/(δ/η): dividing the denominator keeps the pass count and needs no buffer.
+        param.addcdiv_(g, denominator.div_(lr), value=-1.0)
+    else:
+        param.addcdiv_(g, denominator, value=-lr)
+    project_(param, box)
+
+
+class AdaGrad(torch.optim.Optimizer):
+    r"""Diagonal AdaGrad with the options the paper's analysis needs.
+
+    .. math::
+
+        v_t = v_{t-1} + g_t \odot g_t, \qquad
+        w_{t+1} = \mathrm{Proj}_W^{H_t}\!\Big(w_t - \eta\,\frac{g_t}{\sqrt{u_t} + \varepsilon}\Big),
+
+    with ``u_t = v_t`` (standard) or ``u_t = v_{t-1}`` (``delayed=True``), ``√(u_t+ε)`` for
+    ``eps_placement="inside"``, and ``H_t = diag(√v_t)``. For a box ``W`` the ``H_t``-weighted
+    projection is the coordinate clip. See :func:`adagrad` for the functional form.
+
+    **Delayed steps and the first step.** A delayed step uses only past gradients, so the first
+    step divides by ``√v_0 + ε`` with ``v_0 = initial_accumulator_value``. That is only a sound
+    step when ``v_0 > 0``, so ``delayed=True`` requires ``initial_accumulator_value > 0``
+    (``ValueError`` otherwise); the same bound keeps a coordinate whose gradients were zero so far
+    from moving by ``η g/ε`` when its first nonzero gradient arrives.
+
+    **State** (per parameter, inspectable, saved by ``state_dict``):
+
+    - ``state["step"]``: number of steps taken, a 0-dim float32 tensor (as torch);
+    - ``state["sum"]``: the accumulator ``v_t`` after the latest step (including ``g_t``, also
+      when delayed), shaped and typed like the parameter;
+    - ``state["box_low"]``, ``state["box_high"]``: with ``box_radius``, the bounds ``w_1 ∓ r``
+      fixed at the parameter's first step.
+
+    Args:
+        params: Parameters or parameter groups; every option below may be set per group.
+        lr: Step size ``η`` (float ≥ 0, or a tensor broadcastable to every parameter).
+        eps: ``ε ≥ 0``.
+        eps_placement: ``"outside"`` (torch) or ``"inside"`` (optax).
+        initial_accumulator_value: ``v_0 ≥ 0`` (``> 0`` when ``delayed``).
+        delayed: Use ``v_{t−1}`` instead of ``v_t`` in the step.
+        box: ``(low, high)``: floats or tensors broadcastable to the group's parameters.
+        box_radius: ``r > 0``: the box ``w_1 ± r`` around each parameter's first iterate.
+        weight_decay: L2 coefficient added to the gradient (before accumulation), as torch.
+        maximize: Ascend instead of descend.
+        kernel: ``"fast"`` (default) or ``"reference"``.
+
+    Example:
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
+        >>> opt = AdaGrad([w], lr=0.5, box=(0.8, 2.0))
+        >>> (w * torch.tensor([1.0, 100.0])).sum().backward()
+        >>> opt.step()
+        >>> w.detach()
+        tensor([0.8000, 0.8000])
+
+    Raises:
+        ValueError: on any invalid hyperparameter, naming it and its value.
+
+    References:
+        Liu, Pan & Zhang (2025), "AdaGrad under Anisotropic Smoothness", Algorithm 1;
+        Duchi, Hazan & Singer (2011).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float | Tensor = 1e-2,
+        *,
+        eps: float = 1e-10,
+        eps_placement: str = "outside",
+        initial_accumulator_value: float = 0.0,
+        delayed: bool = False,
+        box: Bounds | None = None,
+        box_radius: float | None = None,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+        kernel: str = "fast",
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "eps": eps,
+            "eps_placement": eps_placement,
+            "initial_accumulator_value": initial_accumulator_value,
+            "delayed": delayed,
+            "box": box,
+            "box_radius": box_radius,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+            "kernel": kernel,
+        }
+        self._workspaces: dict[Tensor, Workspace] = {}
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; its options (defaults filled in) are validated like the constructor's."""
+        super().add_param_group(param_group)
+        try:
+            _validate_adagrad_group(self.param_groups[-1])
+        except ValueError:
+            self.param_groups.pop()
+            raise
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Take one step; ``closure`` (optional) re-evaluates the loss and returns it."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, sums, steps, boxes, workspaces = [], [], [], [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.is_complex():
+                    raise ValueError("Invalid parameter: complex tensors are not supported")
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["sum"] = torch.full_like(
+                        p, group["initial_accumulator_value"], memory_format=torch.preserve_format
+                    )
+                params.append(p)
+                grads.append(p.grad)
+                sums.append(state["sum"])
+                steps.append(state["step"])
+                boxes.append(param_bounds(group, p, state))
+                workspaces.append(self._workspaces.setdefault(p, {}))
+            if not params:
+                continue
+            adagrad(
+                params,
+                grads,
+                sums,
+                lr=group["lr"],
+                eps=group["eps"],
+                eps_placement=group["eps_placement"],
+                weight_decay=group["weight_decay"],
+                maximize=group["maximize"],
+                delayed=group["delayed"],
+                boxes=boxes,
+                state_steps=steps,
+                workspaces=workspaces,
+                kernel=group["kernel"],
+            )
+        return loss
+
+
+def _validate_adagrad_group(group: dict[str, Any]) -> None:
+    check_lr(group["lr"])
+    check_nonnegative("eps", group["eps"])
+    check_eps_placement(group["eps_placement"])
+    check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
+    check_bool("delayed", group["delayed"])
+    check_bool("maximize", group["maximize"])
+    check_nonnegative("weight_decay", group["weight_decay"])
+    check_kernel(group["kernel"])
+    check_box_options(group["box"], group["box_radius"])
+    check_delayed_start(group["delayed"], group["initial_accumulator_value"])

@@ -1,0 +1,421 @@
+"""AdaGrad-Norm: AdaGrad with one scalar accumulator per parameter group (a uniform step size).
+
+The update, for the minibatch-mean gradient ``g_t`` of the whole group at ``w_t``::
+
+    g_t ← −g_t + λ w_t                          (maximize / weight_decay, as in AdaGrad)
+    b_t² = b_{t−1}² + ‖g_t‖²                     b_0² = initial_accumulator_value
+    w_{t+1} = Proj_W( w_t − η g_t / (b + ε) )    b = b_t (standard) or b_{t−1} (delayed)
+
+with ``√(b² + ε)`` in place of ``b + ε`` when ``eps_placement="inside"``.
+
+**The whole group.** ``‖g_t‖²`` sums the squares of every coordinate of every parameter of the
+group that has a gradient at this step — the group is treated as one flat vector, and a parameter
+without a gradient contributes nothing and does not move. With ``per_column=True`` a parameter of
+shape ``(..., K)`` holds ``K`` independent runs in its last dimension and the group keeps ``K``
+accumulators, each summing its own column over all rows of all parameters.
+
+**Sharded training.** The norm must be that of the *full* group. When a group's parameters are
+split across processes (FSDP, ZeRO, tensor parallelism), each process sees only its shard, so the
+local ``‖g_t‖²`` must be summed over processes (an all-reduce of one scalar per group) before the
+accumulator is updated; otherwise every shard would follow a different step size. The functional
+form makes this possible: compute the local squared norms, all-reduce them, and pass the result
+as ``squared_norm``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from anisoada.optim._box import Bounds, check_box_options, param_bounds, project_
+from anisoada.optim._checks import (
+    check_bool,
+    check_delayed_start,
+    check_eps_placement,
+    check_kernel,
+    check_lr,
+    check_nonnegative,
+)
+from anisoada.optim._workspace import Workspace, effective_gradient
+
+__all__ = ["AdaGradNorm", "adagrad_norm", "squared_gradient_norm"]
+
+
+def squared_gradient_norm(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    *,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    per_column: bool = False,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
+    r"""``‖g‖²`` of the group's effective gradients ``g = ±grad + λ w``, as one flat vector.
+
+    .. math:: \|g\|^2 = \sum_i \sum_j (\pm\nabla_{ij} + \lambda w_{ij})^2
+
+    Returns a 0-dim tensor, or with ``per_column`` a ``(K,)`` tensor (sum over all but the last
+    dimension), in ``dtype``. The sign of ``maximize`` only matters together with weight decay.
+    """
+    effective = []
+    for p, grad in zip(params, grads):
+        _check_dense(grad)
+        effective.append(
+            effective_gradient(
+                p, grad, weight_decay=weight_decay, maximize=maximize, workspace=None
+            )
+        )
+    return _sum_of_squares(effective, per_column=per_column, dtype=dtype)
+
+
+def _check_dense(grad: Tensor) -> None:
+    if grad.is_sparse:
+        raise ValueError(
+            "Invalid gradient: AdaGradNorm needs dense gradients (its norm spans the whole "
+            "group); use AdaGrad for sparse gradients, or dense gradients"
+        )
+
+
+def _sum_of_squares(tensors: Sequence[Tensor], *, per_column: bool, dtype: torch.dtype) -> Tensor:
+    """Σ of squares over all tensors (0-dim), or per last-dimension column (shape ``(K,)``)."""
+    total: Tensor | None = None
+    for g in tensors:
+        if per_column:
+            if g.dim() == 0:
+                raise ValueError(
+                    "Invalid per_column value: True with a 0-dim parameter (columns are the "
+                    "last dimension)"
+                )
+            dims = tuple(range(g.dim() - 1))
+            if dims:
+                part = torch.linalg.vector_norm(g, dim=dims, dtype=dtype).square()
+            else:
+                part = g.to(dtype).square()
+        else:
+            part = torch.linalg.vector_norm(g, dtype=dtype).square()
+        total = part if total is None else total + part
+    if total is None:
+        return torch.zeros((), dtype=dtype)
+    return total
+
+
+def adagrad_norm(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state_sum: Tensor,
+    *,
+    lr: float | Tensor,
+    eps: float = 1e-10,
+    eps_placement: str = "outside",
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    delayed: bool = False,
+    per_column: bool = False,
+    squared_norm: Tensor | None = None,
+    boxes: Sequence[Bounds | None] | None = None,
+    state_steps: Sequence[Tensor] | None = None,
+    workspaces: Sequence[Workspace] | None = None,
+    kernel: str = "fast",
+) -> None:
+    r"""One AdaGrad-Norm step on a group of tensors, in place.
+
+    .. math::
+
+        b_t^2 = b_{t-1}^2 + \|g_t\|^2, \qquad
+        w_{t+1} = \mathrm{Proj}_W\!\Big(w_t - \frac{\eta\, g_t}{b + \varepsilon}\Big),
+        \qquad b = b_t \text{ (standard) or } b_{t-1} \text{ (delayed)},
+
+    with ``√(b² + ε)`` for ``eps_placement="inside"``, and ``‖g_t‖²`` taken over the whole group
+    (all of ``params``) — or per column (last dimension) with ``per_column=True``.
+
+    Args:
+        params: The group's parameters, updated in place.
+        grads: Their dense gradients.
+        state_sum: The accumulator ``b²``: a 0-dim tensor, or ``(K,)`` with ``per_column``;
+            updated in place. Its dtype is the precision of the accumulation.
+        lr: ``η``: a float ≥ 0 or a tensor broadcastable to every parameter.
+        eps: ``ε ≥ 0``.
+        eps_placement: ``"outside"`` (``b + ε``) or ``"inside"`` (``√(b² + ε)``).
+        weight_decay: L2 coefficient ``λ`` added to the gradient (and so to the norm).
+        maximize: Ascend instead of descend.
+        delayed: Use ``b_{t−1}`` in the step (``b_0² > 0`` required for a sound first step).
+        per_column: One accumulator per column of the last dimension (``K`` stacked runs).
+        squared_norm: ``‖g_t‖²`` computed by the caller (e.g. all-reduced over shards); by
+            default it is computed here from ``grads``.
+        boxes: Per parameter, ``(low, high)`` bounds or ``None``.
+        state_steps: Optional step counters (0-dim tensors), each incremented by one.
+        workspaces: Optional per-parameter scratch dicts (weight decay / maximize buffers).
+        kernel: ``"fast"`` or ``"reference"`` (concatenates the group into one vector).
+
+    Example:
+        >>> w, b2 = torch.zeros(2), torch.zeros(())
+        >>> adagrad_norm([w], [torch.tensor([3.0, 4.0])], b2, lr=1.0)
+        >>> w, b2
+        (tensor([-0.6000, -0.8000]), tensor(25.))
+
+    References:
+        Ward, Wu & Bottou (2019), "AdaGrad stepsizes: sharp convergence over nonconvex
+        landscapes"; Streeter & McMahan (2010).
+    """
+    if len(grads) != len(params):
+        raise ValueError(
+            f"Invalid grads length: {len(grads)} (expected one per parameter, {len(params)})"
+        )
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    check_eps_placement(eps_placement)
+    check_nonnegative("weight_decay", weight_decay)
+    boxes = [None] * len(params) if boxes is None else list(boxes)
+    if state_steps is not None:
+        for step in state_steps:
+            step.add_(1)
+    if check_kernel(kernel) == "reference":
+        _adagrad_norm_reference(
+            params, grads, state_sum, boxes, lr=lr, eps=eps, eps_placement=eps_placement,
+            weight_decay=weight_decay, maximize=maximize, delayed=delayed,
+            per_column=per_column, squared_norm=squared_norm,
+        )  # fmt: skip
+        return
+    for grad in grads:
+        _check_dense(grad)
+    effective = [
+        effective_gradient(
+            p,
+            grad,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            workspace=None if workspaces is None else workspaces[i],
+        )
+        for i, (p, grad) in enumerate(zip(params, grads))
+    ]
+    if squared_norm is None:
+        squared_norm = _sum_of_squares(effective, per_column=per_column, dtype=state_sum.dtype)
+    scale = _step_scale(state_sum, squared_norm, lr, eps, eps_placement, delayed)
+    for p, g, box in zip(params, effective, boxes):
+        if isinstance(scale, Tensor):
+            p.addcmul_(g, scale.to(p.dtype), value=-1.0)
+        else:
+            p.add_(g, alpha=-scale)
+        project_(p, box)
+
+
+def _step_scale(
+    state_sum: Tensor,
+    squared_norm: Tensor,
+    lr: float | Tensor,
+    eps: float,
+    eps_placement: str,
+    delayed: bool,
+) -> float | Tensor:
+    """Update ``b²`` in place and return ``η/(b+ε)`` (a float when everything is scalar)."""
+    if squared_norm.shape != state_sum.shape:
+        raise ValueError(
+            f"Invalid squared_norm shape: {tuple(squared_norm.shape)} (expected the accumulator's "
+            f"shape {tuple(state_sum.shape)})"
+        )
+    used = state_sum.clone() if delayed else None
+    state_sum.add_(squared_norm.to(state_sum.dtype))
+    used = state_sum if used is None else used
+    denominator = used.sqrt() + eps if eps_placement == "outside" else (used + eps).sqrt()
+    if not isinstance(lr, Tensor) and denominator.dim() == 0:
+        return lr / float(denominator)
+    return lr / denominator
+
+
+def _adagrad_norm_reference(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state_sum: Tensor,
+    boxes: Sequence[Bounds | None],
+    *,
+    lr: float | Tensor,
+    eps: float,
+    eps_placement: str,
+    weight_decay: float,
+    maximize: bool,
+    delayed: bool,
+    per_column: bool,
+    squared_norm: Tensor | None,
+) -> None:
+    """The update as written: the group concatenated into one vector (or one matrix)."""
+    effective = []
+    for p, grad in zip(params, grads):
+        _check_dense(grad)
+        g = -grad if maximize else grad
+        effective.append(g + weight_decay * p if weight_decay != 0 else g)
+    if squared_norm is None:
+        if per_column:
+            columns = torch.cat([g.reshape(-1, g.shape[-1]) for g in effective], dim=0)
+            squared_norm = (columns.to(state_sum.dtype) ** 2).sum(dim=0)
+        else:
+            flat = torch.cat([g.reshape(-1) for g in effective])
+            squared_norm = (flat.to(state_sum.dtype) ** 2).sum()
+    past = state_sum.clone()
+    state_sum.add_(squared_norm.to(state_sum.dtype))
+    b_squared = past if delayed else state_sum
+    b = b_squared.sqrt() + eps if eps_placement == "outside" else (b_squared + eps).sqrt()
+    scale = lr / b
+    for p, g, box in zip(params, effective, boxes):
+        p.sub_(scale.to(p.dtype) * g)
+        project_(p, box)
+
+
+class AdaGradNorm(torch.optim.Optimizer):
+    r"""AdaGrad-Norm: one scalar step size per parameter group, adapted by the gradient norm.
+
+    .. math::
+
+        b_t^2 = b_{t-1}^2 + \|g_t\|^2, \qquad
+        w_{t+1} = \mathrm{Proj}_W\!\Big(w_t - \frac{\eta\, g_t}{b + \varepsilon}\Big),
+
+    ``b = b_t`` (or ``b_{t−1}`` with ``delayed``), where ``‖g_t‖`` is the norm of the whole group
+    viewed as one vector (see the module docstring for what that means, for ``per_column`` and
+    for sharded training). The projection onto a box is the coordinate clip.
+
+    **State.** The accumulator belongs to the group, not to a parameter: it is
+    ``param_groups[i]["sum"]`` (a float64 0-dim tensor ``b_t²``, or ``(K,)`` with ``per_column``;
+    created at the group's first step and saved with ``state_dict``), and per parameter
+    ``state["step"]`` (0-dim float32 tensor) plus, with ``box_radius``,
+    ``state["box_low"]``/``state["box_high"]``.
+
+    Args:
+        params: Parameters or parameter groups; every option below may be set per group.
+        lr: ``η`` (float ≥ 0 or a tensor broadcastable to every parameter).
+        eps: ``ε ≥ 0``.
+        eps_placement: ``"outside"`` (``b + ε``) or ``"inside"`` (``√(b² + ε)``).
+        initial_accumulator_value: ``b_0² ≥ 0`` (``> 0`` when ``delayed``).
+        delayed: Use ``b_{t−1}`` in the step.
+        per_column: One accumulator per column of the last dimension of the group's parameters.
+        box: ``(low, high)`` bounds (floats or broadcastable tensors).
+        box_radius: ``r > 0``: the box ``w_1 ± r`` around each parameter's first iterate.
+        weight_decay: L2 coefficient added to the gradient.
+        maximize: Ascend instead of descend.
+        kernel: ``"fast"`` (default) or ``"reference"``.
+
+    Example:
+        >>> w = torch.nn.Parameter(torch.tensor([0.0, 0.0]))
+        >>> opt = AdaGradNorm([w], lr=1.0)
+        >>> (w * torch.tensor([3.0, 4.0])).sum().backward()
+        >>> opt.step()
+        >>> w.detach(), opt.param_groups[0]["sum"]
+        (tensor([-0.6000, -0.8000]), tensor(25., dtype=torch.float64))
+
+    Raises:
+        ValueError: on any invalid hyperparameter, naming it and its value.
+
+    References:
+        Ward, Wu & Bottou (2019); Liu, Pan & Zhang (2025), the uniform-step-size baseline.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float | Tensor = 1e-2,
+        *,
+        eps: float = 1e-10,
+        eps_placement: str = "outside",
+        initial_accumulator_value: float = 0.0,
+        delayed: bool = False,
+        per_column: bool = False,
+        box: Bounds | None = None,
+        box_radius: float | None = None,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+        kernel: str = "fast",
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "eps": eps,
+            "eps_placement": eps_placement,
+            "initial_accumulator_value": initial_accumulator_value,
+            "delayed": delayed,
+            "per_column": per_column,
+            "box": box,
+            "box_radius": box_radius,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+            "kernel": kernel,
+        }
+        self._workspaces: dict[Tensor, Workspace] = {}
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; its options (defaults filled in) are validated like the constructor's."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            check_lr(group["lr"])
+            check_nonnegative("eps", group["eps"])
+            check_eps_placement(group["eps_placement"])
+            check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
+            check_bool("delayed", group["delayed"])
+            check_bool("per_column", group["per_column"])
+            check_bool("maximize", group["maximize"])
+            check_nonnegative("weight_decay", group["weight_decay"])
+            check_kernel(group["kernel"])
+            check_box_options(group["box"], group["box_radius"])
+            check_delayed_start(group["delayed"], group["initial_accumulator_value"])
+            if group["per_column"]:
+                widths = {p.shape[-1] if p.dim() else None for p in group["params"]}
+                if len(widths) != 1 or None in widths:
+                    raise ValueError(
+                        f"Invalid per_column value: True with last dimensions "
+                        f"{sorted(map(str, widths))} (every parameter of the group needs the same "
+                        "number K ≥ 1 of columns)"
+                    )
+        except ValueError:
+            self.param_groups.pop()
+            raise
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Take one step; ``closure`` (optional) re-evaluates the loss and returns it."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, steps, boxes, workspaces = [], [], [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.is_complex():
+                    raise ValueError("Invalid parameter: complex tensors are not supported")
+                state = self.state[p]
+                if "step" not in state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                params.append(p)
+                grads.append(p.grad)
+                steps.append(state["step"])
+                boxes.append(param_bounds(group, p, state))
+                workspaces.append(self._workspaces.setdefault(p, {}))
+            if not params:
+                continue
+            if "sum" not in group:
+                shape = (params[0].shape[-1],) if group["per_column"] else ()
+                group["sum"] = torch.full(
+                    shape,
+                    group["initial_accumulator_value"],
+                    dtype=torch.float64,
+                    device=params[0].device,
+                )
+            adagrad_norm(
+                params,
+                grads,
+                group["sum"],
+                lr=group["lr"],
+                eps=group["eps"],
+                eps_placement=group["eps_placement"],
+                weight_decay=group["weight_decay"],
+                maximize=group["maximize"],
+                delayed=group["delayed"],
+                per_column=group["per_column"],
+                boxes=boxes,
+                state_steps=steps,
+                workspaces=workspaces,
+                kernel=group["kernel"],
+            )
+        return loss

@@ -1,0 +1,103 @@
+"""Coordinate boxes: the feasible sets of the paper's convex analysis, and their projection.
+
+A box ``W = {w : low ≤ w ≤ high}`` is separable, so every projection onto it that is weighted by
+a positive diagonal matrix — Euclidean (SGD), or ``H_t = diag(√v_t)``-weighted (AdaGrad's
+``Proj_W^{H_t}``) — is the same coordinate-wise clip ``min(max(w, low), high)``. A box is given per
+parameter group either explicitly, ``box=(low, high)`` with floats or tensors broadcastable to each
+parameter, or as ``box_radius=r`` around the parameter's value at its first step: ``ℓ∞`` diameter
+``D_∞ = 2r``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+Bounds = tuple[float | Tensor, float | Tensor]
+"""``(low, high)``: floats, or tensors broadcastable to the parameter they bound."""
+
+
+def _check_bound(name: str, value: Any) -> float | Tensor:
+    if isinstance(value, Tensor):
+        if not value.is_floating_point():
+            raise ValueError(
+                f"Invalid {name} value: tensor of dtype {value.dtype} (expected float)"
+            )
+        if bool(torch.isnan(value).any()):
+            raise ValueError(f"Invalid {name} value: {value} (contains NaN)")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"Invalid {name} value: {value!r} (expected a float or a tensor)")
+    return float(value)
+
+
+def check_box_options(box: Any, box_radius: Any) -> tuple[Bounds | None, float | None]:
+    """Validate a group's ``box`` and ``box_radius`` options (at most one of them may be set)."""
+    if box is not None and box_radius is not None:
+        raise ValueError(
+            f"Invalid box value: {box!r} together with box_radius={box_radius!r} "
+            "(give either explicit bounds or a radius around the initial point, not both)"
+        )
+    if box_radius is not None:
+        if (
+            isinstance(box_radius, bool)
+            or not isinstance(box_radius, int | float)
+            or math.isnan(box_radius)
+            or box_radius <= 0
+        ):
+            raise ValueError(f"Invalid box_radius value: {box_radius!r} (expected a number > 0)")
+        return None, float(box_radius)
+    if box is None:
+        return None, None
+    if not isinstance(box, Sequence) or isinstance(box, str) or len(box) != 2:
+        raise ValueError(f"Invalid box value: {box!r} (expected a pair (low, high))")
+    low = _check_bound("box low", box[0])
+    high = _check_bound("box high", box[1])
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        if bool(torch.as_tensor(low > high).any()):
+            raise ValueError(f"Invalid box value: {box!r} (some low bound exceeds its high bound)")
+    elif low > high:
+        raise ValueError(f"Invalid box value: {box!r} (low {low} > high {high})")
+    return (low, high), None
+
+
+def param_bounds(group: dict[str, Any], param: Tensor, state: dict[str, Any]) -> Bounds | None:
+    """The bounds that apply to ``param`` in ``group``, creating radius bounds on first use.
+
+    For ``box_radius=r`` the bounds ``w_1 ± r`` are materialised once, at the parameter's first
+    step, in ``state["box_low"]`` and ``state["box_high"]`` (so they travel with ``state_dict``).
+    Tensor bounds are moved to the parameter's device and dtype.
+    """
+    radius = group.get("box_radius")
+    if radius is not None:
+        if "box_low" not in state:
+            state["box_low"] = (param.detach() - radius).clone(memory_format=torch.preserve_format)
+            state["box_high"] = (param.detach() + radius).clone(memory_format=torch.preserve_format)
+        return state["box_low"], state["box_high"]
+    box = group.get("box")
+    if box is None:
+        return None
+    low, high = box
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        low = torch.as_tensor(low, dtype=param.dtype, device=param.device)
+        high = torch.as_tensor(high, dtype=param.dtype, device=param.device)
+    return low, high
+
+
+def project_(param: Tensor, bounds: Bounds | None) -> None:
+    """Clip ``param`` in place onto ``{low ≤ w ≤ high}`` (no-op when ``bounds`` is None).
+
+    The clip is the Euclidean projection and, because the box is separable, also the projection
+    in any positive diagonal metric such as AdaGrad's ``H_t``.
+    """
+    if bounds is None:
+        return
+    low, high = bounds
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        low = torch.as_tensor(low, dtype=param.dtype, device=param.device)
+        high = torch.as_tensor(high, dtype=param.dtype, device=param.device)
+    param.clamp_(min=low, max=high)

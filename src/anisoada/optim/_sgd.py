@@ -1,0 +1,411 @@
+"""SGD with one uniform step size: the paper's baseline, with optional momentum and a box.
+
+The update, for the minibatch-mean gradient ``g_t`` at ``w_t`` (torch's conventions)::
+
+    g_t ← −g_t                      if maximize
+    g_t ← g_t + λ w_t               if weight_decay λ > 0
+    b_t = g_t (t = 1),  μ b_{t−1} + (1 − τ) g_t (t > 1)      if momentum μ > 0 (dampening τ)
+    d_t = g_t + μ b_t (nesterov),  b_t (heavy ball),  g_t (no momentum)
+    w_{t+1} = Proj_W( w_t − η d_t )
+
+``Proj_W`` is the Euclidean projection onto the box ``W``, which is the coordinate clip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from anisoada.optim._box import Bounds, check_box_options, param_bounds, project_
+from anisoada.optim._checks import (
+    check_bool,
+    check_kernel,
+    check_lr,
+    check_nonnegative,
+    check_unit_interval,
+)
+from anisoada.optim._workspace import Workspace, effective_gradient, scratch
+
+__all__ = ["SGD", "sgd"]
+
+_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def sgd(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    momentum_buffers: list[Tensor | None] | None = None,
+    *,
+    lr: float | Tensor,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    boxes: Sequence[Bounds | None] | None = None,
+    state_steps: Sequence[Tensor] | None = None,
+    workspaces: Sequence[Workspace] | None = None,
+    kernel: str = "fast",
+) -> None:
+    r"""One SGD step on every tensor of ``params``, in place.
+
+    .. math::
+
+        b_t = \mu\, b_{t-1} + (1-\tau)\, g_t \;(b_1 = g_1), \qquad
+        w_{t+1} = \mathrm{Proj}_W\big(w_t - \eta\, d_t\big),\quad
+        d_t = \begin{cases} g_t & \mu = 0\\ b_t & \text{heavy ball}\\
+        g_t + \mu b_t & \text{Nesterov}\end{cases}
+
+    where ``g_t`` already carries the ``maximize`` sign and the L2 term ``λ w_t``.
+
+    Args:
+        params: Parameters, updated in place.
+        grads: Their gradients (sparse gradients only without momentum and weight decay).
+        momentum_buffers: With ``momentum > 0``: one entry per parameter, ``None`` before the
+            first step; new buffers are written back into this list.
+        lr: Step size ``η``: a float ≥ 0 or a tensor broadcastable to every parameter (``K``
+            stacked runs as the columns of a ``(d, K)`` parameter: ``lr`` of shape ``(K,)``).
+        momentum: ``μ ∈ [0, 1)``.
+        dampening: ``τ ∈ [0, 1)``.
+        nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening = 0``).
+        weight_decay: L2 coefficient ``λ`` added to the gradient.
+        maximize: Ascend instead of descend.
+        boxes: Per parameter, ``(low, high)`` bounds or ``None``.
+        state_steps: Optional step counters (0-dim tensors), each incremented by one.
+        workspaces: Optional per-parameter scratch dicts reused across calls by the fast kernel.
+        kernel: ``"fast"`` (torch's fused kernel where it applies, in-place passes otherwise) or
+            ``"reference"``.
+
+    Example:
+        >>> w = torch.ones(2)
+        >>> sgd([w], [torch.tensor([1.0, -1.0])], lr=0.1)
+        >>> w
+        tensor([0.9000, 1.1000])
+
+    References:
+        Robbins & Monro (1951); Polyak (1964); Sutskever et al. (2013) for this momentum form.
+    """
+    n = len(params)
+    if len(grads) != n:
+        raise ValueError(f"Invalid grads length: {len(grads)} (expected one per parameter, {n})")
+    check_lr(lr)
+    _check_momentum(momentum, dampening, nesterov)
+    check_nonnegative("weight_decay", weight_decay)
+    if momentum != 0 and (momentum_buffers is None or len(momentum_buffers) != n):
+        raise ValueError(
+            "Invalid momentum_buffers value: with momentum > 0 pass a list with one entry "
+            f"(None before the first step) per parameter ({n})"
+        )
+    boxes = [None] * n if boxes is None else list(boxes)
+    if state_steps is not None:
+        for step in state_steps:
+            step.add_(1)
+    options = {
+        "lr": lr,
+        "momentum": float(momentum),
+        "dampening": float(dampening),
+        "nesterov": bool(nesterov),
+        "weight_decay": float(weight_decay),
+        "maximize": bool(maximize),
+    }
+    if check_kernel(kernel) == "reference":
+        for i, (p, g) in enumerate(zip(params, grads)):
+            buffer = _sgd_reference_tensor(
+                p, g, None if momentum_buffers is None else momentum_buffers[i], **options
+            )
+            if momentum_buffers is not None:
+                momentum_buffers[i] = buffer
+            project_(p, boxes[i])
+        return
+    _sgd_fast(params, grads, momentum_buffers, boxes, workspaces, **options)
+
+
+def _sgd_reference_tensor(
+    param: Tensor,
+    grad: Tensor,
+    buffer: Tensor | None,
+    *,
+    lr: float | Tensor,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    maximize: bool,
+) -> Tensor | None:
+    """The update as the formula for one tensor; returns the (new) momentum buffer."""
+    if grad.is_sparse:
+        _check_sparse_sgd(lr, momentum, weight_decay)
+        param.add_(grad, alpha=float(lr) * (1.0 if maximize else -1.0))
+        return buffer
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    if momentum != 0:
+        if buffer is None:
+            buffer = g.clone()
+        else:
+            buffer.copy_(momentum * buffer + (1 - dampening) * g)
+        g = g + momentum * buffer if nesterov else buffer
+    param.sub_(lr * g)
+    return buffer
+
+
+def _check_sparse_sgd(lr: float | Tensor, momentum: float, weight_decay: float) -> None:
+    if momentum != 0 or weight_decay != 0:
+        raise ValueError(
+            f"Invalid momentum/weight_decay values: {momentum}/{weight_decay} with a sparse "
+            "gradient (both are dense); use plain SGD, AdaGrad, or dense gradients"
+        )
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError(
+            f"Invalid lr value: tensor of shape {tuple(lr.shape)} with a sparse gradient "
+            "(per-coordinate step sizes need dense gradients)"
+        )
+
+
+def _fusable(param: Tensor, grad: Tensor, buffer: Tensor | None) -> bool:
+    return (
+        not grad.is_sparse
+        and param.dtype in _FUSED_DTYPES
+        and grad.dtype == param.dtype
+        and grad.shape == param.shape
+        and param.is_contiguous()
+        and grad.is_contiguous()
+        and (buffer is None or (buffer.is_contiguous() and buffer.dtype == param.dtype))
+    )
+
+
+def _sgd_fast(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    momentum_buffers: list[Tensor | None] | None,
+    boxes: Sequence[Bounds | None],
+    workspaces: Sequence[Workspace] | None,
+    *,
+    lr: float | Tensor,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """torch's fused SGD kernel where it applies (float lr, dense, contiguous), else in place."""
+    # Fused batches keyed by (device, dtype, first step?): the kernel takes one is_first_step flag.
+    batches: dict[tuple[torch.device, torch.dtype, bool], list[int]] = {}
+    for i, (p, g) in enumerate(zip(params, grads)):
+        buffer = None if momentum_buffers is None else momentum_buffers[i]
+        if not isinstance(lr, Tensor) and _fusable(p, g, buffer):
+            batches.setdefault((p.device, p.dtype, buffer is None), []).append(i)
+            continue
+        if g.is_sparse:
+            _check_sparse_sgd(lr, momentum, weight_decay)
+            p.add_(g, alpha=float(lr) * (1.0 if maximize else -1.0))
+        else:
+            buffer = _sgd_inplace_tensor(
+                p, g, buffer, None if workspaces is None else workspaces[i], lr=lr,
+                momentum=momentum, dampening=dampening, nesterov=nesterov,
+                weight_decay=weight_decay, maximize=maximize,
+            )  # fmt: skip
+            if momentum_buffers is not None:
+                momentum_buffers[i] = buffer
+        project_(p, boxes[i])
+    for (_, _, first_step), indices in batches.items():
+        buffers: list[Tensor] = []
+        if momentum != 0:
+            assert momentum_buffers is not None
+            for i in indices:
+                if momentum_buffers[i] is None:
+                    momentum_buffers[i] = torch.empty_like(
+                        params[i], memory_format=torch.preserve_format
+                    )
+                buffers.append(momentum_buffers[i])
+        torch._fused_sgd_(
+            [params[i] for i in indices],
+            [grads[i] for i in indices],
+            buffers,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            lr=float(lr),
+            dampening=dampening,
+            nesterov=nesterov,
+            maximize=maximize,
+            is_first_step=first_step and momentum != 0,
+        )
+        for i in indices:
+            project_(params[i], boxes[i])
+
+
+def _sgd_inplace_tensor(
+    param: Tensor,
+    grad: Tensor,
+    buffer: Tensor | None,
+    workspace: Workspace | None,
+    *,
+    lr: float | Tensor,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    maximize: bool,
+) -> Tensor | None:
+    """In-place passes into workspace buffers; returns the (new) momentum buffer."""
+    g = effective_gradient(
+        param, grad, weight_decay=weight_decay, maximize=maximize, workspace=workspace
+    )
+    direction = g
+    if momentum != 0:
+        if buffer is None:
+            buffer = g.clone(memory_format=torch.preserve_format)
+        else:
+            buffer.mul_(momentum).add_(g, alpha=1 - dampening)
+        if nesterov:
+            direction = torch.add(g, buffer, alpha=momentum, out=scratch(workspace, "step", param))
+        else:
+            direction = buffer
+    if isinstance(lr, Tensor):
+        param.addcmul_(direction, lr, value=-1.0)
+    else:
+        param.add_(direction, alpha=-lr)
+    return buffer
+
+
+def _check_momentum(momentum: float, dampening: float, nesterov: bool) -> None:
+    check_unit_interval("momentum", momentum)
+    check_unit_interval("dampening", dampening)
+    check_bool("nesterov", nesterov)
+    if nesterov and (momentum == 0 or dampening != 0):
+        raise ValueError(
+            f"Invalid nesterov value: True with momentum={momentum}, dampening={dampening} "
+            "(Nesterov momentum needs momentum > 0 and dampening = 0)"
+        )
+
+
+class SGD(torch.optim.Optimizer):
+    r"""SGD with one uniform step size, optional (Nesterov) momentum and an optional box.
+
+    .. math::
+
+        w_{t+1} = \mathrm{Proj}_W\big(w_t - \eta\, d_t\big),
+
+    with ``d_t`` the gradient, the heavy-ball buffer ``b_t = μ b_{t−1} + (1−τ) g_t``
+    (``b_1 = g_1``), or ``g_t + μ b_t`` (Nesterov), exactly as ``torch.optim.SGD``. The Euclidean
+    projection onto a box is the coordinate clip. See :func:`sgd` for the functional form.
+
+    **State** (per parameter): ``state["step"]`` (0-dim float32 tensor), and with momentum
+    ``state["momentum_buffer"]`` (``b_t``, like the parameter); with ``box_radius``
+    ``state["box_low"]``/``state["box_high"]`` (``w_1 ∓ r``).
+
+    Args:
+        params: Parameters or parameter groups; every option below may be set per group.
+        lr: Step size ``η`` (float ≥ 0 or a tensor broadcastable to every parameter).
+        momentum: ``μ ∈ [0, 1)``; 0 is plain SGD.
+        dampening: ``τ ∈ [0, 1)``.
+        nesterov: Nesterov momentum.
+        box: ``(low, high)`` bounds (floats or broadcastable tensors).
+        box_radius: ``r > 0``: the box ``w_1 ± r`` around each parameter's first iterate.
+        weight_decay: L2 coefficient added to the gradient.
+        maximize: Ascend instead of descend.
+        kernel: ``"fast"`` (default) or ``"reference"``.
+
+    Example:
+        >>> w = torch.nn.Parameter(torch.tensor([1.0]))
+        >>> opt = SGD([w], lr=0.1, momentum=0.9)
+        >>> (w**2).sum().backward()
+        >>> opt.step()
+        >>> w.detach()
+        tensor([0.8000])
+
+    Raises:
+        ValueError: on any invalid hyperparameter, naming it and its value.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float | Tensor = 1e-2,
+        *,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        box: Bounds | None = None,
+        box_radius: float | None = None,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+        kernel: str = "fast",
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "nesterov": nesterov,
+            "box": box,
+            "box_radius": box_radius,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+            "kernel": kernel,
+        }
+        self._workspaces: dict[Tensor, Workspace] = {}
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; its options (defaults filled in) are validated like the constructor's."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            check_lr(group["lr"])
+            _check_momentum(group["momentum"], group["dampening"], group["nesterov"])
+            check_nonnegative("weight_decay", group["weight_decay"])
+            check_bool("maximize", group["maximize"])
+            check_kernel(group["kernel"])
+            check_box_options(group["box"], group["box_radius"])
+        except ValueError:
+            self.param_groups.pop()
+            raise
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Take one step; ``closure`` (optional) re-evaluates the loss and returns it."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, buffers, steps, boxes, workspaces = [], [], [], [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.is_complex():
+                    raise ValueError("Invalid parameter: complex tensors are not supported")
+                state = self.state[p]
+                if "step" not in state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                params.append(p)
+                grads.append(p.grad)
+                buffers.append(state.get("momentum_buffer"))
+                steps.append(state["step"])
+                boxes.append(param_bounds(group, p, state))
+                workspaces.append(self._workspaces.setdefault(p, {}))
+            if not params:
+                continue
+            sgd(
+                params,
+                grads,
+                buffers,
+                lr=group["lr"],
+                momentum=group["momentum"],
+                dampening=group["dampening"],
+                nesterov=group["nesterov"],
+                weight_decay=group["weight_decay"],
+                maximize=group["maximize"],
+                boxes=boxes,
+                state_steps=steps,
+                workspaces=workspaces,
+                kernel=group["kernel"],
+            )
+            if group["momentum"] != 0:
+                for p, buffer in zip(params, buffers):
+                    self.state[p]["momentum_buffer"] = buffer
+        return loss

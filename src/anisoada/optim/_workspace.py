@@ -1,0 +1,55 @@
+"""Scratch buffers for the fast kernels: a step allocates nothing proportional to the model."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+import torch
+from torch import Tensor
+
+Workspace = MutableMapping[str, Tensor]
+"""Per-parameter scratch buffers that a fast kernel fills on first use and then reuses."""
+
+
+def scratch(workspace: Workspace | None, name: str, like: Tensor) -> Tensor:
+    """A buffer shaped, typed and strided like ``like``, kept in ``workspace`` under ``name``.
+
+    Without a workspace the buffer is a fresh allocation (the functional forms allow that; the
+    optimizer classes always pass one).
+    """
+    if workspace is None:
+        return torch.empty_like(like, memory_format=torch.preserve_format)
+    buffer = workspace.get(name)
+    if (
+        buffer is None
+        or buffer.shape != like.shape
+        or buffer.dtype != like.dtype
+        or buffer.device != like.device
+        or buffer.stride() != like.stride()
+    ):
+        buffer = torch.empty_like(like, memory_format=torch.preserve_format)
+        workspace[name] = buffer
+    return buffer
+
+
+def effective_gradient(
+    param: Tensor,
+    grad: Tensor,
+    *,
+    weight_decay: float,
+    maximize: bool,
+    workspace: Workspace | None,
+) -> Tensor:
+    """``±grad + weight_decay·param`` in a workspace buffer, or ``grad`` itself when unchanged.
+
+    The gradient the user holds is never modified.
+    """
+    if not maximize and weight_decay == 0:
+        return grad
+    buffer = scratch(workspace, "grad", param)
+    if weight_decay == 0:
+        return torch.neg(grad, out=buffer)
+    if maximize:
+        # −(g − λw) = −g + λw, with no second temporary.
+        return torch.add(grad, param, alpha=-weight_decay, out=buffer).neg_()
+    return torch.add(grad, param, alpha=weight_decay, out=buffer)
