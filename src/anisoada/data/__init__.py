@@ -1,5 +1,26 @@
-"""Data: synthetic anisotropic problems with known constants, LIBSVM sets, Alpaca and GPT-2 BPE."""
+"""Data: synthetic anisotropic problems with known constants, LIBSVM sets, Alpaca and GPT-2 BPE.
 
+* :mod:`~anisoada.data.synthetic` — sparse power-law logistic regression, its rotated twin, and a
+  stochastic quadratic with prescribed ``L`` and ``σ``.
+* :mod:`~anisoada.data.alpaca` — Alpaca-format records, prompts, response-only tokenisation and a
+  synthetic instruction generator.
+* :mod:`~anisoada.data.tokenizer` — GPT-2's BPE tokenizer built offline.
+"""
+
+from anisoada.data.alpaca import (
+    DEFAULT_TEMPLATE,
+    IGNORE_INDEX,
+    AlpacaFormatError,
+    InstructionRecord,
+    PromptTemplate,
+    TokenizedInstructions,
+    TruncationReport,
+    format_prompt,
+    load_alpaca,
+    synthetic_instructions,
+    tokenize_instructions,
+    validate_record,
+)
 from anisoada.data.synthetic import (
     LogisticProblem,
     StochasticQuadratic,
@@ -9,13 +30,29 @@ from anisoada.data.synthetic import (
     random_orthogonal,
     rotated_twin,
 )
+from anisoada.data.tokenizer import GPT2_EOS_TOKEN, GPT2_VOCAB_SIZE, gpt2_tokenizer
 
 __all__ = [
+    "DEFAULT_TEMPLATE",
+    "GPT2_EOS_TOKEN",
+    "GPT2_VOCAB_SIZE",
+    "IGNORE_INDEX",
+    "AlpacaFormatError",
+    "InstructionRecord",
     "LogisticProblem",
+    "PromptTemplate",
     "StochasticQuadratic",
+    "TokenizedInstructions",
+    "TruncationReport",
+    "format_prompt",
+    "gpt2_tokenizer",
+    "load_alpaca",
     "logistic_problem",
     "make_sparse_logistic",
     "power_law_frequencies",
     "random_orthogonal",
     "rotated_twin",
+    "synthetic_instructions",
+    "tokenize_instructions",
+    "validate_record",
 ]

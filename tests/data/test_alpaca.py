@@ -1,0 +1,465 @@
+"""Alpaca loading, validation, prompts, response-only tokenisation and synthetic instructions."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+import re
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from anisoada.data import (
+    DEFAULT_TEMPLATE,
+    IGNORE_INDEX,
+    AlpacaFormatError,
+    InstructionRecord,
+    PromptTemplate,
+    format_prompt,
+    load_alpaca,
+    synthetic_instructions,
+    tokenize_instructions,
+    validate_record,
+)
+
+RECORDS = [
+    {"instruction": "Give three tips for staying healthy.", "input": "", "output": "Eat well."},
+    {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour"},
+    {"instruction": "Sum the list.", "input": "1, 2, 3", "output": "6", "extra": "ignored"},
+]
+
+
+def _encode(tokenizer, text):
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+
+def _write(path, text):
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
+    with opener(path, "wt", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["data.json", "data.json.gz", "data.json.bz2", "data.json.xz"])
+def test_load_json_list_plain_and_compressed(tmp_path, name):
+    path = _write(tmp_path / name, json.dumps(RECORDS, indent=2))
+    records = load_alpaca(path)
+    assert records == [
+        InstructionRecord(r["instruction"], r["input"], r["output"]) for r in RECORDS
+    ]
+
+
+@pytest.mark.parametrize("name", ["data.jsonl", "data.ndjson", "lines.json"])
+def test_load_json_lines(tmp_path, name):
+    text = "\n".join(json.dumps(r) for r in RECORDS) + "\n\n"  # blank lines are allowed
+    records = load_alpaca(_write(tmp_path / name, text))
+    assert [r.output for r in records] == ["Eat well.", "Bonjour", "6"]
+
+
+def test_limit_keeps_the_first_records(tmp_path):
+    path = _write(tmp_path / "d.json", json.dumps(RECORDS))
+    assert [r.output for r in load_alpaca(path, limit=2)] == ["Eat well.", "Bonjour"]
+
+
+def test_missing_input_key_reads_as_no_input():
+    record = validate_record({"instruction": "Say hi.", "output": "Hi."})
+    assert record == InstructionRecord("Say hi.", "", "Hi.")
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "message"),
+    [
+        ({"input": "", "output": "x"}, "instruction", "missing required key"),
+        ({"instruction": "x", "input": ""}, "output", "missing required key"),
+        ({"instruction": "x", "input": 5, "output": "y"}, "input", "expected a string, got int"),
+        ({"instruction": "x", "input": "", "output": None}, "output", "got NoneType"),
+        ({"instruction": ["x"], "input": "", "output": "y"}, "instruction", "got list"),
+        ({"instruction": "   ", "input": "", "output": "y"}, "instruction", "is empty"),
+        ({"instruction": "x", "input": "", "output": " \n"}, "output", "is empty"),
+        ({"instruction": "x", "input": "a" * 101, "output": "y"}, "input", "101 characters"),
+    ],
+)
+def test_invalid_records_name_file_index_and_field(tmp_path, record, field, message):
+    good = {"instruction": "ok", "input": "", "output": "ok"}
+    path = _write(tmp_path / "bad.json", json.dumps([good, good, record]))
+    with pytest.raises(AlpacaFormatError, match=re.escape(message)) as caught:
+        load_alpaca(path, empty_output="error", max_field_chars=100)
+    error = caught.value
+    assert (error.index, error.field) == (2, field)
+    assert str(error).startswith(f"{path}, record 2, field {field!r}: ")
+
+
+def test_non_object_record_and_non_list_file(tmp_path):
+    with pytest.raises(AlpacaFormatError, match=r"record 1: expected a JSON object.*got str"):
+        load_alpaca(_write(tmp_path / "a.json", json.dumps([RECORDS[0], "text"])))
+    with pytest.raises(AlpacaFormatError, match="the top level is a int"):
+        load_alpaca(_write(tmp_path / "b.json", "42"))
+
+
+def test_invalid_json_gives_line_and_column(tmp_path):
+    path = _write(tmp_path / "broken.json", '[\n  {"instruction": "x",\n  "output": }\n]')
+    with pytest.raises(AlpacaFormatError, match=r"broken\.json: line 3, column 13: invalid JSON"):
+        load_alpaca(path)
+    lines = _write(tmp_path / "broken.jsonl", json.dumps(RECORDS[0]) + "\n{oops}\n")
+    with pytest.raises(AlpacaFormatError, match=r"broken\.jsonl: line 2, column 2: invalid JSON"):
+        load_alpaca(lines)
+
+
+def test_corrupt_compressed_file_is_a_format_error(tmp_path):
+    path = tmp_path / "data.json.xz"
+    path.write_bytes(b"definitely not xz")
+    with pytest.raises(AlpacaFormatError, match="cannot be read"):
+        load_alpaca(path)
+
+
+def test_empty_outputs_are_skipped_with_a_warning_kept_or_rejected(tmp_path):
+    data = [RECORDS[0], {"instruction": "Draw a chart.", "input": "", "output": ""}, RECORDS[1]]
+    path = _write(tmp_path / "d.json", json.dumps(data))
+    with pytest.warns(
+        UserWarning, match=r"skipped 1 record\(s\) with an empty output \(indices \[1\]"
+    ):
+        assert len(load_alpaca(path)) == 2
+    assert load_alpaca(path, empty_output="keep")[1].output == ""
+    with pytest.raises(AlpacaFormatError, match="record 1, field 'output': is empty"):
+        load_alpaca(path, empty_output="error")
+    with pytest.raises(ValueError, match="empty_output must be"):
+        load_alpaca(path, empty_output="drop")
+
+
+def test_missing_file_and_hub_without_datasets(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="No Alpaca file at"):
+        load_alpaca(tmp_path / "nope.json")
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets → ImportError
+    with pytest.raises(FileNotFoundError, match=r"`datasets` package is not installed"):
+        load_alpaca("tatsu-lab/alpaca")
+
+
+def test_hub_failure_offline_is_explained(monkeypatch):
+    import types
+
+    def load_dataset(hub_id, split):
+        raise ConnectionError("Couldn't reach the hub")
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    with pytest.raises(FileNotFoundError, match="Without network access, download the JSON"):
+        load_alpaca("tatsu-lab/alpaca")
+
+
+def test_hub_records_are_validated(monkeypatch):
+    import types
+
+    rows = [RECORDS[0], {"instruction": "x", "input": "", "output": 3}]
+    fake = types.SimpleNamespace(load_dataset=lambda hub_id, split: rows)
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    with pytest.raises(AlpacaFormatError, match="tatsu-lab/alpaca, record 1, field 'output'"):
+        load_alpaca("tatsu-lab/alpaca")
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
+_record = st.fixed_dictionaries(
+    {
+        "instruction": _text.filter(lambda s: s.strip()),
+        "input": _text,
+        "output": _text.filter(lambda s: s.strip()),
+    }
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(records=st.lists(_record, max_size=8), lines=st.booleans())
+def test_any_valid_records_round_trip(tmp_path, records, lines):
+    path = tmp_path / ("d.jsonl" if lines else "d.json")
+    text = "\n".join(json.dumps(r) for r in records) if lines else json.dumps(records)
+    path.write_text(text, encoding="utf-8")
+    assert [r.to_dict() for r in load_alpaca(path)] == records
+
+
+_bad_value = st.one_of(
+    st.none(), st.integers(), st.floats(allow_nan=False), st.lists(st.integers())
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    records=st.lists(_record, min_size=1, max_size=6),
+    position=st.integers(0, 5),
+    field=st.sampled_from(["instruction", "input", "output"]),
+    value=_bad_value,
+)
+def test_any_non_string_field_is_reported_at_its_index(records, position, field, value):
+    position %= len(records)
+    records[position] = {**records[position], field: value}
+    with pytest.raises(AlpacaFormatError) as caught:
+        [validate_record(r, index=i) for i, r in enumerate(records)]
+    assert (caught.value.index, caught.value.field) == (position, field)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompts
+# ---------------------------------------------------------------------------------------------
+
+
+def test_prompt_variants_exact_text():
+    with_input = format_prompt(RECORDS[1])
+    assert with_input == (
+        "Here is a task, together with some context for it. Write a reply that carries out the "
+        "task.\n\n### Instruction:\nTranslate to French.\n\n### Input:\nGood morning\n\n"
+        "### Response:\n"
+    )
+    without = format_prompt(RECORDS[0])
+    assert without == (
+        "Here is a task. Write a reply that carries out the task.\n\n"
+        "### Instruction:\nGive three tips for staying healthy.\n\n### Response:\n"
+    )
+    blank_input = {"instruction": "Give three tips for staying healthy.", "input": "  \n"}
+    assert format_prompt({**blank_input, "output": "x"}) == without
+
+
+def test_template_must_use_exactly_its_fields():
+    with pytest.raises(ValueError, match=r"with_input must use exactly the fields"):
+        PromptTemplate(with_input="{instruction}", without_input="{instruction}")
+    with pytest.raises(ValueError, match=r"without_input must use exactly"):
+        PromptTemplate(with_input="{instruction}{input}", without_input="{instruction}{input}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenisation: the boundary bug class
+# ---------------------------------------------------------------------------------------------
+
+
+def test_rows_are_prompt_ids_plus_response_ids_plus_eos(gpt2):
+    batch = tokenize_instructions(RECORDS, gpt2, max_length=128)
+    for row, record in enumerate(RECORDS):
+        prompt = _encode(gpt2, format_prompt(record))
+        response = _encode(gpt2, record["output"])
+        expected = [*prompt, *response, 50256]
+        real = batch.attention_mask[row] == 1
+        assert batch.input_ids[row][real].tolist() == expected
+        assert batch.prompt_lengths[row] == len(prompt)
+        assert batch.response_lengths[row] == len(response) + 1
+        labels = batch.labels[row]
+        # Off-by-one guard: the first label-bearing position is exactly the prompt length.
+        assert np.flatnonzero(labels != IGNORE_INDEX)[0] == len(prompt)
+        assert labels[: len(prompt)].tolist() == [IGNORE_INDEX] * len(prompt)
+        assert labels[len(prompt) : len(expected)].tolist() == [*response, 50256]
+        assert np.all(labels[~real] == IGNORE_INDEX)
+        assert gpt2.decode(labels[labels != IGNORE_INDEX]) == record["output"] + "<|endoftext|>"
+
+
+@pytest.mark.parametrize(
+    ("template", "output"),
+    [
+        (DEFAULT_TEMPLATE, "\n\nA list:\n1. one"),  # "\n" + "\n\n" → "\n\n" merges across
+        (PromptTemplate("Q: {instruction} {input}\nA: ", "Q: {instruction}\nA: "), "Paris"),
+    ],
+)
+def test_no_token_merges_across_the_prompt_response_boundary(gpt2, template, output):
+    record = {"instruction": "What is the capital of France?", "input": "", "output": output}
+    prompt_text = format_prompt(record, template)
+    prompt, response = _encode(gpt2, prompt_text), _encode(gpt2, output)
+    joint = _encode(gpt2, prompt_text + output)
+    assert joint != prompt + response  # the trap exists for this text ...
+    batch = tokenize_instructions([record], gpt2, template=template, max_length=64)
+    row = batch.input_ids[0][batch.attention_mask[0] == 1].tolist()
+    assert row == [*prompt, *response, 50256]  # ... and we do not fall into it
+    assert row[: batch.prompt_lengths[0]] == prompt  # exactly what generation will see
+    labelled = batch.labels[0][batch.labels[0] != IGNORE_INDEX]
+    assert gpt2.decode(labelled) == output + "<|endoftext|>"
+
+
+def test_eos_appears_exactly_once_even_when_pad_is_eos_and_text_spells_it(gpt2):
+    records = [
+        {"instruction": "Echo the marker.", "input": "", "output": "the end <|endoftext|>"},
+        {"instruction": "Say yes.", "input": "", "output": "yes"},
+    ]
+    batch = tokenize_instructions(records, gpt2, max_length=64)
+    assert batch.pad_token_id == batch.eos_token_id == 50256  # GPT-2 pads with EOS
+    for row in range(2):
+        real = batch.attention_mask[row] == 1
+        assert np.sum(batch.input_ids[row][real] == 50256) == 1
+        assert batch.input_ids[row][real][-1] == 50256
+        # The real EOS keeps its label; padding (same id) does not get one.
+        assert np.sum(batch.labels[row] == 50256) == 1
+    assert batch.input_ids.shape[1] > batch.attention_mask[1].sum()  # row 1 is padded
+
+
+def test_padding_sides_hold_the_same_tokens_shifted(gpt2):
+    right = tokenize_instructions(RECORDS, gpt2, max_length=96, padding_side="right")
+    left = tokenize_instructions(RECORDS, gpt2, max_length=96, padding_side="left")
+    width = right.input_ids.shape[1]
+    for row in range(len(RECORDS)):
+        length = int(right.attention_mask[row].sum())
+        assert (
+            right.attention_mask[row, :length].all()
+            and not right.attention_mask[row, length:].any()
+        )
+        assert left.attention_mask[row, width - length :].all()
+        assert not left.attention_mask[row, : width - length].any()
+        np.testing.assert_array_equal(
+            left.input_ids[row, width - length :], right.input_ids[row, :length]
+        )
+        np.testing.assert_array_equal(
+            left.labels[row, width - length :], right.labels[row, :length]
+        )
+        np.testing.assert_array_equal(left.position_ids[row, width - length :], np.arange(length))
+        np.testing.assert_array_equal(right.position_ids[row, :length], np.arange(length))
+    fixed = tokenize_instructions(RECORDS, gpt2, max_length=96, pad_to="max_length")
+    assert fixed.input_ids.shape == (3, 96)
+
+
+def test_truncation_cuts_the_response_tail_and_counts_it(gpt2):
+    long_output = " ".join(["word"] * 50)
+    records = [RECORDS[0], {"instruction": "Repeat.", "input": "", "output": long_output}]
+    prompt = _encode(gpt2, format_prompt(records[1]))
+    response = _encode(gpt2, long_output)
+    max_length = len(prompt) + 10
+    batch = tokenize_instructions(records, gpt2, max_length=max_length)
+    report = batch.report
+    assert (report.n_examples, report.n_kept, report.n_truncated, report.n_dropped) == (2, 2, 1, 0)
+    assert report.truncated_indices == (1,)
+    assert report.response_tokens_cut == len(response) + 1 - 10
+    row = batch.input_ids[1][batch.attention_mask[1] == 1].tolist()
+    assert row == prompt + response[:10]  # tail cut, no EOS: the answer did not end here
+    assert batch.response_lengths[1] == 10
+    assert batch.input_ids.shape[1] <= max_length
+    assert "1 responses truncated" in str(report)
+
+
+def test_prompt_too_long_is_dropped_loudly_or_raises(gpt2):
+    records = [RECORDS[0], RECORDS[1]]
+    short = len(_encode(gpt2, format_prompt(RECORDS[0]))) + 3
+    with pytest.warns(UserWarning, match=r"dropped 1 record\(s\).*first: \[1\]"):
+        batch = tokenize_instructions(records, gpt2, max_length=short)
+    assert batch.report.dropped_indices == (1,) and batch.source_indices.tolist() == [0]
+    with pytest.raises(ValueError, match=r"record 1: the prompt is \d+ tokens"):
+        tokenize_instructions(records, gpt2, max_length=short, on_overflow="error")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_length": 1}, "max_length must be an integer >= 2; got 1"),
+        ({"padding_side": "middle"}, "padding_side must be 'right' or 'left'; got 'middle'"),
+        ({"pad_to": "multiple"}, "pad_to must be"),
+        ({"on_overflow": "ignore"}, "on_overflow must be"),
+        ({"min_response_tokens": 0}, "min_response_tokens must be"),
+    ],
+)
+def test_tokenize_rejects_bad_arguments(gpt2, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tokenize_instructions(RECORDS, gpt2, **kwargs)
+
+
+def test_tokenizer_without_eos_needs_an_explicit_id(gpt2):
+    class NoEos:
+        eos_token_id = None
+        pad_token_id = None
+
+        def __call__(self, texts, **kwargs):
+            return gpt2(texts, **kwargs)
+
+    with pytest.raises(ValueError, match="pass eos_token_id explicitly"):
+        tokenize_instructions(RECORDS, NoEos())
+    batch = tokenize_instructions(RECORDS, NoEos(), eos_token_id=7, pad_token_id=0)
+    assert batch.input_ids[0][batch.attention_mask[0] == 1][-1] == 7
+
+
+def test_as_torch_matches_arrays(gpt2):
+    batch = tokenize_instructions(RECORDS, gpt2, max_length=64)
+    tensors = batch.as_torch([0, 2])
+    assert set(tensors) == {"input_ids", "attention_mask", "labels", "position_ids"}
+    np.testing.assert_array_equal(tensors["labels"].numpy(), batch.labels[[0, 2]])
+    assert tensors["input_ids"].dtype.is_floating_point is False and len(batch) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic instructions
+# ---------------------------------------------------------------------------------------------
+
+
+def _solve(record: InstructionRecord) -> str:
+    """An independent solver: recompute each task's answer from its text."""
+    text, data = record.instruction, record.input
+    numbers = [int(v) for v in re.findall(r"-?\d+", data)]
+    if text == "Add the two numbers.":
+        return str(sum(numbers))
+    if match := re.fullmatch(r"What is (\d+) minus (\d+)\?", text):
+        return str(int(match[1]) - int(match[2]))
+    if match := re.fullmatch(r"Multiply (\d+) by (\d+)\.", text):
+        return str(int(match[1]) * int(match[2]))
+    if match := re.fullmatch(r"Is (\d+) even or odd\?", text):
+        return "odd" if int(match[1]) % 2 else "even"
+    if text == "Spell the word backwards.":
+        return "".join(reversed(data))
+    if text == "Write these words in reverse order.":
+        return " ".join(reversed(data.split()))
+    if text == "Sort the numbers from smallest to largest.":
+        return ", ".join(str(v) for v in sorted(numbers))
+    if text == "Which number is the largest?":
+        return str(max(numbers))
+    if match := re.fullmatch(r"How many times does the letter '(.)' appear in the text\?", text):
+        return str(sum(ch == match[1] for ch in data))
+    if text == "Count the words in the text.":
+        return str(len(data.split()))
+    if text == "Rewrite the text in capital letters.":
+        return data.upper()
+    if text == "Rewrite the text in lower case.":
+        return data.lower()
+    if text == "Capitalise the first letter of every word.":
+        return " ".join(w[:1].upper() + w[1:] for w in data.split(" "))
+    raise AssertionError(f"unknown task: {text!r}")
+
+
+def test_synthetic_instructions_are_correct_and_cover_every_task():
+    records = synthetic_instructions(600, seed=3)
+    assert all(_solve(r) == r.output for r in records)
+    kinds = {re.sub(r"\d+|'.'", "#", r.instruction) for r in records}
+    assert len(kinds) == 13
+    with_input = sum(bool(r.input) for r in records)
+    assert 0.6 < with_input / len(records) < 0.9  # both prompt variants are exercised
+    for r in records:
+        assert validate_record(r) == r
+
+
+def test_synthetic_instructions_are_deterministic_and_prefix_stable():
+    assert synthetic_instructions(50, seed=1) == synthetic_instructions(50, seed=1)
+    assert synthetic_instructions(80, seed=1)[:50] == synthetic_instructions(50, seed=1)
+    assert synthetic_instructions(50, seed=1) != synthetic_instructions(50, seed=2)
+    assert synthetic_instructions(0, seed=0) == []
+    with pytest.raises(ValueError, match="n must be a non-negative integer; got -1"):
+        synthetic_instructions(-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The real Alpaca subset
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.real_data
+def test_real_alpaca_subset_loads_and_tokenizes(shared_data, gpt2):
+    path = shared_data / "alpaca" / "alpaca_random_9k.json.xz"
+    with pytest.warns(UserWarning, match=r"skipped 4 record\(s\) with an empty output"):
+        records = load_alpaca(path)
+    # 9,229 records, 4 with an empty output; 3,666 with an input, one of which has no output.
+    assert len(records) == 9225
+    assert sum(bool(r.input.strip()) for r in records) == 3665
+    assert len(load_alpaca(path, empty_output="keep")) == 9229
+    sample = records[:300]
+    batch = tokenize_instructions(sample, gpt2, max_length=256)
+    complete = np.setdiff1d(np.arange(len(batch)), batch.report.truncated_indices)
+    for row in complete[:100]:
+        labelled = batch.labels[row][batch.labels[row] != IGNORE_INDEX]
+        assert gpt2.decode(labelled) == sample[batch.source_indices[row]].output + "<|endoftext|>"
+    assert batch.report.n_kept + batch.report.n_dropped == 300
