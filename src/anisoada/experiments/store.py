@@ -1,0 +1,164 @@
+"""The results store: tidy parquet rows, a ``run.json`` of provenance per run, ``.npz`` vectors.
+
+Layout under a sweep's output directory::
+
+    sweep.json                       the sweep's config and provenance
+    runs/<run_id>/rows.parquet       one row per evaluation point (and per lane)
+    runs/<run_id>/vectors.npz        per-coordinate vectors (e.g. final weights, one column/lane)
+    runs/<run_id>/run.json           full config, status, seeds, versions, git revision
+    results.parquet, selection.*     tables assembled from the runs
+
+Every file is written atomically (temporary file + rename). ``run.json`` is written **last**:
+its presence is what marks a run complete, so a process killed at any moment leaves either a
+complete run or one that is simply redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anisoada.experiments._io import atomic_path, write_json
+
+__all__ = ["ResultsStore", "provenance"]
+
+_PACKAGES = ("anisoada", "torch", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn")
+
+
+@cache
+def _git_revision() -> dict[str, Any]:
+    """The checkout's commit and whether it has uncommitted changes (None outside git)."""
+    source = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def provenance() -> dict[str, Any]:
+    """Versions of the packages that produce results, Python, the machine and the git revision.
+
+    Example:
+        >>> sorted(provenance())
+        ['git', 'machine', 'packages', 'python']
+    """
+    versions = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "packages": versions,
+        "python": sys.version.split()[0],
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "cpus": os.cpu_count(),
+        },
+        "git": _git_revision(),
+    }
+
+
+class ResultsStore:
+    """Reads and writes the runs of one output directory (see the module docstring).
+
+    Example:
+        >>> import tempfile, pandas as pd
+        >>> store = ResultsStore(tempfile.mkdtemp())
+        >>> store.write_run("abc", pd.DataFrame({"step": [0, 1]}), {"status": "finished"})
+        >>> store.is_complete("abc"), len(store.read_rows(["abc"]))
+        (True, 2)
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def run_dir(self, run_id: str) -> Path:
+        """Directory of one run."""
+        return self.root / "runs" / run_id
+
+    def is_complete(self, run_id: str) -> bool:
+        """Whether the run finished writing (its ``run.json`` exists)."""
+        return (self.run_dir(run_id) / "run.json").is_file()
+
+    def write_run(
+        self,
+        run_id: str,
+        rows: pd.DataFrame,
+        info: Mapping[str, Any],
+        vectors: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Store a finished run: rows, then vectors, then ``run.json`` (the completion mark)."""
+        directory = self.run_dir(run_id)
+        with atomic_path(directory / "rows.parquet") as temporary:
+            rows.to_parquet(temporary, index=False)
+        if vectors:
+            with atomic_path(directory / "vectors.npz") as temporary, open(temporary, "wb") as f:
+                np.savez(f, **{name: np.asarray(value) for name, value in vectors.items()})
+        write_json(directory / "run.json", dict(info))
+
+    def read_info(self, run_id: str) -> dict[str, Any]:
+        """A run's ``run.json``."""
+        path = self.run_dir(run_id) / "run.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"run {run_id} has no run.json under {self.root}")
+        return json.loads(path.read_text())
+
+    def read_vectors(self, run_id: str) -> dict[str, np.ndarray]:
+        """A run's ``vectors.npz`` as a dict of arrays."""
+        path = self.run_dir(run_id) / "vectors.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"run {run_id} has no vectors.npz under {self.root}")
+        with np.load(path) as archive:
+            return {name: archive[name] for name in archive.files}
+
+    def read_rows(self, run_ids: Iterable[str]) -> pd.DataFrame:
+        """The rows of the given complete runs, concatenated (empty frame when none)."""
+        frames = [
+            pd.read_parquet(self.run_dir(run_id) / "rows.parquet")
+            for run_id in run_ids
+            if self.is_complete(run_id)
+        ]
+        frames = [frame for frame in frames if len(frame)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def write_table(self, name: str, table: pd.DataFrame, *, csv: bool = False) -> Path:
+        """Write ``<root>/<name>.parquet`` (and ``.csv`` when asked) atomically."""
+        path = self.root / f"{name}.parquet"
+        with atomic_path(path) as temporary:
+            table.to_parquet(temporary, index=False)
+        if csv:
+            with atomic_path(self.root / f"{name}.csv") as temporary:
+                table.to_csv(temporary, index=False)
+        return path
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """Read ``<root>/<name>.parquet``."""
+        path = self.root / f"{name}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"no table {name!r} under {self.root} (run the sweep first)")
+        return pd.read_parquet(path)
