@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from anisoada import __version__
 
 # Modules that contribute subcommands, in the order they appear in ``--help``.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = (
+    "anisoada.theory._cli",
+    "anisoada.optim._cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
