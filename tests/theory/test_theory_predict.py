@@ -1,0 +1,209 @@
+"""predict(): the tidy table agrees with the bound functions, and its verdicts with the ratios."""
+
+from __future__ import annotations
+
+import doctest
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from _theory_strategies import THEORY_SETTINGS, problems
+from hypothesis import given
+from hypothesis import strategies as st
+
+from anisoada.theory import predict
+from anisoada.theory import prediction as prediction_module
+from anisoada.theory.bounds import (
+    convex_adagrad_bound,
+    convex_adagrad_norm_bound,
+    convex_sgd_bound,
+    generalized_adagrad_bound,
+    nonconvex_adagrad_bound,
+    nonconvex_sgd_bound,
+    nonsmooth_adagrad_bound,
+)
+from anisoada.theory.prediction import PREDICTION_COLUMNS
+
+L = np.array([8.0, 1.0, 1.0, 1.0, 0.5, 0.5])
+SIGMA = np.array([2.0, 1.0, 0.5, 0.5, 0.25, 0.25])
+SIZES = [1, 8, 64, 512, 4096]
+BUDGET = 1e6
+
+
+def test_docstring_examples_hold():
+    result = doctest.testmod(prediction_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 2 and result.failed == 0
+
+
+def test_convex_table_matches_the_bound_functions():
+    table = predict(L=L, sigma=SIGMA, D_inf=0.5, batch_sizes=SIZES, budget=BUDGET)
+    assert list(table.columns) == [c for c in PREDICTION_COLUMNS if "lambda_max" not in c]
+    assert len(table) == len(SIZES) * 3
+    assert table.variant.tolist()[:3] == ["adagrad", "sgd", "adagrad_norm"]
+    D_2 = math.sqrt(L.size) * 0.5
+    for M in SIZES:
+        rows = table[table.batch_size == M].set_index("variant")
+        ada = convex_adagrad_bound(L, SIGMA, D_inf=0.5, M=M, N=BUDGET)
+        sgd = convex_sgd_bound(L, SIGMA, D_2=D_2, M=M, N=BUDGET)
+        norm = convex_adagrad_norm_bound(L, SIGMA, D_2=D_2, M=M, N=BUDGET)
+        for variant, bound in (("adagrad", ada), ("sgd", sgd), ("adagrad_norm", norm)):
+            row = rows.loc[variant]
+            assert row.iterations == pytest.approx(BUDGET / M)
+            assert (row.bias, row.noise, row.bound) == (bound.bias, bound.noise, bound.total)
+            assert row.dominant == bound.dominant
+            assert row.critical_batch_size == bound.critical_batch_size
+            assert row.step_size == bound.step_size
+        assert rows.loc["adagrad", "ratio_to_sgd"] == pytest.approx(ada.total / sgd.total)
+        assert rows.loc["sgd", "verdict"] == "reference"
+        assert rows.loc["adagrad_norm", "verdict"] == "tie"
+        assert rows.loc["adagrad", "verdict"] == "better"  # ρ_L = 0.333, ρ_σ = 0.75 on a box
+
+
+def test_dominant_term_switches_at_the_critical_batch_size():
+    table = predict(L=L, sigma=SIGMA, D_inf=0.5, batch_sizes=SIZES, budget=BUDGET)
+    ada = table[table.variant == "adagrad"]
+    critical = ada.critical_batch_size.iloc[0]
+    # ‖σ‖_1·√N / (‖L‖_1·D_∞) = 4.5·1000 / (12·0.5) = 750.
+    assert critical == pytest.approx(750.0)
+    assert (ada.critical_batch_size == critical).all()
+    expected = np.where(ada.batch_size < critical, "noise", "bias")
+    assert ada.dominant.tolist() == expected.tolist()
+
+
+def test_lambda_max_adds_a_labelled_comparison():
+    table = predict(
+        L=L, sigma=SIGMA, D_inf=0.5, batch_sizes=[1, 4096], budget=BUDGET, lambda_max=1.5
+    )
+    assert list(table.columns) == list(PREDICTION_COLUMNS)
+    rows = table[table.batch_size == 4096].set_index("variant")
+    assert rows.loc["sgd_lambda_max", "label"] == "SGD (λ_max)"
+    assert rows.loc["sgd_lambda_max", "smoothness"] == "λ_max"
+    measured = convex_sgd_bound(L, SIGMA, D_2=math.sqrt(6) * 0.5, M=4096, N=BUDGET, lambda_max=1.5)
+    assert rows.loc["sgd_lambda_max", "bound"] == measured.total
+    assert rows.loc["adagrad", "ratio_to_sgd_lambda_max"] == pytest.approx(
+        rows.loc["adagrad", "bound"] / measured.total
+    )
+    assert rows.loc["sgd_lambda_max", "verdict_lambda_max"] == "reference"
+    # The bias-dominated large batch: AdaGrad beats SGD with ‖L‖_∞ = 8 but not with λ_max = 1.5.
+    assert rows.loc["adagrad", "verdict"] == "better"
+    assert rows.loc["adagrad", "verdict_lambda_max"] == "worse"
+
+
+def test_nonconvex_with_generalized_smoothness_row():
+    L0, L1 = L / 2, np.array([0.1, 0, 0, 0, 0, 0.05])
+    table = predict(
+        L=L,
+        sigma=SIGMA,
+        setting="nonconvex",
+        delta=3.0,
+        L0=L0,
+        L1=L1,
+        batch_sizes=SIZES,
+        budget=BUDGET,
+    )
+    assert table.variant.unique().tolist() == ["adagrad", "sgd", "adagrad_norm", "adagrad_l0l1"]
+    for M in SIZES:
+        rows = table[table.batch_size == M].set_index("variant")
+        assert (
+            rows.loc["adagrad", "bound"]
+            == nonconvex_adagrad_bound(L, SIGMA, delta=3.0, M=M, N=BUDGET).total
+        )
+        assert (
+            rows.loc["sgd", "bound"]
+            == nonconvex_sgd_bound(L, SIGMA, delta=3.0, M=M, N=BUDGET).total
+        )
+        gen = generalized_adagrad_bound(L0, L1, SIGMA, delta=3.0, M=M, N=BUDGET)
+        assert rows.loc["adagrad_l0l1", "bound"] == gen.total
+        assert rows.loc["adagrad_l0l1", "l1_term"] == gen.l1_term > 0
+        assert rows.loc["adagrad_l0l1", "setting"] == "generalized"
+
+
+def test_nonsmooth_row_grows_with_batch_size():
+    G = SIGMA * 3
+    table = predict(L=L, sigma=SIGMA, D_inf=0.5, G=G, batch_sizes=SIZES, budget=BUDGET)
+    rows = table[table.variant == "adagrad_nonsmooth"]
+    expected = [nonsmooth_adagrad_bound(G, D_inf=0.5, M=M, N=BUDGET).total for M in SIZES]
+    assert rows.bound.tolist() == expected
+    assert rows.bound.is_monotonic_increasing and (rows.dominant == "bias").all()
+
+
+def test_constants_are_forwarded_per_variant():
+    plain = predict(L=L, sigma=SIGMA, D_inf=0.5, batch_sizes=[8], budget=BUDGET)
+    scaled = predict(
+        L=L,
+        sigma=SIGMA,
+        D_inf=0.5,
+        batch_sizes=[8],
+        budget=BUDGET,
+        constants={"adagrad": {"c_bias": 2.0, "c_noise": 3.0}},
+    )
+    a, b = plain.set_index("variant"), scaled.set_index("variant")
+    assert b.loc["adagrad", "bias"] == pytest.approx(2 * a.loc["adagrad", "bias"])
+    assert b.loc["adagrad", "noise"] == pytest.approx(3 * a.loc["adagrad", "noise"])
+    assert b.loc["sgd", "bound"] == a.loc["sgd", "bound"]
+
+
+@THEORY_SETTINGS
+@given(
+    p=problems(), log_budget=st.floats(2.0, 9.0), setting=st.sampled_from(["convex", "nonconvex"])
+)
+def test_adagrad_verdict_is_never_worse_on_a_box(p, log_budget, setting):
+    budget = 10.0**log_budget
+    sizes = np.unique(np.floor(np.geomspace(1, budget, 6)))
+    kwargs = {"D_inf": p["D_inf"]} if setting == "convex" else {"delta": p["delta"]}
+    table = predict(
+        L=p["L"], sigma=p["sigma"], batch_sizes=sizes, budget=budget, setting=setting, **kwargs
+    )
+    ada = table[table.variant == "adagrad"]
+    assert set(ada.verdict) <= {"better", "tie"}
+    assert (ada.ratio_to_sgd <= 1 + 1e-9).all()
+    # A single coordinate (d = 1) is isotropic: the guarantees coincide.
+    if p["d"] == 1:
+        assert set(ada.verdict) == {"tie"}
+
+
+def test_isotropic_inputs_tie():
+    table = predict(
+        L=np.full(5, 2.0), sigma=np.full(5, 0.3), D_inf=1.0, batch_sizes=SIZES, budget=BUDGET
+    )
+    assert set(table.loc[table.variant != "sgd", "verdict"]) == {"tie"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_sizes": [1, 2e6]}, "exceeds the sample budget"),
+        ({"batch_sizes": [0]}, "batch_sizes must be numbers ≥ 1"),
+        ({"batch_sizes": []}, "batch_sizes must be a non-empty"),
+        ({"budget": -1}, "budget must be a finite positive"),
+        ({"D_inf": None}, "D_inf is required"),
+        ({"D_2": 100.0}, "D_2=100 is inconsistent"),
+        ({"delta": 1.0}, "delta enters only the nonconvex"),
+        ({"setting": "nonconvex"}, "delta (= f(w_1) − inf f) is required"),
+        ({"setting": "online"}, "setting must be"),
+        ({"sigma": SIGMA[:3]}, "sigma has 3 entries but L has 6"),
+        ({"sigma": -SIGMA}, "sigma must be non-negative"),
+        ({"lambda_max": -2.0}, "lambda_max must be"),
+        ({"L0": L}, "give both L0 and L1"),
+        ({"L0": L, "L1": L}, "L0/L1 enter only the nonconvex"),
+        ({"G": [1.0, 2.0]}, "G has 2 entries but L has 6"),
+        ({"constants": {"adam": {}}}, "constants has unknown variants ['adam']"),
+        ({"constants": {"sgd": {"c_l1": 2.0}}}, "unknown constant 'c_l1'"),
+        ({"constants": {"sgd": {"c_bias": 0.0}}}, "c_bias"),
+        ({"constants": {"sgd_lambda_max": {"c_bias": 2.0}}}, "lambda_max is None"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, message):
+    arguments = {"L": L, "sigma": SIGMA, "D_inf": 1.0, "batch_sizes": SIZES, "budget": BUDGET}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError) as error:
+        predict(**arguments)
+    assert message in str(error.value)
+
+
+def test_returns_a_dataframe_with_float_batch_sizes():
+    table = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=np.array([3, 7]), budget=100)
+    assert isinstance(table, pd.DataFrame)
+    assert table.batch_size.dtype == np.float64
+    assert table.iterations.tolist()[::3] == pytest.approx([100 / 3, 100 / 7])
