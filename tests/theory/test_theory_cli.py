@@ -134,6 +134,23 @@ def test_reads_measured_vectors_and_sidecar_scalars(tmp_path, capsys):
     )
     assert [row["variant"] for row in payload["rows"]] == table.variant.tolist()
     assert [row["bound"] for row in payload["rows"]] == pytest.approx(table.bound.tolist())
+    # The stem or the JSON sibling name the same summary.
+    for name in (str(stem), str(stem.with_suffix(".json"))):
+        _, again, _ = _run(
+            capsys,
+            "--from",
+            name,
+            "--setting",
+            "nonconvex",
+            "--delta",
+            "2",
+            "--batch-sizes",
+            "1,100",
+            "--budget",
+            "1e4",
+            "--json",
+        )
+        assert json.loads(again)["rows"] == payload["rows"]
     # --no-lambda-max drops the sidecar's λ_max; the convex setting ignores the stored L0/L1.
     status, out, _ = _run(
         capsys,

@@ -31,7 +31,8 @@ def test_curves_carry_the_predicted_values(tmp_path):
     ax = figure.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     solid = {line.get_label(): line for line in ax.get_lines() if line.get_linewidth() == 2}
-    assert set(solid) == {"AdaGrad", "SGD", "AdaGrad-Norm", "AdaGrad (nonsmooth)"}
+    assert set(solid) == {"AdaGrad", "SGD", "AdaGrad-Norm (= SGD)", "AdaGrad (nonsmooth)"}
+    assert solid["AdaGrad-Norm (= SGD)"].get_linestyle() != "-"  # visible over its twin
     ada = table[table.variant == "adagrad"]
     np.testing.assert_array_equal(solid["AdaGrad"].get_xdata(), ada.batch_size)
     np.testing.assert_array_equal(solid["AdaGrad"].get_ydata(), ada.bound)

@@ -154,6 +154,19 @@ def _vector_arg(text: str) -> np.ndarray:
         raise argparse.ArgumentTypeError(f"expected numbers; got {text.strip()!r}") from None
 
 
+def _npz_path(given: Path) -> Path:
+    """``<stem>.npz`` from the stem itself, the ``.npz`` or its ``.json`` sibling."""
+    candidates = [given]
+    if given.suffix == ".json":
+        candidates.insert(0, given.with_suffix(".npz"))
+    elif given.suffix != ".npz":
+        candidates.append(given.with_name(given.name + ".npz"))
+    for candidate in candidates:
+        if candidate.is_file() and candidate.suffix == ".npz":
+            return candidate
+    raise FileNotFoundError(f"--from: no such file {given} (expected <stem>.npz with L and sigma)")
+
+
 def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     """The vectors and λ_max from ``--from`` (and its JSON sibling) or the options."""
     inputs: dict[str, Any] = {"L": args.L, "sigma": args.sigma, "L0": args.L0, "L1": args.L1}
@@ -164,9 +177,7 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
         for name in ("L", "sigma"):
             if inputs[name] is not None:
                 raise ValueError(f"--{name} and --from both give {name}; use one of them")
-        path = args.from_file
-        if not path.is_file():
-            raise FileNotFoundError(f"--from: no such file {path}")
+        path = _npz_path(args.from_file)
         with np.load(path, allow_pickle=False) as arrays:
             for name in ("L", "sigma"):
                 if name not in arrays:
@@ -306,7 +317,9 @@ def _render(summary: dict, table: pd.DataFrame) -> str:
     columns = list(_PRINTED_COLUMNS)
     if "verdict_lambda_max" in table.columns:
         columns += ["ratio_to_sgd_lambda_max", "verdict_lambda_max"]
-    shown = table[columns].rename(columns={"ratio_to_sgd_lambda_max": "ratio_to_sgd_λ"})
+    shown = table[columns].rename(
+        columns={"ratio_to_sgd_lambda_max": "ratio_to_sgd_λ", "verdict_lambda_max": "verdict_λ"}
+    )
     body = shown.to_string(
         index=False,
         formatters={

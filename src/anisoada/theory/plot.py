@@ -79,12 +79,23 @@ def plot_prediction(
         figure = ax.figure
 
     colors = [f"C{i}" for i in range(10)]
+    drawn: list[tuple[str, np.ndarray, np.ndarray]] = []
     for index, (_, curve) in enumerate(table.groupby("variant", sort=False)):
         curve = curve.sort_values("batch_size")
         color = colors[index % len(colors)]
         label = str(curve["label"].iloc[0])
         M = curve["batch_size"].to_numpy()
-        ax.plot(M, curve["bound"].to_numpy(), color=color, lw=2, label=label)
+        values = curve["bound"].to_numpy()
+        # Equal formulas (SGD and AdaGrad-Norm) would hide each other: dash the later one.
+        twin = next(
+            (name for name, x, y in drawn if np.array_equal(x, M) and np.allclose(y, values)),
+            None,
+        )
+        drawn.append((label, M, values))
+        if twin is None:
+            ax.plot(M, values, color=color, lw=2, label=label)
+        else:
+            ax.plot(M, values, color=color, lw=2, ls=(0, (3, 3)), label=f"{label} (= {twin})")
         if show_terms:
             ax.plot(M, curve["bias"].to_numpy(), color=color, lw=0.8, ls="--")
             noise = curve["noise"].to_numpy()
