@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     source = parser.add_argument_group("inputs")
-    source.add_argument("--from", dest="from_file", type=Path, metavar="FILE.npz")
+    source.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="FILE.npz",
+        help="measurement summary (<stem>.npz, its stem, or its .json sibling)",
+    )
     source.add_argument("--L", type=_vector_arg, metavar="LIST", help="smoothness vector L (A2)")
     source.add_argument("--sigma", type=_vector_arg, metavar="LIST", help="noise vector σ (A5)")
     source.add_argument("--L0", type=_vector_arg, metavar="LIST", help="(L0,L1) smoothness: L0")
     source.add_argument("--L1", type=_vector_arg, metavar="LIST", help="(L0,L1) smoothness: L1")
     source.add_argument(
-        "--G", type=_vector_arg, metavar="LIST", help="gradient bound for the nonsmooth bound"
+        "--G",
+        type=_vector_arg,
+        metavar="LIST",
+        help="per-coordinate gradient bound; adds Duchi et al.'s nonsmooth bound (convex)",
     )
     scalars = parser.add_argument_group("problem constants")
     scalars.add_argument(
@@ -85,7 +95,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"batch sizes M (default {_DEFAULT_BATCH_SIZES})",
     )
     run.add_argument("--budget", type=float, default=1e6, help="sample budget N (default 1e6)")
-    run.add_argument("--setting", choices=("convex", "nonconvex"), default="convex")
+    run.add_argument(
+        "--setting",
+        choices=("convex", "nonconvex"),
+        default="convex",
+        help="convex: Thm 4.1 vs Eq. 6 (uses D_∞, D_2); nonconvex: Thm 4.3, ℓ1 stationarity "
+        "(needs --delta; uses L0/L1 when given). Default convex",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object instead")
     run.add_argument("--plot", type=Path, metavar="FILE.png", help="also save the curves")
     parser.set_defaults(func=run_bound)
@@ -218,7 +234,7 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     return inputs
 
 
-def _optional(function, *arguments, **keywords) -> float | None:
+def _optional(function: Callable[..., Any], *arguments: Any, **keywords: Any) -> Any:
     """A ratio, or None where it is undefined (a zero vector)."""
     try:
         return function(*arguments, **keywords)

@@ -583,8 +583,10 @@ def generalized_adagrad_bound(
 ) -> Bound:
     """Nonconvex AdaGrad under generalized (L0, L1) smoothness (paper, Theorem 5.3) [recon].
 
-    Confirmed [paper]: Theorem 5.3 has Theorem 4.3's form with ``L`` replaced by ``L0``, an extra
-    term in ``‖L1‖`` and a step-size ceiling of order ``1/‖L1‖_∞``. Reconstructed [recon]: under
+    What PAPER.md records (a row of its [recon] bounds table; the assumption A3 with two vectors
+    ``L0``, ``L1`` is [paper]): Theorem 5.3 has Theorem 4.3's form with ``L`` replaced by ``L0``, an
+    extra term in ``‖L1‖`` and a step-size ceiling of order ``1/‖L1‖_∞``. The detailed form below
+    is our reconstruction [recon], not a transcription: under
     A3 the descent-lemma term ``½ Σ_j L1_j |∂_j f| η² g_j²/v_j`` is absorbed by the descent term
     only if ``η ≤ c_ceiling/‖L1‖_∞``; tuning ``η = min(√(Δ/‖L0‖_1), c_ceiling/‖L1‖_∞)`` replaces
     Theorem 4.3's ``√(Δ‖L‖_1)`` by ``A = √(Δ‖L0‖_1) + Δ‖L1‖_∞``, and the bound

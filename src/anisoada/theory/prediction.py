@@ -127,7 +127,7 @@ def predict(
 
     Returns:
         A tidy DataFrame with the columns :data:`PREDICTION_COLUMNS` (without the two λ_max
-        columns when ``lambda_max`` is None), ordered by batch size then variant.
+        columns when ``lambda_max`` is None), one block of rows per batch size in the order given.
 
     Example:
         >>> table = predict(L=[4.0, 1.0, 1.0, 1.0], sigma=[1.0, 1.0, 1.0, 1.0], D_inf=1.0,
