@@ -35,6 +35,7 @@ from anisoada.optim._checks import (
     check_eps_placement,
     check_kernel,
     check_lr,
+    check_no_zero_division,
     check_nonnegative,
 )
 from anisoada.optim._workspace import Workspace, effective_gradient, scratch
@@ -43,6 +44,9 @@ __all__ = ["AdaGrad", "adagrad"]
 
 # Dtypes torch's fused Adagrad kernel accepts.
 _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# torch's fused CPU kernels open a parallel region for any size: below this many elements the
+# in-place passes are cheaper (and do not stall when the other cores are busy).
+FUSED_MIN_NUMEL = 1 << 16
 
 
 def adagrad(
@@ -212,6 +216,7 @@ def _fusable(param: Tensor, grad: Tensor, state_sum: Tensor) -> bool:
     return (
         not grad.is_sparse
         and param.dtype in _FUSED_DTYPES
+        and param.numel() >= FUSED_MIN_NUMEL
         and grad.dtype == param.dtype == state_sum.dtype
         and param.is_contiguous()
         and grad.is_contiguous()
@@ -456,3 +461,4 @@ def _validate_adagrad_group(group: dict[str, Any]) -> None:
     check_kernel(group["kernel"])
     check_box_options(group["box"], group["box_radius"])
     check_delayed_start(group["delayed"], group["initial_accumulator_value"])
+    check_no_zero_division(group["eps"], group["initial_accumulator_value"])

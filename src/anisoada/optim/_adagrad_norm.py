@@ -37,6 +37,7 @@ from anisoada.optim._checks import (
     check_eps_placement,
     check_kernel,
     check_lr,
+    check_no_zero_division,
     check_nonnegative,
 )
 from anisoada.optim._workspace import Workspace, effective_gradient
@@ -358,6 +359,7 @@ class AdaGradNorm(torch.optim.Optimizer):
             check_kernel(group["kernel"])
             check_box_options(group["box"], group["box_radius"])
             check_delayed_start(group["delayed"], group["initial_accumulator_value"])
+            check_no_zero_division(group["eps"], group["initial_accumulator_value"])
             if group["per_column"]:
                 widths = {p.shape[-1] if p.dim() else None for p in group["params"]}
                 if len(widths) != 1 or None in widths:

@@ -76,3 +76,13 @@ def check_delayed_start(delayed: bool, initial_accumulator_value: float) -> None
             "so with v_0 = 0 the first step would divide by eps alone. Pass "
             "initial_accumulator_value > 0 (a prior guess of the squared gradient scale)."
         )
+
+
+def check_no_zero_division(eps: float, initial_accumulator_value: float) -> None:
+    """``eps = 0`` with ``v_0 = 0`` computes ``0/0`` for a coordinate that never had a gradient."""
+    if eps == 0 and initial_accumulator_value == 0:
+        raise ValueError(
+            "Invalid eps value: 0 with initial_accumulator_value=0: a coordinate whose gradients "
+            "are all zero so far would compute 0/0 = NaN. Give eps > 0 or "
+            "initial_accumulator_value > 0."
+        )

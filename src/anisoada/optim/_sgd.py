@@ -32,6 +32,9 @@ from anisoada.optim._workspace import Workspace, effective_gradient, scratch
 __all__ = ["SGD", "sgd"]
 
 _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# torch's fused CPU kernels open a parallel region for any size: below this many elements the
+# in-place passes are cheaper (and do not stall when the other cores are busy).
+FUSED_MIN_NUMEL = 1 << 16
 
 
 def sgd(
@@ -170,6 +173,7 @@ def _fusable(param: Tensor, grad: Tensor, buffer: Tensor | None) -> bool:
     return (
         not grad.is_sparse
         and param.dtype in _FUSED_DTYPES
+        and param.numel() >= FUSED_MIN_NUMEL
         and grad.dtype == param.dtype
         and grad.shape == param.shape
         and param.is_contiguous()

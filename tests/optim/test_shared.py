@@ -1,0 +1,306 @@
+"""The shared suite: every test runs for every optimizer case of tests/optim/optim_cases.py."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from optim_cases import CASES, ENTRIES, OptimizerCase, grid_options
+
+from anisoada.optim import _adagrad, _sgd
+
+SHAPES = ((4, 3), (3,))
+
+# The fast kernel hands tensors of at least FUSED_MIN_NUMEL elements to torch's fused kernels and
+# runs in-place passes on smaller ones; "fast-fused" lowers the threshold so that the tiny test
+# tensors take the fused route too.
+KERNELS = ["reference", "fast", "fast-fused"]
+
+
+def use_kernel(kernel: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    if kernel == "fast-fused":
+        monkeypatch.setattr(_adagrad, "FUSED_MIN_NUMEL", 0)
+        monkeypatch.setattr(_sgd, "FUSED_MIN_NUMEL", 0)
+        return "fast"
+    return kernel
+
+
+CASE_IDS = [case.id for case in CASES]
+
+
+class Quadratic:
+    """``f(w) = ½ Σ_i Σ_j L_ij (w_ij − c_ij)²`` over a list of tensors, plus a fixed noise sequence.
+
+    The gradient at step ``t`` is ``sign·L ⊙ (w − c) + noise_t`` (``sign = −1`` asks an optimizer
+    with ``maximize=True`` to maximise ``−f``, i.e. to minimise ``f``).
+    """
+
+    def __init__(self, seed: int, *, noise: float = 0.0, steps: int = 0, dtype=torch.float64):
+        gen = torch.Generator().manual_seed(seed)
+        self.curvature = [1 + 9 * torch.rand(s, generator=gen, dtype=torch.float64) for s in SHAPES]
+        self.center = [torch.randn(s, generator=gen, dtype=torch.float64) for s in SHAPES]
+        self.start = [0.5 * torch.randn(s, generator=gen, dtype=torch.float64) for s in SHAPES]
+        self.noise = [
+            [noise * torch.randn(s, generator=gen, dtype=torch.float64) for s in SHAPES]
+            for _ in range(steps)
+        ]
+        self.dtype = dtype
+
+    def grads(self, ws: list, t: int, sign: float = 1.0) -> list:
+        out = []
+        for i, w in enumerate(ws):
+            w64 = torch.as_tensor(w, dtype=torch.float64)
+            g = sign * self.curvature[i] * (w64 - self.center[i])
+            if self.noise:
+                g = g + self.noise[t][i]
+            out.append(g)
+        return out
+
+    def minimiser(self, weight_decay: float, bounds: list) -> list:
+        """Closed form: ``L c/(L + λ)`` clipped to the box (exact, the problem is separable)."""
+        out = []
+        for L, c, (low, high) in zip(self.curvature, self.center, bounds):
+            unconstrained = L * c / (L + weight_decay)
+            out.append(torch.clamp(unconstrained, torch.as_tensor(low), torch.as_tensor(high)))
+        return out
+
+
+def _bounds(options: dict, start: list) -> list:
+    if options.get("box_radius") is not None:
+        return [(w - options["box_radius"], w + options["box_radius"]) for w in start]
+    low, high = options.get("box") or (-math.inf, math.inf)
+    return [
+        (torch.as_tensor(low, dtype=torch.float64), torch.as_tensor(high, dtype=torch.float64))
+    ] * len(start)
+
+
+def run_torch(case: OptimizerCase, problem: Quadratic, steps: int, *, dtype=torch.float64, **kw):
+    """Iterates of ``case`` (options overridden by ``kw``) on ``problem`` after ``steps`` steps."""
+    params = [w.to(dtype).clone().requires_grad_() for w in problem.start]
+    optimizer = case.make(params, **kw)
+    sign = -1.0 if {**case.options, **kw}.get("maximize") else 1.0
+    for t in range(steps):
+        for p, g in zip(params, problem.grads([p.detach() for p in params], t, sign)):
+            p.grad = g.to(dtype)
+        optimizer.step()
+    return [p.detach() for p in params], optimizer
+
+
+def run_numpy(case: OptimizerCase, problem: Quadratic, steps: int, lr=None, **kw) -> list:
+    options = {**case.options, **kw}
+    sign = -1.0 if options.get("maximize") else 1.0
+    ws = [w.numpy().copy() for w in problem.start]
+    state = None
+    for t in range(steps):
+        gs = [g.numpy() for g in problem.grads(ws, t, sign)]
+        ws, state = case.entry.reference(ws, gs, state, case.lr if lr is None else lr, options)
+    return [torch.from_numpy(w) for w in ws]
+
+
+def assert_all_close(actual: list, expected: list, *, rtol: float, atol: float) -> None:
+    for a, e in zip(actual, expected):
+        torch.testing.assert_close(a, e.to(a.dtype), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_matches_numpy_reference_in_float64(case: OptimizerCase, kernel: str, monkeypatch) -> None:
+    problem = Quadratic(1, noise=0.5, steps=25)
+    ours, _ = run_torch(case, problem, 25, kernel=use_kernel(kernel, monkeypatch))
+    # Same formula, different operation order: agreement to float64 rounding.
+    assert_all_close(ours, run_numpy(case, problem, 25), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_fast_kernel_equals_reference_kernel_and_numpy_for_every_option_combination(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = ENTRIES[name]
+    problem = Quadratic(2, noise=0.3, steps=8)
+    stacked_lr = torch.tensor([0.05, 0.2, 0.6], dtype=torch.float64)
+    combinations = list(grid_options(entry))
+    assert len(combinations) >= 24, "the option grid lost its combinations"
+    for options in combinations:
+        case = OptimizerCase(entry, options, 0.3, name)
+        for lr in (0.3, stacked_lr):  # a float, and one lr per column of K = 3 stacked runs
+            fast, _ = run_torch(case, problem, 8, lr=lr, kernel="fast")
+            with monkeypatch.context() as patch:
+                fused, _ = run_torch(
+                    case, problem, 8, lr=lr, kernel=use_kernel("fast-fused", patch)
+                )
+            slow, _ = run_torch(case, problem, 8, lr=lr, kernel="reference")
+            message = f"{name} {options} lr={lr}"
+            for a, b, c in zip(fast, fused, slow):
+                torch.testing.assert_close(a, c, rtol=1e-13, atol=1e-13, msg=message)
+                torch.testing.assert_close(b, c, rtol=1e-13, atol=1e-13, msg=message)
+            expected = run_numpy(case, problem, 8, lr=lr)
+            for a, b in zip(slow, expected):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=message)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_state_dict_round_trip_gives_identical_next_steps(case: OptimizerCase) -> None:
+    problem = Quadratic(3, noise=0.5, steps=8)
+    params = [w.clone().requires_grad_() for w in problem.start]
+    optimizer = case.make(params)
+    sign = -1.0 if case.options.get("maximize") else 1.0
+
+    def step(opt, ps, t):
+        for p, g in zip(ps, problem.grads([p.detach() for p in ps], t, sign)):
+            p.grad = g
+        opt.step()
+
+    for t in range(4):
+        step(optimizer, params, t)
+    saved = copy.deepcopy(optimizer.state_dict())
+    twins = [p.detach().clone().requires_grad_() for p in params]
+    restored = case.make(twins)
+    restored.load_state_dict(saved)
+    for t in range(4, 8):
+        step(optimizer, params, t)
+        step(restored, twins, t)
+    for a, b in zip(params, twins):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_parameter_without_gradient_is_untouched(case: OptimizerCase) -> None:
+    problem = Quadratic(4)
+    moving, frozen = (w.clone().requires_grad_() for w in problem.start)
+    before = frozen.detach().clone()
+    optimizer = case.make([moving, frozen])
+    for t in range(3):
+        moving.grad = problem.grads([moving.detach(), frozen.detach()], t)[0]
+        optimizer.step()
+    assert torch.equal(frozen.detach(), before)
+    assert frozen not in optimizer.state
+    assert not torch.equal(moving.detach(), problem.start[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_dtype_is_kept_and_low_precision_follows_float64(case, dtype) -> None:
+    problem = Quadratic(5, noise=0.5, steps=10)
+    low, optimizer = run_torch(case, problem, 10, dtype=dtype)
+    high, _ = run_torch(case, problem, 10)
+    for p in low:
+        assert p.dtype == dtype
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if torch.is_tensor(value) and key != "step":
+                assert value.dtype == dtype, key
+    tolerance = {torch.float32: 1e-4, torch.bfloat16: 0.1}[dtype]
+    for a, b in zip(low, high):
+        torch.testing.assert_close(a.double(), b, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_converges_to_the_known_minimiser_of_an_anisotropic_quadratic(case) -> None:
+    problem = Quadratic(6)
+    ws, _ = run_torch(case, problem, 1500)
+    expected = problem.minimiser(
+        case.options.get("weight_decay", 0.0), _bounds(case.options, problem.start)
+    )
+    assert_all_close(ws, expected, rtol=0, atol=1e-7)
+
+
+def _box_grid_options(name: str) -> list[dict]:
+    return [o for o in grid_options(ENTRIES[name]) if "box" in o or "box_radius" in o]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(sorted(ENTRIES)),
+    pick=st.integers(0, 10_000),
+    lr=st.floats(1e-3, 30.0),
+    gradient_scale=st.floats(1e-3, 1e4),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_projected_iterates_never_leave_the_box(name, pick, lr, gradient_scale, seed) -> None:
+    choices = _box_grid_options(name)
+    options = choices[pick % len(choices)]
+    gen = torch.Generator().manual_seed(seed)
+    params = [3 * torch.randn(s, generator=gen, dtype=torch.float64) for s in SHAPES]
+    bounds = _bounds(options, params)
+    params = [p.requires_grad_() for p in params]
+    optimizer = ENTRIES[name].cls(params, lr=lr, **options)
+    for _ in range(6):
+        for p in params:
+            p.grad = gradient_scale * torch.randn(p.shape, generator=gen, dtype=torch.float64)
+        optimizer.step()
+        for p, (low, high) in zip(params, bounds):
+            assert bool((p >= low).all() and (p <= high).all()), options
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_closure_loss_is_returned_and_zero_grad_clears(case) -> None:
+    problem = Quadratic(7)
+    params = [w.clone().requires_grad_() for w in problem.start]
+    optimizer = case.make(params)
+    sign = -1.0 if case.options.get("maximize") else 1.0
+
+    def closure():
+        optimizer.zero_grad()
+        loss = sign * sum(
+            0.5 * (L * (p - c) ** 2).sum()
+            for p, L, c in zip(params, problem.curvature, problem.center)
+        )
+        loss.backward()
+        return loss
+
+    expected_loss = closure().item()
+    optimizer.zero_grad()
+    closure_params, closure_loss = params, optimizer.step(closure)
+    assert closure_loss.item() == pytest.approx(expected_loss, rel=1e-15)
+    # The closure's gradient is the analytic one, so the step equals a step fed that gradient.
+    twins = [w.clone().requires_grad_() for w in problem.start]
+    twin_optimizer = case.make(twins)
+    for p, g in zip(twins, problem.grads(problem.start, 0, sign)):
+        p.grad = g
+    twin_optimizer.step()
+    assert_all_close(
+        [p.detach() for p in closure_params], [p.detach() for p in twins], rtol=1e-14, atol=1e-14
+    )
+    optimizer.zero_grad()
+    assert all(p.grad is None for p in params)
+
+
+@pytest.mark.parametrize(
+    ("name", "option", "value"),
+    [(name, option, value) for name, entry in ENTRIES.items() for option, value in entry.invalid],
+)
+def test_invalid_hyperparameter_raises_value_error_naming_it(name, option, value) -> None:
+    params = [torch.zeros(3, requires_grad=True)]
+    kwargs = {"lr": 0.1, option: value}
+    with pytest.raises(ValueError, match=option.split()[0]) as error:
+        ENTRIES[name].cls(params, **kwargs)
+    shown = str(error.value)
+    assert repr(value) in shown or str(value) in shown or "low" in shown, shown
+    # A bad option in an added group is rejected too, and the optimizer keeps its groups.
+    optimizer = ENTRIES[name].cls(params, lr=0.1)
+    with pytest.raises(ValueError, match=option.split()[0]):
+        optimizer.add_param_group({"params": [torch.zeros(2, requires_grad=True)], option: value})
+    assert len(optimizer.param_groups) == 1
+
+
+def test_registry_lists_the_paper_optimizers() -> None:
+    from anisoada.optim import OPTIMIZERS, SGD, AdaGrad, AdaGradNorm
+
+    assert {"adagrad": AdaGrad, "adagrad_norm": AdaGradNorm, "sgd": SGD} == OPTIMIZERS
+    assert set(ENTRIES) == set(OPTIMIZERS)
+    assert all(issubclass(cls, torch.optim.Optimizer) for cls in OPTIMIZERS.values())
+
+
+def test_numpy_reference_agrees_with_a_hand_computed_adagrad_step() -> None:
+    # v = 0 + 4 = 4, w = 1 − 0.5·2/(2 + 0) = 0.5 (eps = 0 for an exact check).
+    from reference.optim_numpy import adagrad_step
+
+    w, v = adagrad_step(
+        np.array([1.0]), np.array([2.0]), np.array([0.0]), lr=0.5, eps=0.0, eps_placement="outside"
+    )
+    assert w.tolist() == [0.5] and v.tolist() == [4.0]
