@@ -5,6 +5,8 @@
 * :mod:`~anisoada.data.alpaca` — Alpaca-format records, prompts, response-only tokenisation and a
   synthetic instruction generator.
 * :mod:`~anisoada.data.tokenizer` — GPT-2's BPE tokenizer built offline.
+* :mod:`~anisoada.data.libsvm` — LIBSVM binary data sets: registry, parsing, verified downloads,
+  an ``.npz`` cache under :func:`data_home`.
 """
 
 from anisoada.data.alpaca import (
@@ -21,6 +23,19 @@ from anisoada.data.alpaca import (
     tokenize_instructions,
     validate_record,
 )
+from anisoada.data.libsvm import (
+    DATA_HOME_ENV,
+    LIBSVM_DATASETS,
+    ChecksumError,
+    LibsvmData,
+    LibsvmDataset,
+    LibsvmDownloadError,
+    LibsvmFile,
+    LibsvmFormatError,
+    data_home,
+    load_libsvm,
+    save_libsvm,
+)
 from anisoada.data.synthetic import (
     LogisticProblem,
     StochasticQuadratic,
@@ -33,25 +48,36 @@ from anisoada.data.synthetic import (
 from anisoada.data.tokenizer import GPT2_EOS_TOKEN, GPT2_VOCAB_SIZE, gpt2_tokenizer
 
 __all__ = [
+    "DATA_HOME_ENV",
     "DEFAULT_TEMPLATE",
     "GPT2_EOS_TOKEN",
     "GPT2_VOCAB_SIZE",
     "IGNORE_INDEX",
+    "LIBSVM_DATASETS",
     "AlpacaFormatError",
+    "ChecksumError",
     "InstructionRecord",
+    "LibsvmData",
+    "LibsvmDataset",
+    "LibsvmDownloadError",
+    "LibsvmFile",
+    "LibsvmFormatError",
     "LogisticProblem",
     "PromptTemplate",
     "StochasticQuadratic",
     "TokenizedInstructions",
     "TruncationReport",
+    "data_home",
     "format_prompt",
     "gpt2_tokenizer",
     "load_alpaca",
+    "load_libsvm",
     "logistic_problem",
     "make_sparse_logistic",
     "power_law_frequencies",
     "random_orthogonal",
     "rotated_twin",
+    "save_libsvm",
     "synthetic_instructions",
     "tokenize_instructions",
     "validate_record",
