@@ -19,6 +19,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "anisoada.theory._cli",
     "anisoada.optim._cli",
     "anisoada.experiments.lm_cli",
+    "anisoada.experiments._cli",
 )
 
 
