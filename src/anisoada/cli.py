@@ -18,6 +18,7 @@ from anisoada import __version__
 _COMMAND_MODULES: tuple[str, ...] = (
     "anisoada.theory._cli",
     "anisoada.optim._cli",
+    "anisoada.data._cli",
     "anisoada.experiments.lm_cli",
     "anisoada.experiments._cli",
 )

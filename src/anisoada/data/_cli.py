@@ -1,0 +1,83 @@
+"""``anisoada data``: list the registered LIBSVM data sets and fetch them into the data home."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from anisoada.data.libsvm import (
+    DATA_HOME_ENV,
+    LIBSVM_DATASETS,
+    _candidates,
+    _resolve_data_home,
+    load_libsvm,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` subcommand with ``list`` and ``fetch``."""
+    parser = subparsers.add_parser(
+        "data",
+        help="list or fetch the LIBSVM data sets used by the logistic-regression experiments",
+        description=(
+            f"LIBSVM binary data sets live in <data home>/libsvm (data home: --data-home, else "
+            f"${DATA_HOME_ENV}, else ~/.cache/anisoada). 'list' shows which are present; 'fetch' "
+            "downloads missing files (checksum-verified when a sha256 is known), parses them and "
+            "writes the .npz cache."
+        ),
+    )
+    actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="registered data sets and whether they are present")
+    listing.add_argument("--data-home", type=Path, help="data directory")
+    listing.set_defaults(func=_list)
+
+    fetch = actions.add_parser("fetch", help="download (if missing), parse and cache data sets")
+    fetch.add_argument("names", nargs="+", metavar="NAME", choices=sorted(LIBSVM_DATASETS))
+    fetch.add_argument(
+        "--split", choices=("train", "test", "all"), default="all", help="which split (all)"
+    )
+    fetch.add_argument("--data-home", type=Path, help="data directory")
+    fetch.add_argument(
+        "--no-download",
+        action="store_true",
+        help="only parse and cache files already present; never touch the network",
+    )
+    fetch.set_defaults(func=_fetch)
+
+
+def _list(args: argparse.Namespace) -> int:
+    folder = _resolve_data_home(args.data_home) / "libsvm"
+    print(f"data home: {folder}")
+    print(f"{'name':<16} {'split':<6} {'rows':>9} {'features':>10}  {'sha256':<7} present")
+    for name, dataset in sorted(LIBSVM_DATASETS.items()):
+        for split, entry in dataset.splits.items():
+            found = next((folder / c for c in _candidates(entry) if (folder / c).is_file()), None)
+            print(
+                f"{name:<16} {split:<6} {entry.n_samples:>9,} {dataset.n_features:>10,}  "
+                f"{'known' if entry.sha256 else 'shape':<7} "
+                f"{found.name if found else '- (' + entry.file_name + ')'}"
+            )
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    for name in args.names:
+        dataset = LIBSVM_DATASETS[name]
+        splits = list(dataset.splits) if args.split == "all" else [args.split]
+        for split in splits:
+            if split not in dataset.splits:
+                raise ValueError(
+                    f"{name} has no split {split!r}; available: {list(dataset.splits)}"
+                )
+            X, y = load_libsvm(
+                name, split=split, data_home=args.data_home, download=not args.no_download
+            )
+            positives = int(np.sum(y > 0))
+            print(
+                f"{name} ({split}): {X.shape[0]:,} x {X.shape[1]:,}, nnz {X.nnz:,}, "
+                f"{positives:,} positive / {X.shape[0] - positives:,} negative"
+            )
+    return 0
