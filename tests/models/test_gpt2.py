@@ -112,6 +112,7 @@ def test_restricted_vocabulary_gives_the_kept_columns_of_the_full_logits():
     torch.testing.assert_close(compact_logits, full_logits[..., keep], rtol=0, atol=1e-6)
     assert model.config.vocab_size == len(keep)
     assert model.lm_head.weight is model.transformer.wte.weight  # still tied
+    assert model.config.eos_token_id == keep.index(50256)
     with pytest.raises(ValueError, match="distinct"):
         restrict_vocabulary(model, [0, 0])
     with pytest.raises(ValueError, match=r"\[0, 6\)"):

@@ -377,7 +377,9 @@ class LanguageModelTask:
         with autocast:
             hidden = self.model.transformer(input_ids=input_ids).last_hidden_state
             logits = self.model.lm_head(hidden[scored])
-        return F.cross_entropy(logits.float(), targets, reduction="sum")
+        # Half-precision logits are reduced in float32; float32/float64 ones as they are.
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        return F.cross_entropy(logits, targets, reduction="sum")
 
     @torch.no_grad()
     def _split_loss(self, split: TokenizedExamples, subset: np.ndarray | None) -> float:

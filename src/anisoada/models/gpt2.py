@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 _GPT2_VOCAB_SIZE = 50257
+_EOS_ID = 50256
 # Weight files ``from_pretrained`` understands, in the order it prefers them.
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
@@ -86,6 +87,9 @@ class GPT2Preset:
             embd_pdrop=self.dropout,
             attn_pdrop=self.dropout,
             tie_word_embeddings=True,
+            # GPT-2's <|endoftext|> (50256) only exists in a vocabulary that large.
+            bos_token_id=_EOS_ID if self.vocab_size > _EOS_ID else None,
+            eos_token_id=_EOS_ID if self.vocab_size > _EOS_ID else None,
         )
 
 
@@ -221,6 +225,10 @@ def restrict_vocabulary(model: torch.nn.Module, keep_token_ids: Sequence[int]) -
         new_embedding.weight.copy_(embedding.weight[rows])
     model.set_input_embeddings(new_embedding)
     model.config.vocab_size = rows.numel()
+    kept = rows.tolist()
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        old_id = getattr(model.config, name, None)
+        setattr(model.config, name, kept.index(old_id) if old_id in kept else None)
     model.tie_weights()
     return model
 

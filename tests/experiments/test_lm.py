@@ -1,0 +1,287 @@
+"""The LM task against brute-force references: loss, gradient, micro-batching, data order, noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from anisoada.experiments import Budget, TrainConfig, train
+from anisoada.experiments.lm import (
+    IGNORE_INDEX,
+    LanguageModelTask,
+    TokenizedExamples,
+    compact_vocabulary,
+)
+from anisoada.experiments.lm_distributed import DistributedContext, init_distributed
+from anisoada.experiments.lm_run import LMDataSpec, LMRunConfig, LMSweepConfig, run_lm_sweep
+from anisoada.experiments.loop import Callback
+from anisoada.experiments.sweep import OptimizerSpec
+from anisoada.models import GPT2Preset, build_gpt2
+
+VOCAB = 40
+SMALL = GPT2Preset(n_layer=1, n_head=2, n_embd=16, n_positions=32, vocab_size=VOCAB)
+
+
+def _examples(n: int, seed: int) -> TokenizedExamples:
+    """Random token rows of lengths 5..20 with a prompt of 2..length-2 tokens (varied counts)."""
+    rng = np.random.default_rng(seed)
+    ids, labels = [], []
+    for _ in range(n):
+        length = int(rng.integers(5, 21))
+        prompt = int(rng.integers(2, length - 1))
+        row = rng.integers(0, VOCAB, length)
+        label = row.copy()
+        label[:prompt] = IGNORE_INDEX
+        ids.append(row)
+        labels.append(label)
+    return TokenizedExamples(tuple(ids), tuple(labels))
+
+
+def _task(train_split=None, **kwargs) -> LanguageModelTask:
+    model, _ = build_gpt2(SMALL, seed=3)
+    model.double()  # float64: the references below then agree to 1e-12, not float32 rounding
+    split = train_split if train_split is not None else _examples(24, seed=0)
+    return LanguageModelTask(model, split, _examples(10, seed=1), **kwargs)
+
+
+def _reference_loss(model, split: TokenizedExamples, rows) -> torch.Tensor:
+    """The causal-LM loss the plain way: the full output layer at every position, labels
+    shifted by one (transformers' convention), token mean over all non-ignored labels."""
+    length = max(split.input_ids[r].size for r in rows)
+    ids = torch.zeros(len(rows), length, dtype=torch.long)
+    labels = torch.full((len(rows), length), IGNORE_INDEX)
+    for k, r in enumerate(rows):
+        ids[k, : split.input_ids[r].size] = torch.from_numpy(split.input_ids[r])
+        labels[k, : split.labels[r].size] = torch.from_numpy(split.labels[r])
+    logits = model(input_ids=ids).logits  # transformers' own loss would round to float32
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1)
+    )
+
+
+def test_step_loss_and_gradient_equal_transformers_loss_on_the_whole_batch():
+    task = _task()
+    rows = task._step_indices(seed=5, step=0, batch_size=12)
+    micro_batches = next(task.batches(seed=5, batch_size=12, micro_batch_size=5, start_step=0))
+    assert [b.n_examples for b in micro_batches] == [5, 5, 2]
+    weights = [task.weight(b) for b in micro_batches]
+    total = 0.0
+    for batch, weight in zip(micro_batches, weights):  # what the loop does
+        loss = task.loss(batch) * (weight / sum(weights))
+        loss.backward()
+        total += float(loss.detach())
+    ours = {n: p.grad.clone() for n, p in task.model.named_parameters()}
+    task.model.zero_grad()
+    reference = _reference_loss(task.model, task.train_split, rows)
+    reference.backward()
+    assert total == pytest.approx(float(reference.detach()), rel=1e-12)
+    for name, param in task.model.named_parameters():
+        torch.testing.assert_close(ours[name], param.grad, rtol=1e-10, atol=1e-13, msg=name)
+
+
+def test_per_micro_batch_normalisation_would_differ():
+    # The control for the test above: averaging micro-batch means (the common bug) is a
+    # different number here, because the micro-batches hold different numbers of tokens.
+    task = _task()
+    micro_batches = next(task.batches(seed=5, batch_size=12, micro_batch_size=5, start_step=0))
+    counts = [b.n_local for b in micro_batches]
+    assert len(set(counts)) > 1
+    with torch.no_grad():
+        means = [float(task.loss(b)) for b in micro_batches]
+    token_mean = sum(m * c for m, c in zip(means, counts)) / sum(counts)
+    naive = float(np.mean(means))
+    assert abs(naive - token_mean) > 1e-3
+
+
+@pytest.mark.parametrize("micro_batch_size", [1, 4, 7])
+def test_micro_batch_size_does_not_change_training(micro_batch_size):
+    def run(micro):
+        task = _task()
+        optimizer = torch.optim.Adagrad(task.parameters(), lr=0.05)
+        config = TrainConfig(
+            batch_size=8, budget=Budget(steps=5), micro_batch_size=micro, eval_every=1
+        )
+        result = train(task, optimizer, config)
+        return pd.DataFrame(result.rows), task.model.state_dict()
+
+    whole, whole_params = run(None)
+    split, split_params = run(micro_batch_size)
+    columns = ["batch_loss", "eval_loss", "train_loss"]
+    np.testing.assert_allclose(split[columns], whole[columns], rtol=1e-11)
+    # Parameters: atol 1e-8, not 1e-12. The attention's key bias has an exactly-zero gradient
+    # (softmax ignores a shift shared by all keys), so its computed gradient is pure rounding
+    # noise (~1e-18), which AdaGrad divides by (|g| + eps = 1e-10) into steps of ~lr·1e-8.
+    for name, value in whole_params.items():
+        torch.testing.assert_close(split_params[name], value, rtol=1e-9, atol=1e-8)
+
+
+def test_data_stream_is_a_pure_function_of_seed_and_step_and_covers_each_epoch():
+    task = _task()
+    n = len(task.train_split)
+    stream = task.batches(seed=9, batch_size=10, micro_batch_size=4, start_step=0)
+    steps = [next(stream) for _ in range(6)]
+    resumed = next(task.batches(seed=9, batch_size=10, micro_batch_size=4, start_step=4))
+    for a, b in zip(steps[4], resumed):
+        assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.targets, b.targets)
+    # 60 positions = 2.5 epochs of 24; each full epoch is a permutation of the training set.
+    order = np.concatenate([task._step_indices(9, s, 10) for s in range(6)])
+    assert sorted(order[:n]) == list(range(n)) and sorted(order[n : 2 * n]) == list(range(n))
+    other = np.concatenate([task._step_indices(10, s, 10) for s in range(2)])
+    assert not np.array_equal(order[:20], other)
+
+
+def test_evaluate_is_the_token_mean_over_the_split_and_changes_nothing():
+    task = _task(train_eval_examples=6)
+    state_before = {k: v.clone() for k, v in task.model.state_dict().items()}
+    rng_before = torch.get_rng_state()
+    metrics = task.evaluate()
+    ids = task.eval_split
+    with torch.no_grad():
+        expected = _reference_loss(task.model, ids, list(range(len(ids))))
+    assert metrics["eval_loss"] == pytest.approx(float(expected), rel=1e-12)
+    subset = task._train_subset
+    assert subset.size == 6 and subset[0] == 0 and subset[-1] == len(task.train_split) - 1
+    with torch.no_grad():
+        expected_train = _reference_loss(task.model, task.train_split, subset.tolist())
+    assert metrics["train_loss"] == pytest.approx(float(expected_train), rel=1e-12)
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    for name, value in task.model.state_dict().items():
+        assert torch.equal(value, state_before[name])
+
+
+def test_noise_monitor_matches_per_micro_batch_gradients_computed_one_by_one():
+    task = _task(noise_every=2)
+    optimizer = torch.optim.SGD(task.parameters(), lr=0.1)
+    # 11 examples in micro-batches of 3: three full ones and a partial one (left out of σ̂).
+    config = TrainConfig(batch_size=11, budget=Budget(steps=3), micro_batch_size=3)
+    snapshot = {}
+
+    class KeepParameters(Callback):
+        def on_micro_batch_start(self, state, index, count):
+            if state.step == 2 and index == 0:
+                snapshot.update({k: v.clone() for k, v in task.model.state_dict().items()})
+
+    train(task, optimizer, config, callbacks=[*task.callbacks(), KeepParameters()])
+    rows = pd.DataFrame(task.noise.rows)
+    assert sorted(rows["step"].unique()) == [0, 2]
+    assert set(rows["microbatches"]) == {3} and set(rows["microbatch_size"]) == {3}
+
+    # Brute force at step 2: each full micro-batch's token-mean gradient by its own backward.
+    task.model.load_state_dict(snapshot)
+    grads = []
+    for batch in next(task.batches(seed=0, batch_size=11, micro_batch_size=3, start_step=2))[:3]:
+        task.model.zero_grad()
+        summed = task._summed_loss(batch.input_ids, batch.scored, batch.targets)
+        (summed / batch.n_local).backward()
+        grads.append({n: p.grad.clone() for n, p in task.model.named_parameters()})
+    layers = {"wte": [], "wpe": [], "h.0": [], "ln_f": []}
+    for name in grads[0]:
+        stacked = torch.stack([g[name].reshape(-1) for g in grads])
+        sigma = (3 * stacked.var(dim=0, unbiased=True)).sqrt()
+        layer = next(key for key in layers if f".{key}." in f".{name}")
+        layers[layer].append(sigma)
+    measured = rows[rows["step"] == 2].set_index("layer")
+    everything = torch.cat([torch.cat(parts) for parts in layers.values()])
+    layers["all"] = [everything]
+    for layer, parts in layers.items():
+        sigma = torch.cat(parts)
+        assert measured.loc[layer, "d"] == sigma.numel()
+        assert measured.loc[layer, "sigma_l1"] == pytest.approx(float(sigma.sum()), rel=1e-8)
+        assert measured.loc[layer, "sigma_l2"] == pytest.approx(float(sigma.norm()), rel=1e-8)
+
+
+def test_compact_vocabulary_keeps_the_used_tokens_in_order():
+    split = TokenizedExamples(
+        (np.array([5, 9, 5, 2]), np.array([9, 30])),
+        (np.array([-100, 9, 5, 2]), np.array([-100, 30])),
+    )
+    kept, mapping = compact_vocabulary(split)
+    assert kept.tolist() == [2, 5, 9, 30]
+    mapped = split.map_tokens(mapping)
+    assert mapped.input_ids[0].tolist() == [1, 2, 1, 0]
+    assert mapped.labels[0].tolist() == [-100, 2, 1, 0]
+    assert mapped.labels[1].tolist() == [-100, 3]
+
+
+def test_padded_rows_from_the_data_layer_are_trimmed_by_their_attention_mask():
+    padded = {
+        "input_ids": np.array([[7, 8, 9, 0], [4, 5, 0, 0]]),
+        "labels": np.array([[-100, 8, 9, -100], [-100, 5, -100, -100]]),
+        "attention_mask": np.array([[1, 1, 1, 0], [1, 1, 0, 0]]),
+    }
+    split = TokenizedExamples.from_any(padded)
+    assert [x.tolist() for x in split.input_ids] == [[7, 8, 9], [4, 5]]
+    assert split.response_tokens().tolist() == [2, 1]
+
+
+def test_bad_inputs_fail_with_clear_messages():
+    with pytest.raises(ValueError, match="not divisible by the 3 processes"):
+        task = _task()
+        task.context = DistributedContext(rank=0, world_size=3, backend="gloo")
+        next(task.batches(seed=0, batch_size=8, micro_batch_size=2, start_step=0))
+    unscored = TokenizedExamples((np.array([1, 2, 3]),), (np.array([-100, -100, -100]),))
+    with pytest.raises(ValueError, match="no example with a response token"):
+        _task(unscored)
+    outside = TokenizedExamples((np.array([1, VOCAB + 5]),), (np.array([-100, VOCAB + 5]),))
+    with pytest.raises(ValueError, match=f"token id {VOCAB + 5} is outside"):
+        _task(outside)
+    with pytest.raises(ValueError, match="Invalid precision"):
+        _task(precision="fp8")
+    with pytest.raises(ValueError, match="at most one of budget_samples and budget_epochs"):
+        LMRunConfig(budget_samples=10, budget_epochs=1.0)
+    with pytest.raises(ValueError, match="Invalid lr"):
+        LMRunConfig(lr=-1.0)
+    with pytest.raises(ValueError, match="no lr grid for optimizer"):
+        LMSweepConfig(
+            base=LMRunConfig(),
+            optimizers=(OptimizerSpec("sgd"),),
+            batch_sizes=(8,),
+            lr_grids=(("adagrad", (0.1,)),),
+        )
+    with pytest.raises(ValueError, match="start the run with `torchrun"):
+        init_distributed({"WORLD_SIZE": "2"})
+
+
+def test_sweep_extends_the_grid_at_an_edge_and_selects_the_best_lr(tmp_path, monkeypatch):
+    # The training itself is replaced by a run whose final loss is (log10 lr + 1)²: the best
+    # lr is 0.1, beyond the first grid {1, 10}, so one downward extension must find it.
+    import anisoada.experiments.lm_run as lm_run
+    from anisoada.experiments.store import ResultsStore
+
+    def fake_run(config, root, *, context, data, log):
+        loss = (np.log10(config.lr) + 1) ** 2 + 0.1 * config.batch_size / 8
+        rows = pd.DataFrame(
+            {
+                "dataset": "d",
+                "optimizer": config.optimizer.label,
+                "batch_size": config.batch_size,
+                "seed": config.seed,
+                "lr": config.lr,
+                "step": [0, 1],
+                "batch_loss": [np.nan, loss],
+                "train_loss": [9.0, loss],
+                "eval_loss": [9.0, loss + 1],
+                "status": "finished",
+            }
+        )
+        ResultsStore(root).write_run(config.run_id, rows, {"status": "finished"})
+        return config.run_id
+
+    monkeypatch.setattr(lm_run, "run_lm", fake_run)
+    monkeypatch.setattr(lm_run, "prepare_lm_data", lambda spec: None)
+    sweep = LMSweepConfig(
+        base=LMRunConfig(data=LMDataSpec(n_train=8)),
+        optimizers=(OptimizerSpec("sgd"),),
+        batch_sizes=(8, 16),
+        lr_grids=(("sgd", (1.0, 10.0)),),
+        max_extensions=2,
+    )
+    result = run_lm_sweep(sweep, tmp_path)
+    selection = result.selection.set_index("batch_size")
+    assert selection.loc[8, "best_lr"] == pytest.approx(0.1)
+    assert selection.loc[8, "lrs"] == "0.01 0.1 1 10"
+    assert selection.loc[8, "extensions"] == 2 and not selection.loc[8, "at_edge"]
+    assert selection.loc[16, "eval_loss"] == pytest.approx(1.2)
+    assert (tmp_path / "selection.csv").is_file() and (tmp_path / "results.parquet").is_file()
