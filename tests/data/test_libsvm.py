@@ -542,3 +542,17 @@ def test_truncated_compressed_download_is_not_renamed_into_place(tmp_path):
     assert list((tmp_path / "home" / "libsvm").iterdir()) == []
     with pytest.raises(FileNotFoundError, match="is not in"):  # a later load trusts nothing
         load_libsvm(dataset, data_home=tmp_path / "home")
+
+
+def test_read_only_data_directory_gets_its_cache_in_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    home = tmp_path / "shared"
+    _write(home / "libsvm" / "toy.bz2", SMALL)
+    (home / "libsvm").chmod(0o555)  # read-only by its bits, even for root
+    try:
+        X, _ = load_libsvm(_toy_dataset(tmp_path, url=None), data_home=home)
+    finally:
+        (home / "libsvm").chmod(0o755)
+    np.testing.assert_array_equal(X.toarray(), SMALL_X)
+    assert not (home / "libsvm" / "cache").exists()
+    assert len(list((tmp_path / "user-cache" / "anisoada" / "libsvm" / "cache").glob("*.npz"))) == 1

@@ -305,9 +305,26 @@ def _resolve_data_home(path: str | Path | None) -> Path:
     configured = os.environ.get(DATA_HOME_ENV)
     if configured:
         return Path(configured).expanduser()
+    return _user_cache_home()
+
+
+def _user_cache_home() -> Path:
     cache_root = os.environ.get("XDG_CACHE_HOME")
     root = Path(cache_root).expanduser() if cache_root else Path.home() / ".cache"
     return root / "anisoada"
+
+
+def _default_cache_dir(home: Path) -> Path:
+    """``<home>/libsvm/cache``, unless that data directory is read-only.
+
+    A data directory whose permission bits grant no write access (a shared, read-only copy of
+    the data) is left untouched even when the process could write it anyway (as root): its
+    cache goes to the per-user ``~/.cache/anisoada/libsvm/cache`` instead.
+    """
+    folder = home / "libsvm"
+    if folder.is_dir() and (folder.stat().st_mode & 0o222 == 0 or not os.access(folder, os.W_OK)):
+        return _user_cache_home() / "libsvm" / "cache"
+    return folder / "cache"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,8 +373,9 @@ def load_libsvm(
             checksum-verified when a sha256 is known, then renamed into place).
         n_features: Number of columns; default the registry's, or the file's largest index.
         cache: Read and write the ``.npz`` cache.
-        cache_dir: Cache directory; default ``<data home>/libsvm/cache``. If it cannot be
-            written, loading still works (with a warning) but parses every time.
+        cache_dir: Cache directory; default ``<data home>/libsvm/cache`` (or the per-user
+            ``~/.cache/anisoada/libsvm/cache`` when the data directory is read-only). If it
+            cannot be written, loading still works (with a warning) but parses every time.
         label_coding: ``(negative, positive)`` label values, overriding the registry/inference.
 
     Returns:
@@ -404,7 +422,7 @@ def load_libsvm(
     if coding is not None and (len(coding) != 2 or coding[0] == coding[1]):
         raise ValueError(f"label_coding must be two different values; got {coding!r}")
 
-    directory = Path(cache_dir).expanduser() if cache_dir is not None else home / "libsvm" / "cache"
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir(home)
     cache_path = _cache_path(directory, source, n_features) if cache else None
     X, raw_labels = None, None
     if cache_path is not None and cache_path.exists():
