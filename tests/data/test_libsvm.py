@@ -27,6 +27,7 @@ from anisoada.data import (
     LibsvmFile,
     LibsvmFormatError,
     data_home,
+    libsvm_available,
     load_libsvm,
     save_libsvm,
 )
@@ -556,3 +557,13 @@ def test_read_only_data_directory_gets_its_cache_in_the_user_cache(tmp_path, mon
     np.testing.assert_array_equal(X.toarray(), SMALL_X)
     assert not (home / "libsvm" / "cache").exists()
     assert len(list((tmp_path / "user-cache" / "anisoada" / "libsvm" / "cache").glob("*.npz"))) == 1
+
+
+def test_libsvm_available_checks_every_accepted_compression(tmp_path):
+    assert not libsvm_available("a9a", data_home=tmp_path)
+    _write(tmp_path / "libsvm" / "a9a.t.gz", SMALL)
+    assert libsvm_available("a9a", split="test", data_home=tmp_path)
+    assert not libsvm_available("a9a", data_home=tmp_path)
+    assert not libsvm_available("mushrooms", split="test", data_home=tmp_path)
+    with pytest.raises(ValueError, match="Unknown LIBSVM data set 'a10a'"):
+        libsvm_available("a10a", data_home=tmp_path)

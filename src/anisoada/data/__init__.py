@@ -33,6 +33,7 @@ from anisoada.data.libsvm import (
     LibsvmFile,
     LibsvmFormatError,
     data_home,
+    libsvm_available,
     load_libsvm,
     save_libsvm,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "data_home",
     "format_prompt",
     "gpt2_tokenizer",
+    "libsvm_available",
     "load_alpaca",
     "load_libsvm",
     "logistic_problem",

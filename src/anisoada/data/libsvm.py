@@ -54,6 +54,7 @@ __all__ = [
     "LibsvmFile",
     "LibsvmFormatError",
     "data_home",
+    "libsvm_available",
     "load_libsvm",
     "save_libsvm",
 ]
@@ -447,6 +448,32 @@ def load_libsvm(
             "it is incomplete or a different version. Delete it and download it again."
         )
     return LibsvmData(X, _to_plus_minus_one(raw_labels, coding, source))
+
+
+def libsvm_available(
+    name: str, *, split: str = "train", data_home: str | Path | None = None
+) -> bool:
+    """Whether a registered data set's file is already in the data home (never downloads).
+
+    Any of the accepted compressions counts (``a9a``, ``a9a.bz2``, ``a9a.xz``, ``a9a.gz``).
+
+    Args:
+        name: Registered name (a key of ``LIBSVM_DATASETS``).
+        split: ``"train"`` or ``"test"``; a split the data set does not have is ``False``.
+        data_home: Data directory; default :func:`data_home`.
+
+    Returns:
+        ``True`` when :func:`load_libsvm` would find the file without downloading.
+    """
+    if name not in LIBSVM_DATASETS:
+        raise ValueError(
+            f"Unknown LIBSVM data set {name!r}; registered: {', '.join(sorted(LIBSVM_DATASETS))}"
+        )
+    entry = LIBSVM_DATASETS[name].splits.get(split)
+    if entry is None:
+        return False
+    folder = _resolve_data_home(data_home) / "libsvm"
+    return any((folder / candidate).is_file() for candidate in _candidates(entry))
 
 
 def _resolve_dataset(
