@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 _VOCABULARIES = ("full", "compact")
+# Run-config fields that do not change the results (beyond float rounding); not in the run id.
+_NOT_IDENTITY = ("micro_batch_size", "checkpoint_every", "eval_batch_size")
 _PRECISIONS = ("fp32", "bf16")
 
 
@@ -258,15 +260,23 @@ class LMRunConfig:
 
     @property
     def run_id(self) -> str:
-        """Readable prefix plus a hash of the whole config."""
+        """Readable prefix plus a hash of :meth:`identity`."""
         digest = hashlib.sha256(
-            json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+            json.dumps(self.identity(), sort_keys=True, default=str).encode()
         ).hexdigest()[:10]
         return f"{self.optimizer.label}-b{self.batch_size}-lr{self.lr:.3g}-s{self.seed}-{digest}"
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the results: all but the memory and I/O knobs
+        (:data:`_NOT_IDENTITY`), which change results by float rounding at most. A run stored
+        or checkpointed with micro-batches of 8 is thus found, and continued, with 4."""
+        payload = self.to_dict()
+        for name in _NOT_IDENTITY:
+            payload.pop(name)
+        return payload
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (micro-batch size included: it is recorded, though it does not
-        change the results beyond float rounding)."""
+        """JSON-friendly form of every field."""
         payload = dataclasses.asdict(self)
         payload["optimizer"] = {
             "name": self.optimizer.name,
@@ -339,7 +349,7 @@ def run_lm(
             checkpoint_path,
             every=config.checkpoint_every or eval_every,
             enabled=context.is_main,
-            extra={"config": config.to_dict()},
+            extra={"identity": config.identity()},
         ),
     ]
     if log is not None and context.is_main:
@@ -347,7 +357,7 @@ def run_lm(
     resume = None
     if _rank0_says(context, checkpoint_path.is_file() if context.is_main else False):
         resume = load_checkpoint(checkpoint_path)
-        if resume.get("extra", {}).get("config") != json.loads(json.dumps(config.to_dict())):
+        if resume.get("extra", {}).get("identity") != json.loads(json.dumps(config.identity())):
             raise ValueError(
                 f"{checkpoint_path} belongs to a different configuration; delete it to restart."
             )
