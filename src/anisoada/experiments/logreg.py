@@ -393,7 +393,12 @@ def _write_table(table: pd.DataFrame, stem: Path, columns: Mapping[str, str], ti
 
 
 def run_logreg(
-    preset: str, out: str | Path, *, jobs: int = 1, progress: bool = True
+    preset: str,
+    out: str | Path,
+    *,
+    jobs: int = 1,
+    progress: bool = True,
+    config: SweepConfig | None = None,
 ) -> ReproductionOutput:
     """Run the logistic-regression reproduction (see the module docstring) into ``out``.
 
@@ -404,6 +409,8 @@ def run_logreg(
         out: Output directory.
         jobs: Worker processes for the sweep.
         progress: Show progress bars.
+        config: A sweep to run instead of the preset's (same outputs; ``preset`` is then only
+            a label).
 
     Returns:
         The :class:`~anisoada.experiments.reproduce.ReproductionOutput` (tables, figures and the
@@ -411,7 +418,7 @@ def run_logreg(
     """
     started = time.perf_counter()
     out = Path(out)
-    config = preset_config(preset)
+    config = preset_config(preset) if config is None else config
     sweep = run_sweep(config, out / "sweep", jobs=jobs, progress=progress)
 
     measure_dir = out / "measure"

@@ -1,0 +1,120 @@
+"""The logistic task: agreement with the closed forms, resumable sampling, lanes = separate runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from anisoada.data import make_sparse_logistic, rotated_twin
+from anisoada.experiments import Budget, TrainConfig, train
+from anisoada.experiments.logistic import LogisticTask, sample_rows
+from anisoada.experiments.sweep import OptimizerSpec, build_optimizer
+from anisoada.measure.glm import logistic_gradient, logistic_loss
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return make_sparse_logistic(600, 40, exponent=1.0, density=0.1, seed=3)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_batch_loss_and_gradient_equal_the_closed_forms(problem, dense):
+    X = problem.X.toarray() if dense else problem.X
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(40, 3))
+    task = LogisticTask(X, problem.y, lanes=3, initial=W)
+    rows = rng.integers(0, 600, size=50)
+    loss = task.loss(rows)
+    np.testing.assert_allclose(
+        loss.detach().numpy(), logistic_loss(X[rows], problem.y[rows], W), rtol=1e-13
+    )
+    # d/dW Σ_k a_k f_k(W[:, k]) = a_k ∇f_k: the lanes stay independent under any weighting.
+    weights = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    (loss * weights).sum().backward()
+    expected = logistic_gradient(X[rows], problem.y[rows], W) * weights.numpy()
+    np.testing.assert_allclose(task.weights.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_evaluate_equals_the_closed_forms(problem):
+    W = np.random.default_rng(1).normal(size=(40, 2))
+    X_test, y_test = problem.X[:100], problem.y[:100]
+    task = LogisticTask(problem.X, problem.y, lanes=2, initial=W, X_test=X_test, y_test=y_test)
+    metrics = task.evaluate()
+    np.testing.assert_allclose(metrics["train_loss"], logistic_loss(problem.X, problem.y, W))
+    np.testing.assert_allclose(metrics["test_loss"], logistic_loss(X_test, y_test, W))
+    margins = y_test[:, None] * (X_test @ W)
+    np.testing.assert_allclose(metrics["test_accuracy"], (margins > 0).mean(axis=0))
+    # At w = 0 every margin is a tie: accuracy 1/2, loss log 2.
+    zero = LogisticTask(problem.X, problem.y, X_test=X_test, y_test=y_test).evaluate()
+    assert zero["test_accuracy"][0] == 0.5
+    assert zero["train_loss"][0] == pytest.approx(np.log(2.0), rel=1e-15)
+
+
+def test_sample_rows_resumes_exactly_and_is_uniform():
+    stream = sample_rows(7, 5, seed=11)
+    first = np.stack([next(stream) for _ in range(600)])
+    for start in (0, 1, 255, 256, 257, 599):
+        resumed = sample_rows(7, 5, seed=11, start_step=start)
+        np.testing.assert_array_equal(next(resumed), first[start])
+    counts = np.bincount(first.ravel(), minlength=7) / first.size
+    np.testing.assert_allclose(counts, 1 / 7, atol=0.02)  # 3000 draws: 5 standard errors
+    other = np.stack([next(sample_rows(7, 5, seed=12)) for _ in range(1)])
+    assert not np.array_equal(other[0], first[0])
+
+
+def _run(X, y, optimizer, lrs, *, batch_size=16, steps=120, factor=100.0):
+    task = LogisticTask(X, y, lanes=len(lrs))
+    opt = build_optimizer(OptimizerSpec.create(optimizer), task.parameters(), lrs)
+    config = TrainConfig(
+        batch_size=batch_size,
+        budget=Budget(steps=steps),
+        seed=5,
+        eval_every=30,
+        divergence_factor=factor,
+    )
+    return train(task, opt, config), task.weights.detach().numpy().copy()
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "adagrad_norm"])
+@pytest.mark.parametrize("rotated", [False, True])
+def test_vectorised_lanes_equal_separate_runs(problem, optimizer, rotated):
+    data = rotated_twin(problem, seed=2) if rotated else problem
+    lrs = [0.01, 0.1, 1.0, 10.0]
+    stacked, stacked_weights = _run(data.X, data.y, optimizer, lrs)
+    for lane, lr in enumerate(lrs):
+        single, single_weights = _run(data.X, data.y, optimizer, [lr])
+        mine = [row for row in stacked.rows if row["lane"] == lane]
+        assert [r["step"] for r in mine] == [r["step"] for r in single.rows]
+        for key in ("train_loss", "batch_loss", "lr"):
+            np.testing.assert_allclose(
+                [r[key] for r in mine], [r[key] for r in single.rows], rtol=1e-12
+            )
+        # Float rounding only: summation order inside the sparse products may differ.
+        np.testing.assert_allclose(stacked_weights[:, lane], single_weights[:, 0], rtol=1e-11,
+                                   atol=1e-14)  # fmt: skip
+        assert stacked.status[lane] == single.status[0]
+
+
+def test_diverging_lanes_stop_alone_and_match_separate_runs(problem):
+    # A factor just above 1 makes the largest step sizes "diverge" on their first noisy bump.
+    lrs = [0.01, 300.0]
+    stacked, _ = _run(problem.X, problem.y, "sgd", lrs, factor=1.5)
+    assert stacked.status == ["finished", "diverged"]
+    single, _ = _run(problem.X, problem.y, "sgd", [300.0], factor=1.5)
+    assert single.status == ["diverged"]
+    mine = [row for row in stacked.rows if row["lane"] == 1]
+    assert [r["step"] for r in mine] == [r["step"] for r in single.rows]
+    assert np.isnan(mine[-1]["train_loss"]) and mine[-1]["step"] < 120
+    assert max(row["step"] for row in stacked.rows if row["lane"] == 0) == 120
+
+
+def test_bad_inputs_are_clear_errors(problem):
+    with pytest.raises(ValueError, match="labels -1 and \\+1"):
+        LogisticTask(problem.X, np.zeros(600))
+    with pytest.raises(ValueError, match="both X_test and y_test"):
+        LogisticTask(problem.X, problem.y, X_test=problem.X)
+    with pytest.raises(ValueError, match="lanes"):
+        LogisticTask(problem.X, problem.y, lanes=0)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        build_optimizer(OptimizerSpec.create("adam"), [torch.zeros(2, 1)], [0.1])

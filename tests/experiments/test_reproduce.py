@@ -1,0 +1,147 @@
+"""The logistic-regression reproduction on a tiny problem: tables, Table 2 values, figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anisoada.experiments.datasets import DatasetSpec, load_dataset
+from anisoada.experiments.logreg import preset_config, run_logreg
+from anisoada.experiments.reproduce import reproductions, run_reproductions
+from anisoada.experiments.sweep import LRGrid, OptimizerSpec, SweepConfig
+from anisoada.measure.glm import (
+    logistic_gradient,
+    logistic_lambda_max,
+    logistic_noise,
+    logistic_smoothness,
+)
+
+TINY = (
+    DatasetSpec.create("tiny", "synthetic", {"n": 300, "n_test": 100, "d": 20, "density": 0.15}),
+    DatasetSpec.create(
+        "tiny-rotated", "rotated", {"n": 300, "n_test": 100, "d": 20, "density": 0.15}
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def reproduction(tmp_path_factory):
+    out = tmp_path_factory.mktemp("logreg")
+    config = SweepConfig(
+        name="tiny",
+        datasets=TINY,
+        optimizers=tuple(OptimizerSpec.create(n) for n in ("sgd", "adagrad", "adagrad_norm")),
+        batch_sizes=(8, 64),
+        lr_grid=LRGrid(low=0.01, high=10.0, per_decade=1, max_extensions=1),
+        budget_epochs=2.0,
+        evaluations=3,
+    )
+    return run_logreg("quick", out, progress=False, config=config), out
+
+
+def test_outputs_exist_and_figures_are_png(reproduction):
+    output, out = reproduction
+    for name in ("results", "table2", "predicted_vs_observed"):
+        assert (out / f"{name}.csv").is_file() and (out / f"{name}.md").is_file()
+    pngs = [path for name, path in output.files.items() if name.endswith(".png")]
+    # best-vs-batch, predicted-vs-observed, and curves + sensitivity per dataset.
+    assert len(pngs) == 2 + 2 * len(TINY)
+    for path in pngs:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| tiny | 8 |" in output.summary
+    assert json.loads((out / "reproduction.json").read_text())["target"] == "logreg"
+
+
+def test_table2_equals_the_closed_forms(reproduction):
+    _, out = reproduction
+    table2 = pd.read_csv(out / "table2.csv").set_index("dataset")
+    for spec in TINY:
+        data = load_dataset(spec)
+        X, y = data.X, data.y
+        L = logistic_smoothness(X)
+        row = table2.loc[spec.name]
+        assert row["L_l1"] == pytest.approx(L.sum(), rel=1e-12)
+        assert row["L_linf"] == pytest.approx(L.max(), rel=1e-12)
+        assert row["lambda_max"] == pytest.approx(logistic_lambda_max(X), rel=1e-6)
+        assert row["rho_L"] == pytest.approx(L.sum() / (L.size * L.max()), rel=1e-12)
+        sigma = logistic_noise(X, y, np.zeros(X.shape[1]))
+        assert row["sigma_l1_init"] == pytest.approx(sigma.sum(), rel=1e-12)
+        assert row["sigma_l2_init"] == pytest.approx(np.linalg.norm(sigma), rel=1e-12)
+        w_star = np.load(out / "measure" / f"{spec.name}_minimiser.npz")["w_star"]
+        assert np.abs(logistic_gradient(X, y, w_star)).max() < 1e-7
+        sigma_opt = logistic_noise(X, y, w_star)
+        assert row["sigma_l1_opt"] == pytest.approx(sigma_opt.sum(), rel=1e-9)
+        assert row["D_inf"] == pytest.approx(np.abs(w_star).max(), rel=1e-12)
+        # ρ_L ≤ 1 with equality iff isotropic; the rotation makes L less anisotropic here.
+        assert 0 < row["rho_L"] <= 1
+    assert table2.loc["tiny", "rho_L"] < table2.loc["tiny-rotated", "rho_L"]
+
+
+def test_results_table_is_consistent_with_the_selection(reproduction):
+    _, out = reproduction
+    results = pd.read_csv(out / "results.csv")
+    selection = pd.read_parquet(out / "sweep" / "selection.parquet")
+    f_star = pd.read_csv(out / "table2.csv").set_index("dataset")["f_star"]
+    for row in results.to_dict("records"):
+        mine = selection[
+            (selection["dataset"] == row["dataset"])
+            & (selection["batch_size"] == row["batch_size"])
+        ].set_index("optimizer")
+        losses = {name: mine.loc[name, "train_loss"] for name in mine.index}
+        assert row["sgd_loss"] == losses["sgd"]
+        assert (
+            row["winner"]
+            == {"sgd": "SGD", "adagrad": "AdaGrad", "adagrad_norm": "AdaGrad-Norm"}[
+                min(losses, key=losses.get)
+            ]
+        )
+        gap_ratio = (losses["adagrad"] - f_star[row["dataset"]]) / (
+            losses["sgd"] - f_star[row["dataset"]]
+        )
+        assert row["adagrad_vs_sgd"] == pytest.approx(gap_ratio, rel=1e-12)
+        # f* is the minimum: no tuned run is below it (up to the solver's tolerance).
+        assert min(losses.values()) >= f_star[row["dataset"]] - 1e-9
+    comparison = pd.read_csv(out / "predicted_vs_observed.csv")
+    assert len(comparison) == len(results)
+    assert comparison["observed"].to_numpy() == pytest.approx(results["adagrad_vs_sgd"].to_numpy())
+
+
+def test_rerun_reuses_everything(reproduction):
+    output, out = reproduction
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("sweep/runs/*/run.json")}
+    again = run_logreg("quick", out, progress=False, config=_config_of(out))
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert again.summary == output.summary
+
+
+def _config_of(out):
+    from anisoada.experiments.config import sweep_config_from_dict
+
+    stored = json.loads((out / "sweep" / "sweep.json").read_text())["config"]
+    payload = {
+        "name": stored["name"],
+        "datasets": stored["datasets"],
+        "optimizers": stored["optimizers"],
+        "batch_sizes": stored["batch_sizes"],
+        "lr_grid": stored["lr_grid"],
+        "budget": {"epochs": stored["budget_epochs"]},
+        "evaluations": stored["evaluations"],
+    }
+    return sweep_config_from_dict(payload)
+
+
+def test_registry_and_presets():
+    assert "logreg" in reproductions()
+    quick = preset_config("quick")
+    assert [d.source for d in quick.datasets] == ["synthetic", "rotated"]
+    assert {o.name for o in quick.optimizers} == {"sgd", "adagrad", "adagrad_norm"}
+    paper = preset_config("paper")
+    assert paper.batch_sizes[0] == 8 and paper.batch_sizes[-1] == 4096
+    assert [d.name for d in paper.datasets][:2] == ["a9a", "w8a"]
+    with pytest.raises(ValueError, match="preset"):
+        preset_config("huge")
+    with pytest.raises(ValueError, match="unknown reproduction target"):
+        run_reproductions(["nope"], "quick", "unused")

@@ -1,0 +1,264 @@
+"""Sweeps: rows and selection, grid extension, divergence, skipping stored runs, kill + resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anisoada.experiments.config import load_sweep_config, sweep_config_from_dict
+from anisoada.experiments.datasets import DatasetSpec
+from anisoada.experiments.sweep import (
+    LRGrid,
+    OptimizerSpec,
+    SweepConfig,
+    derive_seed,
+    run_sweep,
+    select_best,
+)
+
+TOY = DatasetSpec.create("toy", "synthetic", {"n": 400, "n_test": 100, "d": 30, "density": 0.1})
+
+
+def _config(**overrides):
+    base = {
+        "name": "test",
+        "datasets": (TOY,),
+        "optimizers": (OptimizerSpec.create("sgd"), OptimizerSpec.create("adagrad")),
+        "batch_sizes": (4, 32),
+        "lr_grid": LRGrid(low=0.01, high=10.0, per_decade=1, max_extensions=0),
+        "budget_samples": 800,
+        "evaluations": 4,
+    }
+    base.update(overrides)
+    return SweepConfig(**base)
+
+
+def test_sweep_rows_selection_and_budget(tmp_path):
+    result = run_sweep(_config(), tmp_path, progress=False)
+    rows = result.rows
+    # Every (optimizer, batch size, lr) has rows, each run at the same sample budget.
+    runs = rows.groupby(["optimizer", "batch_size", "lr"])
+    assert runs.ngroups == 2 * 2 * 4
+    finished = rows[rows["status"] == "finished"]
+    final_samples = finished.groupby(["optimizer", "batch_size", "lr"])["samples"].max()
+    assert set(final_samples) == {800}
+    assert set(finished.groupby("batch_size")["step"].max()) == {200, 25}
+    assert rows.loc[rows["step"] == 0, "train_loss"].to_numpy() == pytest.approx(np.log(2))
+    # The selection is the argmin of the final training loss among non-diverged runs.
+    finals = rows.sort_values("step").groupby(["optimizer", "batch_size", "lr"]).tail(1)
+    finals = finals[finals["status"] != "diverged"]
+    for record in result.selection.to_dict("records"):
+        mine = finals[
+            (finals["optimizer"] == record["optimizer"])
+            & (finals["batch_size"] == record["batch_size"])
+        ]
+        best = mine.loc[mine["train_loss"].idxmin()]
+        assert record["best_lr"] == best["lr"]
+        assert record["train_loss"] == best["train_loss"]
+        assert record["test_accuracy"] == best["test_accuracy"]
+    # Stored tables equal what was returned.
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), rows)
+    assert (tmp_path / "selection.csv").is_file()
+    info = next((tmp_path / "runs").glob("*/run.json")).read_text()
+    for key in ('"git"', '"torch"', '"run_seed"', '"unit"'):
+        assert key in info
+
+
+def test_rerun_skips_stored_runs(tmp_path):
+    run_sweep(_config(), tmp_path, progress=False)
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/run.json")}
+    again = run_sweep(_config(), tmp_path, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert len(again.rows) > 0
+
+
+def test_grid_is_extended_where_the_best_lr_is_at_the_edge(tmp_path):
+    # SGD's best learning rate here is ~3; a grid of [0.01, 0.1] puts it at the top edge.
+    config = _config(
+        optimizers=(OptimizerSpec.create("sgd"),),
+        batch_sizes=(32,),
+        lr_grid=LRGrid(low=0.01, high=0.1, per_decade=1, max_extensions=3),
+    )
+    result = run_sweep(config, tmp_path, progress=False)
+    record = result.selection.iloc[0]
+    assert record["extensions_up"] >= 1 and record["extensions_down"] == 0
+    tried = sorted(result.rows["lr"].unique())
+    expected = [10.0**k for k in range(-2, record["extensions_up"])]
+    np.testing.assert_allclose(tried, expected, rtol=1e-12)
+    assert record["best_lr"] > 0.1
+    assert record["lrs_tried"] == len(tried)
+    # Bounded: with no extensions allowed the edge is recorded instead.
+    bounded = run_sweep(
+        config.__class__(**{**config.__dict__, "lr_grid": LRGrid(0.01, 0.1, 1, 0)}),
+        tmp_path / "bounded",
+        progress=False,
+    )
+    assert bool(bounded.selection.iloc[0]["at_edge"])
+    assert bounded.selection.iloc[0]["best_lr"] == pytest.approx(0.1)
+
+
+def test_selection_never_picks_a_diverged_run(tmp_path):
+    # divergence_factor barely above 1: big learning rates are cut off on their first bump.
+    config = _config(
+        optimizers=(OptimizerSpec.create("sgd"),),
+        batch_sizes=(4,),
+        divergence_factor=1.2,
+    )
+    result = run_sweep(config, tmp_path, progress=False)
+    statuses = result.rows.groupby("lr")["status"].first()
+    assert (statuses == "diverged").any() and (statuses == "finished").any()
+    best = result.selection.iloc[0]
+    assert statuses[best["best_lr"]] == "finished"
+    assert best["lrs_diverged"] == int((statuses == "diverged").sum())
+
+
+def test_select_best_excludes_diverged_even_with_a_lower_loss():
+    rows = pd.DataFrame(
+        {
+            "dataset": "d",
+            "optimizer": "o",
+            "batch_size": 8,
+            "seed": [0, 0, 1, 1, 0, 0],
+            "lr": [0.1, 0.1, 0.1, 0.1, 1.0, 1.0],
+            "step": [0, 9, 0, 9, 0, 3],
+            "train_loss": [0.7, 0.4, 0.7, 0.2, 0.7, 0.01],
+            "status": ["finished"] * 4 + ["diverged"] * 2,
+        }
+    )
+    record = select_best(rows).iloc[0]
+    assert record["best_lr"] == 0.1
+    assert record["train_loss"] == pytest.approx(0.3)  # mean over the two seeds
+    assert record["train_loss_std"] == pytest.approx(0.1)
+    assert record["lrs_diverged"] == 1
+
+
+def test_seeds_are_derived_and_shared_across_optimizers():
+    assert derive_seed(0, "a9a", 64, 0) != derive_seed(0, "a9a", 64, 1)
+    assert derive_seed(0, "a9a", 64, 0) != derive_seed(1, "a9a", 64, 0)
+    assert derive_seed(0, "a9a", 64, 0) == derive_seed(0, "a9a", 64, 0)
+
+
+def test_lr_grid_values_are_exact_powers():
+    grid = LRGrid(low=1e-3, high=1e2, per_decade=2)
+    values = grid.values()
+    assert len(values) == 11 and values[0] == 1e-3 and values[-1] == 100.0
+    np.testing.assert_allclose(np.diff(np.log10(values)), 0.5)
+    with pytest.raises(ValueError, match="empty"):
+        LRGrid(low=0.2, high=0.3, per_decade=1)
+
+
+def test_config_errors_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="exactly one budget"):
+        _config(budget_epochs=1.0)
+    with pytest.raises(ValueError, match="duplicate optimizer"):
+        _config(optimizers=(OptimizerSpec.create("sgd"), OptimizerSpec.create("sgd")))
+    with pytest.raises(ValueError, match="unknown key"):
+        sweep_config_from_dict({"batch_size": [8]})
+    with pytest.raises(ValueError, match="source"):
+        DatasetSpec.create("x", "csv")
+    with pytest.raises(ValueError, match="unknown option"):
+        DatasetSpec.create("x", "synthetic", {"rows": 3})
+    path = tmp_path / "bad.toml"
+    path.write_text("batch_sizes = [8\n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_sweep_config(path)
+    with pytest.raises(FileNotFoundError):
+        load_sweep_config(tmp_path / "missing.toml")
+
+
+_SWEEP_TOML = """
+name = "kill"
+batch_sizes = [4, 8]
+seeds = 2
+evaluations = 4
+vectorize = false
+
+[budget]
+samples = 800
+
+[lr_grid]
+low = 0.01
+high = 10
+per_decade = 1
+max_extensions = 1
+
+[[datasets]]
+name = "toy"
+source = "synthetic"
+n = 400
+n_test = 100
+d = 30
+density = 0.1
+
+[[optimizers]]
+name = "sgd"
+[[optimizers]]
+name = "adagrad"
+options = { eps = 1e-8 }
+"""
+
+
+def test_a_killed_sweep_resumes_to_the_uninterrupted_rows(tmp_path):
+    config = tmp_path / "kill.toml"
+    config.write_text(_SWEEP_TOML)
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "anisoada", "sweep", str(config), "--out", str(interrupted)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(list(interrupted.glob("runs/*/run.json"))) >= 10:
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    done_before = len(list(interrupted.glob("runs/*/run.json")))
+    assert process.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+    assert not (interrupted / "results.parquet").exists()
+    assert done_before >= 10
+
+    # Re-run (here in-process) and compare with an uninterrupted sweep.
+    resumed = run_sweep(load_sweep_config(config), interrupted, progress=False)
+    reference = run_sweep(load_sweep_config(config), tmp_path / "reference", progress=False)
+    assert len(reference.rows) > 0
+    pd.testing.assert_frame_equal(
+        resumed.rows.drop(columns=["train_time"]), reference.rows.drop(columns=["train_time"])
+    )
+    pd.testing.assert_frame_equal(resumed.selection, reference.selection)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(interrupted / "results.parquet").drop(columns=["train_time"]),
+        pd.read_parquet(tmp_path / "reference" / "results.parquet").drop(columns=["train_time"]),
+    )
+
+
+def test_sweep_command_line_without_a_file(tmp_path, capsys):
+    from anisoada.cli import main
+
+    status = main(
+        [
+            "sweep", "--dataset", "synthetic", "--optimizer", "sgd", "--optimizer", "adagrad",
+            "--batch-sizes", "64", "--lr-grid", "0.1:1:1", "--max-extensions", "0",
+            "--budget-samples", "640", "--evaluations", "2", "--out", str(tmp_path),
+            "--no-progress",
+        ]
+    )  # fmt: skip
+    assert status == 0
+    selection = pd.read_csv(tmp_path / "selection.csv")
+    assert sorted(selection["optimizer"]) == ["adagrad", "sgd"]
+    assert set(pd.read_parquet(tmp_path / "results.parquet")["lr"]) == {0.1, 1.0}
+    assert "best_lr" in capsys.readouterr().out
+    assert main(["sweep", "--out", str(tmp_path)]) == 2  # no file, no factors: a clear error
