@@ -173,7 +173,6 @@ ENTRIES: dict[str, RegistryEntry] = {
         option_grid={
             "momentum": [0.0, 0.9],
             "nesterov": [False, True],
-            "dampening": [0.0, 0.3],
             "weight_decay": [0.0, 0.05],
             "maximize": [False, True],
             "box": _BOXES,
@@ -251,6 +250,9 @@ CASES: list[OptimizerCase] = [
     ),
     OptimizerCase(ENTRIES["sgd"], {}, 0.05, "sgd"),
     OptimizerCase(ENTRIES["sgd"], {"momentum": 0.9, "nesterov": True}, 0.02, "sgd-nesterov"),
+    OptimizerCase(
+        ENTRIES["sgd"], {"momentum": 0.5, "dampening": 0.3, "maximize": True}, 0.05, "sgd-dampening"
+    ),
     OptimizerCase(
         ENTRIES["sgd"],
         {"momentum": 0.5, "weight_decay": 0.1, "box_radius": 0.3},

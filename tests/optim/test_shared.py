@@ -304,3 +304,28 @@ def test_numpy_reference_agrees_with_a_hand_computed_adagrad_step() -> None:
         np.array([1.0]), np.array([2.0]), np.array([0.0]), lr=0.5, eps=0.0, eps_placement="outside"
     )
     assert w.tolist() == [0.5] and v.tolist() == [4.0]
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_fast_step_allocates_nothing_proportional_to_the_parameters(case) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    numel = 1 << 17  # above FUSED_MIN_NUMEL: the fused route where it applies
+    gen = torch.Generator().manual_seed(8)
+    params = [torch.randn(numel // 4, 4, generator=gen, requires_grad=True)]
+    optimizer = case.make(params, lr=torch.tensor([0.1, 0.2, 0.3, 0.4]))
+    for _ in range(3):  # the first steps create the state and the workspace
+        params[0].grad = torch.randn(params[0].shape, generator=gen)
+        optimizer.step()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        optimizer.step()
+    float_lr = case.make([p.detach().clone().requires_grad_() for p in params])
+    for p, q in zip(float_lr.param_groups[0]["params"], params):
+        p.grad = q.grad
+    float_lr.step()
+    float_lr.step()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof_float:
+        float_lr.step()
+    for profiler in (prof, prof_float):
+        allocated = sum(max(0, event.cpu_memory_usage) for event in profiler.events())
+        assert allocated < numel, f"{allocated} bytes allocated in one step"

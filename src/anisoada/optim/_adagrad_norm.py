@@ -92,11 +92,11 @@ def _sum_of_squares(tensors: Sequence[Tensor], *, per_column: bool, dtype: torch
                 )
             dims = tuple(range(g.dim() - 1))
             if dims:
-                part = torch.linalg.vector_norm(g, dim=dims, dtype=dtype).square()
+                part = torch.linalg.vector_norm(g, dim=dims).to(dtype).square()
             else:
                 part = g.to(dtype).square()
         else:
-            part = torch.linalg.vector_norm(g, dtype=dtype).square()
+            part = torch.linalg.vector_norm(g).to(dtype).square()
         total = part if total is None else total + part
     if total is None:
         return torch.zeros((), dtype=dtype)
