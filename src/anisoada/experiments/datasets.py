@@ -141,20 +141,16 @@ def load_dataset(spec: DatasetSpec) -> LogisticData:
 
 
 def _load_libsvm(spec: DatasetSpec) -> LogisticData:
-    from anisoada.data import load_libsvm
+    from anisoada.data import libsvm_available, load_libsvm
 
     name = str(spec.option("dataset"))
     train = load_libsvm(name)
     X, y = sp.csr_matrix(train.X), np.asarray(train.y, dtype=np.float64)
     X_test = y_test = None
-    if spec.option("test"):
-        try:
-            test = load_libsvm(name, split="test", n_features=X.shape[1])
-        except (FileNotFoundError, ValueError, KeyError):
-            test = None
-        if test is not None:
-            X_test, y_test = sp.csr_matrix(test.X), np.asarray(test.y, dtype=np.float64)
-    held_out = "none" if X_test is None else f"n_test={X_test.shape[0]}"
+    if spec.option("test") and libsvm_available(name, split="test"):
+        test = load_libsvm(name, split="test", n_features=X.shape[1])
+        X_test, y_test = sp.csr_matrix(test.X), np.asarray(test.y, dtype=np.float64)
+    held_out = "no test split" if X_test is None else f"n_test={X_test.shape[0]}"
     return LogisticData(
         X=X,
         y=y,

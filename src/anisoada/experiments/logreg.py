@@ -74,9 +74,7 @@ def _available_extra_libsvm() -> tuple[str, ...]:
     except ImportError:
         return ()
     return tuple(
-        name
-        for name in LIBSVM_DATASETS
-        if name not in PAPER_DATASETS and not name.endswith(".t") and libsvm_available(name)
+        name for name in LIBSVM_DATASETS if name not in PAPER_DATASETS and libsvm_available(name)
     )
 
 

@@ -289,8 +289,8 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """``OPTIMIZERS[spec.name](params, lr=..., **options)`` with one learning rate per lane.
 
-    For K > 1 lanes, ``lr`` is a tensor of shape ``(K,)`` that broadcasts over the columns of
-    the ``(d, K)`` weights. Element-wise updates (SGD, diagonal AdaGrad) then keep the columns
+    ``lr`` is a tensor of shape ``(K,)`` that broadcasts over the columns of the ``(d, K)``
+    weights. Element-wise updates (SGD, diagonal AdaGrad) then keep the columns
     independent by themselves; an optimizer whose update couples coordinates declares a
     ``per_column`` option (AdaGrad-Norm's norm accumulator), which is switched on so that each
     column keeps its own state. An optimizer with neither cannot run lanes: use
@@ -302,10 +302,10 @@ def build_optimizer(
         raise ValueError(f"unknown optimizer {spec.name!r}; known: {sorted(OPTIMIZERS)}")
     factory = OPTIMIZERS[spec.name]
     options = dict(spec.options)
-    if len(lrs) == 1:
-        return factory(params, lr=float(lrs[0]), **options)
     if "per_column" in inspect.signature(factory).parameters:
         options["per_column"] = True
+    # A tensor lr and per-column state even for one lane: every run then takes the same kernel
+    # path, so lane k of a vectorised run and a run with lr k alone do the same arithmetic.
     return factory(params, lr=torch.tensor(lrs, dtype=params[0].dtype), **options)
 
 
