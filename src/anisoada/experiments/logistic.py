@@ -100,7 +100,7 @@ class LogisticTask:
     Example:
         >>> import numpy as np
         >>> task = LogisticTask(np.eye(2), np.array([1.0, -1.0]), lanes=3)
-        >>> task.parameters()[0].shape, round(task.evaluate()["train_loss"][0], 4)
+        >>> task.parameters()[0].shape, round(float(task.evaluate()["train_loss"][0]), 4)
         (torch.Size([2, 3]), 0.6931)
     """
 
