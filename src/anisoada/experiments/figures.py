@@ -62,7 +62,8 @@ def logreg_figures(out: str | Path) -> dict[str, Path]:
     table2 = pd.read_csv(out / "table2.csv")
     comparison = pd.read_csv(out / "predicted_vs_observed.csv")
     f_star = dict(zip(table2["dataset"], table2["f_star"]))
-    datasets = list(dict.fromkeys(selection["dataset"]))
+    # The order of the reproduction's datasets (Table 2 keeps the sweep's order).
+    datasets = [name for name in table2["dataset"] if name in set(selection["dataset"])]
     figures_dir = out / "figures"
     files: dict[str, Path] = {}
 
@@ -85,6 +86,7 @@ def logreg_figures(out: str | Path) -> dict[str, Path]:
     axes[0][0].set_ylabel("tuned final f − f*")
     axes[0][0].legend()
     figure.suptitle("Best training loss vs batch size (fixed sample budget)")
+    figure.tight_layout()
     files["best_loss_vs_batch.png"] = _save(figure, figures_dir / "best_loss_vs_batch.png")
     plt.close(figure)
 
@@ -185,6 +187,7 @@ def logreg_figures(out: str | Path) -> dict[str, Path]:
         axes[0][0].set_ylabel("AdaGrad / SGD (< 1: AdaGrad better)")
         axes[0][0].legend(fontsize=7)
         figure.suptitle("AdaGrad vs SGD: predicted (up to constants) and observed")
+        figure.tight_layout()
         files["predicted_vs_observed.png"] = _save(
             figure, figures_dir / "predicted_vs_observed.png"
         )

@@ -233,7 +233,11 @@ def results_table(selection: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame
     """
     f_star = dict(zip(table2["dataset"], table2["f_star"]))
     rows = []
-    for (dataset, batch_size), group in selection.groupby(["dataset", "batch_size"], sort=True):
+    order = {name: position for position, name in enumerate(table2["dataset"])}
+    groups = selection.groupby(["dataset", "batch_size"], sort=True)
+    for (dataset, batch_size), group in sorted(
+        groups, key=lambda item: (order[item[0][0]], item[0][1])
+    ):
         by_optimizer = group.set_index("optimizer")
         row: dict[str, Any] = {"dataset": dataset, "batch_size": int(batch_size)}
         for name in OPTIMIZER_NAMES:
