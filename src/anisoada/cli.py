@@ -19,8 +19,9 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "anisoada.theory._cli",
     "anisoada.optim._cli",
     "anisoada.data._cli",
-    "anisoada.experiments.lm_cli",
+    "anisoada.measure._cli",
     "anisoada.experiments._cli",
+    "anisoada.experiments.lm_cli",
 )
 
 

@@ -217,7 +217,7 @@ class FlatObjective:
 
     def value(self, w: torch.Tensor) -> torch.Tensor:
         """``f(w)``."""
-        with autodiff_friendly_attention():
+        with torch.no_grad(), autodiff_friendly_attention():
             return sum(
                 weight * self._call(self.layout.unflatten(w), piece)
                 for weight, piece in self._pieces
@@ -227,25 +227,23 @@ class FlatObjective:
         """``∇f(w)``, shape ``(d,)``."""
         total = torch.zeros_like(w)
         for weight, piece in self._pieces:
-            with autodiff_friendly_attention():
+            with torch.no_grad(), autodiff_friendly_attention():
                 total += weight * torch.func.grad(self._piece_loss)(w, piece)
         return total
 
     def hvp(
-        self, w: torch.Tensor, vector: torch.Tensor, *, method: str = "forward"
+        self, w: torch.Tensor, vector: torch.Tensor, *, method: str = "reverse"
     ) -> torch.Tensor:
-        """``∇²f(w) v``; ``method="forward"`` (forward-over-reverse, ``jvp`` of ``grad``, cheapest)
-        or ``"reverse"`` (double backward). ``vector`` may carry leading batch dimensions, handled
-        by ``vmap`` for the forward method and a loop for the reverse one."""
+        """``∇²f(w) v`` by double backward (``method="reverse"``) or forward-over-reverse
+        (``"forward"``, ``jvp`` of ``grad``). ``vector`` may be ``(k, d)``: k products, from one
+        gradient graph per data piece (reverse) or one vmapped ``jvp`` (forward)."""
         if method not in ("forward", "reverse"):
             raise ValueError(f"Invalid HVP method {method!r}; use 'forward' or 'reverse'.")
-        if vector.ndim > 1:
-            if method == "forward":
-                return torch.func.vmap(lambda v: self.hvp(w, v, method=method))(vector)
-            return torch.stack([self.hvp(w, v, method=method) for v in vector])
-        total = torch.zeros_like(w)
+        if method == "forward" and vector.ndim > 1:
+            return torch.func.vmap(lambda v: self.hvp(w, v, method=method))(vector)
+        total = torch.zeros_like(vector)
         for weight, piece in self._pieces:
-            with autodiff_friendly_attention():
+            with torch.no_grad(), autodiff_friendly_attention():
                 if method == "forward":
                     _, hv = _quiet_jvp(
                         lambda x, piece=piece: torch.func.grad(self._piece_loss)(x, piece),
@@ -253,12 +251,21 @@ class FlatObjective:
                         (vector,),
                     )
                 else:
-                    x = w.detach().requires_grad_(True)
-                    with torch.enable_grad():
-                        (g,) = torch.autograd.grad(self._piece_loss(x, piece), x, create_graph=True)
-                        (hv,) = torch.autograd.grad(g, x, grad_outputs=vector)
-            total += weight * hv.detach()
+                    hv = self._double_backward(w, vector, piece)
+            # Out of place: under vmap (batched probes) hv is batched while total starts plain.
+            total = total + weight * hv.detach()
         return total
+
+    def _double_backward(self, w: torch.Tensor, vectors: torch.Tensor, piece: Any) -> torch.Tensor:
+        x = w.detach().requires_grad_(True)
+        rows = vectors.reshape(-1, w.numel())
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(self._piece_loss(x, piece), x, create_graph=True)
+            products = [
+                torch.autograd.grad(g, x, grad_outputs=v, retain_graph=k < len(rows) - 1)[0]
+                for k, v in enumerate(rows)
+            ]
+        return torch.stack(products).reshape(vectors.shape)
 
     def _piece_loss(self, w: torch.Tensor, piece: Any) -> torch.Tensor:
         return self._call(self.layout.unflatten(w), piece)

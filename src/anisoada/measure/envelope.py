@@ -33,9 +33,11 @@ import numpy as np
 __all__ = ["EnvelopeFit", "envelope_objective", "fit_envelope", "fit_envelopes"]
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-# The search over s = log L1 spans this many e-folds below the largest useful slope.
-_LOG_SPAN = 60.0
-_ITERATIONS = 200
+# A slope contributing less than this fraction of max(y) over the data counts as zero.
+_NEGLIGIBLE = 1e-15
+# Slopes are searched below this (a point needs x < y·1e-300 to ask for more).
+_MAX_SLOPE = 1e300
+_ITERATIONS = 300
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,13 +139,18 @@ def fit_envelope(
         return intercept + slope * mean_x + penalty * float(excess.sum())
 
     positive = xs > 0
-    slope_cap = float(np.max(ys[positive] / xs[positive])) if positive.any() else 0.0
+    with np.errstate(over="ignore"):
+        ratios = ys[positive] / xs[positive]
+    slope_cap = min(float(ratios.max()), _MAX_SLOPE) if ratios.size else 0.0
     best_slope, best_cost = 0.0, cost(0.0)
     if slope_cap > 0:
         # Past slope_cap every point with x > 0 is covered with L0 = 0, so a larger slope only
         # adds area: the minimiser lies in [0, slope_cap]. The objective is convex in L1, hence
         # unimodal in log L1, where golden section keeps relative precision across decades.
-        lo, hi = math.log(slope_cap) - _LOG_SPAN, math.log(slope_cap)
+        # Below slope_floor the slope moves the line by < 1e-15 of the largest y anywhere on the
+        # data, which L1 = 0 (compared separately) represents.
+        slope_floor = _NEGLIGIBLE * float(ys.max()) / float(xs.max())
+        lo, hi = math.log(min(slope_floor, slope_cap)), math.log(slope_cap)
         a, b = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
         fa, fb = cost(math.exp(a)), cost(math.exp(b))
         for _ in range(_ITERATIONS):

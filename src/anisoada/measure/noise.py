@@ -124,9 +124,11 @@ def per_sample_gradients(
     grad_one = torch.func.vmap(torch.func.grad(one), in_dims=(None, 0), randomness="different")
     n = batch_size(batch)
     for start, stop in chunks(n, chunk_size):
-        with autodiff_friendly_attention():
+        # torch.func.grad ignores an outer no_grad; the no_grad only stops parameters that are
+        # not differentiated (parameter_names) from recording an autograd graph.
+        with torch.no_grad(), autodiff_friendly_attention():
             grads = grad_one(params, [leaf[start:stop] for leaf in leaves])
-        yield start, stop, grads
+        yield start, stop, {name: g.detach() for name, g in grads.items()}
 
 
 def gradient_noise(

@@ -6,13 +6,15 @@
 * ``hessian_diagonal`` ``(d,)`` — optional;
 * ``block_names`` (str) and ``block_sizes`` (int64) — optional partition of the ``d`` coordinates
   into parameter tensors, in order (sizes sum to ``d``);
-* ``L0``, ``L1`` — optional generalized-smoothness envelope per block (aligned with
-  ``block_names``; ``nan`` for a block without a fit).
+* ``L0``, ``L1`` ``(d,)`` — optional generalized-smoothness vectors (A3), per coordinate; when
+  the envelope was fitted per parameter tensor, each coordinate carries its tensor's
+  ``(L0, L1)`` (see :meth:`MeasurementSummary.with_block_envelopes`).
 
 ``<stem>.json`` holds the scalars the bounds use — ``d``, ``L_l1``, ``L_linf``, ``lambda_max``,
-``sigma_l1``, ``sigma_l2``, ``rho_L``, ``rho_sigma`` (and ``L0_pooled``, ``L1_pooled`` when
-present) — plus ``conventions`` (what each vector means) and ``provenance`` (task, data, point,
-versions), ``format`` and the ``npz`` file name. ``null`` stands for an unknown or undefined value.
+``sigma_l1``, ``sigma_l2``, ``rho_L``, ``rho_sigma`` (and ``L0_l1``, ``L1_linf``,
+``L0_pooled``, ``L1_pooled`` when an envelope is present) — plus ``conventions`` (what each
+vector means) and ``provenance`` (task, data, point, versions), ``format`` and the ``npz`` file
+name. ``null`` stands for an unknown or undefined value.
 Read both back with :func:`load_summary`; ``anisoada bound --from <stem>.npz`` reads them too.
 """
 
@@ -45,8 +47,8 @@ class MeasurementSummary:
         hessian_diagonal: optional ``(d,)`` Hessian diagonal (at the measurement point).
         block_names: optional names of consecutive coordinate blocks (parameter tensors).
         block_sizes: their sizes (sum ``d``); required with ``block_names``.
-        L0, L1: optional per-block generalized-smoothness envelope (A3), aligned with blocks.
-        L0_pooled, L1_pooled: optional envelope pooled over all blocks.
+        L0, L1: optional ``(d,)`` generalized-smoothness vectors (A3).
+        L0_pooled, L1_pooled: optional envelope pooled over all coordinates.
         conventions: ``{quantity: what it means}`` (e.g. how ``L`` was obtained).
         provenance: JSON-serialisable record of how the numbers were produced.
 
@@ -80,7 +82,6 @@ class MeasurementSummary:
             )
         if (self.block_names is None) != (self.block_sizes is None):
             raise ValueError("give block_names and block_sizes together (or neither)")
-        n_blocks = None
         if self.block_names is not None:
             names = tuple(str(n) for n in self.block_names)
             sizes = tuple(int(s) for s in self.block_sizes)
@@ -91,19 +92,13 @@ class MeasurementSummary:
                 )
             object.__setattr__(self, "block_names", names)
             object.__setattr__(self, "block_sizes", sizes)
-            n_blocks = len(names)
+        if (self.L0 is None) != (self.L1 is None):
+            raise ValueError("give L0 and L1 together (or neither)")
         for name in ("L0", "L1"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if n_blocks is None:
-                raise ValueError(f"{name} is per block: give block_names and block_sizes with it")
-            array = np.asarray(value, dtype=np.float64).reshape(-1)
-            if array.size != n_blocks:
-                raise ValueError(
-                    f"{name} must have one entry per block ({n_blocks}); got {array.size}"
+            if getattr(self, name) is not None:
+                object.__setattr__(
+                    self, name, _vector(name, getattr(self, name), nonnegative=True, d=d)
                 )
-            object.__setattr__(self, name, array)
         if self.lambda_max is not None and not math.isfinite(self.lambda_max):
             raise ValueError(f"lambda_max must be finite or None; got {self.lambda_max!r}")
         object.__setattr__(self, "conventions", dict(self.conventions))
@@ -158,10 +153,44 @@ class MeasurementSummary:
             "rho_L": self.rho_L,
             "rho_sigma": self.rho_sigma,
         }
+        if self.L0 is not None:
+            values["L0_l1"] = float(self.L0.sum())
+            values["L1_linf"] = float(self.L1.max())
         if self.L0_pooled is not None:
             values["L0_pooled"] = self.L0_pooled
             values["L1_pooled"] = self.L1_pooled
         return {k: _json_number(v) for k, v in values.items()}
+
+    def with_block_envelopes(
+        self, fits: Mapping[str, Any], *, conventions: Mapping[str, str] | None = None
+    ) -> MeasurementSummary:
+        """A copy whose ``L0``/``L1`` give every coordinate its block's envelope.
+
+        Args:
+            fits: ``{block name: fit}`` with attributes ``L0``, ``L1`` (e.g. the ``fits`` of a
+                :class:`~anisoada.measure.smoothness_check.SmoothnessCheckResult`); a
+                ``"pooled"`` entry is used for blocks without their own fit and stored as
+                ``L0_pooled``/``L1_pooled``.
+            conventions: extra convention lines (e.g. how the envelope was fitted).
+        """
+        if self.block_names is None:
+            raise ValueError("per-block envelopes need block_names/block_sizes in the summary")
+        pooled = fits.get("pooled")
+        L0, L1 = [], []
+        for name, size in zip(self.block_names, self.block_sizes):
+            fit = fits.get(name, pooled)
+            if fit is None:
+                raise ValueError(f"no envelope for block {name!r} and no 'pooled' fallback")
+            L0.append(np.full(size, fit.L0))
+            L1.append(np.full(size, fit.L1))
+        return dataclasses.replace(
+            self,
+            L0=np.concatenate(L0),
+            L1=np.concatenate(L1),
+            L0_pooled=None if pooled is None else float(pooled.L0),
+            L1_pooled=None if pooled is None else float(pooled.L1),
+            conventions={**self.conventions, **(conventions or {})},
+        )
 
     def save(self, stem: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Write ``<stem>.npz`` and ``<stem>.json`` (each atomically); returns both paths."""

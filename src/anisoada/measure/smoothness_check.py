@@ -1,0 +1,468 @@
+"""Figure 1 of the paper: does generalized smoothness (A3) hold along a training trajectory?
+
+Adam runs with **full** gradients of a fixed objective ``f`` (the mean loss over a fixed data
+subset) for ``steps`` iterations. Between consecutive iterates ``w_t, w_{t+1}`` — and optionally
+between each iterate and a perturbed point ``w_t + r·z`` (``z`` Rademacher) — the secant ratio
+
+    y = |∂_j f(w') − ∂_j f(w)| / |w'_j − w_j|     against     x = |∂_j f(w)|
+
+is recorded for a seeded, per-parameter-tensor sample of coordinates ``j``. A3 predicts
+``y ≲ L0 + L1·x``; the affine upper envelope of :func:`~anisoada.measure.fit_envelope` is fitted
+per tensor and pooled. Raw points go to ``<stem>.npz``, the fits and the run record to
+``<stem>.json``, and :func:`plot_smoothness_check` draws the log–log scatter coloured by
+iteration with the pooled envelope.
+
+The core takes any ``model`` and ``loss_fn(model, batch)`` (mean over samples), so it runs on a
+quadratic in tests and on GPT-2 with Alpaca-format data from the CLI
+(``anisoada smoothness-check``). The model is switched to ``eval()`` for the run (dropout off:
+the secant of a random function measures noise, not curvature) and restored afterwards; its
+parameters end at the last iterate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from anisoada.measure._functional import LossFn, batch_size, chunks, slice_batch
+from anisoada.measure.envelope import EnvelopeFit, fit_envelopes
+from anisoada.measure.layout import ParameterLayout, trainable_parameters
+from anisoada.measure.secant import coordinate_secants, sample_coordinates
+
+__all__ = [
+    "CHECK_FORMAT",
+    "SmoothnessCheckConfig",
+    "SmoothnessCheckResult",
+    "plot_smoothness_check",
+    "run_smoothness_check",
+]
+
+CHECK_FORMAT = "anisoada-smoothness-check/1"
+#: ``kind`` of a point: secant between consecutive iterates, or iterate vs perturbed point.
+KIND_TRAJECTORY, KIND_PERTURBED = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SmoothnessCheckConfig:
+    """Settings of a smoothness check.
+
+    Attributes:
+        steps: Adam iterations (the paper: 100); ``steps + 1`` full gradients are evaluated.
+        lr: Adam learning rate.
+        betas: Adam's ``(β1, β2)``.
+        eps: Adam's ``ε``.
+        coordinates_per_tensor: coordinates sampled from every parameter tensor (all of a
+            smaller tensor).
+        perturbation_radius: if set, also record secants between each iterate ``w_t`` and
+            ``w_t + r·z`` with a fresh Rademacher ``z`` (one more gradient per step).
+        min_move: absolute threshold: coordinates with ``|Δw_j| ≤ max(min_move,
+            min_relative_move·|w_j|)`` are skipped (counted).
+        min_relative_move: relative threshold (default ``1e-5``, ~100 float32 ulps of ``w_j``).
+        coverage: fraction of points each envelope must cover.
+        data_chunk_size: evaluate the full gradient in pieces of this many samples (same
+            gradient, less activation memory).
+        seed: seed of the coordinate sample and of the perturbations.
+    """
+
+    steps: int = 100
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    coordinates_per_tensor: int = 64
+    perturbation_radius: float | None = None
+    min_move: float = 0.0
+    min_relative_move: float = 1e-5
+    coverage: float = 0.99
+    data_chunk_size: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"Invalid steps: {self.steps!r}; use a positive integer.")
+        if not self.lr > 0:
+            raise ValueError(f"Invalid lr: {self.lr!r}; use a positive learning rate.")
+        if not all(0.0 <= b < 1.0 for b in self.betas) or len(self.betas) != 2:
+            raise ValueError(f"Invalid betas: {self.betas!r}; use two numbers in [0, 1).")
+        if not self.eps >= 0:
+            raise ValueError(f"Invalid eps: {self.eps!r}; use a number ≥ 0.")
+        if not isinstance(self.coordinates_per_tensor, int) or self.coordinates_per_tensor < 1:
+            raise ValueError(
+                f"Invalid coordinates_per_tensor: {self.coordinates_per_tensor!r}; use a "
+                "positive integer."
+            )
+        if self.perturbation_radius is not None and not self.perturbation_radius > 0:
+            raise ValueError(
+                f"Invalid perturbation_radius: {self.perturbation_radius!r}; use a positive "
+                "number, or None for trajectory secants only."
+            )
+        if self.min_move < 0 or self.min_relative_move < 0:
+            raise ValueError("min_move and min_relative_move must be ≥ 0")
+        if not 0.0 < self.coverage <= 1.0:
+            raise ValueError(f"Invalid coverage: {self.coverage!r}; use a fraction in (0, 1].")
+        if self.data_chunk_size is not None and self.data_chunk_size < 1:
+            raise ValueError(f"Invalid data_chunk_size: {self.data_chunk_size!r}.")
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SmoothnessCheckResult:
+    """Raw secant points of a smoothness check, their envelopes and the run record.
+
+    Point arrays (one entry per measured coordinate-pair; skipped ones are only counted):
+
+    Attributes:
+        x: ``|∂_j f(w)|`` at the base point, float64.
+        y: the secant ratio, float64.
+        iteration: ``t`` of the base point ``w_t``.
+        coordinate: flat coordinate index ``j`` (:class:`ParameterLayout` order).
+        block: parameter-tensor number of ``j``.
+        kind: 0 = consecutive iterates ``(w_t, w_{t+1})``, 1 = ``(w_t, w_t + r·z)``.
+        losses: ``f(w_t)`` for ``t = 0..steps``.
+        skipped: ``(steps + 1, 2)`` coordinates skipped by the move threshold, per base iteration
+            and kind.
+        block_names, block_sizes: the layout's tensors.
+        fits: ``{"pooled": EnvelopeFit, tensor name: EnvelopeFit, ...}``.
+        config: the :class:`SmoothnessCheckConfig`.
+        provenance: JSON-serialisable record (model, data, timing, versions).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    iteration: np.ndarray
+    coordinate: np.ndarray
+    block: np.ndarray
+    kind: np.ndarray
+    losses: np.ndarray
+    skipped: np.ndarray
+    block_names: tuple[str, ...]
+    block_sizes: tuple[int, ...]
+    fits: Mapping[str, EnvelopeFit]
+    config: SmoothnessCheckConfig
+    provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def n_skipped(self) -> int:
+        """Coordinate-pairs skipped by the move threshold, in total."""
+        return int(self.skipped.sum())
+
+    def save(self, stem: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Write ``<stem>.npz`` (points) and ``<stem>.json`` (fits, config, record)."""
+        base = Path(stem)
+        if base.suffix in (".npz", ".json"):
+            base = base.with_suffix("")
+        npz_path = base.with_name(base.name + ".npz")
+        json_path = base.with_name(base.name + ".json")
+        npz_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = npz_path.with_name(npz_path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                x=self.x,
+                y=self.y,
+                iteration=self.iteration,
+                coordinate=self.coordinate,
+                block=self.block,
+                kind=self.kind,
+                losses=self.losses,
+                skipped=self.skipped,
+                block_names=np.array(self.block_names, dtype=np.str_),
+                block_sizes=np.array(self.block_sizes, dtype=np.int64),
+            )
+        os.replace(tmp, npz_path)
+        document = {
+            "format": CHECK_FORMAT,
+            "npz": npz_path.name,
+            "n_points": int(self.x.size),
+            "n_skipped": self.n_skipped,
+            "envelope": {name: fit.to_dict() for name, fit in self.fits.items()},
+            "config": dataclasses.asdict(self.config),
+            "provenance": dict(self.provenance),
+        }
+        tmp = json_path.with_name(json_path.name + ".tmp")
+        tmp.write_text(json.dumps(document, indent=2) + "\n")
+        os.replace(tmp, json_path)
+        return npz_path, json_path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SmoothnessCheckResult:
+        """Read a result written by :meth:`save` (give the stem or either file)."""
+        base = Path(path)
+        if base.suffix in (".npz", ".json"):
+            base = base.with_suffix("")
+        npz_path = base.with_name(base.name + ".npz")
+        json_path = base.with_name(base.name + ".json")
+        for needed in (npz_path, json_path):
+            if not needed.is_file():
+                raise FileNotFoundError(f"{needed} not found (write it with smoothness-check)")
+        document = json.loads(json_path.read_text())
+        if document.get("format") != CHECK_FORMAT:
+            raise ValueError(f"{json_path} is not a smoothness-check record")
+        with np.load(npz_path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        config = dict(document["config"])
+        config["betas"] = tuple(config["betas"])
+        return cls(
+            x=arrays["x"],
+            y=arrays["y"],
+            iteration=arrays["iteration"],
+            coordinate=arrays["coordinate"],
+            block=arrays["block"],
+            kind=arrays["kind"],
+            losses=arrays["losses"],
+            skipped=arrays["skipped"],
+            block_names=tuple(arrays["block_names"].tolist()),
+            block_sizes=tuple(int(s) for s in arrays["block_sizes"]),
+            fits={name: EnvelopeFit(**fit) for name, fit in document["envelope"].items()},
+            config=SmoothnessCheckConfig(**config),
+            provenance=document.get("provenance", {}),
+        )
+
+
+def run_smoothness_check(
+    model: torch.nn.Module,
+    loss_fn: LossFn,
+    batch: Any,
+    config: SmoothnessCheckConfig = SmoothnessCheckConfig(),
+    *,
+    progress: Callable[[int, float], None] | None = None,
+) -> SmoothnessCheckResult:
+    """Run Adam on the full-batch objective and collect coordinate secant points (Figure 1).
+
+    Args:
+        model: any ``torch.nn.Module``; trained in place (ends at the last iterate).
+        loss_fn: ``loss_fn(model, batch) -> scalar``, the mean loss over the batch's samples.
+        batch: the fixed data subset (tensor or tuple/list/dict of tensors, leading dim = samples).
+        config: :class:`SmoothnessCheckConfig`.
+        progress: called as ``progress(t, f(w_t))`` after each gradient evaluation.
+
+    Returns:
+        :class:`SmoothnessCheckResult` (the caller adds provenance and saves it).
+
+    Example:
+        >>> model = torch.nn.Linear(3, 1, bias=False).double()
+        >>> x = torch.eye(3, dtype=torch.float64) * torch.tensor([[1.0], [2.0], [3.0]])
+        >>> loss = lambda m, b: 0.5 * m(b).square().mean()       # ∇²f = diag(1, 4, 9)/3
+        >>> result = run_smoothness_check(model, loss, x, SmoothnessCheckConfig(steps=3))
+        >>> sorted(set(np.round(result.y * 3, 9)))                # secants are exact here
+        [1.0, 4.0, 9.0]
+    """
+    params = trainable_parameters(model)
+    layout = ParameterLayout.from_tensors(params)
+    sample = sample_coordinates(layout, per_block=config.coordinates_per_tensor, seed=config.seed)
+    # Gather the sampled coordinates tensor by tensor: no d-sized flat copy is ever made.
+    local = _local_indices(layout, sample.index, next(iter(params.values())).device)
+    pieces = [
+        ((stop - start), slice_batch(batch, start, stop))
+        for start, stop in chunks(batch_size(batch), config.data_chunk_size)
+    ]
+    n = batch_size(batch)
+    optimizer = torch.optim.Adam(params.values(), lr=config.lr, betas=config.betas, eps=config.eps)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed + 1)
+    was_training = model.training
+    model.eval()
+
+    def gradient() -> float:
+        optimizer.zero_grad(set_to_none=False)
+        total = 0.0
+        for size, piece in pieces:
+            loss = loss_fn(model, piece) * (size / n)
+            loss.backward()
+            total += float(loss.detach())
+        return total
+
+    def gather(tensors: list[torch.Tensor | None]) -> torch.Tensor:
+        # A parameter the loss does not reach keeps grad None: its gradient is zero.
+        return torch.cat(
+            [
+                torch.zeros(idx.numel(), dtype=torch.float64, device=idx.device)
+                if t is None
+                else t.detach().reshape(-1)[idx].to(torch.float64)
+                for t, idx in zip(tensors, local)
+            ]
+        ).cpu()
+
+    plist = list(params.values())
+    points: list[tuple[np.ndarray, ...]] = []
+    skipped = np.zeros((config.steps + 1, 2), dtype=np.int64)
+    losses = np.zeros(config.steps + 1)
+    sample_index = sample.index.numpy()
+    sample_block = sample.block.numpy().astype(np.int32)
+    started = time.perf_counter()
+
+    def record(t: int, kind: int, w0, g0, w1, g1) -> None:
+        secants = coordinate_secants(
+            w0, g0, w1, g1, min_move=config.min_move, min_relative_move=config.min_relative_move
+        )
+        moved = secants.moved.numpy()
+        skipped[t, kind] = secants.n_skipped
+        count = int(moved.sum())
+        points.append(
+            (
+                secants.gradient_magnitude.numpy()[moved],
+                secants.ratio.numpy()[moved],
+                np.full(count, t, dtype=np.int32),
+                sample_index[moved],
+                sample_block[moved],
+                np.full(count, kind, dtype=np.int8),
+            )
+        )
+
+    try:
+        previous = None
+        for t in range(config.steps + 1):
+            w_t = gather(plist)
+            if config.perturbation_radius is not None:
+                perturbed_w, perturbed_g = _perturbed_gradient(
+                    plist, gradient, gather, config.perturbation_radius, generator
+                )
+            losses[t] = gradient()
+            g_t = gather([p.grad for p in plist])
+            if progress is not None:
+                progress(t, losses[t])
+            if not np.isfinite(losses[t]):
+                raise ValueError(
+                    f"the loss became {losses[t]} at iteration {t}; lower lr (now {config.lr})"
+                )
+            if previous is not None:
+                record(t - 1, KIND_TRAJECTORY, *previous, w_t, g_t)
+            if config.perturbation_radius is not None:
+                record(t, KIND_PERTURBED, w_t, g_t, perturbed_w, perturbed_g)
+            previous = (w_t, g_t)
+            if t < config.steps:
+                optimizer.step()
+    finally:
+        optimizer.zero_grad(set_to_none=True)
+        model.train(was_training)
+
+    columns = [np.concatenate(parts) for parts in zip(*points)] if points else [np.zeros(0)] * 6
+    x, y, iteration, coordinate, block, kind = columns
+    fits = fit_envelopes(x, y, block, names=layout.names, coverage=config.coverage)
+    return SmoothnessCheckResult(
+        x=x.astype(np.float64),
+        y=y.astype(np.float64),
+        iteration=iteration.astype(np.int32),
+        coordinate=coordinate.astype(np.int64),
+        block=block.astype(np.int32),
+        kind=kind.astype(np.int8),
+        losses=losses,
+        skipped=skipped,
+        block_names=layout.names,
+        block_sizes=layout.sizes,
+        fits=fits,
+        config=config,
+        provenance={
+            "d": layout.d,
+            "sampled_coordinates": int(sample.index.numel()),
+            "samples": n,
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+
+
+def _local_indices(layout: ParameterLayout, index: torch.Tensor, device) -> list[torch.Tensor]:
+    blocks = layout.block_of(index)
+    return [(index[blocks == b] - layout.offsets[b]).to(device) for b in range(len(layout.names))]
+
+
+def _perturbed_gradient(plist, gradient, gather, radius, generator):
+    """Gradient at ``w + r·z`` (``z`` Rademacher), sampled; parameters restored exactly."""
+    saved = [p.detach().clone() for p in plist]
+    try:
+        with torch.no_grad():
+            for p in plist:
+                signs = torch.randint(0, 2, p.shape, generator=generator).to(p.device) * 2 - 1
+                p.add_(signs.to(p.dtype), alpha=radius)
+        gradient()
+        return gather(plist), gather([p.grad for p in plist])
+    finally:
+        with torch.no_grad():
+            for p, s in zip(plist, saved):
+                p.copy_(s)
+
+
+def plot_smoothness_check(
+    result: SmoothnessCheckResult,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    max_points: int = 200_000,
+) -> Path:
+    """Log–log scatter of ``|∂_j f(w)|`` vs the secant ratio, coloured by iteration, with the
+    pooled envelope ``L0 + L1·x``; written as PNG (matplotlib, Agg backend).
+
+    Points with ``x = 0`` or ``y = 0`` cannot be shown on log axes; they are counted in the
+    caption. Beyond ``max_points`` a seeded subsample is drawn (the fit used all points).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x, y, it, kind = result.x, result.y, result.iteration, result.kind
+    shown = (x > 0) & (y > 0)
+    index = np.flatnonzero(shown)
+    if index.size > max_points:
+        index = np.sort(np.random.default_rng(0).choice(index, max_points, replace=False))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=150)
+    scatter = None
+    for k, marker, label in ((0, "o", "consecutive iterates"), (1, "^", "perturbed point")):
+        sel = index[kind[index] == k]
+        if sel.size:
+            scatter = ax.scatter(
+                x[sel],
+                y[sel],
+                c=it[sel],
+                cmap="viridis",
+                s=3,
+                alpha=0.5,
+                marker=marker,
+                linewidths=0,
+                vmin=0,
+                vmax=max(1, int(result.losses.size) - 1),
+                label=label,
+                rasterized=True,
+            )
+    if scatter is not None:
+        fig.colorbar(scatter, ax=ax, label="iteration t")
+    pooled = result.fits.get("pooled")
+    if pooled is not None and index.size:
+        grid = np.geomspace(x[index].min(), x[index].max(), 200)
+        ax.plot(
+            grid,
+            pooled(grid),
+            color="crimson",
+            lw=1.5,
+            label=f"envelope {pooled.L0:.3g} + {pooled.L1:.3g}·x "
+            f"(covers {100 * pooled.covered_fraction:.1f}%)",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$|\partial_j f(w)|$")
+    ax.set_ylabel(r"$|\partial_j f(w) - \partial_j f(w')| \,/\, |w_j - w'_j|$")
+    ax.set_title(title or "Generalized smoothness along an Adam trajectory")
+    hidden = int((~shown).sum())
+    ax.text(
+        0.01,
+        0.01,
+        f"{shown.sum()} points; {hidden} with x=0 or y=0 not shown; "
+        f"{result.n_skipped} skipped (move below threshold)",
+        transform=ax.transAxes,
+        fontsize=7,
+        va="bottom",
+    )
+    if index.size:
+        ax.legend(loc="upper left", fontsize=7, markerscale=3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,110 @@
+"""MeasurementSummary: scalars, the npz + json format, validation, and `anisoada bound --from`."""
+
+import json
+
+import numpy as np
+import pytest
+
+from anisoada.cli import main
+from anisoada.measure import (
+    SUMMARY_FORMAT,
+    EnvelopeFit,
+    MeasurementSummary,
+    load_summary,
+    summary_paths,
+)
+
+
+def _summary(**overrides):
+    fields = {
+        "L": np.array([1.0, 4.0, 0.5, 2.5]),
+        "sigma": np.array([0.3, 0.0, 1.2, 0.4]),
+        "lambda_max": 3.0,
+        "hessian_diagonal": np.array([1.0, -0.5, 0.25, 2.0]),
+        "block_names": ("w", "b"),
+        "block_sizes": (3, 1),
+        "conventions": {"L": "test vector"},
+        "provenance": {"task": "unit"},
+    }
+    fields.update(overrides)
+    return MeasurementSummary(**fields)
+
+
+def test_scalars_are_the_norms_and_ratios():
+    s = _summary()
+    L, sigma = s.L, s.sigma
+    expected = {
+        "d": 4,
+        "L_l1": 8.0,
+        "L_linf": 4.0,
+        "lambda_max": 3.0,
+        "sigma_l1": 1.9,
+        "sigma_l2": float(np.linalg.norm(sigma)),
+        "rho_L": 8.0 / (4 * 4.0),
+        "rho_sigma": 1.9 / (2.0 * float(np.linalg.norm(sigma))),
+    }
+    assert s.scalars() == pytest.approx(expected, rel=1e-15)
+    assert np.array_equal(L, [1.0, 4.0, 0.5, 2.5])
+    zero_noise = _summary(sigma=np.zeros(4))
+    assert zero_noise.scalars()["rho_sigma"] is None  # 0/0: undefined, stored as null
+
+
+def test_save_and_load_round_trip(tmp_path):
+    s = _summary().with_block_envelopes(
+        {
+            "w": EnvelopeFit(0.5, 2.0, 0.99, 0.995, 100, 0, 1.0),
+            "pooled": EnvelopeFit(0.7, 3.0, 0.99, 0.99, 150, 0, 1.0),
+        },
+        conventions={"L0_L1": "unit test"},
+    )
+    npz_path, json_path = s.save(tmp_path / "sub" / "run.v1")
+    assert (npz_path.name, json_path.name) == ("run.v1.npz", "run.v1.json")
+    document = json.loads(json_path.read_text())
+    assert document["format"] == SUMMARY_FORMAT and document["npz"] == "run.v1.npz"
+    assert document["d"] == 4 and document["L_l1"] == 8.0 and document["lambda_max"] == 3.0
+    assert document["L0_l1"] == pytest.approx(3 * 0.5 + 0.7) and document["L1_linf"] == 3.0
+    assert document["conventions"] == {"L": "test vector", "L0_L1": "unit test"}
+    with np.load(npz_path, allow_pickle=False) as arrays:
+        assert sorted(arrays.files) == sorted(
+            ["L", "sigma", "hessian_diagonal", "block_names", "block_sizes", "L0", "L1"]
+        )
+        assert arrays["L"].dtype == np.float64
+        # Unpooled blocks get their own envelope, the rest the pooled one.
+        assert arrays["L0"].tolist() == [0.5, 0.5, 0.5, 0.7]
+    for given in (tmp_path / "sub" / "run.v1", npz_path, json_path):
+        loaded = load_summary(given)
+        assert loaded.scalars() == s.scalars()
+        for name in ("L", "sigma", "hessian_diagonal", "L0", "L1"):
+            np.testing.assert_array_equal(getattr(loaded, name), getattr(s, name))
+        assert loaded.block_names == ("w", "b") and loaded.block_sizes == (3, 1)
+        assert (loaded.L0_pooled, loaded.L1_pooled) == (0.7, 3.0)
+        assert loaded.provenance["task"] == "unit"
+
+
+def test_bound_command_reads_the_summary(tmp_path, capsys):
+    npz_path, _ = _summary().save(tmp_path / "m")
+    assert main(["bound", "--from", str(npz_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["d"] == 4
+    assert printed["norms"]["L_l1"] == 8.0 and printed["norms"]["sigma_l1"] == pytest.approx(1.9)
+    assert printed["inputs"]["lambda_max"] == 3.0  # from the JSON sibling
+
+
+def test_invalid_summaries_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="sigma must have d=4"):
+        _summary(sigma=np.ones(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        _summary(L=np.array([1.0, -1.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="non-finite"):
+        _summary(L=np.array([1.0, np.nan, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="sum to d=4"):
+        _summary(block_sizes=(2, 1))
+    with pytest.raises(ValueError, match="together"):
+        _summary(L0=np.ones(4))
+    with pytest.raises(FileNotFoundError, match=r"missing\.npz"):
+        load_summary(tmp_path / "missing")
+    npz_path, json_path = _summary().save(tmp_path / "x")
+    json_path.write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="not a measurement summary"):
+        load_summary(npz_path)
+    assert summary_paths("a/b.json") == summary_paths("a/b")
