@@ -251,7 +251,7 @@ def run_smoothness_check(
         >>> x = torch.eye(3, dtype=torch.float64) * torch.tensor([[1.0], [2.0], [3.0]])
         >>> loss = lambda m, b: 0.5 * m(b).square().mean()       # ∇²f = diag(1, 4, 9)/3
         >>> result = run_smoothness_check(model, loss, x, SmoothnessCheckConfig(steps=3))
-        >>> sorted(set(np.round(result.y * 3, 9)))                # secants are exact here
+        >>> sorted(set(np.round(result.y * 3, 9).tolist()))  # secants are exact here
         [1.0, 4.0, 9.0]
     """
     params = trainable_parameters(model)
