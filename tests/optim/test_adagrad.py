@@ -114,14 +114,13 @@ def test_state_keys_hold_the_step_count_and_the_accumulator() -> None:
     torch.testing.assert_close(w, x, rtol=1e-13, atol=1e-13)
 
 
-def test_box_radius_fixes_the_bounds_at_the_first_iterate() -> None:
+def test_box_radius_is_centred_at_the_first_iterate() -> None:
     w = torch.tensor([0.0, 5.0], requires_grad=True)
     optimizer = AdaGrad([w], lr=10.0, box_radius=0.5)
     w.grad = torch.tensor([1.0, -1.0])
     optimizer.step()
     state = optimizer.state[w]
-    torch.testing.assert_close(state["box_low"], torch.tensor([-0.5, 4.5]))
-    torch.testing.assert_close(state["box_high"], torch.tensor([0.5, 5.5]))
+    assert torch.equal(state["box_center"], torch.tensor([0.0, 5.0]))
     torch.testing.assert_close(w.detach(), torch.tensor([-0.5, 5.5]))
     w.grad = torch.tensor([-1.0, 1.0])
     optimizer.step()  # the box stays around w_1, not around the current iterate
@@ -218,3 +217,30 @@ def test_functional_form_rejects_mismatched_lists_and_bad_values() -> None:
         adagrad([w], [w], [w.clone()], lr=-1.0)
     with pytest.raises(ValueError, match=r"lr value.*finite"):
         adagrad([w], [w], [w.clone()], lr=torch.tensor([0.1, float("nan")]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("options", "lr"),
+    [
+        ({"delayed": True, "initial_accumulator_value": 0.3}, 0.3),
+        (
+            {"eps_placement": "inside", "initial_accumulator_value": 0.1, "maximize": True,
+             "box": (torch.linspace(-1.0, 0.0, 3, dtype=torch.float64), 0.5)},
+            torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64),
+        ),
+        ({"box_radius": 0.2, "weight_decay": 0.1}, 0.3),
+    ],
+    ids=["delayed", "inside-maximize-tensor-box-tensor-lr", "radius-weight-decay"],
+)  # fmt: skip
+def test_compiled_kernel_equals_the_reference_kernel(options, lr) -> None:
+    # kernel="compiled" runs a torch.compile'd single pass (compiling takes a few seconds).
+    results = []
+    for kernel in ("compiled", "reference"):
+        w, optimizer, _ = _quadratic_run(
+            lambda p, kernel=kernel: AdaGrad(p, lr=lr, kernel=kernel, **options), 12, shape=(7, 3)
+        )
+        results.append((w, optimizer.state[optimizer.param_groups[0]["params"][0]]["sum"]))
+    (w_compiled, v_compiled), (w_reference, v_reference) = results
+    torch.testing.assert_close(w_compiled, w_reference, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(v_compiled, v_reference, rtol=1e-13, atol=0)

@@ -15,7 +15,7 @@ import torch
 
 from anisoada.optim._adagrad import AdaGrad, adagrad
 from anisoada.optim._adagrad_norm import AdaGradNorm, adagrad_norm, squared_gradient_norm
-from anisoada.optim._box import Bounds
+from anisoada.optim._box import Bounds, RadiusBox
 from anisoada.optim._sgd import SGD, sgd
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -31,6 +31,7 @@ __all__ = [
     "AdaGrad",
     "AdaGradNorm",
     "Bounds",
+    "RadiusBox",
     "adagrad",
     "adagrad_norm",
     "sgd",

@@ -14,10 +14,14 @@ is the coordinate-wise clip (see :mod:`anisoada.optim._box`), and it is the iden
 is given. torch's ``Adagrad`` is ``eps_placement="outside", initial_accumulator_value=0``; optax's
 ``adagrad`` is ``eps_placement="inside", initial_accumulator_value=0.1``.
 
-Two kernels compute the same update: ``"reference"``, a readable per-tensor loop that allocates
-freely, and ``"fast"``, which calls torch's fused CPU/GPU Adagrad kernel where its arithmetic is
-exactly ours (ε outside, not delayed, a float ``lr``) and otherwise runs in-place passes into
-preallocated workspace buffers, so that a step allocates nothing proportional to the parameters.
+Kernels computing the same update: ``"reference"``, a readable per-tensor loop that allocates
+freely; ``"fast"`` (default), which calls torch's fused Adagrad kernel where its arithmetic is
+exactly ours (ε outside, not delayed, a float ``lr``; explicit float bounds add one clipping pass)
+and otherwise runs in-place passes into preallocated workspace buffers, so that a step allocates
+nothing proportional to the parameters; and ``"compiled"`` (opt-in), which sends the variants the
+fused kernel cannot do — delayed, ε inside, tensor ``lr``, tensor or radius boxes — to a
+``torch.compile``'d single pass (see :mod:`anisoada.optim._compiled`: a few seconds of
+compilation on first use, and a C++ compiler, buy one pass over memory instead of three or four).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, check_box_options, param_bounds, project_
+from anisoada.optim._box import Bounds, Box, check_box_options, param_bounds, project_
 from anisoada.optim._checks import (
     check_bool,
     check_delayed_start,
@@ -38,6 +42,7 @@ from anisoada.optim._checks import (
     check_no_zero_division,
     check_nonnegative,
 )
+from anisoada.optim._compiled import adagrad_compiled_
 from anisoada.optim._workspace import Workspace, effective_gradient, scratch
 
 __all__ = ["AdaGrad", "adagrad"]
@@ -47,6 +52,7 @@ _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # torch's fused CPU kernels open a parallel region for any size: below this many elements the
 # in-place passes are cheaper (and do not stall when the other cores are busy).
 FUSED_MIN_NUMEL = 1 << 16
+KERNELS = ("fast", "compiled", "reference")
 
 
 def adagrad(
@@ -60,7 +66,7 @@ def adagrad(
     weight_decay: float = 0.0,
     maximize: bool = False,
     delayed: bool = False,
-    boxes: Sequence[Bounds | None] | None = None,
+    boxes: Sequence[Box | None] | None = None,
     state_steps: Sequence[Tensor] | None = None,
     workspaces: Sequence[Workspace] | None = None,
     kernel: str = "fast",
@@ -92,12 +98,12 @@ def adagrad(
         maximize: Ascend instead of descend.
         delayed: Use ``v_{t-1}`` (past gradients only) in the step. The accumulators must then
             start positive: with ``v_0 = 0`` the first step would divide by ``ε`` alone.
-        boxes: Per parameter, ``(low, high)`` bounds or ``None``; the iterate is clipped after
-            the step.
+        boxes: Per parameter, ``(low, high)`` bounds, a :class:`RadiusBox` or ``None``; the
+            iterate is clipped after the step.
         state_steps: Optional step counters (0-dim tensors), each incremented by one.
         workspaces: Optional per-parameter dicts in which the fast kernel keeps its scratch
             buffers between calls; without them it allocates the scratch on every call.
-        kernel: ``"fast"`` or ``"reference"``.
+        kernel: ``"fast"``, ``"compiled"`` or ``"reference"`` (see the module docstring).
 
     Example:
         >>> w, g, v = torch.zeros(3), torch.tensor([1.0, -2.0, 0.0]), torch.zeros(3)
@@ -131,18 +137,20 @@ def adagrad(
     if state_steps is not None:
         for step in state_steps:
             step.add_(1)
-    if check_kernel(kernel) == "reference":
+    if check_kernel(kernel, KERNELS) == "reference":
         for p, g, v, box in zip(params, grads, state_sums, boxes):
             _adagrad_reference_tensor(p, g, v, box, **options)
         return
-    _adagrad_fast(params, grads, state_sums, boxes, workspaces, **options)
+    _adagrad_fast(
+        params, grads, state_sums, boxes, workspaces, compiled=kernel == "compiled", **options
+    )
 
 
 def _adagrad_reference_tensor(
     param: Tensor,
     grad: Tensor,
     state_sum: Tensor,
-    box: Bounds | None,
+    box: Box | None,
     *,
     lr: float | Tensor,
     eps: float,
@@ -174,7 +182,7 @@ def _adagrad_reference_sparse(
     param: Tensor,
     grad: Tensor,
     state_sum: Tensor,
-    box: Bounds | None,
+    box: Box | None,
     *,
     lr: float | Tensor,
     eps: float,
@@ -232,9 +240,10 @@ def _adagrad_fast(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     state_sums: Sequence[Tensor],
-    boxes: Sequence[Bounds | None],
+    boxes: Sequence[Box | None],
     workspaces: Sequence[Workspace] | None,
     *,
+    compiled: bool,
     lr: float | Tensor,
     eps: float,
     eps_placement: str,
@@ -242,16 +251,27 @@ def _adagrad_fast(
     maximize: bool,
     delayed: bool,
 ) -> None:
-    """Fused kernel where it computes exactly our update, in-place passes everywhere else."""
+    """Fused kernel where it computes exactly our update, in-place passes everywhere else.
+
+    With ``compiled``, the variants the fused kernel cannot do (and tensor box bounds, which
+    would cost a separate clipping pass) go to the single-pass compiled kernel instead.
+    """
     fused_ok = eps_placement == "outside" and not delayed and not isinstance(lr, Tensor)
     fused_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, (p, g, v) in enumerate(zip(params, grads, state_sums)):
         workspace = None if workspaces is None else workspaces[i]
-        if fused_ok and _fusable(p, g, v):
-            fused_batches.setdefault((p.device, p.dtype), []).append(i)
-        elif g.is_sparse:
+        box = boxes[i]
+        tensor_box = box is not None and any(isinstance(b, Tensor) for b in box)
+        if g.is_sparse:
             _adagrad_reference_sparse(
-                p, g, v, boxes[i], lr=lr, eps=eps, eps_placement=eps_placement,
+                p, g, v, box, lr=lr, eps=eps, eps_placement=eps_placement,
+                weight_decay=weight_decay, maximize=maximize, delayed=delayed,
+            )  # fmt: skip
+        elif fused_ok and _fusable(p, g, v) and not (compiled and tensor_box):
+            fused_batches.setdefault((p.device, p.dtype), []).append(i)
+        elif compiled:
+            adagrad_compiled_(
+                p, g, v, box, lr=lr, eps=eps, eps_placement=eps_placement,
                 weight_decay=weight_decay, maximize=maximize, delayed=delayed,
             )  # fmt: skip
         else:
@@ -275,14 +295,14 @@ def _adagrad_fast(
             maximize=maximize,
         )
         for i in indices:
-            project_(params[i], boxes[i])
+            project_(params[i], boxes[i], None if workspaces is None else workspaces[i])
 
 
 def _adagrad_inplace_tensor(
     param: Tensor,
     grad: Tensor,
     state_sum: Tensor,
-    box: Bounds | None,
+    box: Box | None,
     workspace: Workspace | None,
     *,
     lr: float | Tensor,
@@ -310,7 +330,7 @@ def _adagrad_inplace_tensor(
         param.addcdiv_(g, denominator.div_(lr), value=-1.0)
     else:
         param.addcdiv_(g, denominator, value=-lr)
-    project_(param, box)
+    project_(param, box, workspace)
 
 
 class AdaGrad(torch.optim.Optimizer):
@@ -325,6 +345,9 @@ class AdaGrad(torch.optim.Optimizer):
     ``eps_placement="inside"``, and ``H_t = diag(√v_t)``. For a box ``W`` the ``H_t``-weighted
     projection is the coordinate clip. See :func:`adagrad` for the functional form.
 
+    Unlike ``torch.optim.Adagrad``, which reads ``initial_accumulator_value`` from the
+    constructor only, a per-group value is honoured.
+
     **Delayed steps and the first step.** A delayed step uses only past gradients, so the first
     step divides by ``√v_0 + ε`` with ``v_0 = initial_accumulator_value``. That is only a sound
     step when ``v_0 > 0``, so ``delayed=True`` requires ``initial_accumulator_value > 0``
@@ -336,8 +359,8 @@ class AdaGrad(torch.optim.Optimizer):
     - ``state["step"]``: number of steps taken, a 0-dim float32 tensor (as torch);
     - ``state["sum"]``: the accumulator ``v_t`` after the latest step (including ``g_t``, also
       when delayed), shaped and typed like the parameter;
-    - ``state["box_low"]``, ``state["box_high"]``: with ``box_radius``, the bounds ``w_1 ∓ r``
-      fixed at the parameter's first step.
+    - ``state["box_center"]``: with ``box_radius``, the center ``w_1`` of the box ``w_1 ± r``,
+      recorded at the parameter's first step.
 
     Args:
         params: Parameters or parameter groups; every option below may be set per group.
@@ -350,7 +373,9 @@ class AdaGrad(torch.optim.Optimizer):
         box_radius: ``r > 0``: the box ``w_1 ± r`` around each parameter's first iterate.
         weight_decay: L2 coefficient added to the gradient (before accumulation), as torch.
         maximize: Ascend instead of descend.
-        kernel: ``"fast"`` (default) or ``"reference"``.
+        kernel: ``"fast"`` (default; no compilation), ``"compiled"`` (single-pass kernels for
+            the delayed, ε-inside, tensor-lr and tensor/radius-box variants, compiled with
+            ``torch.compile`` on first use) or ``"reference"``.
 
     Example:
         >>> w = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
@@ -361,7 +386,9 @@ class AdaGrad(torch.optim.Optimizer):
         tensor([0.8000, 0.8000])
 
     Raises:
-        ValueError: on any invalid hyperparameter, naming it and its value.
+        ValueError: on any invalid hyperparameter, naming it and its value — including
+            ``delayed=True`` with ``initial_accumulator_value=0`` and ``eps=0`` with
+            ``initial_accumulator_value=0`` (a coordinate without gradient would compute 0/0).
 
     References:
         Liu, Pan & Zhang (2025), "AdaGrad under Anisotropic Smoothness", Algorithm 1;
@@ -461,7 +488,7 @@ def _validate_adagrad_group(group: dict[str, Any]) -> None:
     check_bool("delayed", group["delayed"])
     check_bool("maximize", group["maximize"])
     check_nonnegative("weight_decay", group["weight_decay"])
-    check_kernel(group["kernel"])
+    check_kernel(group["kernel"], KERNELS)
     check_box_options(group["box"], group["box_radius"])
     check_delayed_start(group["delayed"], group["initial_accumulator_value"])
     check_no_zero_division(group["eps"], group["initial_accumulator_value"])

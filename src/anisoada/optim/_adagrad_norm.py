@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, check_box_options, param_bounds, project_
+from anisoada.optim._box import Bounds, Box, check_box_options, param_bounds, project_
 from anisoada.optim._checks import (
     check_bool,
     check_delayed_start,
@@ -116,7 +116,7 @@ def adagrad_norm(
     delayed: bool = False,
     per_column: bool = False,
     squared_norm: Tensor | None = None,
-    boxes: Sequence[Bounds | None] | None = None,
+    boxes: Sequence[Box | None] | None = None,
     state_steps: Sequence[Tensor] | None = None,
     workspaces: Sequence[Workspace] | None = None,
     kernel: str = "fast",
@@ -146,7 +146,7 @@ def adagrad_norm(
         per_column: One accumulator per column of the last dimension (``K`` stacked runs).
         squared_norm: ``‖g_t‖²`` computed by the caller (e.g. all-reduced over shards); by
             default it is computed here from ``grads``.
-        boxes: Per parameter, ``(low, high)`` bounds or ``None``.
+        boxes: Per parameter, ``(low, high)`` bounds, a :class:`RadiusBox` or ``None``.
         state_steps: Optional step counters (0-dim tensors), each incremented by one.
         workspaces: Optional per-parameter scratch dicts (weight decay / maximize buffers).
         kernel: ``"fast"`` or ``"reference"`` (concatenates the group into one vector).
@@ -195,12 +195,12 @@ def adagrad_norm(
     if squared_norm is None:
         squared_norm = _sum_of_squares(effective, per_column=per_column, dtype=state_sum.dtype)
     scale = _step_scale(state_sum, squared_norm, lr, eps, eps_placement, delayed)
-    for p, g, box in zip(params, effective, boxes):
+    for i, (p, g, box) in enumerate(zip(params, effective, boxes)):
         if isinstance(scale, Tensor):
             p.addcmul_(g, scale.to(p.dtype), value=-1.0)
         else:
             p.add_(g, alpha=-scale)
-        project_(p, box)
+        project_(p, box, None if workspaces is None else workspaces[i])
 
 
 def _step_scale(
@@ -230,7 +230,7 @@ def _adagrad_norm_reference(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     state_sum: Tensor,
-    boxes: Sequence[Bounds | None],
+    boxes: Sequence[Box | None],
     *,
     lr: float | Tensor,
     eps: float,
@@ -280,7 +280,7 @@ class AdaGradNorm(torch.optim.Optimizer):
     ``param_groups[i]["sum"]`` (a float64 0-dim tensor ``b_t²``, or ``(K,)`` with ``per_column``;
     created at the group's first step and saved with ``state_dict``), and per parameter
     ``state["step"]`` (0-dim float32 tensor) plus, with ``box_radius``,
-    ``state["box_low"]``/``state["box_high"]``.
+    ``state["box_center"]`` (``w_1``, the center of the box ``w_1 ± r``).
 
     Args:
         params: Parameters or parameter groups; every option below may be set per group.
@@ -305,7 +305,9 @@ class AdaGradNorm(torch.optim.Optimizer):
         (tensor([-0.6000, -0.8000]), tensor(25., dtype=torch.float64))
 
     Raises:
-        ValueError: on any invalid hyperparameter, naming it and its value.
+        ValueError: on any invalid hyperparameter, naming it and its value — including
+            ``delayed=True`` with ``initial_accumulator_value=0`` and ``eps=0`` with
+            ``initial_accumulator_value=0`` (a coordinate without gradient would compute 0/0).
 
     References:
         Ward, Wu & Bottou (2019); Liu, Pan & Zhang (2025), the uniform-step-size baseline.

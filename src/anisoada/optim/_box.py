@@ -4,21 +4,41 @@ A box ``W = {w : low ≤ w ≤ high}`` is separable, so every projection onto it
 a positive diagonal matrix — Euclidean (SGD), or ``H_t = diag(√v_t)``-weighted (AdaGrad's
 ``Proj_W^{H_t}``) — is the same coordinate-wise clip ``min(max(w, low), high)``. A box is given per
 parameter group either explicitly, ``box=(low, high)`` with floats or tensors broadcastable to each
-parameter, or as ``box_radius=r`` around the parameter's value at its first step: ``ℓ∞`` diameter
-``D_∞ = 2r``.
+parameter, or as ``box_radius=r`` around the parameter's value at its first step (a
+:class:`RadiusBox`): ``ℓ∞`` diameter ``D_∞ = 2r``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 Bounds = tuple[float | Tensor, float | Tensor]
 """``(low, high)``: floats, or tensors broadcastable to the parameter they bound."""
+
+
+class RadiusBox(NamedTuple):
+    """The box ``{w : center − radius ≤ w ≤ center + radius}`` (``D_∞ = 2·radius``).
+
+    Kept as its center rather than as two bound tensors, so that a single-pass kernel reads one
+    extra tensor instead of two; the bounds are ``center ∓ radius`` rounded once, identically in
+    every kernel.
+    """
+
+    center: Tensor
+    radius: float
+
+    def bounds(self) -> tuple[Tensor, Tensor]:
+        """``(center − radius, center + radius)`` as new tensors."""
+        return self.center - self.radius, self.center + self.radius
+
+
+Box = Bounds | RadiusBox
+"""A coordinate box: explicit ``(low, high)`` bounds or a :class:`RadiusBox`."""
 
 
 def _check_bound(name: str, value: Any) -> float | Tensor:
@@ -65,19 +85,18 @@ def check_box_options(box: Any, box_radius: Any) -> tuple[Bounds | None, float |
     return (low, high), None
 
 
-def param_bounds(group: dict[str, Any], param: Tensor, state: dict[str, Any]) -> Bounds | None:
-    """The bounds that apply to ``param`` in ``group``, creating radius bounds on first use.
+def param_bounds(group: dict[str, Any], param: Tensor, state: dict[str, Any]) -> Box | None:
+    """The box that applies to ``param`` in ``group``, recording the center on first use.
 
-    For ``box_radius=r`` the bounds ``w_1 ± r`` are materialised once, at the parameter's first
-    step, in ``state["box_low"]`` and ``state["box_high"]`` (so they travel with ``state_dict``).
-    Tensor bounds are moved to the parameter's device and dtype.
+    For ``box_radius=r`` the center ``w_1`` is saved once, at the parameter's first step, in
+    ``state["box_center"]`` (so it travels with ``state_dict``). Tensor bounds are moved to the
+    parameter's device and dtype.
     """
     radius = group.get("box_radius")
     if radius is not None:
-        if "box_low" not in state:
-            state["box_low"] = (param.detach() - radius).clone(memory_format=torch.preserve_format)
-            state["box_high"] = (param.detach() + radius).clone(memory_format=torch.preserve_format)
-        return state["box_low"], state["box_high"]
+        if "box_center" not in state:
+            state["box_center"] = param.detach().clone(memory_format=torch.preserve_format)
+        return RadiusBox(state["box_center"], radius)
     box = group.get("box")
     if box is None:
         return None
@@ -88,15 +107,34 @@ def param_bounds(group: dict[str, Any], param: Tensor, state: dict[str, Any]) ->
     return low, high
 
 
-def project_(param: Tensor, bounds: Bounds | None) -> None:
-    """Clip ``param`` in place onto ``{low ≤ w ≤ high}`` (no-op when ``bounds`` is None).
+def _radius_bounds(box: RadiusBox, workspace: dict[str, Tensor] | None) -> tuple[Tensor, Tensor]:
+    """``center ∓ radius``, materialised once per (center, radius) in the workspace if given."""
+    if workspace is None:
+        return box.bounds()
+    cached_center = workspace.get("box_center")
+    cached_radius = workspace.get("box_radius")
+    if (
+        cached_center is not box.center
+        or cached_radius is None
+        or float(cached_radius) != box.radius
+    ):
+        low, high = box.bounds()
+        workspace["box_low"], workspace["box_high"] = low, high
+        workspace["box_center"] = box.center
+        workspace["box_radius"] = torch.tensor(box.radius, dtype=torch.float64)
+    return workspace["box_low"], workspace["box_high"]
+
+
+def project_(param: Tensor, box: Box | None, workspace: dict[str, Tensor] | None = None) -> None:
+    """Clip ``param`` in place onto the box (no-op when ``box`` is None).
 
     The clip is the Euclidean projection and, because the box is separable, also the projection
-    in any positive diagonal metric such as AdaGrad's ``H_t``.
+    in any positive diagonal metric such as AdaGrad's ``H_t``. With a ``workspace`` the bounds of
+    a :class:`RadiusBox` are computed once and reused.
     """
-    if bounds is None:
+    if box is None:
         return
-    low, high = bounds
+    low, high = _radius_bounds(box, workspace) if isinstance(box, RadiusBox) else box
     if isinstance(low, Tensor) or isinstance(high, Tensor):
         low = torch.as_tensor(low, dtype=param.dtype, device=param.device)
         high = torch.as_tensor(high, dtype=param.dtype, device=param.device)

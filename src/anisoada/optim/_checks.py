@@ -56,10 +56,10 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
-def check_kernel(value: Any) -> str:
-    """``"fast"`` or ``"reference"``."""
-    if value not in ("fast", "reference"):
-        raise ValueError(f"Invalid kernel value: {value!r} (expected 'fast' or 'reference')")
+def check_kernel(value: Any, allowed: tuple[str, ...] = ("fast", "reference")) -> str:
+    """One of ``allowed`` kernel names; anything else is a ``ValueError``."""
+    if value not in allowed:
+        raise ValueError(f"Invalid kernel value: {value!r} (expected one of {allowed})")
     return value
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, check_box_options, param_bounds, project_
+from anisoada.optim._box import Bounds, Box, check_box_options, param_bounds, project_
 from anisoada.optim._checks import (
     check_bool,
     check_kernel,
@@ -48,7 +48,7 @@ def sgd(
     nesterov: bool = False,
     weight_decay: float = 0.0,
     maximize: bool = False,
-    boxes: Sequence[Bounds | None] | None = None,
+    boxes: Sequence[Box | None] | None = None,
     state_steps: Sequence[Tensor] | None = None,
     workspaces: Sequence[Workspace] | None = None,
     kernel: str = "fast",
@@ -76,7 +76,7 @@ def sgd(
         nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening = 0``).
         weight_decay: L2 coefficient ``λ`` added to the gradient.
         maximize: Ascend instead of descend.
-        boxes: Per parameter, ``(low, high)`` bounds or ``None``.
+        boxes: Per parameter, ``(low, high)`` bounds, a :class:`RadiusBox` or ``None``.
         state_steps: Optional step counters (0-dim tensors), each incremented by one.
         workspaces: Optional per-parameter scratch dicts reused across calls by the fast kernel.
         kernel: ``"fast"`` (torch's fused kernel where it applies, in-place passes otherwise) or
@@ -186,7 +186,7 @@ def _sgd_fast(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     momentum_buffers: list[Tensor | None] | None,
-    boxes: Sequence[Bounds | None],
+    boxes: Sequence[Box | None],
     workspaces: Sequence[Workspace] | None,
     *,
     lr: float | Tensor,
@@ -215,7 +215,7 @@ def _sgd_fast(
             )  # fmt: skip
             if momentum_buffers is not None:
                 momentum_buffers[i] = buffer
-        project_(p, boxes[i])
+        project_(p, boxes[i], None if workspaces is None else workspaces[i])
     for (_, _, first_step), indices in batches.items():
         buffers: list[Tensor] = []
         if momentum != 0:
@@ -239,7 +239,7 @@ def _sgd_fast(
             is_first_step=first_step and momentum != 0,
         )
         for i in indices:
-            project_(params[i], boxes[i])
+            project_(params[i], boxes[i], None if workspaces is None else workspaces[i])
 
 
 def _sgd_inplace_tensor(
@@ -300,7 +300,7 @@ class SGD(torch.optim.Optimizer):
 
     **State** (per parameter): ``state["step"]`` (0-dim float32 tensor), and with momentum
     ``state["momentum_buffer"]`` (``b_t``, like the parameter); with ``box_radius``
-    ``state["box_low"]``/``state["box_high"]`` (``w_1 ∓ r``).
+    ``state["box_center"]`` (``w_1``, the center of the box ``w_1 ± r``).
 
     Args:
         params: Parameters or parameter groups; every option below may be set per group.
