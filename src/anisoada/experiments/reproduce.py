@@ -22,7 +22,10 @@ __all__ = ["PRESETS", "TARGET_MODULES", "Reproduction", "ReproductionOutput", "r
 PRESETS = ("quick", "paper")
 
 #: Modules exposing ``REPRODUCTION``, in the order ``reproduce all`` runs them.
-TARGET_MODULES: tuple[str, ...] = ("anisoada.experiments.logreg",)
+TARGET_MODULES: tuple[str, ...] = (
+    "anisoada.experiments.logreg",
+    "anisoada.experiments.lm_reproduce",
+)
 
 
 @dataclass(frozen=True)
