@@ -425,10 +425,11 @@ def train(
 
     while state.step < total_steps and state.any_running:
         started = time.perf_counter()
-        # 1. Learning rate for this step.
-        factor = 1.0 if schedule is None else schedule(state.step)
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * factor
+        # 1. Learning rate for this step (constant without a schedule).
+        if schedule is not None:
+            factor = schedule(state.step)
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
 
         # 2. Forward/backward over the micro-batches; gradients accumulate as a weighted mean.
         micro_batches = next(batches)
