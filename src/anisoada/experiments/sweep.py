@@ -31,7 +31,7 @@ import multiprocessing
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from anisoada.experiments.store import ResultsStore, provenance
 __all__ = [
     "IDENTITY_COLUMNS",
     "SELECTION_COLUMNS",
+    "TIMING_COLUMNS",
     "LRGrid",
     "OptimizerSpec",
     "RunUnit",
@@ -81,7 +82,8 @@ SELECTION_COLUMNS = (
     "at_edge",
 )
 
-# Row columns that depend on the machine's speed, never equal between two runs.
+#: Row columns that depend on the machine's speed: the only ones that differ between two
+#: runs of the same sweep (compare tables without them).
 TIMING_COLUMNS = ("train_time",)
 
 
@@ -615,8 +617,3 @@ def run_sweep(
     return SweepResult(
         rows=rows, selection=selection, root=root, wall_time=time.perf_counter() - started
     )
-
-
-def with_overrides(config: SweepConfig, **overrides: Any) -> SweepConfig:
-    """A copy of ``config`` with some fields replaced (``None`` values are ignored)."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
