@@ -244,3 +244,17 @@ def test_compiled_kernel_equals_the_reference_kernel(options, lr) -> None:
     (w_compiled, v_compiled), (w_reference, v_reference) = results
     torch.testing.assert_close(w_compiled, w_reference, rtol=1e-13, atol=1e-13)
     torch.testing.assert_close(v_compiled, v_reference, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_functional_radius_box_clips_around_its_center(kernel) -> None:
+    from anisoada.optim import RadiusBox
+
+    center = torch.tensor([0.0, 1.0, -2.0])
+    w = center.clone()
+    box = RadiusBox(center, 0.5)
+    adagrad([w], [torch.tensor([-1.0, 1.0, 0.0])], [torch.zeros(3)], lr=3.0, boxes=[box],
+            kernel=kernel)  # fmt: skip
+    torch.testing.assert_close(w, torch.tensor([0.5, 0.5, -2.0]))
+    with pytest.raises(ValueError, match="box_radius"):
+        AdaGrad([torch.zeros(3, requires_grad=True)], box=box)

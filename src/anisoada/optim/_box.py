@@ -73,6 +73,11 @@ def check_box_options(box: Any, box_radius: Any) -> tuple[Bounds | None, float |
         return None, float(box_radius)
     if box is None:
         return None, None
+    if isinstance(box, RadiusBox):
+        raise ValueError(
+            f"Invalid box value: {box!r} (a RadiusBox is for the functional forms; give the "
+            "optimizer box_radius=r, and it centres the box at each parameter's first iterate)"
+        )
     if not isinstance(box, Sequence) or isinstance(box, str) or len(box) != 2:
         raise ValueError(f"Invalid box value: {box!r} (expected a pair (low, high))")
     low = _check_bound("box low", box[0])
