@@ -25,7 +25,7 @@ class DemoConfig:
     """What the demo runs; built once from the command line."""
 
     dim: int = 1000
-    sample_budget: int = 32768
+    sample_budget: int = 16384
     batch_sizes: tuple[int, ...] = (8, 64, 512)
     optimizers: tuple[str, ...] = ("adagrad", "sgd")
     smoothness_exponent: float = 1.5
@@ -70,9 +70,10 @@ def run_demo(config: DemoConfig) -> list[DemoRow]:
         smoothness_exponent=config.smoothness_exponent,
         noise_exponent=config.noise_exponent,
     )
-    lrs = torch.tensor(config.lr_grid, dtype=torch.float64)
-    start = torch.ones(config.dim, len(lrs), dtype=torch.float64)
-    initial_loss = float(problem.loss(start)[0])
+    # float32, as in training: the losses are reported from a float64 copy of the iterates.
+    lrs = torch.tensor(config.lr_grid, dtype=torch.float32)
+    start = torch.ones(config.dim, len(lrs), dtype=torch.float32)
+    initial_loss = float(problem.loss(start.double())[0])
     rows = []
     for batch_size in config.batch_sizes:
         steps = config.sample_budget // batch_size
@@ -83,7 +84,7 @@ def run_demo(config: DemoConfig) -> list[DemoRow]:
             for _ in range(steps):
                 w.grad = problem.stochastic_grad(w, batch_size, generator)
                 optimizer.step()
-            losses = problem.loss(w)
+            losses = problem.loss(w.double())
             # A diverged column (inf/NaN) must never be chosen as the best learning rate.
             losses = torch.where(torch.isfinite(losses), losses, torch.inf)
             best = int(torch.argmin(losses))
