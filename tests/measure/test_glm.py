@@ -82,3 +82,15 @@ def test_shape_mismatch_names_argument(problem):
         logistic_loss(dense, y[:-1], w)
     with pytest.raises(ValueError, match="w must have 7 rows"):
         logistic_gradient(dense, y, w[:-1])
+
+
+def test_noise_sums_duplicate_sparse_entries_before_squaring(problem):
+    dense, y, w = problem
+    X = sp.csr_matrix(dense)
+    # The same matrix with every stored value split into two halves (non-canonical CSR).
+    split = sp.csr_matrix(
+        (np.repeat(X.data / 2, 2), np.repeat(X.indices, 2), X.indptr * 2), shape=X.shape
+    )
+    assert not split.has_canonical_format
+    np.testing.assert_allclose(logistic_noise(split, y, w), logistic_noise(dense, y, w), rtol=1e-12)
+    assert not split.has_canonical_format  # the caller's matrix is left as it was

@@ -10,6 +10,7 @@ equally, whereas a training step's token mean weights them by their response len
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,11 @@ def language_model_problem(
             f"max_length={max_length} exceeds the {preset!r} preset's "
             f"{GPT2_PRESETS[preset].n_positions} positions; lower --max-length"
         )
+    # Candidates beyond n_examples stand in for records whose prompt leaves no room for a
+    # response at max_length, so that the batch has exactly n_examples rows.
+    pool = n_examples + max(16, n_examples // 2)
     if data is None or str(data) == "synthetic":
-        records = synthetic_instructions(n_examples, seed=seed)
+        candidates = synthetic_instructions(pool, seed=seed)
         source = "synthetic_instructions"
     else:
         everything = load_alpaca(data)
@@ -125,21 +129,27 @@ def language_model_problem(
             raise ValueError(
                 f"{data} has {len(everything)} usable records, fewer than n_examples={n_examples}"
             )
-        chosen = np.sort(np.random.default_rng(seed).choice(len(everything), n_examples, False))
-        records = [everything[i] for i in chosen]
+        order = np.random.default_rng(seed).permutation(len(everything))[:pool]
+        candidates = [everything[i] for i in order]
         source = str(data)
-    tokenized = tokenize_instructions(
-        records, gpt2_tokenizer(), max_length=max_length, padding_side="right"
-    )
-    if len(tokenized) == 0:
+    with warnings.catch_warnings():
+        # Dropped candidates are expected here and counted in the provenance below.
+        warnings.simplefilter("ignore", UserWarning)
+        tokenized = tokenize_instructions(
+            candidates, gpt2_tokenizer(), max_length=max_length, padding_side="right"
+        )
+    if len(tokenized) < n_examples:
         raise ValueError(
-            f"no example fits in max_length={max_length} tokens ({tokenized.report}); "
-            "raise --max-length"
+            f"only {len(tokenized)} of {len(candidates)} candidate examples fit in "
+            f"max_length={max_length} tokens ({tokenized.report}); raise --max-length or lower "
+            "--examples"
         )
     model, model_record = build_gpt2(preset, weights=weights, seed=seed)
-    input_ids = tokenized.input_ids.copy()
-    labels = tokenized.labels.copy()
-    real = tokenized.attention_mask.astype(bool)
+    real = tokenized.attention_mask[:n_examples].astype(bool)
+    length = int(real.sum(axis=1).max())  # drop padding columns no kept row needs
+    real = real[:, :length]
+    input_ids = tokenized.input_ids[:n_examples, :length].copy()
+    labels = tokenized.labels[:n_examples, :length].copy()
     if restrict_vocabulary is None:
         restrict_vocabulary = preset == "tiny"
     vocabulary = int(model.get_input_embeddings().weight.shape[0])
@@ -160,11 +170,16 @@ def language_model_problem(
     provenance = {
         "model": model_record,
         "data": source,
-        "n_examples": len(tokenized),
+        "n_examples": n_examples,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "candidates_dropped": int(tokenized.report.n_dropped),
         "max_length": max_length,
         "sequence_length": int(input_ids.shape[1]),
         "response_tokens": int((labels[:, 1:] != IGNORE_INDEX).sum()),
-        "truncation": str(tokenized.report),
+        "responses_truncated": len(
+            set(tokenized.report.truncated_indices)
+            & set(tokenized.source_indices[:n_examples].tolist())
+        ),
         "vocabulary": vocabulary,
         "restricted_vocabulary": bool(restrict_vocabulary),
         "seed": seed,
