@@ -93,7 +93,7 @@ def run_demo(config: DemoConfig) -> list[DemoRow]:
                     batch_size=batch_size,
                     steps=steps,
                     optimizer=name,
-                    best_lr=float(lrs[best]),
+                    best_lr=config.lr_grid[best],
                     final_loss=float(losses[best]),
                     initial_loss=initial_loss,
                 )
