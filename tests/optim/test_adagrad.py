@@ -258,3 +258,19 @@ def test_functional_radius_box_clips_around_its_center(kernel) -> None:
     torch.testing.assert_close(w, torch.tensor([0.5, 0.5, -2.0]))
     with pytest.raises(ValueError, match="box_radius"):
         AdaGrad([torch.zeros(3, requires_grad=True)], box=box)
+
+
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+@pytest.mark.parametrize("name", ["adagrad", "adagrad_norm", "sgd"])
+def test_a_float64_lr_tensor_drives_float32_parameters(name, kernel) -> None:
+    from anisoada.optim import OPTIMIZERS
+
+    lrs = torch.tensor([0.1, 0.5], dtype=torch.float64)
+    w = torch.ones(3, 2, requires_grad=True)
+    optimizer = OPTIMIZERS[name]([w], lr=lrs, kernel=kernel)
+    w.grad = torch.ones(3, 2)
+    optimizer.step()
+    assert w.dtype == torch.float32
+    moved = 1.0 - w.detach()
+    assert torch.all(moved > 0)
+    torch.testing.assert_close(moved[:, 1] / moved[:, 0], torch.full((3,), 5.0))

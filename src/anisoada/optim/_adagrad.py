@@ -160,6 +160,8 @@ def _adagrad_reference_tensor(
     delayed: bool,
 ) -> None:
     """The update written as the formula, one tensor at a time (allocates temporaries)."""
+    if isinstance(lr, Tensor):
+        lr = lr.to(dtype=param.dtype, device=param.device)
     if grad.is_sparse:
         _adagrad_reference_sparse(
             param, grad, state_sum, box, lr=lr, eps=eps, eps_placement=eps_placement,
@@ -313,6 +315,8 @@ def _adagrad_inplace_tensor(
     delayed: bool,
 ) -> None:
     """The update as a few in-place passes into workspace buffers (any layout, any option)."""
+    if isinstance(lr, Tensor):
+        lr = lr.to(dtype=param.dtype, device=param.device)
     g = effective_gradient(
         param, grad, weight_decay=weight_decay, maximize=maximize, workspace=workspace
     )

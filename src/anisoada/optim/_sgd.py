@@ -139,6 +139,8 @@ def _sgd_reference_tensor(
     maximize: bool,
 ) -> Tensor | None:
     """The update as the formula for one tensor; returns the (new) momentum buffer."""
+    if isinstance(lr, Tensor):
+        lr = lr.to(dtype=param.dtype, device=param.device)
     if grad.is_sparse:
         _check_sparse_sgd(lr, momentum, weight_decay)
         param.add_(grad, alpha=float(lr) * (1.0 if maximize else -1.0))
@@ -256,6 +258,8 @@ def _sgd_inplace_tensor(
     maximize: bool,
 ) -> Tensor | None:
     """In-place passes into workspace buffers; returns the (new) momentum buffer."""
+    if isinstance(lr, Tensor):
+        lr = lr.to(dtype=param.dtype, device=param.device)
     g = effective_gradient(
         param, grad, weight_decay=weight_decay, maximize=maximize, workspace=workspace
     )
