@@ -36,7 +36,8 @@ def reproduced(tmp_path_factory):
         lr_grids=(("sgd", (1.0,)), ("adagrad", (0.01, 0.03))),
         max_extensions=0,
     )
-    result = run_lm_reproduction("quick", out, sweep=sweep, progress=False)
+    # jobs=2: the runs train in two worker processes (the CPU path of `reproduce --jobs`).
+    result = run_lm_reproduction("quick", out, sweep=sweep, progress=False, jobs=2)
     return out, result, sweep
 
 

@@ -63,6 +63,12 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         default="full",
         help="compact: keep only the tokens the data uses (CPU-sized output layer)",
     )
+    data.add_argument(
+        "--template",
+        choices=("alpaca", "short"),
+        default="alpaca",
+        help="prompt: the Alpaca-style one with its preamble, or the sections only",
+    )
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--optimizer", nargs="+", default=["sgd", "adagrad"], help="optimizers")
     opt.add_argument("--lr", nargs="+", type=float, default=None, help="lr grid for all")
@@ -109,6 +115,9 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present"
     )
     run.add_argument("--quiet", action="store_true", help="no per-evaluation log lines")
+    run.add_argument(
+        "--jobs", type=int, default=1, help="runs trained side by side (single process only)"
+    )
 
 
 def sweep_from_args(args: argparse.Namespace) -> Any:
@@ -142,6 +151,7 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
         max_length=args.max_length,
         seed=args.data_seed,
         vocabulary=args.vocabulary,
+        template=args.template,
     )
     base = LMRunConfig(
         data=data,
@@ -174,6 +184,11 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+def log_line(line: str) -> None:
+    """Print one progress line to stderr (module-level: worker processes can pickle it)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def _literal(text: str) -> Any:
     try:
         return ast.literal_eval(text)
@@ -188,8 +203,8 @@ def _main(args: argparse.Namespace) -> int:
     sweep = sweep_from_args(args)
     context = init_distributed(device=None if args.device == "auto" else args.device)
     try:
-        log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-        result = run_lm_sweep(sweep, args.out, context=context, log=log)
+        log = None if args.quiet else log_line
+        result = run_lm_sweep(sweep, args.out, context=context, log=log, jobs=args.jobs)
     finally:
         shutdown_distributed(context)
     if context.is_main:

@@ -122,6 +122,14 @@ class DistributedContext:
             for tensor in [*module.parameters(), *module.buffers()]:
                 torch.distributed.broadcast(tensor, src=0)
 
+    def broadcast_object(self, value: Any) -> Any:
+        """Rank 0's ``value`` (any picklable object), returned on every rank."""
+        if not self.distributed:
+            return value
+        holder = [value if self.is_main else None]
+        torch.distributed.broadcast_object_list(holder, src=0)
+        return holder[0]
+
     def barrier(self) -> None:
         """Wait until every rank reaches this point."""
         if self.distributed:

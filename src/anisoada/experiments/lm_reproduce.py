@@ -17,9 +17,11 @@ Presets:
 
 ``quick`` (CPU, a few minutes on two cores): the ``tiny`` GPT-2 (2 layers, width 64) trained from
 a random initialisation on the data layer's synthetic instructions (4096 training, 256
-held-out examples), with the compact vocabulary (the ≈2k tokens the data uses), batches 256 and
-512 at a budget of 40 epochs' worth of steps at batch 256 (see :data:`QUICK`). It stands in for
-the paper's setting at a size a laptop trains in minutes; its numbers are not the paper's.
+held-out examples, the short prompt template, ≈ 32 tokens per example), with the compact
+vocabulary (the ≈1.5k tokens the data uses), batches 256 and 512 at a budget of 25,600
+examples (6.25 epochs: 100 steps at batch 256, 50 at 512), learning-rate grids of two values
+per optimizer plus one extension at an edge (see :data:`QUICK`). It stands in for the paper's
+setting at a size a laptop trains in minutes; its numbers are not the paper's.
 
 ``paper`` (GPUs): GPT-2 124M from the pretrained weights (``openai-community/gpt2`` in the
 local Hugging Face cache, or a directory: ``ANISOADA_GPT2_WEIGHTS``), Stanford Alpaca
@@ -50,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from anisoada.experiments._io import atomic_open, atomic_path, write_json
+from anisoada.experiments.lm_cli import log_line
 from anisoada.experiments.lm_distributed import (
     DistributedContext,
     init_distributed,
@@ -70,17 +73,22 @@ _COLORS = {"sgd": "tab:blue", "adagrad": "tab:red", "adagrad_norm": "tab:green"}
 QUICK = LMSweepConfig(
     base=LMRunConfig(
         data=LMDataSpec(
-            source="synthetic", n_train=4096, n_eval=256, max_length=128, vocabulary="compact"
+            source="synthetic",
+            n_train=4096,
+            n_eval=256,
+            max_length=128,
+            vocabulary="compact",
+            template="short",
         ),
         model="tiny",
         micro_batch_size=64,
-        budget_samples=10240,
+        budget_samples=25600,
         evaluations=10,
         measure_noise=True,
     ),
     optimizers=_OPTIMIZERS,
     batch_sizes=(256, 512),
-    lr_grids=(("sgd", (0.3, 1.0, 3.0)), ("adagrad", (0.003, 0.01, 0.03))),
+    lr_grids=(("sgd", (0.3, 1.0)), ("adagrad", (0.01, 0.03))),
     max_extensions=1,
 )
 
@@ -269,8 +277,8 @@ def run_lm_reproduction(
     Args:
         preset: ``"quick"`` or ``"paper"``.
         out: output directory.
-        jobs: accepted for the registry's signature; LM runs use one process per device (for
-            several devices, start the command with ``torchrun``).
+        jobs: single-process runs trained side by side in worker processes (CPU); for
+            several GPUs start the command with ``torchrun`` instead (then ``jobs`` must be 1).
         progress: print one line per evaluation point to stderr.
         sweep: a sweep to run instead of the preset's (``preset`` is then only a label).
         context: the data-parallel context (default: from the ``torchrun`` environment).
@@ -284,8 +292,8 @@ def run_lm_reproduction(
     own_context = context is None
     context = context or init_distributed()
     try:
-        log = _stderr_line if progress else None
-        result = run_lm_sweep(sweep, out / "sweep", context=context, log=log)
+        log = log_line if progress else None
+        result = run_lm_sweep(sweep, out / "sweep", context=context, log=log, jobs=jobs)
     finally:
         if own_context:
             shutdown_distributed(context)
@@ -325,12 +333,6 @@ def run_lm_reproduction(
         files=files,
         summary=summary,
     )
-
-
-def _stderr_line(line: str) -> None:
-    import sys
-
-    print(line, file=sys.stderr, flush=True)
 
 
 REPRODUCTION = Reproduction(

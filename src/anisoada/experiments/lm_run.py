@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 _VOCABULARIES = ("full", "compact")
+_TEMPLATES = ("alpaca", "short")
 # Run-config fields that do not change the results (beyond float rounding); not in the run id.
 _NOT_IDENTITY = ("micro_batch_size", "checkpoint_every", "eval_batch_size")
 _PRECISIONS = ("fp32", "bf16")
@@ -70,6 +71,10 @@ class LMDataSpec:
         seed: seed of the held-out draw (and of the synthetic generator).
         vocabulary: ``"full"`` (GPT-2's 50257 tokens) or ``"compact"`` (only the tokens the two
             splits use; see :func:`anisoada.models.restrict_vocabulary`).
+        template: ``"alpaca"`` (the data layer's default prompt, with its one-sentence
+            preamble) or ``"short"`` (the same ``### Instruction`` / ``### Input`` /
+            ``### Response`` sections without the preamble: ≈ 17 fewer tokens per example,
+            a third of a synthetic example's cost).
     """
 
     source: str = "synthetic"
@@ -78,6 +83,7 @@ class LMDataSpec:
     max_length: int = 256
     seed: int = 0
     vocabulary: str = "full"
+    template: str = "alpaca"
 
     def __post_init__(self) -> None:
         if self.source == "synthetic" and self.n_train is None:
@@ -90,11 +96,24 @@ class LMDataSpec:
             raise ValueError(
                 f"Invalid vocabulary: {self.vocabulary!r}; use one of {_VOCABULARIES}."
             )
+        if self.template not in _TEMPLATES:
+            raise ValueError(f"Invalid template: {self.template!r}; use one of {_TEMPLATES}.")
 
     @property
     def name(self) -> str:
         """Short label for results tables."""
         return "synthetic-instructions" if self.source == "synthetic" else Path(self.source).name
+
+
+def _template(name: str) -> Any:
+    from anisoada.data.alpaca import DEFAULT_TEMPLATE, PromptTemplate
+
+    if name == "alpaca":
+        return DEFAULT_TEMPLATE
+    return PromptTemplate(
+        with_input="### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
+        without_input="### Instruction:\n{instruction}\n\n### Response:\n",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +169,10 @@ def prepare_lm_data(spec: LMDataSpec, *, tokenizer: Any = None) -> LMData:
     reports = {}
     for split, rows in (("train", train_rows), ("eval", eval_rows)):
         out = tokenize_instructions(
-            [records[i] for i in rows], tokenizer, max_length=spec.max_length
+            [records[i] for i in rows],
+            tokenizer,
+            max_length=spec.max_length,
+            template=_template(spec.template),
         )
         tokenized[split] = TokenizedExamples.from_any(out)
         reports[split] = str(out.report)
@@ -581,6 +603,7 @@ def run_lm_sweep(
     *,
     context: DistributedContext | None = None,
     log: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> LMSweepResult:
     """Run (or finish) a sweep into ``out`` and write ``results``/``noise``/``selection`` tables.
 
@@ -588,8 +611,24 @@ def run_lm_sweep(
     ``train_loss`` (the loss at the final parameters on a fixed training subset), averaged over
     seeds, never a diverged one (:func:`anisoada.experiments.sweep.select_best`). Runs already
     stored are reused, and an interrupted run resumes from its checkpoint.
+
+    Args:
+        sweep: the sweep.
+        out: results-store root.
+        context: data-parallel context; every rank runs every run together. Rank 0 alone reads
+            the store and decides the grid extensions, which it broadcasts.
+        log: one line per evaluation point (rank 0); must be picklable when ``jobs > 1``.
+        jobs: single-process runs trained side by side in worker processes, each with
+            ``cpu_count // jobs`` threads (not with a distributed context).
+
+    Returns:
+        The :class:`LMSweepResult` (on ranks other than 0 its tables are empty).
     """
     context = context or DistributedContext()
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"Invalid jobs: {jobs!r}; use an int >= 1.")
+    if jobs > 1 and context.distributed:
+        raise ValueError("jobs > 1 runs separate processes; under torchrun use jobs=1.")
     started = time.perf_counter()
     root = Path(out)
     store = ResultsStore(root)
@@ -599,41 +638,82 @@ def run_lm_sweep(
     grids = dict(sweep.lr_grids)
     groups = [(o, b) for o in sweep.optimizers for b in sweep.batch_sizes]
     tried = {(o.label, b): sorted(grids[o.label]) for o, b in groups}
-    extensions = {key: 0 for key in tried}
+    extensions = dict.fromkeys(tried, 0)
     run_ids: list[str] = []
     pending = [(o, b, lr) for o, b in groups for lr in tried[(o.label, b)]]
     while pending:
-        for optimizer, batch_size, lr in pending:
-            for seed in range(sweep.seeds):
-                config = sweep.run_config(optimizer, batch_size, lr, seed)
-                run_ids.append(run_lm(config, root, context=context, data=data, log=log))
-        selection = select_best(_read_rows(store, run_ids))
+        configs = [
+            sweep.run_config(optimizer, batch_size, lr, seed)
+            for optimizer, batch_size, lr in pending
+            for seed in range(sweep.seeds)
+        ]
+        run_ids += _run_all(configs, root, context, data, log, jobs)
         pending = []
-        for record in selection.to_dict("records"):
-            key = (record["optimizer"], record["batch_size"])
-            lrs = tried[key]
-            if extensions[key] >= sweep.max_extensions or len(lrs) < 2:
-                continue
-            best = record["best_lr"]
-            if math.isnan(best) or best == lrs[0]:
-                new = lrs[0] * lrs[0] / lrs[1]
-            elif best == lrs[-1]:
-                new = lrs[-1] * lrs[-1] / lrs[-2]
-            else:
-                continue
-            extensions[key] += 1
-            tried[key] = sorted([*lrs, new])
-            spec = next(o for o in sweep.optimizers if o.label == key[0])
-            pending.append((spec, key[1], new))
+        if context.is_main:
+            selection = select_best(_read_rows(store, run_ids))
+            for record in selection.to_dict("records"):
+                key = (record["optimizer"], record["batch_size"])
+                new = _extension(record["best_lr"], tried[key], extensions[key], sweep)
+                if new is not None:
+                    extensions[key] += 1
+                    tried[key] = sorted([*tried[key], new])
+                    spec = next(o for o in sweep.optimizers if o.label == key[0])
+                    pending.append((spec, key[1], new))
+        pending = context.broadcast_object(pending)
+    if not context.is_main:
+        context.barrier()
+        return LMSweepResult(
+            pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), root, time.perf_counter() - started
+        )
     rows = _read_rows(store, run_ids)
     noise = _read_noise(store, run_ids)
     selection = _selection_table(rows, tried, extensions)
-    if context.is_main:
-        store.write_table("results", rows)
-        store.write_table("noise", noise)
-        store.write_table("selection", selection, csv=True)
+    store.write_table("results", rows)
+    store.write_table("noise", noise)
+    store.write_table("selection", selection, csv=True)
     context.barrier()
     return LMSweepResult(rows, noise, selection, root, time.perf_counter() - started)
+
+
+def _extension(
+    best_lr: float, lrs: Sequence[float], done: int, sweep: LMSweepConfig
+) -> float | None:
+    """The learning rate to add when the best one is the smallest or largest tried."""
+    if done >= sweep.max_extensions or len(lrs) < 2:
+        return None
+    if math.isnan(best_lr) or best_lr == lrs[0]:
+        return lrs[0] * lrs[0] / lrs[1]
+    if best_lr == lrs[-1]:
+        return lrs[-1] * lrs[-1] / lrs[-2]
+    return None
+
+
+def _run_all(
+    configs: Sequence[LMRunConfig],
+    root: Path,
+    context: DistributedContext,
+    data: LMData,
+    log: Callable[[str], None] | None,
+    jobs: int,
+) -> list[str]:
+    todo = [c for c in configs if not ResultsStore(root).is_complete(c.run_id)]
+    if jobs == 1 or len(todo) <= 1:
+        return [run_lm(config, root, context=context, data=data, log=log) for config in configs]
+    import concurrent.futures
+    import multiprocessing
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(threads,),
+    ) as pool:
+        futures = [pool.submit(run_lm, config, root, data=data, log=log) for config in todo]
+        for future in futures:
+            future.result()
+    return [config.run_id for config in configs]
 
 
 def _read_rows(store: ResultsStore, run_ids: Sequence[str]) -> pd.DataFrame:
