@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from measure_reference import QuadraticWithNoise, balanced_signs, mean_loss
 
 from anisoada.cli import main
 from anisoada.measure import (
@@ -13,6 +14,7 @@ from anisoada.measure import (
     load_summary,
     summary_paths,
 )
+from anisoada.measure.summarize import summarize_model
 
 
 def _summary(**overrides):
@@ -108,3 +110,29 @@ def test_invalid_summaries_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="not a measurement summary"):
         load_summary(npz_path)
     assert summary_paths("a/b.json") == summary_paths("a/b")
+
+
+@pytest.mark.parametrize("smoothness", ["hutchinson", "secant"])
+def test_summarize_model_recovers_known_L_sigma_and_lambda_max(smoothness):
+    L = np.array([4.0, 0.5, 2.0, 9.0])
+    sigma = np.array([1.0, 0.1, 3.0, 0.0])
+    model = QuadraticWithNoise(L, sigma, np.zeros(4), np.array([1.0, -1.0, 0.5, 2.0]))
+    summary = summarize_model(
+        model,
+        mean_loss,
+        balanced_signs(16, 4),
+        smoothness=smoothness,
+        n_probes=3,
+        power_iterations=200,
+    )
+    # ∇²f = diag(L): the Hessian diagonal, every secant and the top eigenvalue are exact.
+    np.testing.assert_allclose(summary.L, L, rtol=1e-10)
+    np.testing.assert_allclose(summary.hessian_diagonal, L, rtol=1e-12)
+    np.testing.assert_allclose(summary.sigma, sigma, rtol=1e-12, atol=1e-14)
+    assert summary.lambda_max == pytest.approx(9.0, rel=1e-4)
+    assert summary.block_names == ("w",) and summary.block_sizes == (4,)
+    assert (
+        summary.conventions["L"]
+        .lower()
+        .startswith({"hutchinson": "|hutchinson", "secant": "max"}[smoothness])
+    )

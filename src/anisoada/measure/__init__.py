@@ -8,6 +8,15 @@ Model-agnostic estimators take ``loss_fn(model, batch) -> scalar``, the **mean**
 samples of ``batch`` (a tensor or a tuple/list/dict of tensors whose leading dimension indexes
 samples); one sample's loss is ``loss_fn(model, batch[i:i+1])``. Per-coordinate vectors follow
 the order of :class:`ParameterLayout` (trainable parameters in ``named_parameters()`` order).
+
+* noise — :func:`gradient_noise` (per-sample, ``torch.func``), :class:`MicrobatchNoise`
+  (streaming, mergeable across ranks), :func:`logistic_noise` (closed form);
+* smoothness — :func:`hutchinson_diagonal`, :func:`top_hessian_eigenvalue`,
+  :func:`secant_smoothness`, :func:`coordinate_secants`, :func:`logistic_smoothness`;
+* generalized smoothness — :func:`fit_envelope` (``y ≤ L0 + L1·x`` covering a fraction of points),
+  :func:`run_smoothness_check` (the paper's Figure 1);
+* summaries — :func:`summarize_logistic`, :func:`summarize_model`, :class:`MeasurementSummary`
+  (``<stem>.npz`` + ``<stem>.json``, read by ``anisoada bound --from``).
 """
 
 from anisoada.measure.envelope import EnvelopeFit, envelope_objective, fit_envelope, fit_envelopes
@@ -27,6 +36,7 @@ from anisoada.measure.hessian import (
     top_hessian_eigenvalue,
 )
 from anisoada.measure.layout import ParameterLayout
+from anisoada.measure.lm import LanguageModelProblem, causal_lm_loss, language_model_problem
 from anisoada.measure.noise import (
     MicrobatchNoise,
     NoiseEstimate,
@@ -43,6 +53,13 @@ from anisoada.measure.secant import (
     sample_coordinates,
     secant_smoothness,
 )
+from anisoada.measure.smoothness_check import (
+    SmoothnessCheckConfig,
+    SmoothnessCheckResult,
+    plot_smoothness_check,
+    run_smoothness_check,
+)
+from anisoada.measure.summarize import logistic_optimum, summarize_logistic, summarize_model
 from anisoada.measure.summary import SUMMARY_FORMAT, MeasurementSummary, load_summary, summary_paths
 
 __all__ = [
@@ -51,6 +68,7 @@ __all__ = [
     "EigenEstimate",
     "EnvelopeFit",
     "HessianDiagonal",
+    "LanguageModelProblem",
     "MeasurementSummary",
     "MicrobatchNoise",
     "NoiseEstimate",
@@ -58,7 +76,10 @@ __all__ = [
     "SecantMaximum",
     "SecantSmoothness",
     "Secants",
+    "SmoothnessCheckConfig",
+    "SmoothnessCheckResult",
     "aggregate_by_block",
+    "causal_lm_loss",
     "coordinate_secants",
     "envelope_objective",
     "fit_envelope",
@@ -66,16 +87,22 @@ __all__ = [
     "gradient_noise",
     "hessian_vector_product",
     "hutchinson_diagonal",
+    "language_model_problem",
     "load_summary",
     "logistic_gradient",
     "logistic_hessian_diagonal",
     "logistic_lambda_max",
     "logistic_loss",
     "logistic_noise",
+    "logistic_optimum",
     "logistic_smoothness",
     "per_sample_gradients",
+    "plot_smoothness_check",
+    "run_smoothness_check",
     "sample_coordinates",
     "secant_smoothness",
+    "summarize_logistic",
+    "summarize_model",
     "summary_paths",
     "top_hessian_eigenvalue",
 ]
