@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "anisoada.measure._cli",
     "anisoada.experiments._cli",
     "anisoada.experiments.lm_cli",
+    "anisoada.report._cli",
 )
 
 

@@ -25,6 +25,8 @@ PRESETS = ("quick", "paper")
 TARGET_MODULES: tuple[str, ...] = (
     "anisoada.experiments.logreg",
     "anisoada.experiments.lm_reproduce",
+    "anisoada.experiments.smoothness_target",
+    "anisoada.experiments.theory_target",
 )
 
 

@@ -1,0 +1,11 @@
+"""The reproduction report: figures and tables read from stored results only.
+
+:func:`build_report` turns the output directory of ``anisoada reproduce`` into a self-contained
+HTML page and a Markdown summary (``anisoada report RESULTS_DIR`` on the command line). Nothing
+here trains or measures.
+"""
+
+from anisoada.report._sections import SECTIONS
+from anisoada.report.builder import ReportPaths, build_report
+
+__all__ = ["SECTIONS", "ReportPaths", "build_report"]
