@@ -95,10 +95,12 @@ def test_per_micro_batch_normalisation_would_differ():
     assert abs(naive - token_mean) > 1e-3
 
 
-@pytest.mark.parametrize("micro_batch_size", [1, 4, 7])
-def test_micro_batch_size_does_not_change_training(micro_batch_size):
-    def run(micro):
-        task = _task()
+@pytest.mark.parametrize(
+    ("micro_batch_size", "group_by_length"), [(1, False), (4, True), (7, False)]
+)
+def test_micro_batch_size_does_not_change_training(micro_batch_size, group_by_length):
+    def run(micro, grouped=False):
+        task = _task(group_by_length=grouped)
         optimizer = torch.optim.Adagrad(task.parameters(), lr=0.05)
         config = TrainConfig(
             batch_size=8, budget=Budget(steps=5), micro_batch_size=micro, eval_every=1
@@ -107,7 +109,7 @@ def test_micro_batch_size_does_not_change_training(micro_batch_size):
         return pd.DataFrame(result.rows), task.model.state_dict()
 
     whole, whole_params = run(None)
-    split, split_params = run(micro_batch_size)
+    split, split_params = run(micro_batch_size, group_by_length)
     columns = ["batch_loss", "eval_loss", "train_loss"]
     np.testing.assert_allclose(split[columns], whole[columns], rtol=1e-11)
     # Parameters: atol 1e-8, not 1e-12. The attention's key bias has an exactly-zero gradient
@@ -115,6 +117,17 @@ def test_micro_batch_size_does_not_change_training(micro_batch_size):
     # noise (~1e-18), which AdaGrad divides by (|g| + eps = 1e-10) into steps of ~lr·1e-8.
     for name, value in whole_params.items():
         torch.testing.assert_close(split_params[name], value, rtol=1e-9, atol=1e-8)
+
+
+def test_group_by_length_sorts_each_steps_examples_into_micro_batches():
+    plain, grouped = _task(), _task(group_by_length=True)
+    step = [
+        next(t.batches(seed=2, batch_size=12, micro_batch_size=4, start_step=0))
+        for t in (plain, grouped)
+    ]
+    widths = [b.input_ids.shape[1] for b in step[1]]
+    assert widths == sorted(widths) and widths[0] < widths[-1]
+    assert step[0][0].n_step == step[1][0].n_step  # the same examples, split differently
 
 
 def test_data_stream_is_a_pure_function_of_seed_and_step_and_covers_each_epoch():

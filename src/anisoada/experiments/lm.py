@@ -162,8 +162,13 @@ class LanguageModelTask:
             default ``len(eval)``; ``0`` switches it off.
         noise_every: measure the gradient noise from the accumulation micro-batches every this
             many steps (see :class:`LayerNoiseMonitor`); ``None`` never.
-        precision: ``"fp32"``, or ``"bf16"`` for bfloat16 autocast of the forward pass on CUDA
-            (the loss is always reduced in float32).
+        group_by_length: within each step, put examples of similar length in the same
+            micro-batch (less padding, faster). The step's examples — and so its gradient, a
+            token mean over all of them — are unchanged, only their split into micro-batches
+            differs (float rounding). Steps where the noise is measured keep the random split,
+            since the noise estimator needs micro-batches that are i.i.d. samples.
+        precision: ``"fp32"``, or ``"bf16"`` for bfloat16 autocast of the forward pass (CUDA,
+            or CPU) — the loss is always reduced in float32.
         pad_token_id: id written into padding positions (they are never scored, and right
             padding is invisible to the earlier positions under causal attention).
 
@@ -187,6 +192,7 @@ class LanguageModelTask:
         eval_batch_size: int = 32,
         train_eval_examples: int | None = None,
         noise_every: int | None = None,
+        group_by_length: bool = False,
         precision: str = "fp32",
         pad_token_id: int = 0,
     ) -> None:
@@ -214,6 +220,8 @@ class LanguageModelTask:
         self._awaiting_sync = False
         self.last_micro_batch: _MicroBatch | None = None
         self.noise = LayerNoiseMonitor(self, every=noise_every) if noise_every else None
+        self.group_by_length = bool(group_by_length)
+        self._lengths = np.array([ids.size for ids in self.train_split.input_ids])
         self.context.broadcast_parameters(self.model)
 
     # --- Task protocol -------------------------------------------------------------------
@@ -244,6 +252,9 @@ class LanguageModelTask:
                 )
             indices = self._step_indices(seed, step, batch_size)
             shares = [indices[rank::world] for rank in range(world)]
+            measured = self.noise is not None and step % self.noise.every == 0
+            if self.group_by_length and not measured:
+                shares = [s[np.argsort(self._lengths[s], kind="stable")] for s in shares]
             starts = range(0, per_rank, micro_batch_size)
             global_counts = [
                 sum(int(self._train_tokens[s[a : a + micro_batch_size]].sum()) for s in shares)
@@ -372,7 +383,9 @@ class LanguageModelTask:
     ) -> torch.Tensor:
         """``Σ −log p(target)`` over the scored positions; the output layer runs on those only."""
         autocast = torch.autocast(
-            device_type="cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16"
+            device_type=torch.device(self.context.device).type,
+            dtype=torch.bfloat16,
+            enabled=self.precision == "bf16",
         )
         with autocast:
             hidden = self.model.transformer(input_ids=input_ids).last_hidden_state

@@ -110,6 +110,11 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-noise", action="store_true", help="skip gradient-noise measurement")
     run.add_argument("--checkpoint-every", type=int, default=None, help="steps per checkpoint")
     run.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    run.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="similar lengths share a micro-batch (less padding; same gradient)",
+    )
     run.add_argument("--eval-batch-size", type=int, default=32)
     run.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present"
@@ -171,6 +176,7 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
         precision=args.precision,
         eval_batch_size=args.eval_batch_size,
         dropout=args.dropout,
+        group_by_length=args.group_by_length,
     )
     return LMSweepConfig(
         base=base,

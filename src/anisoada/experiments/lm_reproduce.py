@@ -31,14 +31,15 @@ schedule with 3% warm-up (the Stanford Alpaca recipe, with the optimizer swapped
 on CUDA, micro-batches of 16 per device. The paper's exact schedule and grids are not published
 in what we could read; these are our choices, recorded in ``sweep.json``.
 Cost, from arithmetic (not run here: this project's machines have no GPU): an Alpaca example
-is ≈ 170 tokens with its prompt, so 3 epochs are ≈ 26M tokens per run; at ``6 × 124M`` FLOPs
-per token that is ≈ 2 × 10^16 FLOPs, about 2–4 minutes on one H100 at a realistic 100–200
-TFLOP/s for a model this small (8 GPUs: well under a minute of compute, plus start-up). The
-sweep is 2 optimizers × 2 batch sizes × 4 learning rates (+ extensions) ≈ 16–20 runs, i.e.
-≈ 1 hour on one H100 or ≈ 10 minutes on 8. Memory per GPU: weights, gradients and AdaGrad's
-accumulator ≈ 1.5 GB in fp32, activations of a 16 × 512 micro-batch under bf16 ≈ 6–8 GB, the
-noise monitor ≈ 2.5 GB more during measured steps: ≈ 12 GB, so any 16 GB+ GPU fits (lower
-``--micro-batch-size`` otherwise; it does not change the results).
+is ≈ 107 tokens with its prompt (measured on the 9k-record random subset in shared/data), so 3
+epochs of the 51k training examples are ≈ 16.5M tokens per run; at ``6 × 124M`` FLOPs per
+token that is ≈ 1.2 × 10^16 FLOPs, 1.5–2 minutes on one H100 at a realistic 100–150 TFLOP/s
+for a model this small (``group_by_length`` keeps padding low). The sweep is 2 optimizers ×
+2 batch sizes × 4 learning rates (+ up to 2 extensions each) ≈ 16–24 runs: ≈ 30–50 minutes on
+one H100, a few minutes on 8. Memory per GPU: weights, gradients and AdaGrad's accumulator
+≈ 1.5 GB in fp32; activations of a 16 × 512 micro-batch under bf16 ≈ 6–8 GB at most; the noise
+monitor ≈ 2.5 GB more during measured steps: ≈ 12 GB, so a 16 GB GPU fits (lower
+``micro_batch_size`` otherwise; it does not change the results).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ QUICK = LMSweepConfig(
         budget_samples=25600,
         evaluations=10,
         measure_noise=True,
+        group_by_length=True,
     ),
     optimizers=_OPTIMIZERS,
     batch_sizes=(256, 512),
@@ -122,7 +124,7 @@ def paper_config(
         data=LMDataSpec(
             source=str(path.expanduser()),
             n_train=None,
-            n_eval=2000,
+            n_eval=1000,
             max_length=512,
             vocabulary="full",
         ),
@@ -132,10 +134,11 @@ def paper_config(
         budget_epochs=3.0,
         schedule="cosine",
         warmup_ratio=0.03,
-        evaluations=30,
+        evaluations=20,
         measure_noise=True,
         precision="bf16",
         eval_batch_size=32,
+        group_by_length=True,
     )
     return LMSweepConfig(
         base=base,

@@ -52,7 +52,7 @@ __all__ = [
 _VOCABULARIES = ("full", "compact")
 _TEMPLATES = ("alpaca", "short")
 # Run-config fields that do not change the results (beyond float rounding); not in the run id.
-_NOT_IDENTITY = ("micro_batch_size", "checkpoint_every", "eval_batch_size")
+_NOT_IDENTITY = ("micro_batch_size", "checkpoint_every", "eval_batch_size", "group_by_length")
 _PRECISIONS = ("fp32", "bf16")
 
 
@@ -227,6 +227,9 @@ class LMRunConfig:
         precision: ``"fp32"`` or ``"bf16"`` (CUDA autocast).
         eval_batch_size: examples per forward pass in evaluation.
         dropout: overrides the preset's dropout (0 by default).
+        group_by_length: similar lengths share a micro-batch within each step (less padding;
+            the step's gradient is unchanged but for float rounding); see
+            :class:`~anisoada.experiments.lm.LanguageModelTask`.
     """
 
     data: LMDataSpec = dataclasses.field(default_factory=LMDataSpec)
@@ -251,6 +254,7 @@ class LMRunConfig:
     precision: str = "fp32"
     eval_batch_size: int = 32
     dropout: float | None = None
+    group_by_length: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lr, float | int) and math.isfinite(self.lr) and self.lr > 0):
@@ -467,6 +471,7 @@ def _build_task(
         eval_batch_size=config.eval_batch_size,
         noise_every=_eval_every(config, len(data.train)) if config.measure_noise else None,
         precision=config.precision,
+        group_by_length=config.group_by_length,
     )
     return task, model_info
 
