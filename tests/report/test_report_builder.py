@@ -123,7 +123,7 @@ def test_stand_in_numbers_are_labelled_where_they_appear(page):
     for section in ("lm", "figure1"):
         text = page.section_text[section]
         assert "randomly initialised 'tiny' GPT-2" in text and "synthetic instructions" in text
-    assert "Stand-ins:" in page.section_text["summary"]
+    assert "Stand-ins —" in page.section_text["summary"]
 
 
 def test_real_data_and_missing_targets(stored_results, tmp_path):
@@ -157,7 +157,7 @@ def test_real_data_and_missing_targets(stored_results, tmp_path):
         "Not run yet: anisoada reproduce lm, anisoada reproduce smoothness"
         in (page.section_text["summary"])
     )
-    assert "Stand-ins:" not in page.section_text["summary"]
+    assert "Stand-ins —" not in page.section_text["summary"]
     assert "not run" in page.section_text["provenance"]
 
 
@@ -221,7 +221,7 @@ def test_markdown_summary_links_existing_figures_and_holds_the_tables(stored_res
     results = pd.read_csv(stored_results / "logreg/results.csv")
     first = results.iloc[0]
     assert f"| {first['dataset']} | {first['batch_size']} | {first['sgd_loss']:.4g} |" in markdown
-    assert "> **Stand-in.**" in markdown
+    assert "> Stand-in: synthetic logistic data" in markdown
 
 
 def test_report_command(stored_results, tmp_path, capsys):

@@ -300,7 +300,7 @@ def _markdown_block(block: Block, base: Path) -> str:
         if block.kind == "missing":
             return f"> **Not run.** {block.text}\n"
         if block.kind == "stand-in":
-            return f"> **Stand-in.** {block.text}\n"
+            return f"> {block.text}\n"
         return block.text + "\n"
     if isinstance(block, Bullets):
         return "\n".join(f"- {item}" for item in block.items) + "\n"
@@ -323,4 +323,4 @@ def render_markdown(
         lines += [f"## {section.title}{flag}", ""]
         for block in section.blocks:
             lines += [_markdown_block(block, base), ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"

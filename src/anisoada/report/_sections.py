@@ -193,13 +193,13 @@ def _summary(results: ResultsDirectory) -> Section:
     if table is not None and results.logreg_stand_in_all(list(table["dataset"])):
         stand_ins.append("the logistic experiments use synthetic data")
     if results.lm_stand_ins:
-        stand_ins.append("the LM experiment uses " + _join(results.lm_stand_ins))
+        stand_ins.append(f"the LM experiment ({', '.join(results.lm_stand_ins)})")
     if results.smoothness_stand_ins:
-        stand_ins.append("Figure 1 uses " + _join(results.smoothness_stand_ins))
+        stand_ins.append(f"Figure 1 ({', '.join(results.smoothness_stand_ins)})")
     if stand_ins:
         blocks.append(
             Text(
-                "Stand-ins: "
+                "Stand-ins — "
                 + "; ".join(stand_ins)
                 + ". Those numbers show the method at work on CPU-sized problems, not the "
                 "paper's numbers; `anisoada reproduce --preset paper` runs the paper's setting.",
