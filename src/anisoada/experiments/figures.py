@@ -119,6 +119,7 @@ def logreg_figures(out: str | Path) -> dict[str, Path]:
                     label=f"{label} (lr {record['best_lr']:.3g})",
                 )
             ax.set(yscale="log", title=f"batch {size}", xlabel="samples")
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=6)
         for ax in axes.flat[len(sizes) :]:
