@@ -279,6 +279,11 @@ def predicted_vs_observed(
     ``σ`` for the bounds is the elementwise maximum of ``σ(w_1)`` and ``σ(w*)`` (A5 bounds the
     noise along the whole path). The observed ratio is ``(f_AdaGrad − f*)/(f_SGD − f*)`` at the
     tuned learning rates.
+
+    Caveat: unregularised logistic regression has no finite minimiser along (nearly) separable
+    directions (a rare feature seen only in one class; all of mushrooms). ``f*`` is still
+    accurate, but ``D_∞`` and ``D_2`` are those of the point where L-BFGS stopped, so the
+    ``predicted_distance`` column depends on that; the box columns do not (``D`` cancels).
     """
     from anisoada.theory import predict
 
