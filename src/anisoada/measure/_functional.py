@@ -228,7 +228,8 @@ class FlatObjective:
         total = torch.zeros_like(w)
         for weight, piece in self._pieces:
             with torch.no_grad(), autodiff_friendly_attention():
-                total += weight * torch.func.grad(self._piece_loss)(w, piece)
+                grads = torch.func.grad(self._call)(self.layout.unflatten(w), piece)
+            total = total + weight * self.layout.flatten(grads)
         return total
 
     def hvp(
@@ -236,7 +237,11 @@ class FlatObjective:
     ) -> torch.Tensor:
         """``∇²f(w) v`` by double backward (``method="reverse"``) or forward-over-reverse
         (``"forward"``, ``jvp`` of ``grad``). ``vector`` may be ``(k, d)``: k products, from one
-        gradient graph per data piece (reverse) or one vmapped ``jvp`` (forward)."""
+        gradient graph per data piece (reverse) or one vmapped ``jvp`` (forward).
+
+        Derivatives are taken with respect to the per-tensor blocks and concatenated once: taking
+        them with respect to the flat vector would make every block's backward pass scatter into
+        a d-sized buffer (``O(n_tensors · d)`` work, prohibitive at GPT-2 scale)."""
         if method not in ("forward", "reverse"):
             raise ValueError(f"Invalid HVP method {method!r}; use 'forward' or 'reverse'.")
         if method == "forward" and vector.ndim > 1:
@@ -246,10 +251,11 @@ class FlatObjective:
             with torch.no_grad(), autodiff_friendly_attention():
                 if method == "forward":
                     _, hv = _quiet_jvp(
-                        lambda x, piece=piece: torch.func.grad(self._piece_loss)(x, piece),
-                        (w,),
-                        (vector,),
+                        lambda p, piece=piece: torch.func.grad(self._call)(p, piece),
+                        (self.layout.unflatten(w),),
+                        (self.layout.unflatten(vector),),
                     )
+                    hv = self.layout.flatten(hv)
                 else:
                     hv = self._double_backward(w, vector, piece)
             # Out of place: under vmap (batched probes) hv is batched while total starts plain.
@@ -257,18 +263,36 @@ class FlatObjective:
         return total
 
     def _double_backward(self, w: torch.Tensor, vectors: torch.Tensor, piece: Any) -> torch.Tensor:
-        x = w.detach().requires_grad_(True)
+        blocks = {
+            name: block.detach().requires_grad_(True)
+            for name, block in self.layout.unflatten(w).items()
+        }
+        leaves = list(blocks.values())
         rows = vectors.reshape(-1, w.numel())
+        products = []
         with torch.enable_grad():
-            (g,) = torch.autograd.grad(self._piece_loss(x, piece), x, create_graph=True)
-            products = [
-                torch.autograd.grad(g, x, grad_outputs=v, retain_graph=k < len(rows) - 1)[0]
-                for k, v in enumerate(rows)
-            ]
+            grads = torch.autograd.grad(
+                self._call(blocks, piece), leaves, create_graph=True, allow_unused=True
+            )
+            # Blocks the loss does not reach, or reaches only linearly, have no second derivative.
+            curved = [k for k, g in enumerate(grads) if g is not None and g.requires_grad]
+            for r, v in enumerate(rows):
+                directions = list(self.layout.unflatten(v).values())
+                hv = [None] * len(leaves)
+                if curved:
+                    hv = torch.autograd.grad(
+                        [grads[k] for k in curved],
+                        leaves,
+                        grad_outputs=[directions[k] for k in curved],
+                        retain_graph=r < len(rows) - 1,
+                        allow_unused=True,
+                    )
+                products.append(
+                    self.layout.flatten(
+                        [torch.zeros_like(x) if h is None else h for h, x in zip(hv, leaves)]
+                    )
+                )
         return torch.stack(products).reshape(vectors.shape)
-
-    def _piece_loss(self, w: torch.Tensor, piece: Any) -> torch.Tensor:
-        return self._call(self.layout.unflatten(w), piece)
 
 
 def _quiet_jvp(*args: Any) -> Any:
