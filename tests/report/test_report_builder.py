@@ -244,3 +244,21 @@ def test_report_never_writes_into_the_targets(stored_results, tmp_path):
     build_report(stored_results, out=tmp_path)
     after = {path: path.read_bytes() for path in before}
     assert before == after
+
+
+def test_tuned_rates_at_the_grid_edge_are_flagged(stored_results, page):
+    assert [text for text, _ in page.column("table4", "tuned lr at grid edge")] == [
+        "yes" if edge else "no" for edge in LM_TABLE4["at_edge"]
+    ]
+    results = pd.read_csv(stored_results / "logreg/results.csv")
+    flagged = [
+        f"{row['dataset']} batch {row['batch_size']} ({name})"
+        for row in results.to_dict("records")
+        for key, name in _NAMES.items()
+        if row[f"{key}_at_edge"]
+    ]
+    text = page.section_text["logreg"]
+    if flagged:
+        assert f"may be under-tuned there: {', '.join(flagged)}." in text
+    else:
+        assert "under-tuned" not in text

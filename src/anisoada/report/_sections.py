@@ -488,6 +488,20 @@ def _logreg(results: ResultsDirectory) -> Section:
             winner_columns=("winner",),
         )
     )
+    at_edge = [
+        f"{record['dataset']} batch {record['batch_size']} ({name})"
+        for record in table.to_dict("records")
+        for key, name in _METHODS.items()
+        if str(record.get(f"{key}_at_edge", False)).lower() == "true"
+    ]
+    if at_edge:
+        blocks.append(
+            Text(
+                "Tuned learning rate still at the edge of the (extended) grid, so that method "
+                f"may be under-tuned there: {', '.join(at_edge)}.",
+                "note",
+            )
+        )
     if any(column in table for column in _ACCURACY_COLUMNS if column.endswith("accuracy")):
         blocks.append(
             Table(
@@ -550,6 +564,7 @@ _TABLE4_COLUMNS = {
     "gap_vs_sgd": "train loss − SGD's",
     "rho_sigma": "ρ_σ (whole model)",
     "lrs": "lrs tried",
+    "at_edge": "tuned lr at grid edge",
 }
 _LM_NOISE_COLUMNS = {
     "batch_size": "batch",
@@ -779,7 +794,7 @@ def _rotated_figure(table: pd.DataFrame, original: str, twin: str, path: Path) -
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
 
-    figure = MplFigure(figsize=(6.4, 4.0), layout="constrained")
+    figure = MplFigure(figsize=(8.0, 4.0), layout="constrained")
     FigureCanvasAgg(figure)
     axis = figure.add_subplot()
     sizes = table["batch_size"]
@@ -794,7 +809,7 @@ def _rotated_figure(table: pd.DataFrame, original: str, twin: str, path: Path) -
     axis.set_ylabel("AdaGrad / SGD (< 1: AdaGrad better)")
     axis.set_title("Coordinate structure on vs off (random rotation)")
     axis.grid(alpha=0.3, which="both")
-    axis.legend(fontsize="small")
+    axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120, format="png")
     return path
