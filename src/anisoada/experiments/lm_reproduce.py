@@ -19,8 +19,9 @@ Presets:
 a random initialisation on the data layer's synthetic instructions (4096 training, 256
 held-out examples, the short prompt template, ≈ 32 tokens per example), with the compact
 vocabulary (the ≈1.5k tokens the data uses), batches 256 and 512 at a budget of 25,600
-examples (6.25 epochs: 100 steps at batch 256, 50 at 512), learning-rate grids of two values
-per optimizer plus one extension at an edge (see :data:`QUICK`). It stands in for the paper's
+examples (6.25 epochs: 100 steps at batch 256, 50 at 512), cosine decay after a 5% warm-up,
+learning-rate grids of two values per optimizer plus up to two extensions at an edge (see
+:data:`QUICK`). It stands in for the paper's
 setting at a size a laptop trains in minutes; its numbers are not the paper's.
 
 ``paper`` (GPUs): GPT-2 124M from the pretrained weights (``openai-community/gpt2`` in the
@@ -84,14 +85,16 @@ QUICK = LMSweepConfig(
         model="tiny",
         micro_batch_size=64,
         budget_samples=25600,
+        schedule="cosine",
+        warmup_ratio=0.05,
         evaluations=10,
         measure_noise=True,
         group_by_length=True,
     ),
     optimizers=_OPTIMIZERS,
     batch_sizes=(256, 512),
-    lr_grids=(("sgd", (0.3, 1.0)), ("adagrad", (0.01, 0.03))),
-    max_extensions=1,
+    lr_grids=(("sgd", (0.1, 0.3)), ("adagrad", (0.01, 0.03))),
+    max_extensions=2,
 )
 
 
