@@ -298,3 +298,24 @@ def test_sweep_extends_the_grid_at_an_edge_and_selects_the_best_lr(tmp_path, mon
     assert selection.loc[8, "extensions"] == 2 and not selection.loc[8, "at_edge"]
     assert selection.loc[16, "eval_loss"] == pytest.approx(1.2)
     assert (tmp_path / "selection.csv").is_file() and (tmp_path / "results.parquet").is_file()
+
+
+def test_command_line_builds_the_sweep_and_rejects_bad_options(tmp_path, capsys):
+    from anisoada.cli import build_parser, main
+    from anisoada.experiments.lm_cli import sweep_from_args
+
+    command = (
+        "lm --optimizer sgd adagrad --lr 0.1 --lr-grid adagrad=0.01,0.03 "
+        "--option adagrad.eps=1e-8 --batch-size 256 512 --epochs 2 "
+        "--schedule cosine --warmup-ratio 0.03 --vocabulary compact"
+    )
+    args = build_parser().parse_args(command.split())
+    sweep = sweep_from_args(args)
+    assert dict(sweep.lr_grids) == {"sgd": (0.1,), "adagrad": (0.01, 0.03)}
+    assert sweep.optimizers[1].options == (("eps", 1e-8),)
+    assert sweep.batch_sizes == (256, 512) and sweep.base.budget_epochs == 2.0
+    assert sweep.base.schedule == "cosine" and sweep.base.data.vocabulary == "compact"
+    assert main(["lm", "--out", str(tmp_path), "--lr-grid", "sgd=fast"]) == 2
+    assert "--lr-grid 'sgd=fast': expected NAME=LR,LR,..." in capsys.readouterr().err
+    assert main(["lm", "--out", str(tmp_path), "--optimizer", "sgd"]) == 2
+    assert "no learning rate for ['sgd']" in capsys.readouterr().err

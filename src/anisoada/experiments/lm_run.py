@@ -494,6 +494,8 @@ def _build_optimizer(config: LMRunConfig, task: LanguageModelTask) -> torch.opti
 
 def _schedule(config: LMRunConfig, steps: int) -> LRSchedule | None:
     warmup = round(config.warmup_ratio * steps)
+    if config.schedule != "constant":  # a decay needs at least one step after the warm-up
+        warmup = min(warmup, steps - 1)
     if config.schedule == "constant" and warmup == 0:
         return None
     return LRSchedule(
