@@ -319,3 +319,49 @@ def test_command_line_builds_the_sweep_and_rejects_bad_options(tmp_path, capsys)
     assert "--lr-grid 'sgd=fast': expected NAME=LR,LR,..." in capsys.readouterr().err
     assert main(["lm", "--out", str(tmp_path), "--optimizer", "sgd"]) == 2
     assert "no learning rate for ['sgd']" in capsys.readouterr().err
+
+
+def test_a_stored_run_follows_its_schedule_and_records_its_provenance(tmp_path):
+    import json
+    import math
+
+    from anisoada.experiments.lm_run import LMData, run_lm
+
+    data = LMData(
+        _examples(32, seed=0),
+        _examples(8, seed=1),
+        np.arange(VOCAB),  # "compact" vocabulary: the tiny preset's first 40 rows
+        {"name": "random-tokens", "n_train": 32},
+    )
+    config = LMRunConfig(
+        data=LMDataSpec(n_train=32, n_eval=8),
+        optimizer=OptimizerSpec("sgd"),
+        lr=0.2,
+        batch_size=8,
+        budget_samples=48,  # 6 steps
+        schedule="cosine",
+        warmup_ratio=0.34,  # 2 warm-up steps
+        final_lr_ratio=0.1,
+        clip_norm=1.0,
+        evaluations=6,
+        measure_noise=False,
+    )
+    run_id = run_lm(config, tmp_path, data=data)
+    rows = pd.read_parquet(tmp_path / "runs" / run_id / "rows.parquet")
+    info = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
+
+    def multiplier(t):  # warm-up 2 steps, then cosine from 1 to 0.1 over the 4 remaining
+        if t < 2:
+            return (t + 1) / 2
+        progress = (t - 2) / 4
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    # The row after s updates carries the lr of update s (0-based s − 1; the first row: 0).
+    expected = [0.2 * multiplier(max(s - 1, 0)) for s in rows["step"]]
+    np.testing.assert_allclose(rows["current_lr"], expected, rtol=1e-12)
+    assert list(rows["step"]) == list(range(7)) and set(rows["lr"]) == {0.2}
+    assert info["model"]["source"] == "random_init" and info["model"]["vocabulary"] == "compact"
+    assert info["model"]["vocabulary_size"] == VOCAB
+    assert info["config"]["clip_norm"] == 1.0 and info["steps"] == 6
+    assert info["distributed"] == {"world_size": 1, "backend": None}
+    assert not (tmp_path / "runs" / run_id / "checkpoint.pt").exists()
