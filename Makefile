@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 # pull a multi-gigabyte CUDA build.
 TORCH_PIN ?= torch==2.13.0
 DEMO_OUT ?= results/demo
+JOBS ?= 2
 
 .PHONY: venv test lint format demo bench clean
 
@@ -31,7 +32,7 @@ test: venv lint
 	$(PY) -m pytest -q
 
 demo: venv
-	$(VENV)/bin/anisoada demo --out $(DEMO_OUT)
+	$(VENV)/bin/anisoada reproduce --preset quick --out $(DEMO_OUT) --jobs $(JOBS)
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -37,8 +37,13 @@ def _lr_grid(text: str) -> tuple[float, float, int]:
     return low, high, per_decade
 
 
-def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
+def _add_execution_arguments(
+    parser: argparse.ArgumentParser, *, default_out: str | None = None
+) -> None:
+    if default_out is None:
+        parser.add_argument("--out", required=True, type=Path, help="output directory")
+    else:
+        parser.add_argument("--out", type=Path, help=f"output directory (default: {default_out})")
     parser.add_argument(
         "--jobs", type=_positive_int, default=1, help="worker processes (default 1)"
     )
@@ -96,7 +101,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "targets", nargs="*", default=["all"], help="targets to run (default: all)"
     )
     reproduce.add_argument("--preset", choices=PRESETS, default="quick")
-    _add_execution_arguments(reproduce)
+    _add_execution_arguments(reproduce, default_out="results/<preset>")
+    reproduce.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip building OUT/report.html and OUT/report.md from the stored results",
+    )
     reproduce.set_defaults(func=_run_reproduce)
 
 
@@ -174,8 +184,9 @@ def _run_sweep(args: argparse.Namespace) -> int:
 def _run_reproduce(args: argparse.Namespace) -> int:
     from anisoada.experiments.reproduce import run_reproductions
 
+    out = args.out if args.out is not None else Path("results") / args.preset
     outputs = run_reproductions(
-        list(args.targets), args.preset, args.out, jobs=args.jobs, progress=not args.no_progress
+        list(args.targets), args.preset, out, jobs=args.jobs, progress=not args.no_progress
     )
     for output in outputs:
         print(f"== {output.target} ({output.preset}) in {output.wall_time:.1f} s -> {output.out}")
@@ -183,4 +194,10 @@ def _run_reproduce(args: argparse.Namespace) -> int:
             print(output.summary)
         for name, path in output.files.items():
             print(f"  {name}: {os.path.relpath(path)}")
+    if not args.no_report:
+        # The report reads only what the targets stored, so it is rebuilt after every run.
+        from anisoada.report import build_report
+
+        paths = build_report(out)
+        print(f"\nreport: {paths.html.resolve()}\nsummary: {paths.markdown.resolve()}")
     return 0
