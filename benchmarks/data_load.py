@@ -57,7 +57,7 @@ def _a9a_file(scratch: Path) -> tuple[Path, str]:
     return save_libsvm(scratch / "a9a.xz", X, y), "a9a-shaped stand-in (xz)"
 
 
-def main() -> None:
+def main() -> int:
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         source, label = _a9a_file(scratch)
@@ -90,7 +90,8 @@ def main() -> None:
     )
     verdict = "OK" if parse / cached >= 10 else "BELOW TARGET"
     print(f"cached/parse speed-up {parse / cached:.1f}x (target >= 10x): {verdict}")
+    return 0 if verdict == "OK" else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

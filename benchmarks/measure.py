@@ -156,7 +156,7 @@ def _logistic(args: argparse.Namespace) -> tuple[str, float, float]:
     return label, noise, gradient
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=128)
@@ -179,7 +179,7 @@ def main() -> None:
     ] + (["--alpaca", args.alpaca] if args.alpaca else [])
     if args.child_memory:
         print(json.dumps({"peak_bytes": _child_peak_memory(args, args.child_memory)}))
-        return
+        return 0
 
     problem, data = _problem(args)
     operations = _operations(problem, args.chunk_size)
@@ -232,7 +232,9 @@ def main() -> None:
         f"ratio: time {ratio:.2f} (target <= {LOGISTIC_TARGET:g}: "
         f"{'PASS' if ratio <= LOGISTIC_TARGET else 'FAIL'})"
     )
+    met = time_ratio <= TIME_TARGET and memory_ratio <= MEMORY_TARGET and ratio <= LOGISTIC_TARGET
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

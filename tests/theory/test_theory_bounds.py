@@ -435,3 +435,14 @@ def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError) as error:
         call()
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("bad", [-2.0, 0.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("name", ["c_bias", "c_noise"])
+def test_absolute_constants_must_be_finite_and_positive(name, bad):
+    from anisoada.theory import convex_adagrad_bound, nonconvex_sgd_bound
+
+    with pytest.raises(ValueError, match=name):
+        convex_adagrad_bound([1.0, 2.0], [1.0, 1.0], D_inf=1.0, M=1, T=10, **{name: bad})
+    with pytest.raises(ValueError, match=name):
+        nonconvex_sgd_bound([1.0, 2.0], [1.0, 1.0], delta=1.0, M=1, T=10, **{name: bad})

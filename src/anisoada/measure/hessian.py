@@ -305,6 +305,9 @@ def _hvp(objective: FlatObjective, vector: torch.Tensor, method: str) -> tuple[t
         return objective.hvp(objective.point, vector, method=method), method
     try:
         return objective.hvp(objective.point, vector, method="reverse"), "reverse"
+    except torch.OutOfMemoryError:
+        # Forward mode needs more memory, not less: the real error must surface.
+        raise
     except (NotImplementedError, RuntimeError):
         # Some operators lack a double backward; forward-over-reverse needs only their jvp.
         return objective.hvp(objective.point, vector, method="forward"), "forward"

@@ -23,6 +23,7 @@ i.i.d. samples has coordinate variance ``σ_j²/M``. Two estimators:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -284,7 +285,7 @@ class MicrobatchNoise:
         factor the micro-batch loss was multiplied by before ``backward()`` (``1/n_micro`` for the
         usual averaging). Keeps one copy of the accumulated gradient (``d`` values) between calls.
         """
-        if not loss_scale or loss_scale != loss_scale:
+        if not loss_scale or not math.isfinite(loss_scale):
             raise ValueError(f"Invalid loss_scale: {loss_scale!r}; use a non-zero finite number.")
         if isinstance(parameters, Mapping):
             named = dict(parameters)

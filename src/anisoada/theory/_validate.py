@@ -61,6 +61,12 @@ def positive(name: str, value: float) -> float:
     return number
 
 
+def constants(**named: float) -> None:
+    """Each absolute constant must be finite and positive (a ValueError names the first bad one)."""
+    for name, value in named.items():
+        positive(name, value)
+
+
 def schedule(M: float, T: float | None, N: float | None) -> tuple[float, float]:
     """Batch size and iteration count ``(M, T)`` from ``M`` and exactly one of ``T`` or ``N = M·T``.
 

@@ -203,6 +203,7 @@ def convex_adagrad_bound(
     _validate.same_length(("L", L), ("sigma", sigma))
     D_inf = _validate.positive("D_inf", D_inf)
     M, T = _validate.schedule(M, T, N)
+    _validate.constants(c_bias=c_bias, c_noise=c_noise)
     return Bound(
         method="adagrad",
         setting="convex",
@@ -235,6 +236,7 @@ def _convex_uniform(
     _validate.same_length(("L", L), ("sigma", sigma))
     D_2 = _validate.positive("D_2", D_2)
     M, T = _validate.schedule(M, T, N)
+    _validate.constants(c_bias=c_bias, c_noise=c_noise)
     smoothness, label = _uniform_smoothness(L, lambda_max)
     sigma_l2 = float(np.linalg.norm(sigma))
     bound = Bound(
@@ -408,6 +410,7 @@ def nonconvex_adagrad_bound(
     _validate.same_length(("L", L), ("sigma", sigma))
     delta = _validate.positive("delta", delta)
     M, T = _validate.schedule(M, T, N)
+    _validate.constants(c_bias=c_bias, c_noise=c_noise)
     L_l1, sigma_l1 = float(L.sum()), float(sigma.sum())
     return Bound(
         method="adagrad",
@@ -441,6 +444,7 @@ def _nonconvex_uniform(
     d = _validate.same_length(("L", L), ("sigma", sigma))
     delta = _validate.positive("delta", delta)
     M, T = _validate.schedule(M, T, N)
+    _validate.constants(c_bias=c_bias, c_noise=c_noise)
     smoothness, label = _uniform_smoothness(L, lambda_max)
     sigma_l2 = float(np.linalg.norm(sigma))
     bound = Bound(
@@ -631,6 +635,7 @@ def generalized_adagrad_bound(
     _validate.same_length(("L0", L0), ("L1", L1), ("sigma", sigma))
     delta = _validate.positive("delta", delta)
     M, T = _validate.schedule(M, T, N)
+    _validate.constants(c_bias=c_bias, c_noise=c_noise, c_l1=c_l1, c_ceiling=c_ceiling)
     L0_l1, L1_linf, sigma_l1 = float(L0.sum()), float(L1.max()), float(sigma.sum())
     l1_bias = c_l1 * delta * L1_linf / math.sqrt(T)
     l1_noise = c_l1 * math.sqrt(delta * L1_linf * sigma_l1 / math.sqrt(M * T))
@@ -698,6 +703,7 @@ def nonsmooth_adagrad_bound(
     G = _validate.vector("G", G)
     D_inf = _validate.positive("D_inf", D_inf)
     M, T = _validate.schedule(M, T, N)
+    _validate.constants(c_bias=c_bias)
     return Bound(
         method="adagrad",
         setting="nonsmooth",
