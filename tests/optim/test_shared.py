@@ -329,3 +329,40 @@ def test_fast_step_allocates_nothing_proportional_to_the_parameters(case) -> Non
     for profiler in (prof, prof_float):
         allocated = sum(max(0, event.cpu_memory_usage) for event in profiler.events())
         assert allocated < numel, f"{allocated} bytes allocated in one step"
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_tensor_lr_is_checked_once_and_again_whenever_it_changes(name, monkeypatch) -> None:
+    from anisoada.optim import _common
+
+    calls = []
+    check_lr = _common.check_lr
+    monkeypatch.setattr(_common, "check_lr", lambda lr: calls.append(lr) or check_lr(lr))
+    w = torch.zeros(4, 3, requires_grad=True)
+    lr = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    optimizer = ENTRIES[name].cls([w], lr=lr)
+    w.grad = torch.ones(4, 3)
+    for _ in range(3):
+        optimizer.step()
+    # The constructor's check and the first step's: later steps reuse the verdict.
+    assert len(calls) == 2
+    before = w.detach().clone()
+
+    # A new invalid tensor is caught at the next step, before anything moves.
+    optimizer.param_groups[0]["lr"] = torch.tensor([0.1, float("nan"), 0.3], dtype=torch.float64)
+    with pytest.raises(ValueError, match="Invalid lr value"):
+        optimizer.step()
+    assert torch.equal(w.detach(), before)
+
+    # Back to the tensor already found valid and unchanged since: no new check.
+    optimizer.param_groups[0]["lr"] = lr
+    optimizer.step()
+    assert len(calls) == 3
+    # The validated tensor made invalid in place is caught (its version counter moves).
+    lr[0] = -1.0
+    with pytest.raises(ValueError, match="Invalid lr value"):
+        optimizer.step()
+    lr[0] = 0.1
+    optimizer.step()
+    optimizer.step()
+    assert len(calls) == 5

@@ -26,13 +26,13 @@ compilation on first use, and a C++ compiler, buy one pass over memory instead o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, Box, check_box_options, param_bounds, project_
+from anisoada.optim._box import Bounds, Box, project_
 from anisoada.optim._checks import (
     check_bool,
     check_delayed_start,
@@ -42,7 +42,8 @@ from anisoada.optim._checks import (
     check_no_zero_division,
     check_nonnegative,
 )
-from anisoada.optim._compiled import adagrad_compiled_
+from anisoada.optim._common import GroupBatch, GroupOptimizer, start_step
+from anisoada.optim._compiled import AdaGradOptions, adagrad_compiled_
 from anisoada.optim._workspace import Workspace, effective_gradient, scratch
 
 __all__ = ["AdaGrad", "adagrad"]
@@ -122,35 +123,17 @@ def adagrad(
             f"(expected one per parameter, {n})"
         )
     check_lr(lr)
-    check_nonnegative("eps", eps)
-    check_eps_placement(eps_placement)
-    check_nonnegative("weight_decay", weight_decay)
-    boxes = [None] * n if boxes is None else list(boxes)
-    options = {
-        "lr": lr,
-        "eps": float(eps),
-        "eps_placement": eps_placement,
-        "weight_decay": float(weight_decay),
-        "maximize": bool(maximize),
-        "delayed": bool(delayed),
-    }
-    if state_steps is not None:
-        for step in state_steps:
-            step.add_(1)
-    if check_kernel(kernel, KERNELS) == "reference":
-        for p, g, v, box in zip(params, grads, state_sums, boxes):
-            _adagrad_reference_tensor(p, g, v, box, **options)
-        return
-    _adagrad_fast(
-        params, grads, state_sums, boxes, workspaces, compiled=kernel == "compiled", **options
-    )
+    _adagrad_valid_lr(
+        params, grads, state_sums, lr=lr, eps=eps, eps_placement=eps_placement,
+        weight_decay=weight_decay, maximize=maximize, delayed=delayed, boxes=boxes,
+        state_steps=state_steps, workspaces=workspaces, kernel=kernel,
+    )  # fmt: skip
 
 
-def _adagrad_reference_tensor(
-    param: Tensor,
-    grad: Tensor,
-    state_sum: Tensor,
-    box: Box | None,
+def _adagrad_valid_lr(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state_sums: Sequence[Tensor],
     *,
     lr: float | Tensor,
     eps: float,
@@ -158,16 +141,38 @@ def _adagrad_reference_tensor(
     weight_decay: float,
     maximize: bool,
     delayed: bool,
+    boxes: Sequence[Box | None] | None,
+    state_steps: Sequence[Tensor] | None,
+    workspaces: Sequence[Workspace] | None,
+    kernel: str,
+) -> None:
+    """:func:`adagrad` for an ``lr`` the caller has checked (the class checks a tensor once)."""
+    check_nonnegative("eps", eps)
+    check_eps_placement(eps_placement)
+    check_nonnegative("weight_decay", weight_decay)
+    options = AdaGradOptions(
+        lr, float(eps), eps_placement, float(weight_decay), bool(maximize), bool(delayed)
+    )
+    boxes = start_step(len(params), boxes, state_steps)
+    if check_kernel(kernel, KERNELS) == "reference":
+        for p, g, v, box in zip(params, grads, state_sums, boxes):
+            _adagrad_reference_tensor(p, g, v, box, options)
+        return
+    _adagrad_fast(
+        params, grads, state_sums, boxes, workspaces, options, compiled=kernel == "compiled"
+    )
+
+
+def _adagrad_reference_tensor(
+    param: Tensor, grad: Tensor, state_sum: Tensor, box: Box | None, options: AdaGradOptions
 ) -> None:
     """The update written as the formula, one tensor at a time (allocates temporaries)."""
+    if grad.is_sparse:
+        _adagrad_reference_sparse(param, grad, state_sum, box, options)
+        return
+    lr, eps, eps_placement, weight_decay, maximize, delayed = options
     if isinstance(lr, Tensor):
         lr = lr.to(dtype=param.dtype, device=param.device)
-    if grad.is_sparse:
-        _adagrad_reference_sparse(
-            param, grad, state_sum, box, lr=lr, eps=eps, eps_placement=eps_placement,
-            weight_decay=weight_decay, maximize=maximize, delayed=delayed,
-        )  # fmt: skip
-        return
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -181,19 +186,10 @@ def _adagrad_reference_tensor(
 
 
 def _adagrad_reference_sparse(
-    param: Tensor,
-    grad: Tensor,
-    state_sum: Tensor,
-    box: Box | None,
-    *,
-    lr: float | Tensor,
-    eps: float,
-    eps_placement: str,
-    weight_decay: float,
-    maximize: bool,
-    delayed: bool,
+    param: Tensor, grad: Tensor, state_sum: Tensor, box: Box | None, options: AdaGradOptions
 ) -> None:
     """AdaGrad for a sparse COO gradient: only the rows the gradient touches move."""
+    lr, eps, eps_placement, weight_decay, maximize, delayed = options
     if weight_decay != 0:
         raise ValueError(
             f"Invalid weight_decay value: {weight_decay} with a sparse gradient (the L2 term is "
@@ -244,20 +240,16 @@ def _adagrad_fast(
     state_sums: Sequence[Tensor],
     boxes: Sequence[Box | None],
     workspaces: Sequence[Workspace] | None,
+    options: AdaGradOptions,
     *,
     compiled: bool,
-    lr: float | Tensor,
-    eps: float,
-    eps_placement: str,
-    weight_decay: float,
-    maximize: bool,
-    delayed: bool,
 ) -> None:
     """Fused kernel where it computes exactly our update, in-place passes everywhere else.
 
     With ``compiled``, the variants the fused kernel cannot do (and tensor box bounds, which
     would cost a separate clipping pass) go to the single-pass compiled kernel instead.
     """
+    lr, eps, eps_placement, weight_decay, maximize, delayed = options
     fused_ok = eps_placement == "outside" and not delayed and not isinstance(lr, Tensor)
     fused_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, (p, g, v) in enumerate(zip(params, grads, state_sums)):
@@ -265,22 +257,13 @@ def _adagrad_fast(
         box = boxes[i]
         tensor_box = box is not None and any(isinstance(b, Tensor) for b in box)
         if g.is_sparse:
-            _adagrad_reference_sparse(
-                p, g, v, box, lr=lr, eps=eps, eps_placement=eps_placement,
-                weight_decay=weight_decay, maximize=maximize, delayed=delayed,
-            )  # fmt: skip
+            _adagrad_reference_sparse(p, g, v, box, options)
         elif fused_ok and _fusable(p, g, v) and not (compiled and tensor_box):
             fused_batches.setdefault((p.device, p.dtype), []).append(i)
         elif compiled:
-            adagrad_compiled_(
-                p, g, v, box, lr=lr, eps=eps, eps_placement=eps_placement,
-                weight_decay=weight_decay, maximize=maximize, delayed=delayed,
-            )  # fmt: skip
+            adagrad_compiled_(p, g, v, box, options)
         else:
-            _adagrad_inplace_tensor(
-                p, g, v, boxes[i], workspace, lr=lr, eps=eps, eps_placement=eps_placement,
-                weight_decay=weight_decay, maximize=maximize, delayed=delayed,
-            )  # fmt: skip
+            _adagrad_inplace_tensor(p, g, v, box, workspace, options)
     for indices in fused_batches.values():
         batch = [params[i] for i in indices]
         # lr_decay=0 makes the kernel ignore the step counters; it still wants one per tensor.
@@ -306,15 +289,10 @@ def _adagrad_inplace_tensor(
     state_sum: Tensor,
     box: Box | None,
     workspace: Workspace | None,
-    *,
-    lr: float | Tensor,
-    eps: float,
-    eps_placement: str,
-    weight_decay: float,
-    maximize: bool,
-    delayed: bool,
+    options: AdaGradOptions,
 ) -> None:
     """The update as a few in-place passes into workspace buffers (any layout, any option)."""
+    lr, eps, eps_placement, weight_decay, maximize, delayed = options
     if isinstance(lr, Tensor):
         lr = lr.to(dtype=param.dtype, device=param.device)
     g = effective_gradient(
@@ -337,7 +315,7 @@ def _adagrad_inplace_tensor(
     project_(param, box, workspace)
 
 
-class AdaGrad(torch.optim.Optimizer):
+class AdaGrad(GroupOptimizer):
     r"""Diagonal AdaGrad with the options the paper's analysis needs.
 
     .. math::
@@ -426,73 +404,36 @@ class AdaGrad(torch.optim.Optimizer):
             "maximize": maximize,
             "kernel": kernel,
         }
-        self._workspaces: dict[Tensor, Workspace] = {}
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group; its options (defaults filled in) are validated like the constructor's."""
-        super().add_param_group(param_group)
-        try:
-            _validate_adagrad_group(self.param_groups[-1])
-        except ValueError:
-            self.param_groups.pop()
-            raise
+    KERNELS = KERNELS
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Take one step; ``closure`` (optional) re-evaluates the loss and returns it."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, sums, steps, boxes, workspaces = [], [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.is_complex():
-                    raise ValueError("Invalid parameter: complex tensors are not supported")
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["sum"] = torch.full_like(
-                        p, group["initial_accumulator_value"], memory_format=torch.preserve_format
-                    )
-                params.append(p)
-                grads.append(p.grad)
-                sums.append(state["sum"])
-                steps.append(state["step"])
-                boxes.append(param_bounds(group, p, state))
-                workspaces.append(self._workspaces.setdefault(p, {}))
-            if not params:
-                continue
-            adagrad(
-                params,
-                grads,
-                sums,
-                lr=group["lr"],
-                eps=group["eps"],
-                eps_placement=group["eps_placement"],
-                weight_decay=group["weight_decay"],
-                maximize=group["maximize"],
-                delayed=group["delayed"],
-                boxes=boxes,
-                state_steps=steps,
-                workspaces=workspaces,
-                kernel=group["kernel"],
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        super()._validate_group(group)
+        check_nonnegative("eps", group["eps"])
+        check_eps_placement(group["eps_placement"])
+        check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
+        check_bool("delayed", group["delayed"])
+        check_delayed_start(group["delayed"], group["initial_accumulator_value"])
+        check_no_zero_division(group["eps"], group["initial_accumulator_value"])
+
+    def _init_param_state(self, group: dict[str, Any], param: Tensor, state: dict) -> None:
+        if "sum" not in state:
+            state["sum"] = torch.full_like(
+                param, group["initial_accumulator_value"], memory_format=torch.preserve_format
             )
-        return loss
+
+    def _step_group(self, group: dict[str, Any], batch: GroupBatch, lr: float | Tensor) -> None:
+        _adagrad_valid_lr(
+            batch.params,
+            batch.grads,
+            [state["sum"] for state in batch.states],
+            lr=lr,
+            boxes=batch.boxes,
+            state_steps=batch.steps,
+            workspaces=batch.workspaces,
+            **{name: group[name] for name in _STEP_OPTIONS},
+        )
 
 
-def _validate_adagrad_group(group: dict[str, Any]) -> None:
-    check_lr(group["lr"])
-    check_nonnegative("eps", group["eps"])
-    check_eps_placement(group["eps_placement"])
-    check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
-    check_bool("delayed", group["delayed"])
-    check_bool("maximize", group["maximize"])
-    check_nonnegative("weight_decay", group["weight_decay"])
-    check_kernel(group["kernel"], KERNELS)
-    check_box_options(group["box"], group["box_radius"])
-    check_delayed_start(group["delayed"], group["initial_accumulator_value"])
-    check_no_zero_division(group["eps"], group["initial_accumulator_value"])
+_STEP_OPTIONS = ("eps", "eps_placement", "weight_decay", "maximize", "delayed", "kernel")

@@ -24,13 +24,13 @@ as ``squared_norm``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, Box, check_box_options, param_bounds, project_
+from anisoada.optim._box import Bounds, Box, project_
 from anisoada.optim._checks import (
     check_bool,
     check_delayed_start,
@@ -40,6 +40,7 @@ from anisoada.optim._checks import (
     check_no_zero_division,
     check_nonnegative,
 )
+from anisoada.optim._common import GroupBatch, GroupOptimizer, start_step
 from anisoada.optim._workspace import Workspace, effective_gradient
 
 __all__ = ["AdaGradNorm", "adagrad_norm", "squared_gradient_norm"]
@@ -166,13 +167,37 @@ def adagrad_norm(
             f"Invalid grads length: {len(grads)} (expected one per parameter, {len(params)})"
         )
     check_lr(lr)
+    _adagrad_norm_valid_lr(
+        params, grads, state_sum, lr=lr, eps=eps, eps_placement=eps_placement,
+        weight_decay=weight_decay, maximize=maximize, delayed=delayed, per_column=per_column,
+        squared_norm=squared_norm, boxes=boxes, state_steps=state_steps, workspaces=workspaces,
+        kernel=kernel,
+    )  # fmt: skip
+
+
+def _adagrad_norm_valid_lr(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state_sum: Tensor,
+    *,
+    lr: float | Tensor,
+    eps: float,
+    eps_placement: str,
+    weight_decay: float,
+    maximize: bool,
+    delayed: bool,
+    per_column: bool,
+    squared_norm: Tensor | None,
+    boxes: Sequence[Box | None] | None,
+    state_steps: Sequence[Tensor] | None,
+    workspaces: Sequence[Workspace] | None,
+    kernel: str,
+) -> None:
+    """:func:`adagrad_norm` for an ``lr`` the caller has checked (the class checks it once)."""
     check_nonnegative("eps", eps)
     check_eps_placement(eps_placement)
     check_nonnegative("weight_decay", weight_decay)
-    boxes = [None] * len(params) if boxes is None else list(boxes)
-    if state_steps is not None:
-        for step in state_steps:
-            step.add_(1)
+    boxes = start_step(len(params), boxes, state_steps)
     if check_kernel(kernel) == "reference":
         _adagrad_norm_reference(
             params, grads, state_sum, boxes, lr=lr, eps=eps, eps_placement=eps_placement,
@@ -264,7 +289,7 @@ def _adagrad_norm_reference(
         project_(p, box)
 
 
-class AdaGradNorm(torch.optim.Optimizer):
+class AdaGradNorm(GroupOptimizer):
     r"""AdaGrad-Norm: one scalar step size per parameter group, adapted by the gradient norm.
 
     .. math::
@@ -342,84 +367,48 @@ class AdaGradNorm(torch.optim.Optimizer):
             "maximize": maximize,
             "kernel": kernel,
         }
-        self._workspaces: dict[Tensor, Workspace] = {}
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group; its options (defaults filled in) are validated like the constructor's."""
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        try:
-            check_lr(group["lr"])
-            check_nonnegative("eps", group["eps"])
-            check_eps_placement(group["eps_placement"])
-            check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
-            check_bool("delayed", group["delayed"])
-            check_bool("per_column", group["per_column"])
-            check_bool("maximize", group["maximize"])
-            check_nonnegative("weight_decay", group["weight_decay"])
-            check_kernel(group["kernel"])
-            check_box_options(group["box"], group["box_radius"])
-            check_delayed_start(group["delayed"], group["initial_accumulator_value"])
-            check_no_zero_division(group["eps"], group["initial_accumulator_value"])
-            if group["per_column"]:
-                widths = {p.shape[-1] if p.dim() else None for p in group["params"]}
-                if len(widths) != 1 or None in widths:
-                    raise ValueError(
-                        f"Invalid per_column value: True with last dimensions "
-                        f"{sorted(map(str, widths))} (every parameter of the group needs the same "
-                        "number K ≥ 1 of columns)"
-                    )
-        except ValueError:
-            self.param_groups.pop()
-            raise
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Take one step; ``closure`` (optional) re-evaluates the loss and returns it."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, steps, boxes, workspaces = [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.is_complex():
-                    raise ValueError("Invalid parameter: complex tensors are not supported")
-                state = self.state[p]
-                if "step" not in state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                params.append(p)
-                grads.append(p.grad)
-                steps.append(state["step"])
-                boxes.append(param_bounds(group, p, state))
-                workspaces.append(self._workspaces.setdefault(p, {}))
-            if not params:
-                continue
-            if "sum" not in group:
-                shape = (params[0].shape[-1],) if group["per_column"] else ()
-                group["sum"] = torch.full(
-                    shape,
-                    group["initial_accumulator_value"],
-                    dtype=torch.float64,
-                    device=params[0].device,
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        super()._validate_group(group)
+        check_nonnegative("eps", group["eps"])
+        check_eps_placement(group["eps_placement"])
+        check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
+        check_bool("delayed", group["delayed"])
+        check_bool("per_column", group["per_column"])
+        check_delayed_start(group["delayed"], group["initial_accumulator_value"])
+        check_no_zero_division(group["eps"], group["initial_accumulator_value"])
+        if group["per_column"]:
+            widths = {p.shape[-1] if p.dim() else None for p in group["params"]}
+            if len(widths) != 1 or None in widths:
+                raise ValueError(
+                    f"Invalid per_column value: True with last dimensions "
+                    f"{sorted(map(str, widths))} (every parameter of the group needs the same "
+                    "number K ≥ 1 of columns)"
                 )
-            adagrad_norm(
-                params,
-                grads,
-                group["sum"],
-                lr=group["lr"],
-                eps=group["eps"],
-                eps_placement=group["eps_placement"],
-                weight_decay=group["weight_decay"],
-                maximize=group["maximize"],
-                delayed=group["delayed"],
-                per_column=group["per_column"],
-                boxes=boxes,
-                state_steps=steps,
-                workspaces=workspaces,
-                kernel=group["kernel"],
+
+    def _step_group(self, group: dict[str, Any], batch: GroupBatch, lr: float | Tensor) -> None:
+        if "sum" not in group:
+            first = batch.params[0]
+            group["sum"] = torch.full(
+                (first.shape[-1],) if group["per_column"] else (),
+                group["initial_accumulator_value"],
+                dtype=torch.float64,
+                device=first.device,
             )
-        return loss
+        _adagrad_norm_valid_lr(
+            batch.params,
+            batch.grads,
+            group["sum"],
+            lr=lr,
+            squared_norm=None,
+            boxes=batch.boxes,
+            state_steps=batch.steps,
+            workspaces=batch.workspaces,
+            **{name: group[name] for name in _STEP_OPTIONS},
+        )
+
+
+_STEP_OPTIONS = (
+    "eps", "eps_placement", "weight_decay", "maximize", "delayed", "per_column", "kernel"
+)  # fmt: skip

@@ -16,11 +16,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from anisoada.optim._box import Box, RadiusBox
+
+
+class AdaGradOptions(NamedTuple):
+    """The hyperparameters of one AdaGrad step, validated, as every AdaGrad kernel takes them."""
+
+    lr: float | Tensor
+    eps: float
+    eps_placement: str
+    weight_decay: float
+    maximize: bool
+    delayed: bool
 
 
 def _adagrad_single_pass(
@@ -65,17 +77,7 @@ def _compiled(maximize: bool, delayed: bool, inside: bool, decay: bool) -> Calla
 
 
 def adagrad_compiled_(
-    param: Tensor,
-    grad: Tensor,
-    state_sum: Tensor,
-    box: Box | None,
-    *,
-    lr: float | Tensor,
-    eps: float,
-    eps_placement: str,
-    weight_decay: float,
-    maximize: bool,
-    delayed: bool,
+    param: Tensor, grad: Tensor, state_sum: Tensor, box: Box | None, options: AdaGradOptions
 ) -> None:
     """One AdaGrad step on one dense tensor with the compiled single-pass kernel, in place."""
 
@@ -87,6 +89,7 @@ def adagrad_compiled_(
         center, radius = box.center, scalar(box.radius)
     elif box is not None:
         low, high = scalar(box[0]), scalar(box[1])
+    lr, eps, eps_placement, weight_decay, maximize, delayed = options
     kernel = _compiled(maximize, delayed, eps_placement == "inside", weight_decay != 0)
     kernel(
         param, grad, state_sum, scalar(lr), scalar(eps), scalar(weight_decay),

@@ -13,13 +13,13 @@ The update, for the minibatch-mean gradient ``g_t`` at ``w_t`` (torch's conventi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, Box, check_box_options, param_bounds, project_
+from anisoada.optim._box import Bounds, Box, project_
 from anisoada.optim._checks import (
     check_bool,
     check_kernel,
@@ -27,6 +27,7 @@ from anisoada.optim._checks import (
     check_nonnegative,
     check_unit_interval,
 )
+from anisoada.optim._common import GroupBatch, GroupOptimizer, start_step
 from anisoada.optim._workspace import Workspace, effective_gradient, scratch
 
 __all__ = ["SGD", "sgd"]
@@ -95,6 +96,31 @@ def sgd(
     if len(grads) != n:
         raise ValueError(f"Invalid grads length: {len(grads)} (expected one per parameter, {n})")
     check_lr(lr)
+    _sgd_valid_lr(
+        params, grads, momentum_buffers, lr=lr, momentum=momentum, dampening=dampening,
+        nesterov=nesterov, weight_decay=weight_decay, maximize=maximize, boxes=boxes,
+        state_steps=state_steps, workspaces=workspaces, kernel=kernel,
+    )  # fmt: skip
+
+
+def _sgd_valid_lr(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    momentum_buffers: list[Tensor | None] | None,
+    *,
+    lr: float | Tensor,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    maximize: bool,
+    boxes: Sequence[Box | None] | None,
+    state_steps: Sequence[Tensor] | None,
+    workspaces: Sequence[Workspace] | None,
+    kernel: str,
+) -> None:
+    """:func:`sgd` for an ``lr`` the caller has checked (the class checks a tensor once)."""
+    n = len(params)
     _check_momentum(momentum, dampening, nesterov)
     check_nonnegative("weight_decay", weight_decay)
     if momentum != 0 and (momentum_buffers is None or len(momentum_buffers) != n):
@@ -102,10 +128,7 @@ def sgd(
             "Invalid momentum_buffers value: with momentum > 0 pass a list with one entry "
             f"(None before the first step) per parameter ({n})"
         )
-    boxes = [None] * n if boxes is None else list(boxes)
-    if state_steps is not None:
-        for step in state_steps:
-            step.add_(1)
+    boxes = start_step(n, boxes, state_steps)
     options = {
         "lr": lr,
         "momentum": float(momentum),
@@ -291,7 +314,7 @@ def _check_momentum(momentum: float, dampening: float, nesterov: bool) -> None:
         )
 
 
-class SGD(torch.optim.Optimizer):
+class SGD(GroupOptimizer):
     r"""SGD with one uniform step size, optional (Nesterov) momentum and an optional box.
 
     .. math::
@@ -355,65 +378,27 @@ class SGD(torch.optim.Optimizer):
             "maximize": maximize,
             "kernel": kernel,
         }
-        self._workspaces: dict[Tensor, Workspace] = {}
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group; its options (defaults filled in) are validated like the constructor's."""
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        try:
-            check_lr(group["lr"])
-            _check_momentum(group["momentum"], group["dampening"], group["nesterov"])
-            check_nonnegative("weight_decay", group["weight_decay"])
-            check_bool("maximize", group["maximize"])
-            check_kernel(group["kernel"])
-            check_box_options(group["box"], group["box_radius"])
-        except ValueError:
-            self.param_groups.pop()
-            raise
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        super()._validate_group(group)
+        _check_momentum(group["momentum"], group["dampening"], group["nesterov"])
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Take one step; ``closure`` (optional) re-evaluates the loss and returns it."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, buffers, steps, boxes, workspaces = [], [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.is_complex():
-                    raise ValueError("Invalid parameter: complex tensors are not supported")
-                state = self.state[p]
-                if "step" not in state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                params.append(p)
-                grads.append(p.grad)
-                buffers.append(state.get("momentum_buffer"))
-                steps.append(state["step"])
-                boxes.append(param_bounds(group, p, state))
-                workspaces.append(self._workspaces.setdefault(p, {}))
-            if not params:
-                continue
-            sgd(
-                params,
-                grads,
-                buffers,
-                lr=group["lr"],
-                momentum=group["momentum"],
-                dampening=group["dampening"],
-                nesterov=group["nesterov"],
-                weight_decay=group["weight_decay"],
-                maximize=group["maximize"],
-                boxes=boxes,
-                state_steps=steps,
-                workspaces=workspaces,
-                kernel=group["kernel"],
-            )
-            if group["momentum"] != 0:
-                for p, buffer in zip(params, buffers):
-                    self.state[p]["momentum_buffer"] = buffer
-        return loss
+    def _step_group(self, group: dict[str, Any], batch: GroupBatch, lr: float | Tensor) -> None:
+        buffers = [state.get("momentum_buffer") for state in batch.states]
+        _sgd_valid_lr(
+            batch.params,
+            batch.grads,
+            buffers,
+            lr=lr,
+            boxes=batch.boxes,
+            state_steps=batch.steps,
+            workspaces=batch.workspaces,
+            **{name: group[name] for name in _STEP_OPTIONS},
+        )
+        if group["momentum"] != 0:
+            for state, buffer in zip(batch.states, buffers):
+                state["momentum_buffer"] = buffer
+
+
+_STEP_OPTIONS = ("momentum", "dampening", "nesterov", "weight_decay", "maximize", "kernel")

@@ -1,0 +1,128 @@
+"""What every optimizer class of the package shares: group validation, state, the step loop.
+
+Each class differs only in the options it validates, the state it keeps per parameter and the
+functional form it calls on a group; :class:`GroupOptimizer` does the rest once — the closure
+under ``torch.enable_grad``, gathering the parameters that have a gradient with their step
+counters, boxes and workspaces, and validating a tensor ``lr`` only when it changes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from anisoada.optim._box import Box, check_box_options, param_bounds
+from anisoada.optim._checks import check_bool, check_kernel, check_lr, check_nonnegative
+from anisoada.optim._workspace import Workspace
+
+
+class GroupBatch(NamedTuple):
+    """The parameters of one group that have a gradient at this step, with what they carry."""
+
+    params: list[Tensor]
+    grads: list[Tensor]
+    states: list[dict[str, Any]]
+    steps: list[Tensor]
+    boxes: list[Box | None]
+    workspaces: list[Workspace]
+
+
+def start_step(n: int, boxes: Sequence[Box | None] | None, state_steps: Sequence[Tensor] | None):
+    """The functional forms' common prologue: one box per parameter, step counters advanced."""
+    if state_steps is not None:
+        for step in state_steps:
+            step.add_(1)
+    return [None] * n if boxes is None else list(boxes)
+
+
+class GroupOptimizer(torch.optim.Optimizer, abc.ABC):
+    """A ``torch.optim.Optimizer`` whose groups carry ``lr``, ``weight_decay``, ``maximize``,
+    ``kernel``, ``box`` and ``box_radius``, and whose update is a functional form per group.
+
+    Subclasses name their kernels in ``KERNELS``, extend :meth:`_validate_group` with their own
+    options, may create per-parameter state in :meth:`_init_param_state`, and implement
+    :meth:`_step_group`.
+    """
+
+    KERNELS: tuple[str, ...] = ("fast", "reference")
+
+    def __init__(
+        self, params: Iterable[Tensor] | Iterable[dict[str, Any]], defaults: dict[str, Any]
+    ) -> None:
+        self._workspaces: dict[Tensor, Workspace] = {}
+        # Per group index, the tensor lr last found valid and its version counter: checking a
+        # tensor's entries costs a reduction, so it is repeated only when the tensor changes.
+        self._validated_lrs: dict[int, tuple[Tensor, int]] = {}
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; its options (defaults filled in) are validated like the constructor's."""
+        super().add_param_group(param_group)
+        try:
+            self._validate_group(self.param_groups[-1])
+        except ValueError:
+            self.param_groups.pop()
+            raise
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        """``ValueError`` for an invalid shared option; subclasses add their own checks."""
+        check_lr(group["lr"])
+        check_nonnegative("weight_decay", group["weight_decay"])
+        check_bool("maximize", group["maximize"])
+        check_kernel(group["kernel"], self.KERNELS)
+        check_box_options(group["box"], group["box_radius"])
+
+    def _init_param_state(self, group: dict[str, Any], param: Tensor, state: dict) -> None:
+        """Create the per-parameter state beyond ``state["step"]`` (none by default)."""
+
+    @abc.abstractmethod
+    def _step_group(self, group: dict[str, Any], batch: GroupBatch, lr: float | Tensor) -> None:
+        """Update the parameters of ``batch`` (non-empty) with the group's options and ``lr``."""
+
+    def _valid_lr(self, index: int, group: dict[str, Any]) -> float | Tensor:
+        """The group's ``lr``, checked — a tensor only when it is new or changed in place."""
+        lr = group["lr"]
+        if not isinstance(lr, Tensor):
+            check_lr(lr)
+            return lr
+        known = self._validated_lrs.get(index)
+        if known is None or known[0] is not lr or known[1] != lr._version:
+            check_lr(lr)
+            self._validated_lrs[index] = (lr, lr._version)
+        return lr
+
+    def _gather(self, group: dict[str, Any]) -> GroupBatch:
+        batch = GroupBatch([], [], [], [], [], [])
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.is_complex():
+                raise ValueError("Invalid parameter: complex tensors are not supported")
+            state = self.state[p]
+            if "step" not in state:
+                state["step"] = torch.zeros((), dtype=torch.float32)
+            self._init_param_state(group, p, state)
+            batch.params.append(p)
+            batch.grads.append(p.grad)
+            batch.states.append(state)
+            batch.steps.append(state["step"])
+            batch.boxes.append(param_bounds(group, p, state))
+            batch.workspaces.append(self._workspaces.setdefault(p, {}))
+        return batch
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Take one step; ``closure`` (optional) re-evaluates the loss and returns it."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for index, group in enumerate(self.param_groups):
+            batch = self._gather(group)
+            if batch.params:
+                self._step_group(group, batch, self._valid_lr(index, group))
+        return loss
