@@ -14,7 +14,7 @@ The update, for the minibatch-mean gradient ``g_t`` at ``w_t`` (torch's conventi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -36,6 +36,17 @@ _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # torch's fused CPU kernels open a parallel region for any size: below this many elements the
 # in-place passes are cheaper (and do not stall when the other cores are busy).
 FUSED_MIN_NUMEL = 1 << 16
+
+
+class SGDOptions(NamedTuple):
+    """The hyperparameters of one SGD step, validated, as every SGD kernel takes them."""
+
+    lr: float | Tensor
+    momentum: float
+    dampening: float
+    nesterov: bool
+    weight_decay: float
+    maximize: bool
 
 
 def sgd(
@@ -129,39 +140,29 @@ def _sgd_valid_lr(
             f"(None before the first step) per parameter ({n})"
         )
     boxes = start_step(n, boxes, state_steps)
-    options = {
-        "lr": lr,
-        "momentum": float(momentum),
-        "dampening": float(dampening),
-        "nesterov": bool(nesterov),
-        "weight_decay": float(weight_decay),
-        "maximize": bool(maximize),
-    }
+    options = SGDOptions(
+        lr, float(momentum), float(dampening), bool(nesterov), float(weight_decay), bool(maximize)
+    )
     if check_kernel(kernel) == "reference":
         for i, (p, g) in enumerate(zip(params, grads)):
             buffer = _sgd_reference_tensor(
-                p, g, None if momentum_buffers is None else momentum_buffers[i], **options
+                p, g, None if momentum_buffers is None else momentum_buffers[i], options
             )
             if momentum_buffers is not None:
                 momentum_buffers[i] = buffer
             project_(p, boxes[i])
         return
-    _sgd_fast(params, grads, momentum_buffers, boxes, workspaces, **options)
+    _sgd_fast(params, grads, momentum_buffers, boxes, workspaces, options)
 
 
 def _sgd_reference_tensor(
     param: Tensor,
     grad: Tensor,
     buffer: Tensor | None,
-    *,
-    lr: float | Tensor,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    weight_decay: float,
-    maximize: bool,
+    options: SGDOptions,
 ) -> Tensor | None:
     """The update as the formula for one tensor; returns the (new) momentum buffer."""
+    lr, momentum, dampening, nesterov, weight_decay, maximize = options
     if isinstance(lr, Tensor):
         lr = lr.to(dtype=param.dtype, device=param.device)
     if grad.is_sparse:
@@ -213,15 +214,10 @@ def _sgd_fast(
     momentum_buffers: list[Tensor | None] | None,
     boxes: Sequence[Box | None],
     workspaces: Sequence[Workspace] | None,
-    *,
-    lr: float | Tensor,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    weight_decay: float,
-    maximize: bool,
+    options: SGDOptions,
 ) -> None:
     """torch's fused SGD kernel where it applies (float lr, dense, contiguous), else in place."""
+    lr, momentum, dampening, nesterov, weight_decay, maximize = options
     # Fused batches keyed by (device, dtype, first step?): the kernel takes one is_first_step flag.
     batches: dict[tuple[torch.device, torch.dtype, bool], list[int]] = {}
     for i, (p, g) in enumerate(zip(params, grads)):
@@ -233,11 +229,8 @@ def _sgd_fast(
             _check_sparse_sgd(lr, momentum, weight_decay)
             p.add_(g, alpha=float(lr) * (1.0 if maximize else -1.0))
         else:
-            buffer = _sgd_inplace_tensor(
-                p, g, buffer, None if workspaces is None else workspaces[i], lr=lr,
-                momentum=momentum, dampening=dampening, nesterov=nesterov,
-                weight_decay=weight_decay, maximize=maximize,
-            )  # fmt: skip
+            workspace = None if workspaces is None else workspaces[i]
+            buffer = _sgd_inplace_tensor(p, g, buffer, workspace, options)
             if momentum_buffers is not None:
                 momentum_buffers[i] = buffer
         project_(p, boxes[i], None if workspaces is None else workspaces[i])
@@ -272,15 +265,10 @@ def _sgd_inplace_tensor(
     grad: Tensor,
     buffer: Tensor | None,
     workspace: Workspace | None,
-    *,
-    lr: float | Tensor,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    weight_decay: float,
-    maximize: bool,
+    options: SGDOptions,
 ) -> Tensor | None:
     """In-place passes into workspace buffers; returns the (new) momentum buffer."""
+    lr, momentum, dampening, nesterov, weight_decay, maximize = options
     if isinstance(lr, Tensor):
         lr = lr.to(dtype=param.dtype, device=param.device)
     g = effective_gradient(
