@@ -63,6 +63,11 @@ def test_sweep_rows_selection_and_budget(tmp_path):
         assert record["best_lr"] == best["lr"]
         assert record["train_loss"] == best["train_loss"]
         assert record["test_accuracy"] == best["test_accuracy"]
+    # Every row names the registry key and the options it ran with.
+    assert set(zip(rows["optimizer"], rows["optimizer_name"], rows["optimizer_options"])) == {
+        ("sgd", "sgd", "{}"),
+        ("adagrad", "adagrad", "{}"),
+    }
     # Stored tables equal what was returned.
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), rows)
     assert (tmp_path / "selection.csv").is_file()
@@ -143,6 +148,41 @@ def test_seeds_are_derived_and_shared_across_optimizers():
     assert derive_seed(0, "a9a", 64, 0) != derive_seed(0, "a9a", 64, 1)
     assert derive_seed(0, "a9a", 64, 0) != derive_seed(1, "a9a", 64, 0)
     assert derive_seed(0, "a9a", 64, 0) == derive_seed(0, "a9a", 64, 0)
+
+
+def test_rotated_twin_sees_the_same_mini_batches_so_sgd_losses_are_identical(tmp_path):
+    # SGD from w = 0 is rotation-equivariant: on X -> XQ with the same mini-batches its iterates
+    # are Q^T w_t and its losses are those of the original, to float rounding. AdaGrad's are not.
+    options = {"n": 300, "n_test": 60, "d": 20, "density": 0.15}
+    original = DatasetSpec.create("toy", "synthetic", options)
+    twin = DatasetSpec.create("toy-rotated", "rotated", options, stream="toy")
+    config = _config(
+        datasets=(original, twin),
+        batch_sizes=(8,),
+        lr_grid=LRGrid(low=0.1, high=1.0, per_decade=1, max_extensions=0),
+        budget_samples=600,
+    )
+    rows = run_sweep(config, tmp_path, progress=False).rows
+    key = ["optimizer", "lr", "step"]
+    by_dataset = {
+        name: part.set_index(key).sort_index() for name, part in rows.groupby("dataset", sort=True)
+    }
+    sgd_original = by_dataset["toy"].loc["sgd"]
+    sgd_twin = by_dataset["toy-rotated"].loc["sgd"]
+    assert list(sgd_original.index) == list(sgd_twin.index)
+    assert len(sgd_original) >= 2 * 5
+    np.testing.assert_allclose(
+        sgd_twin["train_loss"], sgd_original["train_loss"], rtol=0, atol=1e-10
+    )
+    np.testing.assert_allclose(sgd_twin["test_loss"], sgd_original["test_loss"], rtol=0, atol=1e-10)
+    adagrad_gap = np.abs(
+        by_dataset["toy-rotated"].loc["adagrad", "train_loss"].to_numpy()
+        - by_dataset["toy"].loc["adagrad", "train_loss"].to_numpy()
+    )
+    assert adagrad_gap.max() > 1e-4
+    # Without the shared stream key the twin would draw other samples.
+    assert twin.stream_key == original.stream_key == "toy"
+    assert DatasetSpec.create("toy-rotated", "rotated", options).stream_key == "toy-rotated"
 
 
 def test_lr_grid_values_are_exact_powers():

@@ -25,7 +25,7 @@ TINY_SWEEP = SweepConfig(
     name="logreg-tiny",
     datasets=(
         DatasetSpec.create("synthetic", "synthetic", TINY_SYNTHETIC),
-        DatasetSpec.create("rotated", "rotated", TINY_SYNTHETIC),
+        DatasetSpec.create("rotated", "rotated", TINY_SYNTHETIC, stream="synthetic"),
     ),
     optimizers=tuple(OptimizerSpec.create(name) for name in ("sgd", "adagrad", "adagrad_norm")),
     batch_sizes=(4, 32),

@@ -95,7 +95,10 @@ def test_table_cells_hold_the_stored_values(stored_results, page, table, csv, co
 
 def test_method_columns_name_the_stored_winners(stored_results, page):
     results = pd.read_csv(stored_results / "logreg/results.csv")
-    assert [text for text, _ in page.column("logreg-results", "winner")] == list(results["winner"])
+    # Stored as keys, shown by display name.
+    assert set(results["winner"]) <= set(_NAMES)
+    shown = [text for text, _ in page.column("logreg-results", "winner")]
+    assert shown == [_NAMES[key] for key in results["winner"]]
     table4 = [text for text, _ in page.column("table4", "optimizer")]
     assert table4 == [_NAMES[name] for name in LM_TABLE4["optimizer"]]
 
@@ -106,8 +109,8 @@ def test_summary_says_who_won_at_each_batch_size(stored_results, page):
         dataset = row[0][0]
         for (winner, _), size in zip(row[1:], sorted(results["batch_size"].unique())):
             stored = results[(results["dataset"] == dataset) & (results["batch_size"] == size)]
-            assert winner == stored["winner"].item()
-        wins = int((results[results["dataset"] == dataset]["winner"] == "AdaGrad").sum())
+            assert winner == _NAMES[stored["winner"].item()]
+        wins = int((results[results["dataset"] == dataset]["winner"] == "adagrad").sum())
         assert f"lowest tuned loss at {wins} of 2 batch sizes" in page.section_text["summary"]
     # LM_TABLE4: AdaGrad has the lower training loss at 256 (2.125 < 2.5), SGD at 512
     # (2.625 < 2.75); AdaGrad the lower held-out loss at both.
@@ -209,6 +212,43 @@ def test_rotated_twin_table_pairs_the_stored_ratios(stored_results, page):
     assert _values(page.column(table, "predicted, rotated twin")) == list(
         by_dataset["rotated"]["predicted_box"]
     )
+
+
+def test_rotated_twin_sgd_check_is_computed_from_the_stored_rows(stored_results, page):
+    # The twin sees the original's mini-batches, so SGD's stored losses agree evaluation by
+    # evaluation, and the report says so with the measured difference.
+    rows = pd.read_parquet(stored_results / "logreg/sweep/results.parquet")
+    sgd = rows[rows["optimizer_name"] == "sgd"]
+    key = ["batch_size", "seed", "lr", "step"]
+    original = sgd[sgd["dataset"] == "synthetic"].set_index(key)["train_loss"].sort_index()
+    twin = sgd[sgd["dataset"] == "rotated"].set_index(key)["train_loss"].sort_index()
+    assert list(original.index) == list(twin.index)
+    finite = original.notna() & twin.notna()
+    difference = (original[finite] - twin[finite]).abs().max()
+    assert difference < 1e-10
+    text = page.section_text["rotated"]
+    assert "Check: SGD's behaviour is unchanged" in text
+    assert f"over {int(finite.sum())} stored SGD evaluations" in text
+    assert f"is {difference:.2g}" in text
+
+
+def test_prediction_finding_is_not_a_winner_tautology(stored_results, page):
+    comparison = pd.read_csv(stored_results / "logreg/predicted_vs_observed.csv")
+    # The box framing never predicts SGD: the report must not count that as agreement.
+    assert (comparison["predicted_box"] <= 1).all()
+    assert "agree" not in comparison
+    text = page.section_text["summary"]
+    assert "named the observed winner" not in text
+    wins = int((comparison["observed"] < 1).sum())
+    assert f"below SGD's at {wins} of {len(comparison)}" in text
+    by = {name: part.set_index("batch_size") for name, part in comparison.groupby("dataset")}
+    predicted_up = by["rotated"]["predicted_box"] > by["synthetic"]["predicted_box"]
+    observed_up = by["rotated"]["observed"] > by["synthetic"]["observed"]
+    assert (
+        f"the predicted ratio rose at {int(predicted_up.sum())} of {len(predicted_up)} batch "
+        f"sizes, the observed at {int(observed_up.sum())} "
+        f"(both at {int((predicted_up & observed_up).sum())})"
+    ) in text
 
 
 def test_markdown_summary_links_existing_figures_and_holds_the_tables(stored_results):

@@ -27,6 +27,12 @@ optional)::
     source = "synthetic"
     n = 4000
     d = 200
+    [[datasets]]
+    name = "toy-rotated"
+    source = "rotated"
+    n = 4000
+    d = 200
+    stream = "toy"            # same mini-batches as "toy" (default: the dataset's name)
 
     [[optimizers]]
     name = "adagrad"
@@ -92,7 +98,8 @@ def sweep_config_from_dict(payload: Mapping[str, Any], *, name: str = "sweep") -
             raise ValueError(f"every [[datasets]] entry needs a name; got {entry}")
         dataset_name = entry.pop("name")
         source = entry.pop("source", "libsvm")
-        datasets.append(DatasetSpec.create(dataset_name, source, entry))
+        stream = entry.pop("stream", "")
+        datasets.append(DatasetSpec.create(dataset_name, source, entry, stream=stream))
     optimizers = []
     for entry in payload.get("optimizers", []):
         _reject_unknown(entry, {"name", "label", "options"}, "an [[optimizers]] entry")

@@ -61,6 +61,12 @@ class DatasetSpec:
         options: For ``"synthetic"``/``"rotated"``: overrides of :data:`SYNTHETIC_DEFAULTS`;
             for ``"libsvm"``: ``dataset`` (the LIBSVM name, default ``name``) and ``test``
             (use the official test split when available, default true).
+        stream: Key of the mini-batch stream (default: ``name``). Datasets with the same
+            number of training rows and the same stream key see exactly the same mini-batches
+            (row indices) at a given batch size and seed. The rotated twin shares its base
+            problem's stream, so that SGD — rotation-equivariant from ``w = 0`` — follows the
+            rotated image of the same path and reaches the same losses; any difference between
+            the twin and the original is then due to the rotation alone, not to other samples.
 
     Example:
         >>> spec = DatasetSpec.create("toy", "synthetic", {"n": 500, "d": 50})
@@ -71,10 +77,15 @@ class DatasetSpec:
     name: str
     source: str = "libsvm"
     options: tuple[tuple[str, Any], ...] = ()
+    stream: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"dataset name must be a non-empty string; got {self.name!r}")
+        if not isinstance(self.stream, str):
+            raise ValueError(
+                f"dataset stream must be a string; got {self.stream!r} for dataset {self.name!r}"
+            )
         if self.source not in DATASET_SOURCES:
             raise ValueError(
                 f"dataset source must be one of {DATASET_SOURCES}; got {self.source!r} "
@@ -90,10 +101,25 @@ class DatasetSpec:
 
     @classmethod
     def create(
-        cls, name: str, source: str = "libsvm", options: Mapping[str, Any] | None = None
+        cls,
+        name: str,
+        source: str = "libsvm",
+        options: Mapping[str, Any] | None = None,
+        *,
+        stream: str = "",
     ) -> DatasetSpec:
         """Build a spec from a plain mapping of options."""
-        return cls(name=name, source=source, options=tuple(sorted((options or {}).items())))
+        return cls(
+            name=name,
+            source=source,
+            options=tuple(sorted((options or {}).items())),
+            stream=stream,
+        )
+
+    @property
+    def stream_key(self) -> str:
+        """The key that seeds this dataset's mini-batch stream (``stream``, else ``name``)."""
+        return self.stream or self.name
 
     def option(self, key: str) -> Any:
         """An option's value, falling back to the source's default."""
@@ -106,7 +132,10 @@ class DatasetSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (as in a TOML ``[[datasets]]`` table)."""
-        return {"name": self.name, "source": self.source, **dict(self.options)}
+        payload = {"name": self.name, "source": self.source, **dict(self.options)}
+        if self.stream:
+            payload["stream"] = self.stream
+        return payload
 
 
 @lru_cache(maxsize=8)

@@ -14,18 +14,13 @@ import numpy as np
 import pandas as pd
 
 from anisoada.experiments._io import atomic_path
+from anisoada.experiments.presentation import method_style
 
 __all__ = ["logreg_figures"]
 
-_STYLE = {
-    "sgd": ("SGD", "tab:blue", "o"),
-    "adagrad": ("AdaGrad", "tab:red", "s"),
-    "adagrad_norm": ("AdaGrad-Norm", "tab:green", "^"),
-}
-
 
 def _style(optimizer: str) -> tuple[str, str, str]:
-    return _STYLE.get(optimizer, (optimizer, "tab:gray", "x"))
+    return tuple(method_style(optimizer))
 
 
 def _save(figure, path: Path) -> Path:
@@ -173,7 +168,7 @@ def logreg_figures(out: str | Path) -> dict[str, Path]:
         )
         for ax, dataset in zip(axes[0], datasets):
             part = comparison[comparison["dataset"] == dataset].sort_values("batch_size")
-            ax.plot(part["batch_size"], part["observed"], "o-", color="tab:red",
+            ax.plot(part["batch_size"], part["observed"], "o-", color=method_style("adagrad").color,
                     label="observed gap ratio")  # fmt: skip
             ax.plot(part["batch_size"], part["predicted_box"], "--", color="k",
                     label="bounds, box W (‖L‖∞)")  # fmt: skip

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import scipy.optimize
 
 from anisoada.experiments._io import atomic_open, write_json
 from anisoada.experiments.datasets import DatasetSpec, load_dataset
+from anisoada.experiments.presentation import markdown_table, method_style
 from anisoada.experiments.reproduce import Reproduction, ReproductionOutput
 from anisoada.experiments.store import provenance
 from anisoada.experiments.sweep import LRGrid, OptimizerSpec, SweepConfig, run_sweep
@@ -56,8 +57,8 @@ __all__ = [
     "run_logreg",
 ]
 
-#: The three methods compared, by registry name, with their display names.
-OPTIMIZER_NAMES = {"sgd": "SGD", "adagrad": "AdaGrad", "adagrad_norm": "AdaGrad-Norm"}
+#: The three methods compared, by registry key (display names: :mod:`.presentation`).
+OPTIMIZER_NAMES = ("sgd", "adagrad", "adagrad_norm")
 
 #: Datasets the ``paper`` preset always runs; other LIBSVM binary sets join when present.
 PAPER_DATASETS = ("a9a", "w8a")
@@ -93,7 +94,7 @@ def preset_config(preset: str) -> SweepConfig:
             name="logreg-quick",
             datasets=(
                 DatasetSpec.create("synthetic", "synthetic"),
-                DatasetSpec.create("rotated", "rotated"),
+                DatasetSpec.create("rotated", "rotated", stream="synthetic"),
             ),
             optimizers=_optimizers(),
             batch_sizes=(8, 32, 128, 512, 2048),
@@ -225,12 +226,23 @@ def measure_dataset(spec: DatasetSpec, out: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 
 
-def results_table(selection: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame:
+def results_table(
+    selection: pd.DataFrame, table2: pd.DataFrame, optimizers: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One row per (dataset, batch size): each optimizer's tuned loss, lr, gap; the winner.
 
-    ``gap_<opt> = loss − f*`` is the optimality gap; ``adagrad_vs_sgd`` is
-    ``gap_adagrad / gap_sgd`` (below 1: AdaGrad better) and ``winner`` the lowest loss.
+    ``<label>_gap = loss − f*`` is the optimality gap; ``adagrad_vs_sgd`` is
+    ``gap_adagrad / gap_sgd`` (below 1: AdaGrad better; present when the sweep has both) and
+    ``winner`` the label of the lowest finite loss (``"n/a"`` when every run diverged).
+
+    Args:
+        selection: The sweep's selection table.
+        table2: Measured constants (for ``f*``).
+        optimizers: The sweep's optimizer labels, in order (default: as in ``selection``).
     """
+    labels = (
+        list(optimizers) if optimizers is not None else list(dict.fromkeys(selection["optimizer"]))
+    )
     f_star = dict(zip(table2["dataset"], table2["f_star"]))
     rows = []
     order = {name: position for position, name in enumerate(table2["dataset"])}
@@ -240,7 +252,7 @@ def results_table(selection: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame
     ):
         by_optimizer = group.set_index("optimizer")
         row: dict[str, Any] = {"dataset": dataset, "batch_size": int(batch_size)}
-        for name in OPTIMIZER_NAMES:
+        for name in labels:
             if name not in by_optimizer.index:
                 continue
             best = by_optimizer.loc[name]
@@ -249,13 +261,25 @@ def results_table(selection: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame
             row[f"{name}_lr"] = float(best["best_lr"])
             row[f"{name}_test_accuracy"] = float(best.get("test_accuracy", np.nan))
             row[f"{name}_at_edge"] = bool(best["at_edge"])
-        losses = {name: row.get(f"{name}_loss", np.nan) for name in OPTIMIZER_NAMES}
+        losses = {name: row.get(f"{name}_loss", np.nan) for name in labels}
         finite = {k: v for k, v in losses.items() if np.isfinite(v)}
-        row["winner"] = OPTIMIZER_NAMES[min(finite, key=finite.get)] if finite else "none"
+        row["winner"] = min(finite, key=finite.get) if finite else "n/a"
         if "adagrad_gap" in row and "sgd_gap" in row:
             row["adagrad_vs_sgd"] = row["adagrad_gap"] / row["sgd_gap"]
         rows.append(row)
     return pd.DataFrame.from_records(rows)
+
+
+def ratio_winner(ratio: float) -> str:
+    """``"adagrad"`` when an AdaGrad/SGD ratio is below 1, ``"sgd"`` when not, ``"n/a"`` when NaN.
+
+    Example:
+        >>> ratio_winner(0.5), ratio_winner(2.0), ratio_winner(float("nan"))
+        ('adagrad', 'sgd', 'n/a')
+    """
+    if not np.isfinite(ratio):
+        return "n/a"
+    return "adagrad" if ratio < 1 else "sgd"
 
 
 def predicted_vs_observed(
@@ -278,7 +302,10 @@ def predicted_vs_observed(
 
     ``σ`` for the bounds is the elementwise maximum of ``σ(w_1)`` and ``σ(w*)`` (A5 bounds the
     noise along the whole path). The observed ratio is ``(f_AdaGrad − f*)/(f_SGD − f*)`` at the
-    tuned learning rates.
+    tuned learning rates. ``predicted_winner``/``observed_winner`` are :func:`ratio_winner` of
+    the box prediction and of the observation; since ``ρ_L, ρ_σ ≤ 1`` the box prediction never
+    favours SGD, so comparing winners tests nothing — compare the ratios' sizes, and on a rotated
+    twin whether both move towards 1.
 
     Caveat: unregularised logistic regression has no finite minimiser along (nearly) separable
     directions (a rare feature seen only in one class; all of mushrooms). ``f*`` is still
@@ -324,41 +351,41 @@ def predicted_vs_observed(
                 "observed_adagrad_norm": row.get("adagrad_norm_gap", np.nan)
                 / row.get("sgd_gap", np.nan),
             }
-            entry["predicted_winner"] = "AdaGrad" if entry["predicted_box"] < 1 else "SGD"
-            entry["observed_winner"] = "AdaGrad" if entry["observed"] < 1 else "SGD"
-            entry["agree"] = entry["predicted_winner"] == entry["observed_winner"]
+            # In the box framing the predicted ratio is at most 1 (ρ_L, ρ_σ ≤ 1), so its
+            # "winner" is always AdaGrad: the informative part is the ratio's size and trend.
+            entry["predicted_winner"] = ratio_winner(entry["predicted_box"])
+            entry["observed_winner"] = ratio_winner(entry["observed"])
             frames.append(entry)
     return pd.DataFrame.from_records(frames)
 
 
-def _markdown(table: pd.DataFrame, columns: Mapping[str, str], digits: int = 4) -> str:
-    """A GitHub Markdown table of selected columns (no optional dependency needed)."""
-    header = "| " + " | ".join(columns.values()) + " |"
-    rule = "|" + "|".join("---" for _ in columns) + "|"
-    lines = [header, rule]
-    for record in table.to_dict("records"):
-        cells = []
-        for column in columns:
-            value = record.get(column, "")
-            if isinstance(value, float | np.floating):
-                value = "n/a" if not np.isfinite(value) else f"{value:.{digits}g}"
-            cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def results_columns(labels: Sequence[str]) -> dict[str, str]:
+    """Column → header of the results table for optimizer labels (shared with the report)."""
+    columns = {"dataset": "dataset", "batch_size": "batch"}
+    for label in labels:
+        name = method_style(label).name
+        columns[f"{label}_loss"] = f"{name} loss"
+        columns[f"{label}_lr"] = f"{name} lr"
+    columns["winner"] = "winner"
+    columns["adagrad_vs_sgd"] = "gap AdaGrad/SGD"
+    return columns
 
 
-_RESULTS_COLUMNS = {
-    "dataset": "dataset",
-    "batch_size": "batch",
-    "sgd_loss": "SGD loss",
-    "sgd_lr": "SGD lr",
-    "adagrad_loss": "AdaGrad loss",
-    "adagrad_lr": "AdaGrad lr",
-    "adagrad_norm_loss": "AdaGrad-Norm loss",
-    "adagrad_norm_lr": "AdaGrad-Norm lr",
-    "winner": "winner",
-    "adagrad_vs_sgd": "gap AdaGrad/SGD",
-}
+def results_labels(results: pd.DataFrame) -> list[str]:
+    """The optimizer labels of a results table, in column order (from its ``<label>_loss``)."""
+    return [c.removesuffix("_loss") for c in results.columns if c.endswith("_loss")]
+
+
+def _displayed(table: pd.DataFrame) -> pd.DataFrame:
+    """Winner keys replaced by display names (for Markdown only; the CSV keeps the keys)."""
+    shown = table.copy()
+    for column in ("winner", "predicted_winner", "observed_winner"):
+        if column in shown:
+            shown[column] = [
+                key if key == "n/a" else method_style(key).name for key in shown[column]
+            ]
+    return shown
+
 
 _TABLE2_COLUMNS = {
     "dataset": "dataset",
@@ -388,7 +415,7 @@ _PREDICTION_COLUMNS = {
     "predicted_distance": "predicted, ‖w*‖₂ vs ‖w*‖∞ (λ_max)",
     "observed": "observed gap ratio",
     "observed_adagrad_norm": "observed AdaGrad-Norm/SGD",
-    "agree": "same winner (box)",
+    "observed_winner": "observed winner",
 }
 
 
@@ -396,7 +423,7 @@ def _write_table(table: pd.DataFrame, stem: Path, columns: Mapping[str, str], ti
     with atomic_open(stem.with_suffix(".csv")) as handle:
         table.to_csv(handle, index=False)
     with atomic_open(stem.with_suffix(".md")) as handle:
-        handle.write(f"# {title}\n\n" + _markdown(table, columns))
+        handle.write(f"# {title}\n\n" + markdown_table(_displayed(table), columns))
 
 
 def run_logreg(
@@ -444,12 +471,14 @@ def run_logreg(
             else max(1, round(config.budget_epochs * n_train))
         )
     table2 = pd.DataFrame.from_records(table2_rows)
-    results = results_table(sweep.selection, table2)
+    labels = [optimizer.label for optimizer in config.optimizers]
+    results = results_table(sweep.selection, table2, labels)
+    result_columns = results_columns(labels)
     comparison = predicted_vs_observed(results, table2, summaries, budgets)
 
     files: dict[str, Path] = {}
     for name, table, columns, title in (
-        ("results", results, _RESULTS_COLUMNS, "Tuned final training loss per batch size"),
+        ("results", results, result_columns, "Tuned final training loss per batch size"),
         ("table2", table2, _TABLE2_COLUMNS, "Measured constants (Table 2)"),
         (
             "predicted_vs_observed",
@@ -480,9 +509,9 @@ def run_logreg(
     )
     summary = (
         f"Logistic regression ({preset} preset), tuned learning rate per batch size\n\n"
-        + _markdown(results, _RESULTS_COLUMNS)
+        + markdown_table(_displayed(results), result_columns)
         + "\nPredicted vs observed AdaGrad/SGD (predictions up to absolute constants)\n\n"
-        + _markdown(comparison, _PREDICTION_COLUMNS, digits=3)
+        + markdown_table(_displayed(comparison), _PREDICTION_COLUMNS, digits=3)
     )
     return ReproductionOutput(
         target="logreg",

@@ -42,10 +42,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from anisoada.experiments._io import atomic_open, write_json
+from anisoada.experiments.presentation import markdown_table
 from anisoada.experiments.reproduce import Reproduction, ReproductionOutput
 from anisoada.experiments.store import provenance
 
@@ -299,7 +299,7 @@ def run_smoothness(
     with atomic_open(out / "envelope.csv") as handle:
         table.to_csv(handle, index=False)
     with atomic_open(out / "envelope.md") as handle:
-        handle.write("# Affine envelopes y ≤ L0 + L1·x (Figure 1)\n\n" + _markdown(table))
+        handle.write("# Affine envelopes y ≤ L0 + L1·x (Figure 1)\n\n" + markdown_table(table))
     files["envelope.csv"] = out / "envelope.csv"
     files["envelope.md"] = out / "envelope.md"
     pooled = result.fits["pooled"]
@@ -338,20 +338,6 @@ def run_smoothness(
         files=files,
         summary=summary,
     )
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    columns = list(table.columns)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for record in table.to_dict("records"):
-        cells = [
-            (f"{value:.4g}" if np.isfinite(value) else "n/a")
-            if isinstance(value, float | np.floating)
-            else str(value)
-            for value in record.values()
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 REPRODUCTION = Reproduction(

@@ -16,8 +16,10 @@ its results, so re-running a sweep skips units already stored, and a sweep kille
 and re-run ends with exactly the rows of an uninterrupted run.
 
 Seeds: the mini-batch stream of a unit is seeded by
-``SeedSequence([base_seed, crc32(dataset), batch_size, seed_index])`` — shared by every optimizer
+``SeedSequence([base_seed, crc32(stream), batch_size, seed_index])`` — shared by every optimizer
 and learning rate at that (dataset, batch size, seed), so they are compared on the same samples.
+``stream`` is the dataset's :attr:`~anisoada.experiments.DatasetSpec.stream_key` (its name unless
+set): the rotated twin shares its base problem's, so both see the same mini-batches.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ __all__ = [
 ]
 
 #: Columns that identify a run in the results table (with ``step`` they identify a row).
+#: ``optimizer`` is the sweep's label; each row also records the registry key
+#: (``optimizer_name``) and the constructor options (``optimizer_options``, canonical JSON).
 IDENTITY_COLUMNS = ("dataset", "optimizer", "batch_size", "seed", "lr")
 
 #: Columns of the selection table (one row per dataset, optimizer, batch size).
@@ -105,6 +109,17 @@ class OptimizerSpec:
     def __post_init__(self) -> None:
         if not self.label:
             object.__setattr__(self, "label", self.name)
+
+    @property
+    def options_json(self) -> str:
+        """The options as canonical JSON (sorted keys): one string column in results tables.
+
+        Example:
+            >>> spec = OptimizerSpec.create("adagrad", options={"eps": 1e-8, "eps_placement": "inside"})
+            >>> spec.options_json
+            '{"eps": 1e-08, "eps_placement": "inside"}'
+        """
+        return json.dumps(dict(self.options), sort_keys=True, default=str)
 
     @classmethod
     def create(
@@ -358,6 +373,8 @@ def _execute_unit(unit: RunUnit, root: str) -> str:
     identity = {
         "dataset": unit.dataset.name,
         "optimizer": unit.optimizer.label,
+        "optimizer_name": unit.optimizer.name,
+        "optimizer_options": unit.optimizer.options_json,
         "batch_size": unit.batch_size,
         "seed": unit.seed,
         "lr": np.asarray(unit.lrs)[lanes],
@@ -434,7 +451,7 @@ def _make_units(
             optimizer=optimizer,
             batch_size=batch_size,
             seed=seed,
-            run_seed=derive_seed(config.base_seed, dataset.name, batch_size, seed),
+            run_seed=derive_seed(config.base_seed, dataset.stream_key, batch_size, seed),
             lrs=chunk,
             budget_samples=config.budget_samples,
             budget_epochs=config.budget_epochs,

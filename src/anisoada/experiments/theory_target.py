@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from anisoada.experiments._io import atomic_open, atomic_path, write_json
+from anisoada.experiments.presentation import markdown_table, method_style
 from anisoada.experiments.reproduce import Reproduction, ReproductionOutput
 from anisoada.experiments.store import provenance
 
@@ -310,8 +311,6 @@ def _lm_noise_figure(table: pd.DataFrame, path: Path) -> Path:
 
     runs = sorted(dict.fromkeys(zip(table["optimizer"], table["batch_size"])))
     layers = list(dict.fromkeys(table["layer"]))
-    names = {"sgd": "SGD", "adagrad": "AdaGrad", "adagrad_norm": "AdaGrad-Norm"}
-    colors = {"sgd": "tab:blue", "adagrad": "tab:red", "adagrad_norm": "tab:green"}
     sizes = sorted(set(table["batch_size"]))
     figure = Figure(figsize=(max(6.4, 0.7 * len(layers) + 3.0), 3.8), layout="constrained")
     FigureCanvasAgg(figure)
@@ -327,9 +326,9 @@ def _lm_noise_figure(table: pd.DataFrame, path: Path) -> Path:
             positions + (index - (len(runs) - 1) / 2) * width,
             values.to_numpy(),
             width,
-            color=colors.get(optimizer, "tab:gray"),
+            color=method_style(optimizer).color,
             alpha=shade,
-            label=f"{names.get(optimizer, optimizer)}, batch {batch_size}",
+            label=f"{method_style(optimizer).name}, batch {batch_size}",
         )
     axis.axhline(1.0, color="k", lw=0.6)
     axis.set_xticks(positions, layers, rotation=30, ha="right", fontsize=8)
@@ -340,19 +339,6 @@ def _lm_noise_figure(table: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=120, format="png")
     return path
-
-
-def _markdown_table(table: pd.DataFrame, columns: dict[str, str], digits: int = 4) -> str:
-    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
-    for record in table.to_dict("records"):
-        cells = []
-        for column in columns:
-            value = record.get(column, "")
-            if isinstance(value, float | np.floating):
-                value = "n/a" if not np.isfinite(value) else f"{value:.{digits}g}"
-            cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 _LM_NOISE_COLUMNS = {
@@ -470,7 +456,7 @@ def run_theory(
         files["lm_noise.md"] = _write_text(
             out / "lm_noise.md",
             "# GPT-2: gradient-noise anisotropy per layer at the tuned runs\n\n"
-            + _markdown_table(lm_noise, _LM_NOISE_COLUMNS, digits=3),
+            + markdown_table(lm_noise, _LM_NOISE_COLUMNS, digits=3),
         )
         files["figures/lm_noise.png"] = _lm_noise_figure(lm_noise, out / "figures" / "lm_noise.png")
     else:

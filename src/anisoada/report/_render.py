@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from anisoada.experiments.presentation import METHOD_STYLES
 from anisoada.report._model import Block, Bullets, Figure, FigureRow, Section, Table, Text
 
 _CODE = re.compile(r"`([^`]+)`")
-_METHOD_CLASSES = {"AdaGrad": "adagrad", "SGD": "sgd", "AdaGrad-Norm": "adagrad-norm"}
+#: Display name → CSS class of a method (its colour in the stylesheet below).
+_METHOD_CLASSES = {style.name: key.replace("_", "-") for key, style in METHOD_STYLES.items()}
 
 _CSS = """
 :root {
