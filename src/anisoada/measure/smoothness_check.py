@@ -12,6 +12,11 @@ per tensor and pooled. Raw points go to ``<stem>.npz``, the fits and the run rec
 ``<stem>.json``, and :func:`plot_smoothness_check` draws the log–log scatter coloured by
 iteration with the pooled envelope.
 
+The Adam steps are taken by the project's one training loop,
+:func:`anisoada.experiments.loop.train`: the objective is a loop ``Task`` whose every batch is
+the whole subset (micro-batches of ``data_chunk_size`` samples, weighted by size), and a
+callback reads ``w_t`` and ``∇f(w_t)`` before each step.
+
 The core takes any ``model`` and ``loss_fn(model, batch)`` (mean over samples), so it runs on a
 quadratic in tests and on GPT-2 with Alpaca-format data from the CLI
 (``anisoada smoothness-check``). The model is switched to ``eval()`` for the run (dropout off:
@@ -22,16 +27,18 @@ parameters end at the last iterate.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from anisoada.experiments.loop import Budget, Callback, TrainConfig, train
 from anisoada.measure._functional import LossFn, batch_size, chunks, slice_batch
 from anisoada.measure.envelope import EnvelopeFit, fit_envelopes
 from anisoada.measure.layout import ParameterLayout, trainable_parameters
@@ -236,6 +243,13 @@ def run_smoothness_check(
 ) -> SmoothnessCheckResult:
     """Run Adam on the full-batch objective and collect coordinate secant points (Figure 1).
 
+    The ``steps`` Adam steps are taken by the project's one training loop
+    (:func:`anisoada.experiments.loop.train`): the task's every batch is the whole subset
+    (in ``data_chunk_size`` micro-batches, weighted by their sizes, so the accumulated gradient
+    is ``∇f(w_t)`` itself), and a callback reads ``w_t`` and ``∇f(w_t)`` before each step. The
+    gradient at the last iterate ``w_T`` and the perturbed gradients ``∇f(w_t + r·z)`` are extra
+    evaluations of the same objective that leave the parameters and ``.grad`` untouched.
+
     Args:
         model: any ``torch.nn.Module``; trained in place (ends at the last iterate).
         loss_fn: ``loss_fn(model, batch) -> scalar``, the mean loss over the batch's samples.
@@ -245,6 +259,9 @@ def run_smoothness_check(
 
     Returns:
         :class:`SmoothnessCheckResult` (the caller adds provenance and saves it).
+
+    Raises:
+        ValueError: ``f(w_t)`` is not finite (lower the learning rate).
 
     Example:
         >>> model = torch.nn.Linear(3, 1, bias=False).double()
@@ -257,93 +274,33 @@ def run_smoothness_check(
     params = trainable_parameters(model)
     layout = ParameterLayout.from_tensors(params)
     sample = sample_coordinates(layout, per_block=config.coordinates_per_tensor, seed=config.seed)
-    # Gather the sampled coordinates tensor by tensor: no d-sized flat copy is ever made.
-    local = _local_indices(layout, sample.index, next(iter(params.values())).device)
-    pieces = [
-        ((stop - start), slice_batch(batch, start, stop))
-        for start, stop in chunks(batch_size(batch), config.data_chunk_size)
-    ]
-    n = batch_size(batch)
-    optimizer = torch.optim.Adam(params.values(), lr=config.lr, betas=config.betas, eps=config.eps)
-    generator = torch.Generator(device="cpu").manual_seed(config.seed + 1)
+    task = _FullBatchObjective(model, loss_fn, batch, config.data_chunk_size, list(params.values()))
+    recorder = _SecantRecorder(task, layout, sample, config, progress)
+    optimizer = torch.optim.Adam(
+        task.parameters(), lr=config.lr, betas=config.betas, eps=config.eps
+    )
+    loop_config = TrainConfig(
+        batch_size=task.n,
+        budget=Budget(steps=config.steps),
+        micro_batch_size=config.data_chunk_size,
+        seed=config.seed,
+        divergence_factor=None,  # the recorder raises on a non-finite f(w_t) before stepping
+    )
+    cuda_devices = sorted({p.device.index or 0 for p in task.parameters() if p.is_cuda})
     was_training = model.training
     model.eval()
-
-    def gradient() -> float:
-        optimizer.zero_grad(set_to_none=False)
-        total = 0.0
-        for size, piece in pieces:
-            loss = loss_fn(model, piece) * (size / n)
-            loss.backward()
-            total += float(loss.detach())
-        return total
-
-    def gather(tensors: list[torch.Tensor | None]) -> torch.Tensor:
-        # A parameter the loss does not reach keeps grad None: its gradient is zero.
-        return torch.cat(
-            [
-                torch.zeros(idx.numel(), dtype=torch.float64, device=idx.device)
-                if t is None
-                else t.detach().reshape(-1)[idx].to(torch.float64)
-                for t, idx in zip(tensors, local)
-            ]
-        ).cpu()
-
-    plist = list(params.values())
-    points: list[tuple[np.ndarray, ...]] = []
-    skipped = np.zeros((config.steps + 1, 2), dtype=np.int64)
-    losses = np.zeros(config.steps + 1)
-    sample_index = sample.index.numpy()
-    sample_block = sample.block.numpy().astype(np.int32)
     started = time.perf_counter()
-
-    def record(t: int, kind: int, w0, g0, w1, g1) -> None:
-        secants = coordinate_secants(
-            w0, g0, w1, g1, min_move=config.min_move, min_relative_move=config.min_relative_move
-        )
-        moved = secants.moved.numpy()
-        skipped[t, kind] = secants.n_skipped
-        count = int(moved.sum())
-        points.append(
-            (
-                secants.gradient_magnitude.numpy()[moved],
-                secants.ratio.numpy()[moved],
-                np.full(count, t, dtype=np.int32),
-                sample_index[moved],
-                sample_block[moved],
-                np.full(count, kind, dtype=np.int8),
-            )
-        )
-
     try:
-        previous = None
-        for t in range(config.steps + 1):
-            w_t = gather(plist)
-            if config.perturbation_radius is not None:
-                perturbed_w, perturbed_g = _perturbed_gradient(
-                    plist, gradient, gather, config.perturbation_radius, generator
-                )
-            losses[t] = gradient()
-            g_t = gather([p.grad for p in plist])
-            if progress is not None:
-                progress(t, losses[t])
-            if not np.isfinite(losses[t]):
-                raise ValueError(
-                    f"the loss became {losses[t]} at iteration {t}; lower lr (now {config.lr})"
-                )
-            if previous is not None:
-                record(t - 1, KIND_TRAJECTORY, *previous, w_t, g_t)
-            if config.perturbation_radius is not None:
-                record(t, KIND_PERTURBED, w_t, g_t, perturbed_w, perturbed_g)
-            previous = (w_t, g_t)
-            if t < config.steps:
-                optimizer.step()
+        # The loop seeds torch's global generator; the caller's random state is kept.
+        with torch.random.fork_rng(devices=cuda_devices):
+            train(task, optimizer, loop_config, callbacks=[recorder])
+        recorder.observe_final_iterate()
     finally:
-        optimizer.zero_grad(set_to_none=True)
+        for p in task.parameters():
+            p.grad = None
         model.train(was_training)
 
-    columns = [np.concatenate(parts) for parts in zip(*points)] if points else [np.zeros(0)] * 6
-    x, y, iteration, coordinate, block, kind = columns
+    x, y, iteration, coordinate, block, kind = recorder.columns()
     fits = fit_envelopes(x, y, block, names=layout.names, coverage=config.coverage)
     return SmoothnessCheckResult(
         x=x.astype(np.float64),
@@ -352,8 +309,8 @@ def run_smoothness_check(
         coordinate=coordinate.astype(np.int64),
         block=block.astype(np.int32),
         kind=kind.astype(np.int8),
-        losses=losses,
-        skipped=skipped,
+        losses=recorder.losses,
+        skipped=recorder.skipped,
         block_names=layout.names,
         block_sizes=layout.sizes,
         fits=fits,
@@ -361,31 +318,178 @@ def run_smoothness_check(
         provenance={
             "d": layout.d,
             "sampled_coordinates": int(sample.index.numel()),
-            "samples": n,
+            "samples": task.n,
             "seconds": round(time.perf_counter() - started, 3),
         },
     )
 
 
+class _FullBatchObjective:
+    """``f`` = the mean loss over a fixed data subset, as a training-loop ``Task``.
+
+    Every step's batch is the whole subset, split into micro-batches of ``chunk_size`` samples;
+    the loop weights micro-batch ``i`` by ``n_i / n``, so the accumulated gradient is ``∇f``.
+    """
+
+    def __init__(self, model, loss_fn, batch, chunk_size, params) -> None:
+        self.model, self.loss_fn, self.params = model, loss_fn, params
+        self.n = batch_size(batch)
+        self.chunk_size = min(chunk_size or self.n, self.n)
+        ranges = list(chunks(self.n, self.chunk_size))
+        self.pieces = [slice_batch(batch, start, stop) for start, stop in ranges]
+        self.shares = [(stop - start) / self.n for start, stop in ranges]
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params)
+
+    def batches(
+        self, *, seed: int, batch_size: int, micro_batch_size: int, start_step: int
+    ) -> Iterator[list[Any]]:
+        if batch_size != self.n or micro_batch_size != self.chunk_size:
+            raise ValueError(
+                f"the full-batch objective has {self.n} samples in micro-batches of "
+                f"{self.chunk_size}; got batch_size={batch_size}, "
+                f"micro_batch_size={micro_batch_size}"
+            )
+        return itertools.repeat(self.pieces)
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
+
+    def weight(self, batch: Any) -> float:
+        return float(batch_size(batch))
+
+    def evaluate(self) -> dict[str, float]:
+        return {}  # f(w_t) is recorded by _SecantRecorder from the step's own forward passes
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+
+    def gradient(self) -> tuple[float, list[torch.Tensor | None]]:
+        """``f(w)`` and ``∇f(w)`` at the current parameters, leaving ``.grad`` untouched.
+
+        Same micro-batches, weights and accumulation order as the loop's backward passes, so
+        the result equals what the loop would accumulate (``None``: the loss does not reach
+        that parameter, i.e. a zero gradient).
+        """
+        total = 0.0
+        accumulated: list[torch.Tensor | None] = [None] * len(self.params)
+        for piece, share in zip(self.pieces, self.shares):
+            loss = self.loss(piece) * share
+            grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+            for i, g in enumerate(grads):
+                if g is not None:
+                    accumulated[i] = g if accumulated[i] is None else accumulated[i].add_(g)
+            total += float(loss.detach())
+        return total, accumulated
+
+
+class _SecantRecorder(Callback):
+    """Reads ``(w_t, ∇f(w_t))`` before each Adam step and records sampled secant points."""
+
+    def __init__(self, task, layout, sample, config, progress) -> None:
+        self.task, self.config, self.progress = task, config, progress
+        device = task.params[0].device
+        # Gather the sampled coordinates tensor by tensor: no d-sized flat copy is ever made.
+        self.local = _local_indices(layout, sample.index, device)
+        self.sample_index = sample.index.numpy()
+        self.sample_block = sample.block.numpy().astype(np.int32)
+        self.generator = torch.Generator(device="cpu").manual_seed(config.seed + 1)
+        self.losses = np.zeros(config.steps + 1)
+        self.skipped = np.zeros((config.steps + 1, 2), dtype=np.int64)
+        self.points: list[tuple[np.ndarray, ...]] = []
+        self.previous: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.step_loss = 0.0
+
+    def on_micro_batch_end(self, state, index: int, count: int, loss: torch.Tensor) -> None:
+        # f(w_t) summed exactly as the weighted micro-batch losses the loop back-propagates.
+        self.step_loss += float(loss * self.task.shares[index])
+
+    def on_gradients(self, state, task) -> None:
+        loss, self.step_loss = self.step_loss, 0.0
+        self._observe(state.step, loss, [p.grad for p in self.task.params])
+
+    def observe_final_iterate(self) -> None:
+        """The gradient at ``w_T`` (the loop stops after the last step, so it is computed here)."""
+        loss, grads = self.task.gradient()
+        self._observe(self.config.steps, loss, grads)
+
+    def columns(self) -> list[np.ndarray]:
+        if not self.points:
+            return [np.zeros(0)] * 6
+        return [np.concatenate(parts) for parts in zip(*self.points)]
+
+    def _gather(self, tensors: list[torch.Tensor | None]) -> torch.Tensor:
+        # A parameter the loss does not reach has no gradient: it is zero.
+        return torch.cat(
+            [
+                torch.zeros(idx.numel(), dtype=torch.float64, device=idx.device)
+                if t is None
+                else t.detach().reshape(-1)[idx].to(torch.float64)
+                for t, idx in zip(tensors, self.local)
+            ]
+        ).cpu()
+
+    def _observe(self, t: int, loss: float, grads: list[torch.Tensor | None]) -> None:
+        config = self.config
+        w_t, g_t = self._gather(self.task.params), self._gather(grads)
+        perturbed = self._perturbed_point() if config.perturbation_radius is not None else None
+        self.losses[t] = loss
+        if self.progress is not None:
+            self.progress(t, loss)
+        if not np.isfinite(loss):
+            raise ValueError(f"the loss became {loss} at iteration {t}; lower lr (now {config.lr})")
+        if self.previous is not None:
+            self._record(t - 1, KIND_TRAJECTORY, *self.previous, w_t, g_t)
+        if perturbed is not None:
+            self._record(t, KIND_PERTURBED, w_t, g_t, *perturbed)
+        self.previous = (w_t, g_t)
+
+    def _perturbed_point(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampled ``w + r·z`` and ``∇f(w + r·z)`` (``z`` Rademacher); parameters restored."""
+        params = self.task.params
+        saved = [p.detach().clone() for p in params]
+        try:
+            with torch.no_grad():
+                for p in params:
+                    signs = torch.randint(0, 2, p.shape, generator=self.generator) * 2 - 1
+                    p.add_(
+                        signs.to(device=p.device, dtype=p.dtype),
+                        alpha=self.config.perturbation_radius,
+                    )
+            _, grads = self.task.gradient()
+            return self._gather(params), self._gather(grads)
+        finally:
+            with torch.no_grad():
+                for p, s in zip(params, saved):
+                    p.copy_(s)
+
+    def _record(self, t: int, kind: int, w0, g0, w1, g1) -> None:
+        config = self.config
+        secants = coordinate_secants(
+            w0, g0, w1, g1, min_move=config.min_move, min_relative_move=config.min_relative_move
+        )
+        moved = secants.moved.numpy()
+        self.skipped[t, kind] = secants.n_skipped
+        count = int(moved.sum())
+        self.points.append(
+            (
+                secants.gradient_magnitude.numpy()[moved],
+                secants.ratio.numpy()[moved],
+                np.full(count, t, dtype=np.int32),
+                self.sample_index[moved],
+                self.sample_block[moved],
+                np.full(count, kind, dtype=np.int8),
+            )
+        )
+
+
 def _local_indices(layout: ParameterLayout, index: torch.Tensor, device) -> list[torch.Tensor]:
     blocks = layout.block_of(index)
     return [(index[blocks == b] - layout.offsets[b]).to(device) for b in range(len(layout.names))]
-
-
-def _perturbed_gradient(plist, gradient, gather, radius, generator):
-    """Gradient at ``w + r·z`` (``z`` Rademacher), sampled; parameters restored exactly."""
-    saved = [p.detach().clone() for p in plist]
-    try:
-        with torch.no_grad():
-            for p in plist:
-                signs = torch.randint(0, 2, p.shape, generator=generator).to(p.device) * 2 - 1
-                p.add_(signs.to(p.dtype), alpha=radius)
-        gradient()
-        return gather(plist), gather([p.grad for p in plist])
-    finally:
-        with torch.no_grad():
-            for p, s in zip(plist, saved):
-                p.copy_(s)
 
 
 def plot_smoothness_check(
