@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -294,10 +296,25 @@ def test_sweep_extends_the_grid_at_an_edge_and_selects_the_best_lr(tmp_path, mon
     result = run_lm_sweep(sweep, tmp_path)
     selection = result.selection.set_index("batch_size")
     assert selection.loc[8, "best_lr"] == pytest.approx(0.1)
-    assert selection.loc[8, "lrs"] == "0.01 0.1 1 10"
+    np.testing.assert_allclose(list(selection.loc[8, "lrs"]), [0.01, 0.1, 1.0, 10.0])
     assert selection.loc[8, "extensions"] == 2 and not selection.loc[8, "at_edge"]
     assert selection.loc[16, "eval_loss"] == pytest.approx(1.2)
     assert (tmp_path / "selection.csv").is_file() and (tmp_path / "results.parquet").is_file()
+    # Stored and CSV forms hold numbers, not formatted text.
+    stored = pd.read_parquet(tmp_path / "selection.parquet").set_index("batch_size")
+    np.testing.assert_allclose(list(stored.loc[8, "lrs"]), [0.01, 0.1, 1.0, 10.0])
+    csv = pd.read_csv(tmp_path / "selection.csv").set_index("batch_size")
+    assert "lrs" not in csv.columns
+    assert csv.loc[8, "lr_min"] == pytest.approx(0.01) and csv.loc[8, "lr_max"] == 10.0
+    assert csv.loc[8, "n_lrs"] == 4 and csv["lr_min"].dtype == np.float64
+
+    # Re-running the fully stored sweep reuses every run and tokenises nothing.
+    def no_data(spec):
+        raise AssertionError("a fully stored sweep must not prepare its data")
+
+    monkeypatch.setattr(lm_run, "prepare_lm_data", no_data)
+    again = run_lm_sweep(sweep, tmp_path)
+    pd.testing.assert_frame_equal(again.selection, result.selection)
 
 
 def test_command_line_builds_the_sweep_and_rejects_bad_options(tmp_path, capsys):
@@ -345,6 +362,7 @@ def test_a_stored_run_follows_its_schedule_and_records_its_provenance(tmp_path):
         clip_norm=1.0,
         evaluations=6,
         measure_noise=False,
+        stand_in_for="someone/pretrained-tiny",
     )
     run_id = run_lm(config, tmp_path, data=data)
     rows = pd.read_parquet(tmp_path / "runs" / run_id / "rows.parquet")
@@ -362,6 +380,35 @@ def test_a_stored_run_follows_its_schedule_and_records_its_provenance(tmp_path):
     assert list(rows["step"]) == list(range(7)) and set(rows["lr"]) == {0.2}
     assert info["model"]["source"] == "random_init" and info["model"]["vocabulary"] == "compact"
     assert info["model"]["vocabulary_size"] == VOCAB
+    assert info["model"]["pretrained"] is False
+    assert info["model"]["stand_in_for"] == "someone/pretrained-tiny"
+    assert "not available locally" in info["model"]["note"]
     assert info["config"]["clip_norm"] == 1.0 and info["steps"] == 6
     assert info["distributed"] == {"world_size": 1, "backend": None}
     assert not (tmp_path / "runs" / run_id / "checkpoint.pt").exists()
+
+
+def test_noise_measurement_needs_two_micro_batches_and_keys_runs_by_their_size(tmp_path):
+    from anisoada.experiments.lm_run import LMData, run_lm
+
+    data = LMData(
+        _examples(16, seed=0), _examples(4, seed=1), np.arange(VOCAB), {"name": "random-tokens"}
+    )
+    config = LMRunConfig(data=LMDataSpec(n_train=16, n_eval=4), batch_size=8, budget_samples=16)
+    # Default micro_batch_size (None): one micro-batch per step, so no noise estimate exists.
+    with pytest.raises(
+        ValueError, match=r"at least two micro-batches.*at most 4 \(--micro-batch-size\)"
+    ):
+        run_lm(config, tmp_path, data=data)
+    with pytest.raises(ValueError, match="--no-noise"):
+        run_lm(dataclasses.replace(config, micro_batch_size=5), tmp_path, data=data)
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
+    # The noise estimate is built from the micro-batches: their size is part of the run id
+    # when noise is measured, and only then.
+    four, two = (dataclasses.replace(config, micro_batch_size=m) for m in (4, 2))
+    assert four.run_id != two.run_id and four.identity()["micro_batch_size"] == 4
+    quiet = dataclasses.replace(config, measure_noise=False)
+    assert dataclasses.replace(quiet, micro_batch_size=2).run_id == quiet.run_id
+    run_id = run_lm(four, tmp_path, data=data)
+    noise = pd.read_parquet(tmp_path / "runs" / run_id / "noise.parquet")
+    assert set(noise["microbatch_size"]) == {4} and set(noise["microbatches"]) == {2}

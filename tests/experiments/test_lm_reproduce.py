@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import warnings
 
+import matplotlib
+import matplotlib.axes
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,9 +69,14 @@ def test_table4_holds_the_stored_final_losses_of_the_tuned_runs(reproduced):
         expected_gap = record["train_loss"] - float(sgd["train_loss"].iloc[0])
         assert record["gap_vs_sgd"] == pytest.approx(expected_gap, abs=1e-12)
         assert 0 < record["rho_sigma"] <= 1  # ‖σ‖₁ ≤ √d ‖σ‖₂ always
+        tried = {"sgd": (1.0, 1.0, 1), "adagrad": (0.01, 0.03, 2)}[record["optimizer"]]
+        assert (record["lr_min"], record["lr_max"], record["n_lrs"]) == pytest.approx(tried)
+        assert record["initialisation"] == "random init"
     # Steps follow the shared sample budget: 64 examples = 4 steps at 16, 2 steps at 32.
     assert set(rows.groupby("batch_size")["step"].max().items()) == {(16, 4), (32, 2)}
+    assert table["lr_min"].dtype == np.float64 and table["n_lrs"].dtype == np.int64
     assert "| batch | optimizer | tuned lr |" in (out / "table4.md").read_text()
+    assert "| 2 in [0.01, 0.03] |" in (out / "table4.md").read_text()
     assert "AdaGrad" in result.summary and set(result.files) == {
         "table4.csv",
         "table4.md",
@@ -82,8 +91,25 @@ def test_figure_table_and_rerun_use_stored_results_only(reproduced, monkeypatch)
         raise AssertionError("nothing here may train")
 
     monkeypatch.setattr(lm_run, "train", no_training)
+    lines = []
+    original_plot = matplotlib.axes.Axes.plot
+
+    def recording_plot(axis, x, y, *args, **kwargs):
+        lines.append((axis, kwargs.get("label", ""), list(x), list(y)))
+        return original_plot(axis, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording_plot)
     path = lm_figure(out)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Figure 2's training line ends at Table 4's final train loss, at the last sample count.
+    table = pd.read_csv(out / "table4.csv")
+    train_lines = [line for line in lines if "train (at the parameters)" in line[1]]
+    assert len(train_lines) == len(table) == 4
+    for axis, label, x, y in train_lines:
+        size = int(axis.get_title().removeprefix("batch size "))
+        name = "adagrad" if label.startswith("AdaGrad") else "sgd"
+        row = table[(table["batch_size"] == size) & (table["optimizer"] == name)].iloc[0]
+        assert y[-1] == pytest.approx(row["train_loss"], rel=1e-12) and x[-1] == 64
     pd.testing.assert_frame_equal(lm_table(out), pd.read_csv(out / "table4.csv"), check_dtype=False)
     again = run_lm_reproduction("quick", out, sweep=sweep, progress=False)  # reuses every run
     assert (out / "table4.md").read_text().endswith(again.summary.split("\n\n", 1)[1])
@@ -100,6 +126,47 @@ def test_lm_target_is_registered_and_the_paper_preset_needs_alpaca(tmp_path, mon
         paper_config()
     (tmp_path / "alpaca").mkdir()
     (tmp_path / "alpaca" / "alpaca_data.json").write_text("[]")
-    config = paper_config()
+    with warnings.catch_warnings():  # whether GPT-2 is cached here is tested below
+        warnings.simplefilter("ignore", UserWarning)
+        config = paper_config()
     assert config.base.model == "gpt2" and config.batch_sizes == (256, 512)
-    assert config.base.weights == "openai-community/gpt2"
+    assert config.base.data.n_eval == 1000  # as the module docstring says
+
+
+def test_paper_preset_falls_back_to_a_labelled_random_init_without_local_weights(
+    tmp_path, monkeypatch
+):
+    import huggingface_hub
+
+    from anisoada.experiments import lm_reproduce
+    from anisoada.models import build_gpt2
+
+    monkeypatch.setenv("ANISOADA_ALPACA", str(tmp_path / "alpaca_data.json"))
+    (tmp_path / "alpaca_data.json").write_text("[]")
+    monkeypatch.delenv("ANISOADA_GPT2_WEIGHTS", raising=False)
+    cache = tmp_path / "empty_hf_home"
+    monkeypatch.setenv("HF_HOME", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache / "hub"))
+    with pytest.warns(UserWarning, match="RANDOM initialisation of the GPT-2 124M"):
+        config = paper_config()
+    assert config.base.weights is None and config.base.model == "gpt2"
+    assert config.base.stand_in_for == "openai-community/gpt2"
+    sweep_dir = tmp_path / "out" / "sweep"
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "sweep.json").write_text(json.dumps({"config": config.to_dict()}))
+    label = lm_reproduce._initialisation(sweep_dir)
+    assert label == "random init (stand-in for openai-community/gpt2)"
+
+    # Weights in the cache (laid out as huggingface_hub does) are used, without a warning.
+    snapshot = cache / "hub" / "models--openai-community--gpt2" / "snapshots" / ("b" * 40)
+    build_gpt2("tiny").model.save_pretrained(snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("b" * 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = paper_config()
+    assert found.base.weights == "openai-community/gpt2" and found.base.stand_in_for is None
+    # An explicitly named directory is taken as given (building fails loudly if it is absent).
+    monkeypatch.setenv("ANISOADA_GPT2_WEIGHTS", str(tmp_path / "mine"))
+    assert paper_config().base.weights == str(tmp_path / "mine")

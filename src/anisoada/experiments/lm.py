@@ -136,7 +136,6 @@ def compact_vocabulary(*splits: TokenizedExamples) -> tuple[np.ndarray, np.ndarr
 class _MicroBatch:
     """One micro-batch of this rank: padded ids, scored positions and targets, token counts."""
 
-    step: int
     index: int
     input_ids: torch.Tensor  # (b, L) int64
     scored: torch.Tensor  # (b, L) bool: position t predicts a response token at t + 1
@@ -264,7 +263,7 @@ class LanguageModelTask:
             own = shares[self.context.rank]
             yield [
                 self._collate(
-                    own[a : a + micro_batch_size], step, i, n_global=global_counts[i], n_step=n_step
+                    own[a : a + micro_batch_size], i, n_global=global_counts[i], n_step=n_step
                 )
                 for i, a in enumerate(starts)
             ]
@@ -361,13 +360,10 @@ class LanguageModelTask:
             self._permutations[key] = generator.permutation(len(self.train_split))
         return self._permutations[key]
 
-    def _collate(
-        self, rows: np.ndarray, step: int, index: int, *, n_global: int, n_step: int
-    ) -> _MicroBatch:
+    def _collate(self, rows: np.ndarray, index: int, *, n_global: int, n_step: int) -> _MicroBatch:
         ids, scored, targets = _pad(self.train_split, rows, self.pad_token_id)
         device = self.context.device
         return _MicroBatch(
-            step=step,
             index=index,
             input_ids=ids.to(device),
             scored=scored.to(device),

@@ -215,6 +215,9 @@ def _main(args: argparse.Namespace) -> int:
         shutdown_distributed(context)
     if context.is_main:
         columns = ["optimizer", "batch_size", "best_lr", "train_loss", "eval_loss", "lrs"]
-        print(result.selection[columns].to_string(index=False))
+        shown = result.selection.assign(
+            lrs=[" ".join(f"{lr:.3g}" for lr in grid) for grid in result.selection["lrs"]]
+        )
+        print(shown[columns].to_string(index=False))
         print(f"results in {result.root} ({result.wall_time:.1f} s)")
     return 0

@@ -1,14 +1,20 @@
 """Data-parallel training over processes: ``torchrun --nproc_per_node=N -m anisoada ...``.
 
 Every process (rank) holds a full copy of the model and trains on its share of each optimizer
-step's batch. After the step's micro-batches, the gradients are summed over the ranks once —
-what PyTorch's ``DistributedDataParallel`` does when gradient sync is switched off (``no_sync``)
-for all but the last micro-batch. The sum is done here by :class:`GradientAllReduce`, a callback
-of the one training loop, rather than by wrapping the model in DDP, for one reason: the gradient
-noise estimator needs each micro-batch's *local* gradient, and DDP overwrites the last
-micro-batch's gradient with the ranks' average during its backward pass. The cost is that the
-all-reduce no longer overlaps with the last backward pass — one all-reduce per optimizer step,
-small next to the ``batch_size / N`` examples of compute each rank does per step.
+step's batch. The model is *not* wrapped in ``DistributedDataParallel``: gradients are summed
+across ranks by our own all-reduce (:class:`GradientAllReduce`, a callback of the one training
+loop), once per optimizer step, after the step's last micro-batch and before the update.
+
+This is equivalent to DDP with ``no_sync()`` on all but the last micro-batch (the same summed
+gradient, up to float summation order), with one difference in cost: DDP overlaps its
+all-reduce with the last backward pass, bucket by bucket, while ours starts after that backward
+has finished — one un-overlapped all-reduce per optimizer step, small next to the
+``batch_size / N`` examples of compute each rank does per step.
+
+Why not DDP: the gradient-noise estimator (:class:`~anisoada.experiments.lm.LayerNoiseMonitor`)
+needs each micro-batch's *local* gradient on every rank, including the last micro-batch's, and
+DDP's synchronised backward overwrites that one with the ranks' average before any callback
+can read it.
 
 Conventions: the task scales each rank's loss so that the gradient it accumulates is
 ``∇(Σ_{local terms} ℓ) / W``, with ``W`` the number of loss terms of the *whole* step over all

@@ -8,8 +8,10 @@
    effective batch sizes 256 and 512, each optimizer's learning rate tuned per batch size by
    final training loss (grid extended by one step when the best value is at an edge), at the
    same sample budget for both batch sizes (``DIR/sweep/``);
-2. Figure 2: training-loss curves of the tuned runs, one panel per batch size
-   (``DIR/figure2.png``), drawn from the stored results only;
+2. Figure 2: training-loss curves of the tuned runs — the loss at the parameters of each
+   evaluation point on a fixed training subset, the quantity Table 4 reports at the end — and
+   the held-out loss, one panel per batch size (``DIR/figure2.png``), drawn from the stored
+   results only;
 3. Table 4: final training and held-out loss of the tuned runs, with the measured gradient-noise
    anisotropy ``ρ_σ = ‖σ‖_1 / (√d ‖σ‖_2)`` (``DIR/table4.csv``, ``DIR/table4.md``).
 
@@ -24,10 +26,14 @@ learning-rate grids of two values per optimizer plus up to two extensions at an 
 :data:`QUICK`). It stands in for the paper's
 setting at a size a laptop trains in minutes; its numbers are not the paper's.
 
-``paper`` (GPUs): GPT-2 124M from the pretrained weights (``openai-community/gpt2`` in the
-local Hugging Face cache, or a directory: ``ANISOADA_GPT2_WEIGHTS``), Stanford Alpaca
-(``alpaca_data.json``, 52,002 records, found as ``$ANISOADA_DATA/alpaca/alpaca_data.json`` or
-given by ``ANISOADA_ALPACA``), 2,000 held out, sequences up to 512 tokens, 3 epochs, cosine
+``paper`` (GPUs): GPT-2 124M from the pretrained weights (a directory given by
+``ANISOADA_GPT2_WEIGHTS``, else ``openai-community/gpt2`` in the local Hugging Face cache;
+nothing is downloaded). When neither is available the runs start from a seeded random
+initialisation of the same 124M configuration instead: a warning says so, ``run.json`` records
+``source: random_init`` with ``stand_in_for`` naming the missing weights, and Table 4 and
+Figure 2 are labelled as a stand-in. Stanford Alpaca (``alpaca_data.json``, 52,002 records,
+found as ``$ANISOADA_DATA/alpaca/alpaca_data.json`` or given by ``ANISOADA_ALPACA``), 1,000
+held out, sequences up to 512 tokens, 3 epochs, cosine
 schedule with 3% warm-up (the Stanford Alpaca recipe, with the optimizer swapped), bf16 autocast
 on CUDA, micro-batches of 16 per device. The paper's exact schedule and grids are not published
 in what we could read; these are our choices, recorded in ``sweep.json``.
@@ -45,8 +51,10 @@ monitor ≈ 2.5 GB more during measured steps: ≈ 12 GB, so a 16 GB GPU fits (l
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -108,12 +116,17 @@ def paper_config(
             ``<data home>/alpaca/alpaca_data.json`` (:func:`anisoada.data.data_home`:
             ``$ANISOADA_DATA``, else the per-user cache).
         weights: GPT-2 124M weights (directory or cached hub id); default
-            ``$ANISOADA_GPT2_WEIGHTS``, else ``"openai-community/gpt2"`` (local cache only).
+            ``$ANISOADA_GPT2_WEIGHTS``. Weights named here or there must exist (building the
+            model fails otherwise). With neither, ``openai-community/gpt2`` is used when it is
+            in the local Hugging Face cache; when it is not, the runs start from a random
+            initialisation of the GPT-2 124M configuration (``weights=None``,
+            ``stand_in_for="openai-community/gpt2"``) and a warning says so.
 
     Raises:
         FileNotFoundError: no Alpaca file; the message says where to put it.
     """
     from anisoada.data import data_home
+    from anisoada.models import GPT2_PRESETS, find_local_weights
 
     default = data_home() / "alpaca" / "alpaca_data.json"
     path = Path(alpaca or os.environ.get("ANISOADA_ALPACA") or default)
@@ -123,6 +136,23 @@ def paper_config(
             f"{path}: download it from github.com/tatsu-lab/stanford_alpaca and put it there, "
             "or set ANISOADA_ALPACA to its path."
         )
+    weights = weights or os.environ.get("ANISOADA_GPT2_WEIGHTS")
+    stand_in_for = None
+    if weights is None:
+        hub_name = GPT2_PRESETS["gpt2"].hub_name
+        if find_local_weights(hub_name, "gpt2") is not None:
+            weights = hub_name
+        else:
+            stand_in_for = hub_name
+            warnings.warn(
+                f"Pretrained GPT-2 weights ({hub_name}) are not in the local Hugging Face cache "
+                "and ANISOADA_GPT2_WEIGHTS is not set: the paper preset starts from a RANDOM "
+                "initialisation of the GPT-2 124M configuration instead, and its outputs are "
+                f"labelled as a stand-in. Run `huggingface-cli download {hub_name}` (or set "
+                "ANISOADA_GPT2_WEIGHTS to a save_pretrained directory) to fine-tune the "
+                "pretrained model as the paper does.",
+                stacklevel=2,
+            )
     base = LMRunConfig(
         data=LMDataSpec(
             source=str(path.expanduser()),
@@ -132,7 +162,8 @@ def paper_config(
             vocabulary="full",
         ),
         model="gpt2",
-        weights=weights or os.environ.get("ANISOADA_GPT2_WEIGHTS") or "openai-community/gpt2",
+        weights=weights,
+        stand_in_for=stand_in_for,
         micro_batch_size=16,
         budget_epochs=3.0,
         schedule="cosine",
@@ -158,13 +189,16 @@ def lm_table(out: str | Path) -> pd.DataFrame:
     Columns: ``batch_size, optimizer, best_lr, train_loss`` (final, on the fixed training
     subset), ``eval_loss`` (final, held-out), ``final_batch_loss`` (mean mini-batch loss over
     the last evaluation interval), ``rho_sigma`` (mean over the measured steps of
-    ``‖σ‖_1/(√d‖σ‖_2)``, whole model), ``lrs`` (tried), ``at_edge``, and ``gap_vs_sgd``
+    ``‖σ‖_1/(√d‖σ‖_2)``, whole model), ``lr_min``, ``lr_max``, ``n_lrs`` (the learning rates
+    tried), ``at_edge``, ``initialisation`` (``"pretrained <weights>"``, or
+    ``"random init (stand-in for <weights>)"`` / ``"random init"``), and ``gap_vs_sgd``
     (``train_loss − SGD's train_loss`` at the same batch size; negative: better than SGD).
     """
     root = Path(out) / "sweep"
     selection = pd.read_parquet(root / "selection.parquet")
     noise_path = root / "noise.parquet"
     noise = pd.read_parquet(noise_path) if noise_path.is_file() else pd.DataFrame()
+    initialisation = _initialisation(root)
     records = []
     for row in selection.sort_values(["batch_size", "optimizer"]).to_dict("records"):
         rho = np.nan
@@ -186,8 +220,11 @@ def lm_table(out: str | Path) -> pd.DataFrame:
                 "eval_loss": row["eval_loss"],
                 "final_batch_loss": row["final_batch_loss"],
                 "rho_sigma": rho,
-                "lrs": row["lrs"],
+                "lr_min": float(row["lr_min"]),
+                "lr_max": float(row["lr_max"]),
+                "n_lrs": int(row["n_lrs"]),
                 "at_edge": bool(row["at_edge"]),
+                "initialisation": initialisation,
             }
         )
     table = pd.DataFrame.from_records(records)
@@ -196,12 +233,27 @@ def lm_table(out: str | Path) -> pd.DataFrame:
     return table
 
 
+def _initialisation(root: Path) -> str:
+    """How the sweep's models were initialised, from its stored ``sweep.json``."""
+    path = root / "sweep.json"
+    base = json.loads(path.read_text())["config"]["base"] if path.is_file() else {}
+    if base.get("weights"):
+        return f"pretrained {base['weights']}"
+    if base.get("stand_in_for"):
+        return f"random init (stand-in for {base['stand_in_for']})"
+    return "random init"
+
+
 def lm_figure(out: str | Path) -> Path:
     """Figure 2 from the stored results: training loss of the tuned runs vs samples seen.
 
-    One panel per batch size; per optimizer the mean mini-batch loss over each evaluation
-    interval (solid) and the held-out loss at the evaluation points (dashed), at the
-    learning rate :func:`lm_table` selected. Writes ``out/figure2.png``.
+    One panel per batch size; per optimizer, at the learning rate :func:`lm_table` selected,
+    the training loss at the parameters of each evaluation point (on the fixed training
+    subset: its last point is Table 4's ``train_loss``; solid) and the held-out loss (dashed).
+    Runs stored without ``train_loss`` show instead the mean mini-batch loss of each
+    evaluation interval, drawn at the interval's midpoint and labelled as such. A random
+    initialisation standing in for pretrained weights is named in the title. Writes
+    ``out/figure2.png``.
     """
     import matplotlib
 
@@ -226,20 +278,34 @@ def lm_figure(out: str | Path) -> Path:
             name = _NAMES.get(record["optimizer"], record["optimizer"])
             color = _COLORS.get(record["optimizer"], "tab:gray")
             label = f"{name} (lr {record['best_lr']:.3g})"
-            axis.plot(run["samples"], run["batch_loss"], color=color, label=f"{label}, train")
+            x, train_loss, what = _train_curve(run)
+            axis.plot(x, train_loss, color=color, label=f"{label}, {what}")
             axis.plot(run["samples"], run["eval_loss"], color=color, ls="--", label="held-out")
         axis.set_title(f"batch size {batch_size}")
         axis.set_xlabel("examples seen")
         axis.set_ylabel("loss (response tokens)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.suptitle("GPT-2 instruction tuning: SGD vs AdaGrad at tuned learning rates")
+    initialisation = _initialisation(out / "sweep")
+    title = "GPT-2 instruction tuning: SGD vs AdaGrad at tuned learning rates"
+    if initialisation.startswith("random init (stand-in"):
+        title += f"\nSTAND-IN: {initialisation}, not the paper's pretrained model"
+    figure.suptitle(title)
     figure.tight_layout()
     path = out / "figure2.png"
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=120, bbox_inches="tight", format="png")
     plt.close(figure)
     return path
+
+
+def _train_curve(run: pd.DataFrame) -> tuple[pd.Series, pd.Series, str]:
+    """The training-loss line of one run: positions, values and what they are."""
+    if "train_loss" in run and run["train_loss"].notna().all():
+        return run["samples"], run["train_loss"], "train (at the parameters)"
+    # batch_loss at a row averages the mini-batches since the previous row: plot it mid-way.
+    midpoints = (run["samples"] + run["samples"].shift(1)) / 2
+    return midpoints, run["batch_loss"], "mean mini-batch loss of the interval"
 
 
 _TABLE_COLUMNS = {
@@ -257,6 +323,7 @@ _TABLE_COLUMNS = {
 def _markdown(table: pd.DataFrame, columns: Mapping[str, str]) -> str:
     lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
     for record in table.to_dict("records"):
+        record["lrs"] = f"{record['n_lrs']} in [{record['lr_min']:.3g}, {record['lr_max']:.3g}]"
         cells = []
         for column in columns:
             value = record[column]
@@ -310,6 +377,10 @@ def run_lm_reproduction(
         with atomic_open(out / "table4.csv") as handle:
             table.to_csv(handle, index=False)
         title = f"GPT-2 instruction tuning ({preset} preset): final losses at tuned lrs"
+        initialisation = str(table["initialisation"].iloc[0]) if len(table) else "n/a"
+        title += f"; model: {initialisation}"
+        if "stand-in" in initialisation:
+            title += " — STAND-IN, not the paper's pretrained GPT-2"
         summary = f"{title}\n\n" + _markdown(table, _TABLE_COLUMNS)
         with atomic_open(out / "table4.md") as handle:
             handle.write(f"# {summary}")

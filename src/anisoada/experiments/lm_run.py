@@ -52,7 +52,15 @@ __all__ = [
 _VOCABULARIES = ("full", "compact")
 _TEMPLATES = ("alpaca", "short")
 # Run-config fields that do not change the results (beyond float rounding); not in the run id.
-_NOT_IDENTITY = ("micro_batch_size", "checkpoint_every", "eval_batch_size", "group_by_length")
+# ``stand_in_for`` only labels a random initialisation. ``micro_batch_size`` is in the id of runs
+# that measure the noise: the estimate is built from the step's micro-batches (see identity()).
+_NOT_IDENTITY = (
+    "micro_batch_size",
+    "checkpoint_every",
+    "eval_batch_size",
+    "group_by_length",
+    "stand_in_for",
+)
 _PRECISIONS = ("fp32", "bf16")
 
 
@@ -204,10 +212,17 @@ class LMRunConfig:
         model: GPT-2 preset (``"tiny"``, ``"gpt2"``).
         weights: ``None`` (random init), a directory, or a Hugging Face id in the local cache
             (see :func:`anisoada.models.build_gpt2`).
+        stand_in_for: with ``weights=None``, the pretrained weights this random initialisation
+            stands in for because they were not available locally; recorded in ``run.json``
+            and shown in the reproduction's outputs (not part of the run id).
         optimizer: the optimizer and its options (``lr`` apart).
         lr: peak learning rate (the schedule multiplies it).
         batch_size: effective batch ``M`` (examples per optimizer step, over all processes).
-        micro_batch_size: examples per forward/backward on each process (memory knob only).
+        micro_batch_size: examples per forward/backward on each process (``None``: the whole
+            per-process share of a step). A memory knob for the training itself; but the
+            noise estimate is built from the step's micro-batches, so runs that measure noise
+            need at least two of them per step (over all processes) and carry the size in
+            their run id.
         budget_samples / budget_epochs: the budget, at most one (neither: one epoch). A sample
             budget ``N`` gives ``⌊N/M⌋`` steps, so larger batches take fewer steps.
         schedule: ``"constant"``, ``"linear"`` or ``"cosine"`` decay.
@@ -255,6 +270,7 @@ class LMRunConfig:
     eval_batch_size: int = 32
     dropout: float | None = None
     group_by_length: bool = False
+    stand_in_for: str | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lr, float | int) and math.isfinite(self.lr) and self.lr > 0):
@@ -264,6 +280,11 @@ class LMRunConfig:
         micro = self.micro_batch_size
         if micro is not None and (not isinstance(micro, int) or micro < 1):
             raise ValueError(f"Invalid micro_batch_size: {micro!r}; use an int >= 1 or None.")
+        if self.stand_in_for is not None and self.weights is not None:
+            raise ValueError(
+                f"Invalid stand_in_for={self.stand_in_for!r}: it labels a random "
+                f"initialisation, but weights={self.weights!r} are loaded; drop one of them."
+            )
         if self.budget_samples is not None and self.budget_epochs is not None:
             raise ValueError(
                 "LMRunConfig takes at most one of budget_samples and budget_epochs; got "
@@ -295,9 +316,14 @@ class LMRunConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the results: all but the memory and I/O knobs
         (:data:`_NOT_IDENTITY`), which change results by float rounding at most. A run stored
-        or checkpointed with micro-batches of 8 is thus found, and continued, with 4."""
+        or checkpointed with micro-batches of 8 is thus found, and continued, with 4 — unless
+        it measures the gradient noise, whose estimate is the spread of the step's
+        micro-batch gradients: then the micro-batch size is part of the identity, and a
+        checkpoint of another size is refused rather than mixed."""
         payload = self.to_dict()
         for name in _NOT_IDENTITY:
+            if name == "micro_batch_size" and self.measure_noise:
+                continue
             payload.pop(name)
         return payload
 
@@ -347,6 +373,7 @@ def run_lm(
         The run id. A run already complete in the store is not trained again.
     """
     context = context or DistributedContext()
+    _check_noise_microbatches(config, context.world_size)
     store = ResultsStore(out)
     run_id = config.run_id
     if _rank0_says(context, store.is_complete(run_id) if context.is_main else False):
@@ -433,6 +460,27 @@ _NOISE_CONVENTION = (
 )
 
 
+def _check_noise_microbatches(config: LMRunConfig, world_size: int) -> None:
+    """Refuse a noise measurement that would record nothing.
+
+    The noise estimator is the spread of the step's ``k`` full micro-batch gradients over all
+    processes, so it needs ``k >= 2``; with fewer, every step would be skipped silently.
+    """
+    if not config.measure_noise:
+        return
+    per_rank = config.batch_size // world_size
+    micro = config.micro_batch_size or config.batch_size
+    full = max(1, per_rank // micro) if per_rank else 0
+    if full * world_size < 2:
+        raise ValueError(
+            f"Gradient-noise measurement needs at least two micro-batches per step, but "
+            f"batch_size={config.batch_size} with micro_batch_size={config.micro_batch_size} "
+            f"on {world_size} process(es) gives {full * world_size}. Pass a micro-batch size "
+            f"of at most {config.batch_size // (2 * world_size) or 1} (--micro-batch-size), or "
+            "turn the measurement off (--no-noise, measure_noise=False)."
+        )
+
+
 def _rank0_says(context: DistributedContext, value: bool) -> bool:
     """Rank 0's answer to a yes/no question, on every rank (they must branch alike)."""
     flag = torch.tensor([1.0 if value else 0.0], device=context.device)
@@ -463,6 +511,12 @@ def _build_task(
         }
     else:
         model_info = {**model_info, "vocabulary": "full"}
+    if config.stand_in_for is not None:
+        model_info["stand_in_for"] = config.stand_in_for
+        model_info["note"] = (
+            f"random initialisation of the {config.model!r} configuration, standing in for the "
+            f"pretrained {config.stand_in_for}, which was not available locally"
+        )
     task = LanguageModelTask(
         model,
         data.train,
@@ -595,7 +649,13 @@ class LMSweepConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LMSweepResult:
-    """Every stored row, the per-layer noise rows, the best-lr selection, and where they are."""
+    """Every stored row, the per-layer noise rows, the best-lr selection, and where they are.
+
+    ``selection`` has one row per (optimizer, batch size): the :func:`select_best` columns,
+    ``eval_loss`` and ``final_batch_loss`` at the best lr, ``lrs`` (the sorted learning rates
+    tried, a list of floats; ``selection.parquet`` only), ``lr_min``, ``lr_max``, ``n_lrs``,
+    ``extensions`` and ``at_edge``.
+    """
 
     rows: pd.DataFrame
     noise: pd.DataFrame
@@ -641,7 +701,7 @@ def run_lm_sweep(
     store = ResultsStore(root)
     if context.is_main:
         write_json(root / "sweep.json", {"config": sweep.to_dict(), "provenance": provenance()})
-    data = prepare_lm_data(sweep.base.data)
+    data = _LazyData(sweep.base.data)  # tokenised only if some run still has to train
     grids = dict(sweep.lr_grids)
     groups = [(o, b) for o in sweep.optimizers for b in sweep.batch_sizes]
     tried = {(o.label, b): sorted(grids[o.label]) for o, b in groups}
@@ -677,7 +737,10 @@ def run_lm_sweep(
     selection = _selection_table(rows, tried, extensions)
     store.write_table("results", rows)
     store.write_table("noise", noise)
-    store.write_table("selection", selection, csv=True)
+    store.write_table("selection", selection)
+    # CSV cells hold one number each: the tried grid is summarised by lr_min, lr_max, n_lrs.
+    with atomic_path(root / "selection.csv") as temporary:
+        selection.drop(columns="lrs").to_csv(temporary, index=False)
     context.barrier()
     return LMSweepResult(rows, noise, selection, root, time.perf_counter() - started)
 
@@ -695,21 +758,41 @@ def _extension(
     return None
 
 
+class _LazyData:
+    """The sweep's data, prepared on first use: re-running a stored sweep tokenises nothing."""
+
+    def __init__(self, spec: LMDataSpec) -> None:
+        self.spec = spec
+        self._data: LMData | None = None
+
+    def get(self) -> LMData:
+        if self._data is None:
+            self._data = prepare_lm_data(self.spec)
+        return self._data
+
+
 def _run_all(
     configs: Sequence[LMRunConfig],
     root: Path,
     context: DistributedContext,
-    data: LMData,
+    data: _LazyData,
     log: Callable[[str], None] | None,
     jobs: int,
 ) -> list[str]:
-    todo = [c for c in configs if not ResultsStore(root).is_complete(c.run_id)]
-    if jobs == 1 or len(todo) <= 1:
-        return [run_lm(config, root, context=context, data=data, log=log) for config in configs]
+    store = ResultsStore(root)
+    # Rank 0 decides what is left, so that every rank prepares the data (or not) alike.
+    todo = [c.run_id for c in configs if not store.is_complete(c.run_id)] if context.is_main else []
+    todo = set(context.broadcast_object(todo))
+    pending = [c for c in configs if c.run_id in todo]
+    if jobs == 1 or len(pending) <= 1:
+        for config in pending:
+            run_lm(config, root, context=context, data=data.get(), log=log)
+        return [config.run_id for config in configs]
     import concurrent.futures
     import multiprocessing
     import os
 
+    prepared = data.get()
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=jobs,
@@ -717,7 +800,7 @@ def _run_all(
         initializer=torch.set_num_threads,
         initargs=(threads,),
     ) as pool:
-        futures = [pool.submit(run_lm, config, root, data=data, log=log) for config in todo]
+        futures = [pool.submit(run_lm, config, root, data=prepared, log=log) for config in pending]
         for future in futures:
             future.result()
     return [config.run_id for config in configs]
@@ -758,10 +841,11 @@ def _selection_table(
         batch_losses.get((r.optimizer, r.batch_size, r.best_lr), np.nan)
         for r in selection.itertuples()
     ]
-    selection["lrs"] = [
-        " ".join(f"{lr:.3g}" for lr in tried[(r.optimizer, r.batch_size)])
-        for r in selection.itertuples()
-    ]
+    grids = [sorted(tried[(r.optimizer, r.batch_size)]) for r in selection.itertuples()]
+    selection["lrs"] = [[float(lr) for lr in grid] for grid in grids]
+    selection["lr_min"] = [float(grid[0]) for grid in grids]
+    selection["lr_max"] = [float(grid[-1]) for grid in grids]
+    selection["n_lrs"] = [len(grid) for grid in grids]
     selection["extensions"] = [
         extensions[(r.optimizer, r.batch_size)] for r in selection.itertuples()
     ]

@@ -5,7 +5,15 @@ from anisoada.models.gpt2 import (
     GPT2Build,
     GPT2Preset,
     build_gpt2,
+    find_local_weights,
     restrict_vocabulary,
 )
 
-__all__ = ["GPT2_PRESETS", "GPT2Build", "GPT2Preset", "build_gpt2", "restrict_vocabulary"]
+__all__ = [
+    "GPT2_PRESETS",
+    "GPT2Build",
+    "GPT2Preset",
+    "build_gpt2",
+    "find_local_weights",
+    "restrict_vocabulary",
+]

@@ -26,6 +26,7 @@ __all__ = [
     "GPT2Build",
     "GPT2Preset",
     "build_gpt2",
+    "find_local_weights",
     "restrict_vocabulary",
 ]
 
@@ -107,7 +108,8 @@ class GPT2Build(NamedTuple):
     """A built model and the record of where its weights came from.
 
     ``provenance`` is JSON-serialisable: ``preset``, ``source`` (``"random_init"``,
-    ``"local_directory"`` or ``"hf_cache"``), ``weights`` (what was asked for), ``resolved_path``
+    ``"local_directory"`` or ``"hf_cache"``), ``pretrained`` (whether weights were loaded),
+    ``weights`` (what was asked for), ``resolved_path``
     (the directory the weights were read from, or ``None``), ``seed`` (for random init), ``config``
     (the architecture actually built), ``n_parameters``, ``n_embedding_parameters``,
     ``transformers_version``, and ``weight_files`` (name and size of each file read).
@@ -233,6 +235,32 @@ def restrict_vocabulary(model: torch.nn.Module, keep_token_ids: Sequence[int]) -
     return model
 
 
+def find_local_weights(weights: str | Path, preset: str | GPT2Preset = "gpt2") -> Path | None:
+    """The local directory of pretrained ``weights``, or ``None`` when they are not available.
+
+    Looks exactly where :func:`build_gpt2` looks — a directory written by ``save_pretrained``,
+    else the local Hugging Face cache — and never downloads. Callers that may run without the
+    weights use it to choose a random initialisation *before* building, so that the choice is
+    part of the run's configuration rather than a silent substitution.
+
+    Args:
+        weights: a directory, a Hugging Face repository name, or ``"pretrained"`` (the
+            preset's ``hub_name``).
+        preset: the preset whose ``hub_name`` ``"pretrained"`` refers to.
+
+    Returns:
+        The directory holding ``config.json`` and a weight file, or ``None``.
+
+    Example:
+        >>> find_local_weights("/nonexistent/gpt2") is None
+        True
+    """
+    try:
+        return _locate_weights(weights, _resolve_preset(preset))[0]
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def _resolve_preset(preset: str | GPT2Preset) -> GPT2Preset:
     if isinstance(preset, GPT2Preset):
         return preset
@@ -304,6 +332,7 @@ def _provenance(
     return {
         "preset": preset if isinstance(preset, str) else "custom",
         "source": source,
+        "pretrained": source != "random_init",
         "weights": None if weights is None else str(weights),
         "resolved_path": resolved,
         "seed": seed if source == "random_init" else None,
