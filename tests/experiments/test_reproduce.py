@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 
 from anisoada.experiments.datasets import DatasetSpec, load_dataset
 from anisoada.experiments.logreg import preset_config, ratio_winner, results_table, run_logreg
-from anisoada.experiments.reproduce import reproductions, run_reproductions
+from anisoada.experiments.reproduce import ReproductionOutput, reproductions, run_reproductions
 from anisoada.experiments.sweep import LRGrid, OptimizerSpec, SweepConfig
 from anisoada.measure.glm import (
     logistic_gradient,
@@ -171,3 +172,50 @@ def test_registry_and_presets():
         preset_config("huge")
     with pytest.raises(ValueError, match="unknown reproduction target"):
         run_reproductions(["nope"], "quick", "unused")
+
+
+def _reproduce_args(*argv):
+    from anisoada.cli import build_parser
+
+    return build_parser().parse_args(["reproduce", *argv])
+
+
+def test_under_torchrun_only_the_lm_target_runs_and_only_rank_0_reports(
+    monkeypatch, tmp_path, capsys
+):
+    import anisoada.experiments.reproduce as reproduce_module
+    from anisoada.experiments._cli import _run_reproduce
+
+    calls = []
+
+    def fake_run(names, preset, out, *, jobs, progress):
+        calls.append((names, progress))
+        return [ReproductionOutput("lm", preset, Path(out) / "lm", 1.0, {}, "LM SUMMARY")]
+
+    monkeypatch.setattr(reproduce_module, "run_reproductions", fake_run)
+    monkeypatch.setattr("anisoada.report.build_report", lambda out: pytest.fail("rank 1 report"))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    for targets in ([], ["all"], ["logreg"], ["lm", "theory"]):
+        with pytest.raises(ValueError, match="without torchrun"):
+            _run_reproduce(_reproduce_args(*targets, "--out", str(tmp_path)))
+    assert calls == []
+    # Rank 1 trains but neither prints nor builds the report.
+    assert _run_reproduce(_reproduce_args("lm", "--out", str(tmp_path))) == 0
+    assert calls == [(["lm"], False)]
+    assert capsys.readouterr().out == ""
+    # Rank 0 prints the summary and builds the report.
+    monkeypatch.setenv("RANK", "0")
+    built = []
+    monkeypatch.setattr(
+        "anisoada.report.build_report",
+        lambda out: built.append(out) or type("P", (), {"html": out, "markdown": out})(),
+    )
+    assert _run_reproduce(_reproduce_args("lm", "--out", str(tmp_path))) == 0
+    assert "LM SUMMARY" in capsys.readouterr().out
+    assert built == [tmp_path]
+    # Without torchrun every target is allowed.
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.delenv("RANK")
+    assert _run_reproduce(_reproduce_args("logreg", "--no-report", "--out", str(tmp_path))) == 0
+    assert calls[-1] == (["logreg"], True)

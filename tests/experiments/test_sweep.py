@@ -14,7 +14,9 @@ import pytest
 
 from anisoada.experiments.config import load_sweep_config, sweep_config_from_dict
 from anisoada.experiments.datasets import DatasetSpec
+from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.sweep import (
+    TIMING_COLUMNS,
     LRGrid,
     OptimizerSpec,
     SweepConfig,
@@ -74,6 +76,19 @@ def test_sweep_rows_selection_and_budget(tmp_path):
     info = next((tmp_path / "runs").glob("*/run.json")).read_text()
     for key in ('"git"', '"torch"', '"run_seed"', '"unit"'):
         assert key in info
+    # The store reads back what the sweep wrote: tables, a run's record and its final weights.
+    store = ResultsStore(tmp_path)
+    pd.testing.assert_frame_equal(store.read_table("selection"), result.selection)
+    run_id = rows["run_id"].iloc[-1]
+    record = store.read_info(run_id)
+    assert record["unit"]["optimizer"]["name"] == rows["optimizer_name"].iloc[-1]
+    vectors = store.read_vectors(run_id)
+    assert vectors["lrs"].tolist() == record["unit"]["lrs"]
+    assert vectors["weights"].shape == (30, len(record["unit"]["lrs"]))
+    with pytest.raises(FileNotFoundError, match="no table 'nothing'"):
+        store.read_table("nothing")
+    with pytest.raises(FileNotFoundError, match=r"no run\.json"):
+        store.read_info("0" * 16)
 
 
 def test_rerun_skips_stored_runs(tmp_path):
@@ -276,12 +291,15 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_rows(tmp_path):
     reference = run_sweep(load_sweep_config(config), tmp_path / "reference", progress=False)
     assert len(reference.rows) > 0
     pd.testing.assert_frame_equal(
-        resumed.rows.drop(columns=["train_time"]), reference.rows.drop(columns=["train_time"])
+        resumed.rows.drop(columns=list(TIMING_COLUMNS)),
+        reference.rows.drop(columns=list(TIMING_COLUMNS)),
     )
     pd.testing.assert_frame_equal(resumed.selection, reference.selection)
     pd.testing.assert_frame_equal(
-        pd.read_parquet(interrupted / "results.parquet").drop(columns=["train_time"]),
-        pd.read_parquet(tmp_path / "reference" / "results.parquet").drop(columns=["train_time"]),
+        pd.read_parquet(interrupted / "results.parquet").drop(columns=list(TIMING_COLUMNS)),
+        pd.read_parquet(tmp_path / "reference" / "results.parquet").drop(
+            columns=list(TIMING_COLUMNS)
+        ),
     )
 
 
@@ -302,3 +320,46 @@ def test_sweep_command_line_without_a_file(tmp_path, capsys):
     assert set(pd.read_parquet(tmp_path / "results.parquet")["lr"]) == {0.1, 1.0}
     assert "best_lr" in capsys.readouterr().out
     assert main(["sweep", "--out", str(tmp_path)]) == 2  # no file, no factors: a clear error
+
+
+def _sweep_args(*argv):
+    from anisoada.cli import build_parser
+
+    return build_parser().parse_args(["sweep", *argv, "--out", "unused"])
+
+
+def test_sweep_command_line_builds_the_config_with_optimizer_options():
+    from anisoada.experiments._cli import sweep_config_from_args
+
+    config = sweep_config_from_args(
+        _sweep_args(
+            "--dataset", "synthetic", "--dataset", "rotated", "--optimizer", "sgd",
+            "--optimizer", "adagrad", "--option", "adagrad.eps=1e-6",
+            "--option", "adagrad.eps_placement=inside", "--batch-sizes", "8,64",
+            "--budget-epochs", "2", "--seeds", "3",
+        )
+    )  # fmt: skip
+    assert config.optimizers == (
+        OptimizerSpec.create("sgd"),
+        OptimizerSpec.create("adagrad", options={"eps": 1e-6, "eps_placement": "inside"}),
+    )
+    assert [d.stream_key for d in config.datasets] == ["synthetic", "synthetic"]
+    assert (config.batch_sizes, config.budget_epochs, config.budget_samples) == ((8, 64), 2.0, None)
+    assert (config.seeds, config.lr_grid, config.name) == (3, LRGrid(), "sweep")
+    with pytest.raises(ValueError, match=r"--option 'adam.eps=1'.*NAME among"):
+        sweep_config_from_args(_sweep_args("--optimizer", "sgd", "--option", "adam.eps=1"))
+    with pytest.raises(ValueError, match="--option needs --optimizer"):
+        sweep_config_from_args(_sweep_args("--option", "sgd.x=1"))
+    with pytest.raises(ValueError, match="give --dataset, --batch-sizes"):
+        sweep_config_from_args(_sweep_args("--optimizer", "sgd"))
+
+
+def test_positive_integer_arguments_have_a_plain_error(capsys):
+    from anisoada.cli import main
+
+    for bad in ("abc", "0", "-2"):
+        with pytest.raises(SystemExit):
+            main(["sweep", "--seeds", bad, "--out", "unused"])
+        error = capsys.readouterr().err
+        assert f"expected a positive integer; got '{bad}'" in error
+        assert "_positive_int" not in error

@@ -10,9 +10,13 @@ __all__ = ["register"]
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    # ArgumentTypeError (not ValueError) so argparse shows this message, not the function name.
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
     return value
 
 
@@ -71,6 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument(
         "--optimizer", action="append", help="optimizer name from OPTIMIZERS (repeatable)"
     )
+    sweep.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="option of an --optimizer, e.g. adagrad.eps=1e-8 (repeatable; needs --optimizer)",
+    )
     sweep.add_argument("--batch-sizes", type=_int_list, help="e.g. 8,64,512")
     sweep.add_argument("--lr-grid", type=_lr_grid, help="LOW:HIGH[:PER_DECADE], log-spaced")
     sweep.add_argument("--max-extensions", type=int, help="decades added at most per group")
@@ -110,68 +121,109 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reproduce.set_defaults(func=_run_reproduce)
 
 
-def _run_sweep(args: argparse.Namespace) -> int:
+def _optimizer_options(items: list[str], names: list[str]) -> dict[str, dict]:
+    """``NAME.KEY=VALUE`` items → options per optimizer (values as Python literals)."""
+    from anisoada.experiments.lm_cli import _literal
+
+    options: dict[str, dict] = {name: {} for name in names}
+    for item in items:
+        name, _, assignment = item.partition(".")
+        key, _, value = assignment.partition("=")
+        if name not in options or not key or not value:
+            raise ValueError(
+                f"--option {item!r}: expected NAME.KEY=VALUE with NAME among the --optimizer "
+                f"names {names}"
+            )
+        options[name][key] = _literal(value)
+    return options
+
+
+def _dataset_specs(names: list[str]) -> tuple:
+    """``--dataset`` names → specs; a rotated twin shares the synthetic problem's stream."""
+    from anisoada.experiments.datasets import DatasetSpec
+
+    return tuple(
+        DatasetSpec.create(name, "synthetic")
+        if name == "synthetic"
+        else DatasetSpec.create(name, "rotated", stream="synthetic")
+        if name == "rotated"
+        else DatasetSpec.create(name, "libsvm")
+        for name in names
+    )
+
+
+def sweep_config_from_args(args: argparse.Namespace):
+    """The :class:`~anisoada.experiments.SweepConfig` of ``anisoada sweep``'s arguments.
+
+    With a CONFIG file, the options given override its values; without one, ``--dataset``,
+    ``--optimizer`` and ``--batch-sizes`` are required and everything else has the
+    :class:`~anisoada.experiments.SweepConfig` defaults (budget: 100 000 samples).
+    """
     from dataclasses import replace
 
-    from anisoada.experiments.config import load_sweep_config, sweep_config_from_dict
-    from anisoada.experiments.datasets import DatasetSpec
-    from anisoada.experiments.sweep import LRGrid, OptimizerSpec, run_sweep
+    from anisoada.experiments.config import load_sweep_config
+    from anisoada.experiments.sweep import LRGrid, OptimizerSpec, SweepConfig
 
+    if args.option and not args.optimizer:
+        raise ValueError("--option needs --optimizer (options belong to the optimizers named)")
+    fields: dict = {}
+    if args.name:
+        fields["name"] = args.name
+    if args.dataset:
+        fields["datasets"] = _dataset_specs(args.dataset)
+    if args.optimizer:
+        options = _optimizer_options(args.option, args.optimizer)
+        fields["optimizers"] = tuple(
+            OptimizerSpec.create(name, options=options[name]) for name in args.optimizer
+        )
+    if args.batch_sizes:
+        fields["batch_sizes"] = args.batch_sizes
+    base_grid = LRGrid()
     if args.config is not None:
         config = load_sweep_config(args.config)
-    else:
-        missing = [
-            flag
-            for flag, value in (
-                ("--dataset", args.dataset),
-                ("--optimizer", args.optimizer),
-                ("--batch-sizes", args.batch_sizes),
-            )
-            if not value
-        ]
-        if missing:
-            raise ValueError(f"without a CONFIG file, give {', '.join(missing)}")
-        budget = (
-            {"epochs": args.budget_epochs}
-            if args.budget_epochs is not None
-            else {"samples": args.budget_samples or 100_000}
-        )
-        config = sweep_config_from_dict(
-            {
-                "datasets": [{"name": "x"}],
-                "optimizers": [{"name": "sgd"}],
-                "batch_sizes": [1],
-                "budget": budget,
-            },
-            name=args.name or "sweep",
-        )
-    overrides: dict = {}
-    if args.name:
-        overrides["name"] = args.name
-    if args.dataset:
-        overrides["datasets"] = tuple(
-            DatasetSpec.create(name, name if name in ("synthetic", "rotated") else "libsvm")
-            for name in args.dataset
-        )
-    if args.optimizer:
-        overrides["optimizers"] = tuple(OptimizerSpec.create(name) for name in args.optimizer)
-    if args.batch_sizes:
-        overrides["batch_sizes"] = args.batch_sizes
+        base_grid = config.lr_grid
     if args.lr_grid or args.max_extensions is not None:
-        grid = config.lr_grid
-        low, high, per_decade = args.lr_grid or (grid.low, grid.high, grid.per_decade)
-        extensions = grid.max_extensions if args.max_extensions is None else args.max_extensions
-        overrides["lr_grid"] = LRGrid(low, high, per_decade, extensions)
+        low, high, per_decade = args.lr_grid or (
+            base_grid.low,
+            base_grid.high,
+            base_grid.per_decade,
+        )
+        extensions = (
+            base_grid.max_extensions if args.max_extensions is None else args.max_extensions
+        )
+        fields["lr_grid"] = LRGrid(low, high, per_decade, extensions)
     for field_name in ("seeds", "base_seed", "evaluations"):
         if getattr(args, field_name) is not None:
-            overrides[field_name] = getattr(args, field_name)
+            fields[field_name] = getattr(args, field_name)
     if args.budget_samples is not None:
-        overrides.update(budget_samples=args.budget_samples, budget_epochs=None)
+        fields.update(budget_samples=args.budget_samples, budget_epochs=None)
     if args.budget_epochs is not None:
-        overrides.update(budget_epochs=args.budget_epochs, budget_samples=None)
+        fields.update(budget_epochs=args.budget_epochs, budget_samples=None)
     if args.no_vectorize:
-        overrides["vectorize"] = False
-    config = replace(config, **overrides)
+        fields["vectorize"] = False
+    if args.config is not None:
+        return replace(config, **fields)
+    missing = [
+        flag
+        for flag, key in (
+            ("--dataset", "datasets"),
+            ("--optimizer", "optimizers"),
+            ("--batch-sizes", "batch_sizes"),
+        )
+        if key not in fields
+    ]
+    if missing:
+        raise ValueError(f"without a CONFIG file, give {', '.join(missing)}")
+    if "budget_samples" not in fields and "budget_epochs" not in fields:
+        fields["budget_samples"] = 100_000
+    fields.setdefault("name", "sweep")
+    return SweepConfig(**fields)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from anisoada.experiments.sweep import run_sweep
+
+    config = sweep_config_from_args(args)
     result = run_sweep(config, args.out, jobs=args.jobs, progress=not args.no_progress)
     columns = ["dataset", "optimizer", "batch_size", "best_lr", "train_loss", "test_accuracy"]
     columns += ["lrs_tried", "lrs_diverged", "extensions_up", "extensions_down", "at_edge"]
@@ -181,13 +233,50 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _torchrun_rank(environ=None) -> tuple[int, int]:
+    """``(rank, world size)`` of a process started by torchrun, ``(0, 1)`` otherwise."""
+    environ = os.environ if environ is None else environ
+    world_size = int(environ.get("WORLD_SIZE", "1") or 1)
+    rank = int(environ.get("RANK", "0") or 0)
+    return rank, world_size
+
+
+#: The only reproduction target that runs distributed (one process per GPU under torchrun).
+_DISTRIBUTED_TARGETS = ("lm",)
+
+
+def _check_distributed_targets(targets: list[str], world_size: int) -> None:
+    """Refuse non-distributed targets under torchrun: every rank would redo and rewrite them."""
+    if world_size <= 1:
+        return
+    from anisoada.experiments.reproduce import reproductions
+
+    selected = list(reproductions()) if not targets or targets == ["all"] else targets
+    single = [name for name in selected if name not in _DISTRIBUTED_TARGETS]
+    if single:
+        raise ValueError(
+            f"target(s) {single} do not run distributed; under torchrun (WORLD_SIZE="
+            f"{world_size}) give only {list(_DISTRIBUTED_TARGETS)}, and run {single} (and the "
+            "report) without torchrun"
+        )
+
+
 def _run_reproduce(args: argparse.Namespace) -> int:
     from anisoada.experiments.reproduce import run_reproductions
 
+    rank, world_size = _torchrun_rank()
+    _check_distributed_targets(list(args.targets), world_size)
     out = args.out if args.out is not None else Path("results") / args.preset
     outputs = run_reproductions(
-        list(args.targets), args.preset, out, jobs=args.jobs, progress=not args.no_progress
+        list(args.targets),
+        args.preset,
+        out,
+        jobs=args.jobs,
+        progress=not args.no_progress and rank == 0,
     )
+    if rank != 0:
+        # Rank 0 prints and builds the report; the other ranks only took part in training.
+        return 0
     for output in outputs:
         print(f"== {output.target} ({output.preset}) in {output.wall_time:.1f} s -> {output.out}")
         if output.summary:

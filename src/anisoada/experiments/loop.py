@@ -42,10 +42,12 @@ Protocol for a task (the LM task of issue 7 implements exactly this):
     Everything needed, with the optimizer's own state dict, to continue exactly (the
     parameters; buffers; nothing about the data position, which is ``start_step``).
 
-Distributed data parallel fits without changing the loop: a task whose ``batches`` yields
-each rank's share and whose ``loss`` runs a DDP-wrapped module can switch gradient sync off
-for all but the last micro-batch in a callback's ``on_micro_batch_start`` (nanoGPT sets
-``require_backward_grad_sync``); only rank 0 should write results.
+Data parallelism fits without changing the loop: each rank's task yields its share of every
+step's micro-batches, and a first callback sums the
+accumulated gradients across ranks in ``on_gradients`` — once per optimizer step, after the
+last micro-batch — so every rank takes the same step (the LM task's
+:class:`~anisoada.experiments.lm_distributed.GradientAllReduce`; no DDP wrapper). Only rank 0
+writes results.
 
 Divergence: a lane whose mini-batch loss is NaN/inf, or exceeds ``divergence_factor`` times its
 first mini-batch loss, is marked ``"diverged"``; it gets one final row at that step (with NaN
@@ -78,10 +80,6 @@ __all__ = [
     "TrainState",
     "train",
 ]
-
-#: Status of a lane: still running / reached its budget, or stopped because its loss blew up,
-#: or stopped early by a callback.
-STATUSES = ("running", "finished", "diverged", "stopped")
 
 
 @runtime_checkable
@@ -196,7 +194,8 @@ class TrainState:
         step: Optimizer steps taken so far.
         samples: Examples consumed so far (``step × batch_size``).
         train_time: Seconds spent in training steps (evaluation excluded).
-        status: One entry per lane, from :data:`STATUSES`.
+        status: One entry per lane: ``"running"``, ``"finished"`` (reached its budget),
+            ``"diverged"`` (its loss blew up) or ``"stopped"`` (by a callback).
         first_loss: Each lane's first mini-batch loss (the divergence reference).
         loss_sum, loss_count: Per lane, running sum/count of mini-batch losses since the
             lane's last row.

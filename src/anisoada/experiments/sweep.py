@@ -115,7 +115,8 @@ class OptimizerSpec:
         """The options as canonical JSON (sorted keys): one string column in results tables.
 
         Example:
-            >>> spec = OptimizerSpec.create("adagrad", options={"eps": 1e-8, "eps_placement": "inside"})
+            >>> options = {"eps": 1e-8, "eps_placement": "inside"}
+            >>> spec = OptimizerSpec.create("adagrad", options=options)
             >>> spec.options_json
             '{"eps": 1e-08, "eps_placement": "inside"}'
         """
@@ -416,9 +417,15 @@ def _execute(units: Sequence[RunUnit], root: Path, jobs: int, progress: bool, de
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = [pool.submit(execute_unit, unit, str(root)) for unit in units]
-            for future in concurrent.futures.as_completed(futures):
-                future.result()
-                bar.update()
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    future.result()
+                    bar.update()
+            except BaseException:
+                # Surface the first error now: drop the units not started (those already
+                # finished are stored; the running ones finish and are stored too).
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         bar.close()
 
