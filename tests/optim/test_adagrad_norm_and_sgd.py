@@ -151,3 +151,16 @@ def test_sgd_sparse_gradient_plain_works_and_momentum_is_rejected() -> None:
     momentum = SGD(embedding.parameters(), lr=0.5, momentum=0.9)
     with pytest.raises(ValueError, match="momentum"):
         momentum.step()
+
+
+def test_functional_forms_refuse_zero_eps_with_an_empty_accumulator():
+    from anisoada.optim import adagrad, adagrad_norm
+
+    w, g = torch.zeros(3), torch.zeros(3)
+    with pytest.raises(ValueError, match="Invalid eps value: 0"):
+        adagrad([w], [g], [torch.zeros(3)], lr=0.1, eps=0.0)
+    with pytest.raises(ValueError, match="Invalid eps value: 0"):
+        adagrad_norm([w], [g], torch.zeros((), dtype=torch.float64), lr=0.1, eps=0.0)
+    # A positive accumulator makes eps = 0 safe.
+    adagrad([w], [g], [torch.ones(3)], lr=0.1, eps=0.0)
+    assert torch.equal(w, torch.zeros(3))

@@ -56,19 +56,22 @@ ADAGRAD_GROUPS = [
 @pytest.mark.parametrize(
     ("kernel", "fused_threshold"), KERNELS, ids=["reference", "fast", "fast-fused"]
 )
+@pytest.mark.parametrize("initial", [0.0, 0.2])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_adagrad_matches_torch_adagrad_over_200_steps(
-    dtype, kernel, fused_threshold, monkeypatch
+    dtype, initial, kernel, fused_threshold, monkeypatch
 ) -> None:
     if fused_threshold is not None:
         monkeypatch.setattr(_adagrad, "FUSED_MIN_NUMEL", fused_threshold)
     # torch reads initial_accumulator_value from the constructor only (a per-group value is
     # ignored there, honoured here), so it is set for all groups at once.
     ours, optimizer = _run(
-        lambda g: AdaGrad(g, initial_accumulator_value=0.2, kernel=kernel), ADAGRAD_GROUPS, dtype
+        lambda g: AdaGrad(g, initial_accumulator_value=initial, kernel=kernel),
+        ADAGRAD_GROUPS,
+        dtype,
     )
     theirs, reference = _run(
-        lambda g: torch.optim.Adagrad(g, initial_accumulator_value=0.2, foreach=False),
+        lambda g: torch.optim.Adagrad(g, initial_accumulator_value=initial, foreach=False),
         ADAGRAD_GROUPS,
         dtype,
     )

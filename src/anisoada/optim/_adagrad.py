@@ -123,6 +123,9 @@ def adagrad(
             f"(expected one per parameter, {n})"
         )
     check_lr(lr)
+    if eps == 0 and state_sums:
+        # The class checks v_0 once; a caller of the functional form may pass any accumulator.
+        check_no_zero_division(eps, min(float(v.min()) for v in state_sums))
     _adagrad_valid_lr(
         params, grads, state_sums, lr=lr, eps=eps, eps_placement=eps_placement,
         weight_decay=weight_decay, maximize=maximize, delayed=delayed, boxes=boxes,
@@ -225,7 +228,8 @@ def _fusable(param: Tensor, grad: Tensor, state_sum: Tensor) -> bool:
     return (
         not grad.is_sparse
         and param.dtype in _FUSED_DTYPES
-        and param.numel() >= FUSED_MIN_NUMEL
+        # The size threshold is a CPU measurement; on accelerators one launch beats several.
+        and (param.device.type != "cpu" or param.numel() >= FUSED_MIN_NUMEL)
         and grad.dtype == param.dtype == state_sum.dtype
         and param.is_contiguous()
         and grad.is_contiguous()
@@ -267,7 +271,8 @@ def _adagrad_fast(
     for indices in fused_batches.values():
         batch = [params[i] for i in indices]
         # lr_decay=0 makes the kernel ignore the step counters; it still wants one per tensor.
-        steps = [torch.zeros((), dtype=torch.float32) for _ in indices]
+        # The counters live on the parameters' device, as torch's own fused path keeps them.
+        steps = [torch.zeros((), dtype=torch.float32, device=params[i].device) for i in indices]
         torch._fused_adagrad_(
             batch,
             [grads[i] for i in indices],

@@ -167,6 +167,8 @@ def adagrad_norm(
             f"Invalid grads length: {len(grads)} (expected one per parameter, {len(params)})"
         )
     check_lr(lr)
+    if eps == 0:
+        check_no_zero_division(eps, float(state_sum.min()))
     _adagrad_norm_valid_lr(
         params, grads, state_sum, lr=lr, eps=eps, eps_placement=eps_placement,
         weight_decay=weight_decay, maximize=maximize, delayed=delayed, per_column=per_column,
@@ -396,6 +398,9 @@ class AdaGradNorm(GroupOptimizer):
                 dtype=torch.float64,
                 device=first.device,
             )
+        elif group["sum"].device != batch.params[0].device:
+            # load_state_dict moves per-parameter state, never group entries: follow the params.
+            group["sum"] = group["sum"].to(batch.params[0].device)
         _adagrad_norm_valid_lr(
             batch.params,
             batch.grads,
