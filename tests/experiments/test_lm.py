@@ -287,7 +287,7 @@ def test_sweep_extends_the_grid_at_an_edge_and_selects_the_best_lr(tmp_path, mon
     monkeypatch.setattr(lm_run, "run_lm", fake_run)
     monkeypatch.setattr(lm_run, "prepare_lm_data", lambda spec: None)
     sweep = LMSweepConfig(
-        base=LMRunConfig(data=LMDataSpec(n_train=8)),
+        base=LMRunConfig(data=LMDataSpec(n_train=8), measure_noise=False),
         optimizers=(OptimizerSpec("sgd"),),
         batch_sizes=(8, 16),
         lr_grids=(("sgd", (1.0, 10.0)),),
@@ -402,7 +402,15 @@ def test_noise_measurement_needs_two_micro_batches_and_keys_runs_by_their_size(t
         run_lm(config, tmp_path, data=data)
     with pytest.raises(ValueError, match="--no-noise"):
         run_lm(dataclasses.replace(config, micro_batch_size=5), tmp_path, data=data)
-    assert not (tmp_path / "runs").exists()  # refused before anything was written
+    sweep = LMSweepConfig(
+        base=dataclasses.replace(config, micro_batch_size=4),
+        optimizers=(OptimizerSpec("sgd"),),
+        batch_sizes=(8, 4),  # 4 examples in micro-batches of 4: one per step
+        lr_grids=(("sgd", (0.1,)),),
+    )
+    with pytest.raises(ValueError, match="batch_size=4 with micro_batch_size=4"):
+        run_lm_sweep(sweep, tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything was read or written
     # The noise estimate is built from the micro-batches: their size is part of the run id
     # when noise is measured, and only then.
     four, two = (dataclasses.replace(config, micro_batch_size=m) for m in (4, 2))

@@ -88,7 +88,11 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     )
     opt.add_argument("--batch-size", nargs="+", type=int, default=[256], help="effective batches")
     opt.add_argument(
-        "--micro-batch-size", type=int, default=None, help="examples per forward per process"
+        "--micro-batch-size",
+        type=int,
+        default=None,
+        help="examples per forward per process (default: the whole share of a step); the noise "
+        "measurement needs at least two micro-batches per step",
     )
     budget = opt.add_mutually_exclusive_group()
     budget.add_argument("--samples", type=int, default=None, help="sample budget per run")

@@ -696,6 +696,10 @@ def run_lm_sweep(
         raise ValueError(f"Invalid jobs: {jobs!r}; use an int >= 1.")
     if jobs > 1 and context.distributed:
         raise ValueError("jobs > 1 runs separate processes; under torchrun use jobs=1.")
+    for batch_size in sweep.batch_sizes:  # fail before any data is read or run trained
+        _check_noise_microbatches(
+            dataclasses.replace(sweep.base, batch_size=batch_size), context.world_size
+        )
     started = time.perf_counter()
     root = Path(out)
     store = ResultsStore(root)
