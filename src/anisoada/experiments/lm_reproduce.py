@@ -69,6 +69,7 @@ from anisoada.experiments.lm_distributed import (
     shutdown_distributed,
 )
 from anisoada.experiments.lm_run import LMDataSpec, LMRunConfig, LMSweepConfig, run_lm_sweep
+from anisoada.experiments.presentation import markdown_table, method_style
 from anisoada.experiments.reproduce import Reproduction, ReproductionOutput
 from anisoada.experiments.store import provenance
 from anisoada.experiments.sweep import OptimizerSpec
@@ -76,8 +77,6 @@ from anisoada.experiments.sweep import OptimizerSpec
 __all__ = ["QUICK", "REPRODUCTION", "lm_figure", "lm_table", "paper_config", "run_lm_reproduction"]
 
 _OPTIMIZERS = (OptimizerSpec("sgd"), OptimizerSpec("adagrad"))
-_NAMES = {"sgd": "SGD", "adagrad": "AdaGrad", "adagrad_norm": "AdaGrad-Norm"}
-_COLORS = {"sgd": "tab:blue", "adagrad": "tab:red", "adagrad_norm": "tab:green"}
 
 #: The ``quick`` preset: tiny GPT-2, synthetic instructions, CPU-sized.
 QUICK = LMSweepConfig(
@@ -275,8 +274,7 @@ def lm_figure(out: str | Path) -> Path:
                 & np.isclose(rows["lr"], record["best_lr"])
             ]
             run = run.groupby("step", as_index=False).mean(numeric_only=True)
-            name = _NAMES.get(record["optimizer"], record["optimizer"])
-            color = _COLORS.get(record["optimizer"], "tab:gray")
+            name, color, _ = method_style(record["optimizer"])
             label = f"{name} (lr {record['best_lr']:.3g})"
             x, train_loss, what = _train_curve(run)
             axis.plot(x, train_loss, color=color, label=f"{label}, {what}")
@@ -321,19 +319,15 @@ _TABLE_COLUMNS = {
 
 
 def _markdown(table: pd.DataFrame, columns: Mapping[str, str]) -> str:
-    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
-    for record in table.to_dict("records"):
-        record["lrs"] = f"{record['n_lrs']} in [{record['lr_min']:.3g}, {record['lr_max']:.3g}]"
-        cells = []
-        for column in columns:
-            value = record[column]
-            if isinstance(value, float | np.floating):
-                value = "n/a" if not np.isfinite(value) else f"{value:.4g}"
-            elif column == "optimizer":
-                value = _NAMES.get(value, value)
-            cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """Table 4 as Markdown: optimizer display names and the tried lrs as one readable cell."""
+    shown = table.assign(
+        optimizer=[method_style(key).name for key in table["optimizer"]],
+        lrs=[
+            f"{n} in [{low:.3g}, {high:.3g}]"
+            for n, low, high in zip(table["n_lrs"], table["lr_min"], table["lr_max"])
+        ],
+    )
+    return markdown_table(shown, columns)
 
 
 def run_lm_reproduction(

@@ -607,8 +607,11 @@ _TABLE4_COLUMNS = {
     "eval_loss": "final held-out loss",
     "gap_vs_sgd": "train loss − SGD's",
     "rho_sigma": "ρ_σ (whole model)",
-    "lrs": "lrs tried",
+    "lr_min": "lowest lr tried",
+    "lr_max": "highest lr tried",
+    "n_lrs": "lrs tried",
     "at_edge": "tuned lr at grid edge",
+    "initialisation": "initialisation",
 }
 _LM_NOISE_COLUMNS = {
     "batch_size": "batch",
