@@ -121,23 +121,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reproduce.set_defaults(func=_run_reproduce)
 
 
-def _optimizer_options(items: list[str], names: list[str]) -> dict[str, dict]:
-    """``NAME.KEY=VALUE`` items → options per optimizer (values as Python literals)."""
-    from anisoada.experiments.lm_cli import _literal
-
-    options: dict[str, dict] = {name: {} for name in names}
-    for item in items:
-        name, _, assignment = item.partition(".")
-        key, _, value = assignment.partition("=")
-        if name not in options or not key or not value:
-            raise ValueError(
-                f"--option {item!r}: expected NAME.KEY=VALUE with NAME among the --optimizer "
-                f"names {names}"
-            )
-        options[name][key] = _literal(value)
-    return options
-
-
 def _dataset_specs(names: list[str]) -> tuple:
     """``--dataset`` names → specs; a rotated twin shares the synthetic problem's stream."""
     from anisoada.experiments.datasets import DatasetSpec
@@ -162,7 +145,12 @@ def sweep_config_from_args(args: argparse.Namespace):
     from dataclasses import replace
 
     from anisoada.experiments.config import load_sweep_config
-    from anisoada.experiments.sweep import LRGrid, OptimizerSpec, SweepConfig
+    from anisoada.experiments.sweep import (
+        LRGrid,
+        OptimizerSpec,
+        SweepConfig,
+        parse_optimizer_options,
+    )
 
     if args.option and not args.optimizer:
         raise ValueError("--option needs --optimizer (options belong to the optimizers named)")
@@ -172,7 +160,7 @@ def sweep_config_from_args(args: argparse.Namespace):
     if args.dataset:
         fields["datasets"] = _dataset_specs(args.dataset)
     if args.optimizer:
-        options = _optimizer_options(args.option, args.optimizer)
+        options = parse_optimizer_options(args.option, args.optimizer)
         fields["optimizers"] = tuple(
             OptimizerSpec.create(name, options=options[name]) for name in args.optimizer
         )

@@ -12,7 +12,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from typing import Any
 
@@ -132,17 +131,9 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
 def sweep_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~anisoada.experiments.lm_run.LMSweepConfig` the options describe."""
     from anisoada.experiments.lm_run import LMDataSpec, LMRunConfig, LMSweepConfig
-    from anisoada.experiments.sweep import OptimizerSpec
+    from anisoada.experiments.sweep import OptimizerSpec, parse_optimizer_options
 
-    options: dict[str, dict[str, Any]] = {name: {} for name in args.optimizer}
-    for item in args.option:
-        name, _, assignment = item.partition(".")
-        key, _, value = assignment.partition("=")
-        if name not in options or not key or not value:
-            raise ValueError(
-                f"--option {item!r}: expected NAME.KEY=VALUE with NAME among {args.optimizer}"
-            )
-        options[name][key] = _literal(value)
+    options = parse_optimizer_options(args.option, args.optimizer)
     grids = {name: tuple(args.lr) for name in args.optimizer} if args.lr else {}
     for item in args.lr_grid:
         name, _, values = item.partition("=")
@@ -197,13 +188,6 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
 def log_line(line: str) -> None:
     """Print one progress line to stderr (module-level: worker processes can pickle it)."""
     print(line, file=sys.stderr, flush=True)
-
-
-def _literal(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -57,6 +57,7 @@ __all__ = [
     "SweepConfig",
     "SweepResult",
     "derive_seed",
+    "parse_optimizer_options",
     "run_sweep",
     "select_best",
 ]
@@ -641,3 +642,32 @@ def run_sweep(
     return SweepResult(
         rows=rows, selection=selection, root=root, wall_time=time.perf_counter() - started
     )
+
+
+def parse_optimizer_options(items: Sequence[str], names: Sequence[str]) -> dict[str, dict]:
+    """Command-line ``NAME.KEY=VALUE`` items → ``{optimizer name: {option: value}}``.
+
+    Values are read as Python literals (``1e-8``, ``True``, ``(0, 1)``), else kept as text
+    (``inside``). Shared by ``anisoada sweep`` and ``anisoada lm``.
+
+    Example:
+        >>> items = ["adagrad.eps=1e-8", "adagrad.eps_placement=inside"]
+        >>> parse_optimizer_options(items, ["adagrad"])
+        {'adagrad': {'eps': 1e-08, 'eps_placement': 'inside'}}
+    """
+    import ast
+
+    options: dict[str, dict] = {name: {} for name in names}
+    for item in items:
+        name, _, assignment = item.partition(".")
+        key, _, value = assignment.partition("=")
+        if name not in options or not key or not value:
+            raise ValueError(
+                f"--option {item!r}: expected NAME.KEY=VALUE with NAME among the --optimizer "
+                f"names {list(names)}"
+            )
+        try:
+            options[name][key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[name][key] = value
+    return options
