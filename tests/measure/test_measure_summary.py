@@ -136,3 +136,20 @@ def test_summarize_model_recovers_known_L_sigma_and_lambda_max(smoothness):
         .lower()
         .startswith({"hutchinson": "|hutchinson", "secant": "max"}[smoothness])
     )
+
+
+def test_per_block_norms_are_written_with_the_summary(tmp_path):
+    summary = _summary()
+    blocks = summary.per_block()
+    # Block "w" = coordinates 0..2: L = (1, 4, 0.5), σ = (0.3, 0, 1.2); block "b" = coordinate 3.
+    assert [b["block"] for b in blocks] == ["w", "b"]
+    w, b = blocks
+    assert w["size"] == 3 and w["L_l1"] == pytest.approx(5.5) and w["L_linf"] == 4.0
+    assert w["rho_L"] == pytest.approx(5.5 / (3 * 4.0))
+    assert w["sigma_l1"] == pytest.approx(1.5)
+    assert w["sigma_l2"] == pytest.approx(np.sqrt(0.09 + 1.44))
+    assert w["rho_sigma"] == pytest.approx(1.5 / (np.sqrt(3) * np.sqrt(1.53)))
+    assert b["rho_L"] == pytest.approx(1.0) and b["rho_sigma"] == pytest.approx(1.0)
+    _, json_path = summary.save(tmp_path / "s")
+    assert json.loads(json_path.read_text())["blocks"] == blocks
+    assert _summary(block_names=None, block_sizes=None).per_block() == []

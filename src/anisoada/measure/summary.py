@@ -161,6 +161,36 @@ class MeasurementSummary:
             values["L1_pooled"] = self.L1_pooled
         return {k: _json_number(v) for k, v in values.items()}
 
+    def per_block(self) -> list[dict[str, float | int | str | None]]:
+        """Norms and ratios of each coordinate block (parameter tensor), JSON-ready.
+
+        Per block ``B``: ``‖L_B‖_1``, ``‖L_B‖_∞``, ``‖σ_B‖_1``, ``‖σ_B‖_2`` and the block's own
+        ``ρ_L = ‖L_B‖_1/(|B|‖L_B‖_∞)`` and ``ρ_σ = ‖σ_B‖_1/(√|B|‖σ_B‖_2)``: where in the model
+        the anisotropy sits. Empty when the summary has no blocks.
+        """
+        if self.block_names is None:
+            return []
+        rows = []
+        start = 0
+        for name, size in zip(self.block_names, self.block_sizes):
+            L, sigma = self.L[start : start + size], self.sigma[start : start + size]
+            start += size
+            L_l1, L_linf = float(L.sum()), float(L.max()) if size else 0.0
+            s_l1, s_l2 = float(sigma.sum()), float(np.linalg.norm(sigma))
+            rows.append(
+                {
+                    "block": name,
+                    "size": int(size),
+                    "L_l1": L_l1,
+                    "L_linf": L_linf,
+                    "sigma_l1": s_l1,
+                    "sigma_l2": s_l2,
+                    "rho_L": _json_number(L_l1 / (size * L_linf) if L_linf > 0 else None),
+                    "rho_sigma": _json_number(s_l1 / (np.sqrt(size) * s_l2) if s_l2 > 0 else None),
+                }
+            )
+        return rows
+
     def with_block_envelopes(
         self, fits: Mapping[str, Any], *, conventions: Mapping[str, str] | None = None
     ) -> MeasurementSummary:
@@ -213,6 +243,7 @@ class MeasurementSummary:
             "format": SUMMARY_FORMAT,
             "npz": npz_path.name,
             **self.scalars(),
+            "blocks": self.per_block(),
             "conventions": self.conventions,
             "provenance": {"python": platform.python_version(), **self.provenance},
         }
