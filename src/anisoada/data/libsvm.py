@@ -30,7 +30,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -43,6 +42,8 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+
+from anisoada._io import atomic_open, atomic_path
 
 __all__ = [
     "DATA_HOME_ENV",
@@ -735,7 +736,7 @@ def _write_cache(
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _atomic_writer(path) as handle:
+        with atomic_open(path, "wb") as handle:
             np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
     except OSError as error:
         warnings.warn(
@@ -768,35 +769,6 @@ def _read_cache(path: Path, source: Path) -> tuple[sp.csr_matrix, np.ndarray, st
         return None
 
 
-class _atomic_writer:
-    """Context manager: a temporary file in the target's directory, ``os.replace``d on success."""
-
-    def __init__(self, target: Path):
-        self.target = target
-        self.handle: IO[bytes] | None = None
-
-    def __enter__(self) -> IO[bytes]:
-        descriptor, name = tempfile.mkstemp(
-            dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp"
-        )
-        self.temporary = Path(name)
-        self.handle = os.fdopen(descriptor, "wb")
-        return self.handle
-
-    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
-        assert self.handle is not None
-        try:
-            if kind is None:
-                self.handle.flush()
-                os.fsync(self.handle.fileno())
-            self.handle.close()
-            if kind is None:
-                os.replace(self.temporary, self.target)
-        finally:
-            if self.temporary.exists():
-                self.temporary.unlink()
-
-
 # ---------------------------------------------------------------------------------------------
 # Download
 # ---------------------------------------------------------------------------------------------
@@ -818,8 +790,7 @@ def _download(url: str, target: Path, expected_sha: str | None, *, timeout: floa
     when known) before it is renamed to ``target``. Any failure removes the temporary file.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    writer = _atomic_writer(target)
-    with writer as handle:
+    with atomic_path(target) as temporary, open(temporary, "wb") as handle:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 announced = response.headers.get("Content-Length")
@@ -838,7 +809,7 @@ def _download(url: str, target: Path, expected_sha: str | None, *, timeout: floa
                 f"{announced} bytes; nothing was saved. Retry, or place the file at {target}."
             )
         try:
-            actual = _content_sha256(writer.temporary, compression_of=target)
+            actual = _content_sha256(temporary, compression_of=target)
         except (OSError, EOFError, lzma.LZMAError) as error:
             raise LibsvmDownloadError(
                 f"The download of {url} cannot be decompressed ({error}); nothing was saved."
@@ -881,7 +852,7 @@ def save_libsvm(path: str | Path, X: Any, y: np.ndarray) -> Path:
     X.sort_indices()
     path.parent.mkdir(parents=True, exist_ok=True)
     opener = _COMPRESSIONS.get(path.suffix.lower())
-    with _atomic_writer(path) as raw:
+    with atomic_open(path, "wb") as raw:
         # A compressor opened on a file object does not close it: closing writes its trailer.
         stream = opener(raw, "wb") if opener is not None else raw
         lines = _libsvm_lines(X, y)

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from anisoada.experiments._io import atomic_path
+from anisoada._io import atomic_path
 from anisoada.experiments.loop import Callback, Task, TrainResult, TrainState
 
 __all__ = ["Checkpointer", "RowLogger", "load_checkpoint"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from anisoada.experiments._io import atomic_path
+from anisoada._io import atomic_path
 from anisoada.experiments.presentation import method_style
 
 __all__ = ["logreg_figures"]

@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from anisoada.experiments._io import atomic_open, atomic_path, write_json
+from anisoada._io import atomic_open, atomic_path, write_json
 from anisoada.experiments.lm_cli import log_line
 from anisoada.experiments.lm_distributed import (
     DistributedContext,

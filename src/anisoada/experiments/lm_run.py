@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from anisoada.experiments._io import atomic_path, write_json
+from anisoada._io import atomic_path, write_json
 from anisoada.experiments.callbacks import Checkpointer, RowLogger, load_checkpoint
 from anisoada.experiments.lm import LanguageModelTask, TokenizedExamples, compact_vocabulary
 from anisoada.experiments.lm_distributed import DistributedContext

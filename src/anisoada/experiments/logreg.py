@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from anisoada.experiments._io import atomic_open, write_json
+from anisoada._io import atomic_open, write_json
 from anisoada.experiments.datasets import DatasetSpec, load_dataset
 from anisoada.experiments.presentation import markdown_table, method_style
 from anisoada.experiments.reproduce import Reproduction, ReproductionOutput

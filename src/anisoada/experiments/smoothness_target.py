@@ -44,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 
-from anisoada.experiments._io import atomic_open, write_json
+from anisoada._io import atomic_open, write_json
 from anisoada.experiments.presentation import markdown_table
 from anisoada.experiments.reproduce import Reproduction, ReproductionOutput
 from anisoada.experiments.store import provenance

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from anisoada.experiments._io import atomic_path, write_json
+from anisoada._io import atomic_path, write_json
 
 __all__ = ["ResultsStore", "provenance"]
 

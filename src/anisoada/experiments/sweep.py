@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from anisoada.experiments._io import write_json
+from anisoada._io import write_json
 from anisoada.experiments.datasets import DatasetSpec, load_dataset
 from anisoada.experiments.logistic import LogisticTask
 from anisoada.experiments.loop import Budget, TrainConfig, train

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from anisoada.experiments._io import atomic_open, atomic_path, write_json
+from anisoada._io import atomic_open, atomic_path, write_json
 from anisoada.experiments.presentation import markdown_table, method_style
 from anisoada.experiments.reproduce import Reproduction, ReproductionOutput
 from anisoada.experiments.store import provenance

@@ -38,11 +38,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from anisoada._io import atomic_open
 from anisoada.experiments.loop import Budget, Callback, TrainConfig, train
 from anisoada.measure._functional import LossFn, batch_size, chunks, slice_batch
 from anisoada.measure.envelope import EnvelopeFit, fit_envelopes
 from anisoada.measure.layout import ParameterLayout, trainable_parameters
 from anisoada.measure.secant import coordinate_secants, sample_coordinates
+from anisoada.measure.summary import summary_paths
 
 __all__ = [
     "CHECK_FORMAT",
@@ -162,14 +164,8 @@ class SmoothnessCheckResult:
 
     def save(self, stem: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Write ``<stem>.npz`` (points) and ``<stem>.json`` (fits, config, record)."""
-        base = Path(stem)
-        if base.suffix in (".npz", ".json"):
-            base = base.with_suffix("")
-        npz_path = base.with_name(base.name + ".npz")
-        json_path = base.with_name(base.name + ".json")
-        npz_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = npz_path.with_name(npz_path.name + ".tmp")
-        with open(tmp, "wb") as handle:
+        npz_path, json_path = summary_paths(stem)
+        with atomic_open(npz_path, "wb") as handle:
             np.savez_compressed(
                 handle,
                 x=self.x,
@@ -183,7 +179,6 @@ class SmoothnessCheckResult:
                 block_names=np.array(self.block_names, dtype=np.str_),
                 block_sizes=np.array(self.block_sizes, dtype=np.int64),
             )
-        os.replace(tmp, npz_path)
         document = {
             "format": CHECK_FORMAT,
             "npz": npz_path.name,
@@ -193,9 +188,8 @@ class SmoothnessCheckResult:
             "config": dataclasses.asdict(self.config),
             "provenance": dict(self.provenance),
         }
-        tmp = json_path.with_name(json_path.name + ".tmp")
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
-        os.replace(tmp, json_path)
+        with atomic_open(json_path) as handle:
+            handle.write(json.dumps(document, indent=2) + "\n")
         return npz_path, json_path
 
     @classmethod

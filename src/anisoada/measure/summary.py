@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from anisoada._io import atomic_open
+
 __all__ = ["SUMMARY_FORMAT", "MeasurementSummary", "load_summary", "summary_paths"]
 
 SUMMARY_FORMAT = "anisoada-measure-summary/1"
@@ -235,10 +237,8 @@ class MeasurementSummary:
         for name in ("L0", "L1"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
-        tmp = npz_path.with_name(npz_path.name + ".tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_open(npz_path, "wb") as handle:
             np.savez(handle, **arrays)
-        os.replace(tmp, npz_path)
         document = {
             "format": SUMMARY_FORMAT,
             "npz": npz_path.name,
@@ -247,11 +247,8 @@ class MeasurementSummary:
             "conventions": self.conventions,
             "provenance": {"python": platform.python_version(), **self.provenance},
         }
-        tmp = json_path.with_name(json_path.name + ".tmp")
-        tmp.write_text(
-            json.dumps(document, indent=2, sort_keys=False, default=_json_default) + "\n"
-        )
-        os.replace(tmp, json_path)
+        with atomic_open(json_path) as handle:
+            handle.write(json.dumps(document, indent=2, default=_json_default) + "\n")
         return npz_path, json_path
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from anisoada.experiments._io import atomic_open
+from anisoada._io import atomic_open
 from anisoada.report._render import render_html, render_markdown
 from anisoada.report._results import ResultsDirectory
 from anisoada.report._sections import build_sections
