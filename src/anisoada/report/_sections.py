@@ -486,13 +486,14 @@ def _figure1(results: ResultsDirectory) -> Section:
 # Logistic regression
 # ------------------------------------------------------------------------------------------
 
-_ACCURACY_COLUMNS = {
-    "dataset": "dataset",
-    "batch_size": "batch",
-    "sgd_test_accuracy": "SGD",
-    "adagrad_test_accuracy": "AdaGrad",
-    "adagrad_norm_test_accuracy": "AdaGrad-Norm",
-}
+
+def _accuracy_columns(table: pd.DataFrame) -> dict[str, str]:
+    """Column → header of the held-out accuracy table, for whichever optimizers were swept."""
+    columns = {"dataset": "dataset", "batch_size": "batch"}
+    for label in results_labels(table):
+        if f"{label}_test_accuracy" in table:
+            columns[f"{label}_test_accuracy"] = method_style(label).name
+    return columns
 
 
 def _logreg(results: ResultsDirectory) -> Section:
@@ -546,12 +547,13 @@ def _logreg(results: ResultsDirectory) -> Section:
                 "note",
             )
         )
-    if any(column in table for column in _ACCURACY_COLUMNS if column.endswith("accuracy")):
+    accuracy_columns = _accuracy_columns(table)
+    if len(accuracy_columns) > 2:
         blocks.append(
             Table(
                 "logreg-accuracy",
                 table,
-                _ACCURACY_COLUMNS,
+                accuracy_columns,
                 caption="Held-out accuracy at the tuned learning rates",
                 source="logreg/results.csv",
                 stand_in=stand_in,
