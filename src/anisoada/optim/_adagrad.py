@@ -1,4 +1,4 @@
-"""Diagonal AdaGrad as analysed by Liu, Pan & Zhang (2025): class, functional form, two kernels.
+"""Diagonal AdaGrad as analysed by Liu, Pan & Zhang (2025): class, functional form, four kernels.
 
 The update, per coordinate, for the minibatch-mean gradient ``g_t`` at ``w_t``::
 
@@ -14,14 +14,19 @@ is the coordinate-wise clip (see :mod:`anisoada.optim._box`), and it is the iden
 is given. torch's ``Adagrad`` is ``eps_placement="outside", initial_accumulator_value=0``; optax's
 ``adagrad`` is ``eps_placement="inside", initial_accumulator_value=0.1``.
 
-Kernels computing the same update: ``"reference"``, a readable per-tensor loop that allocates
-freely; ``"fast"`` (default), which calls torch's fused Adagrad kernel where its arithmetic is
-exactly ours (ε outside, not delayed, a float ``lr``; explicit float bounds add one clipping pass)
-and otherwise runs in-place passes into preallocated workspace buffers, so that a step allocates
-nothing proportional to the parameters; and ``"compiled"`` (opt-in), which sends the variants the
-fused kernel cannot do — delayed, ε inside, tensor ``lr``, tensor or radius boxes — to a
-``torch.compile``'d single pass (see :mod:`anisoada.optim._compiled`: a few seconds of
-compilation on first use, and a C++ compiler, buy one pass over memory instead of three or four).
+Kernels computing the same update:
+
+- ``"reference"``: a readable per-tensor loop that allocates freely;
+- ``"fast"`` (default): every tensor by the cheapest exact route — torch's fused Adagrad kernel
+  where it is the whole update (ε outside, not delayed, float ``lr``, no box: one pass over
+  memory); otherwise, for tensors of at least ``COMPILE_MIN_NUMEL`` elements, the variant's
+  ``torch.compile``'d single pass (compiled once per option set and process, see
+  :mod:`anisoada.optim._compiled`); and the eager kernel for the rest;
+- ``"compiled"``: ``"fast"`` with the compiled single pass at every size;
+- ``"eager"``: ``"fast"`` without compilation — the fallback where a compiler is missing or
+  fails. It allocates nothing proportional to the parameters (workspace buffers are reused):
+  the fused kernel plus one clipping pass for a box (two passes), four in-place passes for the
+  delayed step, ε inside or a tensor ``lr``, which torch has no fused kernel for.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from anisoada.optim import _compiled
 from anisoada.optim._box import Bounds, Box, project_
 from anisoada.optim._checks import (
     check_bool,
@@ -42,7 +48,7 @@ from anisoada.optim._checks import (
     check_no_zero_division,
     check_nonnegative,
 )
-from anisoada.optim._common import GroupBatch, GroupOptimizer, start_step
+from anisoada.optim._common import GroupBatch, GroupOptimizer, has_fused_kernel, start_step
 from anisoada.optim._compiled import AdaGradOptions, adagrad_compiled_
 from anisoada.optim._workspace import Workspace, effective_gradient, scratch
 
@@ -53,7 +59,12 @@ _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # torch's fused CPU kernels open a parallel region for any size: below this many elements the
 # in-place passes are cheaper (and do not stall when the other cores are busy).
 FUSED_MIN_NUMEL = 1 << 16
-KERNELS = ("fast", "compiled", "reference")
+KERNELS = ("fast", "compiled", "eager", "reference")
+
+
+def _compile_threshold(kernel: str) -> int | None:
+    """Elements from which a kernel compiles its variant (``None``: never)."""
+    return {"fast": _compiled.COMPILE_MIN_NUMEL, "compiled": 0, "eager": None}[kernel]
 
 
 def adagrad(
@@ -85,8 +96,8 @@ def adagrad(
     ``W`` the ``H_t``-weighted projection is the coordinate clip.
 
     ``lr`` may be a tensor broadcastable to each parameter: ``K`` independent runs stacked as the
-    columns of a ``(d, K)`` parameter take ``lr`` of shape ``(K,)``. Both kernels support it
-    (the fast kernel through its in-place path, since torch's fused kernel takes a scalar).
+    columns of a ``(d, K)`` parameter take ``lr`` of shape ``(K,)``. Every kernel supports it
+    (torch's fused kernel takes a scalar, so the fast kernels compile or run in-place passes).
 
     Args:
         params: Parameters, updated in place.
@@ -104,7 +115,8 @@ def adagrad(
         state_steps: Optional step counters (0-dim tensors), each incremented by one.
         workspaces: Optional per-parameter dicts in which the fast kernel keeps its scratch
             buffers between calls; without them it allocates the scratch on every call.
-        kernel: ``"fast"``, ``"compiled"`` or ``"reference"`` (see the module docstring).
+        kernel: ``"fast"``, ``"compiled"``, ``"eager"`` or ``"reference"`` (see the module
+            docstring).
 
     Example:
         >>> w, g, v = torch.zeros(3), torch.tensor([1.0, -2.0, 0.0]), torch.zeros(3)
@@ -162,8 +174,9 @@ def _adagrad_valid_lr(
             _adagrad_reference_tensor(p, g, v, box, options)
         return
     _adagrad_fast(
-        params, grads, state_sums, boxes, workspaces, options, compiled=kernel == "compiled"
-    )
+        params, grads, state_sums, boxes, workspaces, options,
+        compile_min_numel=_compile_threshold(kernel),
+    )  # fmt: skip
 
 
 def _adagrad_reference_tensor(
@@ -228,6 +241,7 @@ def _fusable(param: Tensor, grad: Tensor, state_sum: Tensor) -> bool:
     return (
         not grad.is_sparse
         and param.dtype in _FUSED_DTYPES
+        and has_fused_kernel("_fused_adagrad_", param.device.type)
         # The size threshold is a CPU measurement; on accelerators one launch beats several.
         and (param.device.type != "cpu" or param.numel() >= FUSED_MIN_NUMEL)
         and grad.dtype == param.dtype == state_sum.dtype
@@ -246,27 +260,38 @@ def _adagrad_fast(
     workspaces: Sequence[Workspace] | None,
     options: AdaGradOptions,
     *,
-    compiled: bool,
+    compile_min_numel: int | None,
 ) -> None:
-    """Fused kernel where it computes exactly our update, in-place passes everywhere else.
+    """Each tensor by the cheapest route that computes exactly our update.
 
-    With ``compiled``, the variants the fused kernel cannot do (and tensor box bounds, which
-    would cost a separate clipping pass) go to the single-pass compiled kernel instead.
+    1. torch's fused kernel where it is the whole update (ε outside, not delayed, float ``lr``,
+       no box): one pass, nothing to compile;
+    2. otherwise, from ``compile_min_numel`` elements on (``None``: never), the variant's
+       compiled single-pass kernel;
+    3. where that is unavailable: the fused kernel followed by one clipping pass (a box), or
+       in-place passes into workspace buffers (delayed, ε inside, tensor ``lr``, odd layouts).
     """
     lr, eps, eps_placement, weight_decay, maximize, delayed = options
     fused_ok = eps_placement == "outside" and not delayed and not isinstance(lr, Tensor)
     fused_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, (p, g, v) in enumerate(zip(params, grads, state_sums)):
-        workspace = None if workspaces is None else workspaces[i]
         box = boxes[i]
-        tensor_box = box is not None and any(isinstance(b, Tensor) for b in box)
         if g.is_sparse:
             _adagrad_reference_sparse(p, g, v, box, options)
-        elif fused_ok and _fusable(p, g, v) and not (compiled and tensor_box):
+            continue
+        fusable = fused_ok and _fusable(p, g, v)
+        if fusable and box is None:
             fused_batches.setdefault((p.device, p.dtype), []).append(i)
-        elif compiled:
-            adagrad_compiled_(p, g, v, box, options)
+        elif (
+            compile_min_numel is not None
+            and p.numel() >= compile_min_numel
+            and adagrad_compiled_(p, g, v, box, options)
+        ):
+            continue
+        elif fusable:
+            fused_batches.setdefault((p.device, p.dtype), []).append(i)
         else:
+            workspace = None if workspaces is None else workspaces[i]
             _adagrad_inplace_tensor(p, g, v, box, workspace, options)
     for indices in fused_batches.values():
         batch = [params[i] for i in indices]
@@ -360,9 +385,11 @@ class AdaGrad(GroupOptimizer):
         box_radius: ``r > 0``: the box ``w_1 ± r`` around each parameter's first iterate.
         weight_decay: L2 coefficient added to the gradient (before accumulation), as torch.
         maximize: Ascend instead of descend.
-        kernel: ``"fast"`` (default; no compilation), ``"compiled"`` (single-pass kernels for
-            the delayed, ε-inside, tensor-lr and tensor/radius-box variants, compiled with
-            ``torch.compile`` on first use) or ``"reference"``.
+        kernel: ``"fast"`` (default: torch's fused kernel for the standard update, a single
+            pass compiled with ``torch.compile`` for the other variants on tensors of at least
+            ``COMPILE_MIN_NUMEL`` elements — seconds of compilation once per option set and
+            process — and eager passes elsewhere), ``"compiled"`` (the compiled pass at any
+            size), ``"eager"`` (never compile) or ``"reference"``.
 
     Example:
         >>> w = torch.nn.Parameter(torch.tensor([1.0, 1.0]))

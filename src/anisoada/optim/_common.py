@@ -9,6 +9,7 @@ counters, boxes and workspaces, and validating a tensor ``lr`` only when it chan
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -29,6 +30,25 @@ class GroupBatch(NamedTuple):
     steps: list[Tensor]
     boxes: list[Box | None]
     workspaces: list[Workspace]
+
+
+@functools.cache
+def has_fused_kernel(op: str, device_type: str) -> bool:
+    """Whether torch implements the fused optimizer kernel ``torch.<op>`` on ``device_type``.
+
+    torch's fused Adagrad kernel exists on CPU only, its fused SGD kernel also on CUDA; calling
+    either elsewhere raises, so the fast kernels ask before routing a tensor there.
+    """
+    has_kernel = getattr(torch._C, "_dispatch_has_kernel_for_dispatch_key", None)
+    if has_kernel is None:  # an older or trimmed build: CPU is the one device always covered
+        return device_type == "cpu"
+    try:
+        return bool(has_kernel(f"aten::{op}", _DISPATCH_KEYS.get(device_type, device_type.upper())))
+    except RuntimeError:  # a device type without a dispatch key of that name
+        return False
+
+
+_DISPATCH_KEYS = {"meta": "Meta", "mps": "MPS", "xpu": "XPU", "privateuseone": "PrivateUse1"}
 
 
 def start_step(n: int, boxes: Sequence[Box | None] | None, state_steps: Sequence[Tensor] | None):

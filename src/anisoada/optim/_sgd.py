@@ -27,7 +27,7 @@ from anisoada.optim._checks import (
     check_nonnegative,
     check_unit_interval,
 )
-from anisoada.optim._common import GroupBatch, GroupOptimizer, start_step
+from anisoada.optim._common import GroupBatch, GroupOptimizer, has_fused_kernel, start_step
 from anisoada.optim._workspace import Workspace, effective_gradient, scratch
 
 __all__ = ["SGD", "sgd"]
@@ -199,6 +199,7 @@ def _fusable(param: Tensor, grad: Tensor, buffer: Tensor | None) -> bool:
     return (
         not grad.is_sparse
         and param.dtype in _FUSED_DTYPES
+        and has_fused_kernel("_fused_sgd_", param.device.type)
         # The size threshold is a CPU measurement; on accelerators one launch beats several.
         and (param.device.type != "cpu" or param.numel() >= FUSED_MIN_NUMEL)
         and grad.dtype == param.dtype
