@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import lzma
+import re
 import threading
 import warnings
 from pathlib import Path
@@ -32,6 +33,7 @@ from anisoada.data import (
     save_libsvm,
 )
 from anisoada.data import libsvm as libsvm_module
+from anisoada.data.libsvm import locate_libsvm
 
 SMALL = b"""# a comment line
 +1 1:0.5 3:2 # trailing comment
@@ -80,10 +82,7 @@ def test_small_file_parses_exactly_in_every_compression(tmp_path, suffix):
         ([1, 2, 2, 1], [-1, 1, 1, -1]),
         ([-1, 1, 1, -1], [-1, 1, 1, -1]),
         ([2, 4, 4, 2], [-1, 1, 1, -1]),  # breast-cancer's coding
-        ([1, 1, 1, 1], [1, 1, 1, 1]),
-        ([0, 0, 0, 0], [-1, -1, -1, -1]),
-        ([2, 2, 2, 2], [1, 1, 1, 1]),
-        ([-1, -1, -1, -1], [-1, -1, -1, -1]),
+        ([0.5, -3, -3, 0.5], [1, -1, -1, 1]),
     ],
 )
 def test_labels_are_normalised_to_plus_minus_one(tmp_path, labels, expected):
@@ -92,17 +91,48 @@ def test_labels_are_normalised_to_plus_minus_one(tmp_path, labels, expected):
     np.testing.assert_array_equal(y, expected)
 
 
-def test_more_than_two_classes_and_unknown_codings_are_errors(tmp_path):
+def test_more_than_two_classes_and_a_single_class_are_errors(tmp_path):
     path = _write(tmp_path / "multi", b"1 1:1\n2 1:1\n3 1:1\n")
-    with pytest.raises(ValueError, match=r"3 distinct labels \(1, 2, 3\).*binary classification"):
+    with pytest.raises(LibsvmFormatError) as caught:
         _load(path, tmp_path)
-    single = _write(tmp_path / "single", b"5 1:1\n5 2:1\n")
-    with pytest.raises(ValueError, match=r"every label is 5.*pass label_coding"):
-        _load(single, tmp_path)
-    _, y = _load(single, tmp_path, label_coding=(3, 5))
+    assert str(caught.value) == (
+        f"{path}: 3 distinct labels (1, 2, 3); only binary classification (two label values) "
+        "is supported"
+    )
+    many = _write(tmp_path / "many", "".join(f"{k} 1:1\n" for k in range(12)).encode())
+    with pytest.raises(LibsvmFormatError, match=r"12 distinct labels \(0, 1, .*, 9 \.\.\.\)"):
+        _load(many, tmp_path)
+    for label in (5, 1, 0, -1, 2):
+        single = _write(tmp_path / f"single{label}", f"{label} 1:1\n{label} 2:1\n".encode())
+        with pytest.raises(LibsvmFormatError) as caught:
+            _load(single, tmp_path)
+        assert str(caught.value) == (
+            f"{single}: every label is {label}: the file holds a single class, but binary "
+            "classification needs two"
+        )
+    # Saying which class it is makes a one-class file (e.g. a small test file) readable.
+    _, y = _load(single, tmp_path, label_coding=(-1, 2))
     np.testing.assert_array_equal(y, [1, 1])
-    with pytest.raises(ValueError, match=r"label 5 is neither 0 \(negative\) nor 1 \(positive\)"):
+    with pytest.raises(
+        LibsvmFormatError,
+        match=r"label 2 is neither 0 \(negative\) nor 1 \(positive\), the classes given as "
+        "label_coding",
+    ):
         _load(single, tmp_path, label_coding=(0, 1))
+
+
+@pytest.mark.parametrize(
+    ("coding", "shown"),
+    [((1, 1), "(1, 1)"), ((0, float("nan")), "(0, nan)"), ((1,), "(1)"), ("ab", "'ab'"),
+     ((np.float64(0.0), np.float64(0.0)), "(0.0, 0.0)")],
+)  # fmt: skip
+def test_bad_label_coding_is_refused_in_plain_words(tmp_path, coding, shown):
+    path = _write(tmp_path / "two", b"1 1:1\n-1 1:1\n")
+    with pytest.raises(ValueError) as caught:
+        _load(path, tmp_path, label_coding=coding)
+    assert str(caught.value) == (
+        f"label_coding must be two different finite numbers (negative, positive); got {shown}"
+    )
 
 
 def test_train_and_test_features_align_through_n_features(tmp_path):
@@ -137,7 +167,32 @@ BAD_LINES = [
     (b"1 2:nan\n", "the value in '2:nan' is not a finite number"),
     (b"inf 2:1\n", "the label 'inf' is not a finite number"),
     (b"1 2:1 junk\n", "expected index:value, got 'junk'"),
-]
+    # Indices beyond a C int (scikit-learn's reader overflows on them).
+    (b"1 1000000000000:1\n", "the feature index in '1000000000000:1' is too large (the largest "
+     "supported is 2147483647)"),
+    (b"1 2147483648:1\n", "the feature index in '2147483648:1' is too large (the largest "
+     "supported is 2147483647)"),
+    (b"1 " + b"9" * 5000 + b":1\n", f"the feature index in '{'9' * 37}...' is too large (the "
+     "largest supported is 2147483647)"),
+    # Spellings Python's int()/float() accept but LIBSVM's grammar does not.
+    (b"1 +3:1\n", "the feature index in '+3:1' is not a positive integer"),
+    (b"1 3:1_0\n", "the value in '3:1_0' is not a finite number"),
+    (b"1_0 3:1\n", "the label '1_0' is not a finite number"),
+    (b"1 3:0x1f\n", "the value in '3:0x1f' is not a finite number"),
+    (b"1 3:infinity\n", "the value in '3:infinity' is not a finite number"),
+    (b"-nan 3:1\n", "the label '-nan' is not a finite number"),
+    # scikit-learn skips any first token that starts with "qid" and never reads its value.
+    (b"1 qidx:4 2:1\n", "the feature index in 'qidx:4' is not a positive integer"),
+    (b"1 qid:x 2:1\n", "the query id in 'qid:x' is not a non-negative integer"),
+    (b"1 2:1 qid:4\n", "'qid:4': a query id may only come right after the label"),
+    (b"1 2:1\xff\xfe\n", "holds a byte that is not UTF-8 text (0xff at column 6); is the file "
+     "binary, or compressed other than as gzip, bzip2 or xz?"),
+    (b"1 2:1\xa03:1\n", "holds a byte that is not UTF-8 text (0xa0 at column 6); is the file "
+     "binary, or compressed other than as gzip, bzip2 or xz?"),
+    ("1 2:1\u00a03:1\n".encode(), "the value in '2:1\\xa03:1' is not a finite number"),
+    (b"1 2:1\x00\n", "the value in '2:1\\x00' is not a finite number"),
+    (b"1 2:1 3:2:1\n", "the value in '3:2:1' is not a finite number"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("bad", "message"), BAD_LINES)
@@ -223,15 +278,16 @@ def test_random_lines_load_or_raise_our_error_at_a_bad_line(tmp_path, lines):
     try:
         X, y = load_libsvm(path, cache=False)
     except LibsvmFormatError as error:
-        assert error.line_number is not None
-        bad = lines[error.line_number - 1].encode()
-        assert libsvm_module._line_problem(bad, None) is not None
-        assert all(
-            libsvm_module._line_problem(x.encode(), None) is None
-            for x in lines[: error.line_number - 1]
-        )
-    except ValueError as error:  # the only other outcome: a label set that is not binary
-        assert "distinct labels" in str(error) or "every label is" in str(error)
+        if error.line_number is None:  # whole-file problems: no rows, or not two classes
+            assert all(libsvm_module._line_problem(x.encode(), None) is None for x in lines)
+            assert re.search("no data rows|distinct labels|every label is", str(error))
+        else:
+            bad = lines[error.line_number - 1].encode()
+            assert libsvm_module._line_problem(bad, None) is not None
+            assert all(
+                libsvm_module._line_problem(x.encode(), None) is None
+                for x in lines[: error.line_number - 1]
+            )
     else:
         assert X.shape[0] == len(y) <= len(lines)
         assert all(libsvm_module._line_problem(x.encode(), None) is None for x in lines)
@@ -248,9 +304,7 @@ def test_truncated_files_load_a_prefix_or_raise_our_error(tmp_path, data, cut, s
     try:
         X, _ = load_libsvm(truncated, cache=False, n_features=dense.shape[1])
     except LibsvmFormatError as error:
-        assert str(truncated) in str(error)
-    except ValueError as error:
-        assert "labels" in str(error) or "every label" in str(error)
+        assert str(error).startswith(str(truncated))
     else:
         rows = X.shape[0]
         if suffix == "" and rows:  # plain text: a prefix of the rows loaded, the last maybe cut
@@ -394,14 +448,23 @@ def test_missing_registered_file_says_what_to_place_where(tmp_path):
         load_libsvm("real-sim", data_home=tmp_path)
     message = str(caught.value)
     assert f"is not in {tmp_path / 'libsvm'}" in message
-    assert "'real-sim.bz2'" in message and "download=True" in message
+    assert "'real-sim.bz2'" in message and "'anisoada data fetch real-sim'" in message
     assert "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/real-sim.bz2" in message
+    assert "\n" not in message and "download=True" not in message
 
 
 def test_unknown_name_and_split(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"neither an existing file nor a registered.*a9a"):
+    names = ", ".join(sorted(LIBSVM_DATASETS))
+    with pytest.raises(ValueError) as caught:
         load_libsvm("no-such-set", data_home=tmp_path)
-    with pytest.raises(ValueError, match=r"mushrooms has no split 'test'; available: \['train'\]"):
+    assert not isinstance(caught.value, FileNotFoundError)
+    assert str(caught.value) == (
+        "'no-such-set' is neither a registered LIBSVM data set nor an existing file; give a "
+        f"registered name ({names}) or the path of a LIBSVM file"
+    )
+    with pytest.raises(ValueError, match=r"'w8a\.t' is the test file of w8a: use the name 'w8a'"):
+        load_libsvm("w8a.t", data_home=tmp_path)
+    with pytest.raises(ValueError, match=r"mushrooms has no split 'test'; available: train$"):
         load_libsvm("mushrooms", split="test", data_home=tmp_path)
 
 
@@ -560,10 +623,13 @@ def test_read_only_data_directory_gets_its_cache_in_the_user_cache(tmp_path, mon
 
 
 def test_libsvm_available_checks_every_accepted_compression(tmp_path):
-    assert not libsvm_available("a9a", data_home=tmp_path)
-    _write(tmp_path / "libsvm" / "a9a.t.gz", SMALL)
-    assert libsvm_available("a9a", split="test", data_home=tmp_path)
-    assert not libsvm_available("a9a", data_home=tmp_path)
+    assert not libsvm_available("w8a", data_home=tmp_path)
+    _write(tmp_path / "libsvm" / "w8a.t.gz", SMALL)
+    assert libsvm_available("w8a", split="test", data_home=tmp_path)
+    found = locate_libsvm("w8a", split="test", data_home=tmp_path)
+    assert found == tmp_path / "libsvm" / "w8a.t.gz"
+    assert not libsvm_available("w8a", data_home=tmp_path)
+    assert locate_libsvm("w8a", data_home=tmp_path) is None
     assert not libsvm_available("mushrooms", split="test", data_home=tmp_path)
     with pytest.raises(ValueError, match="Unknown LIBSVM data set 'a10a'"):
         libsvm_available("a10a", data_home=tmp_path)

@@ -1,15 +1,20 @@
 """LIBSVM binary classification data sets: registry, robust parsing, verified downloads, a cache.
 
 The paper's convex experiments are logistic regression on LIBSVM's binary sets. This module finds
-them in the data home, parses them (scikit-learn's fast reader, with our own error locations),
-normalises the labels to ``{−1, +1}``, aligns train and test features, and caches the parsed
-arrays as ``.npz`` so that every later load is a memory copy rather than a parse.
+them in the data home (or, for ``a9a``, in the copy bundled with the package), reads any other
+LIBSVM file given by path, parses them (scikit-learn's fast reader behind our own grammar check,
+which also locates errors), normalises the labels to ``{−1, +1}``, aligns train and test
+features (:func:`load_libsvm_pair`, also for a holdout split), and caches the parsed arrays as
+``.npz`` so that every later load is a memory copy rather than a parse.
 
 File layout under the data home (:func:`data_home`)::
 
     <data home>/libsvm/a9a            # the file as published (or a9a.bz2 / a9a.xz / a9a.gz)
     <data home>/libsvm/a9a.t
     <data home>/libsvm/cache/...npz   # parsed arrays + metadata, rebuilt when stale or corrupt
+
+``anisoada/data/_bundled/`` holds ``a9a.xz`` and ``a9a.t.xz`` (UCI Adult via LIBSVM, CC BY 4.0;
+see the README there); a copy in the data home takes precedence.
 
 Every write (downloads, caches, :func:`save_libsvm`) goes to a temporary file in the target
 directory and is moved into place with ``os.replace``, so an interrupted load never leaves a
@@ -27,6 +32,7 @@ import itertools
 import json
 import lzma
 import math
+import numbers
 import os
 import re
 import shutil
@@ -54,9 +60,12 @@ __all__ = [
     "LibsvmDownloadError",
     "LibsvmFile",
     "LibsvmFormatError",
+    "LibsvmPair",
     "data_home",
     "libsvm_available",
     "load_libsvm",
+    "load_libsvm_pair",
+    "locate_libsvm",
     "save_libsvm",
 ]
 
@@ -333,6 +342,30 @@ def _default_cache_dir(home: Path) -> Path:
 # Loading
 # ---------------------------------------------------------------------------------------------
 
+# Registered files shipped inside the package, by the sha256 of their decompressed content: a
+# registry entry uses the bundled copy only when it names exactly that content, and the parse
+# verifies it again like any other file.
+_BUNDLED_DIR = Path(__file__).resolve().parent / "_bundled"
+_BUNDLED = {
+    "f5d5ffd8d865ff41328e7ee043e4b020816914ff6843ff15b98905ddbedce906": "a9a.xz",
+    "1f448a153f0320399a7e40836eb207655b0bde0f21fc941cc472193daa9f5de9": "a9a.t.xz",
+}
+
+
+class LibsvmPair(NamedTuple):
+    """A training set and a test set with the same columns (``test`` is ``None`` if none)."""
+
+    train: LibsvmData
+    test: LibsvmData | None
+
+
+class _Loaded(NamedTuple):
+    X: sp.csr_matrix
+    y: np.ndarray
+    coding: tuple[float, float]
+    source: Path
+    fixed_width: bool  # the column count came from the registry or the caller, not the file
+
 
 def load_libsvm(
     name_or_path: str | Path | LibsvmDataset,
@@ -348,23 +381,30 @@ def load_libsvm(
     """Load a LIBSVM binary classification data set as CSR features and ``±1`` labels.
 
     ``name_or_path`` is a registered name (``LIBSVM_DATASETS``, e.g. ``"a9a"``), a
-    :class:`LibsvmDataset`, or the path of any LIBSVM-format file. A registered file is looked
-    up as ``<data home>/libsvm/<file name>``, also accepting the same content compressed
-    differently (``a9a``, ``a9a.bz2``, ``a9a.xz``, ``a9a.gz``). Plain, ``.bz2``, ``.gz`` and
-    ``.xz`` files are read.
+    :class:`LibsvmDataset`, or the path of any LIBSVM/svmlight file. A registered name wins over
+    a file of the same name in the working directory (pass ``Path("a9a")`` or ``"./a9a"`` for the
+    file). A registered file is looked up as ``<data home>/libsvm/<file name>``, also accepting the
+    same content compressed differently (``a9a``, ``a9a.bz2``, ``a9a.xz``, ``a9a.gz``); ``a9a`` and
+    ``a9a.t`` ship with the package and are read from that bundled copy (checksum-verified) when
+    the data home has none. Plain, gzip, bzip2 and xz files are read; the compression is
+    recognised by the file's first bytes, whatever its name.
 
-    Labels: two values are mapped to ``−1`` (the negative class: the registry's coding, or else
-    the smaller value) and ``+1``, so ``{0, 1}``, ``{1, 2}`` and ``{−1, 1}`` all become
-    ``{−1, +1}``; more than two distinct labels is an error. Features use LIBSVM's 1-based
-    indices; explicit zeros are dropped. Splits of a registered set share its ``n_features``,
-    so train and test columns align; for your own files pass ``n_features=X_train.shape[1]``
-    when loading the test file (a test file with a larger index is an error, never silently
-    cut).
+    Labels: two values are mapped to ``−1`` (the negative class: ``label_coding``, the
+    registry's coding, or else the smaller value) and ``+1``, so ``{0, 1}``, ``{1, 2}`` and
+    ``{−1, 1}`` all become ``{−1, +1}``. More than two distinct labels is an error, and so is a
+    single class unless ``label_coding`` (or the registry) says which class it is. Features use
+    LIBSVM's 1-based indices; explicit zeros are dropped. Splits of a registered set share its
+    ``n_features``, so train and test columns align; for your own files use
+    :func:`load_libsvm_pair`, or pass ``n_features=X_train.shape[1]`` when loading the test file
+    (a test file with a larger index is an error, never silently cut).
 
-    Parsing uses scikit-learn's reader; when it rejects a file, the file is scanned again to
-    report the first bad line. Parsed arrays are cached under ``<data home>/libsvm/cache`` with
-    the source's size, mtime and sha256 and a digest of the arrays; a stale or corrupt cache is
-    rebuilt (with a warning when corrupt), never used.
+    The grammar is LIBSVM's: ``label [qid:N] index:value ...`` with an optional ``# comment``;
+    labels and values finite decimal numbers, indices positive integers (below ``2**31``)
+    strictly increasing within a line. Anything else, an empty file, and a damaged compressed
+    file raise :class:`LibsvmFormatError` naming the file and, when there is one, the line.
+    Parsed arrays are cached under ``<data home>/libsvm/cache`` with the source's size, mtime and
+    sha256 and a digest of the arrays; a stale or corrupt cache is rebuilt (with a warning when
+    corrupt), never used.
 
     Args:
         name_or_path: Registered name, :class:`LibsvmDataset`, or file path.
@@ -372,7 +412,8 @@ def load_libsvm(
         data_home: Data directory; default :func:`data_home` (``ANISOADA_DATA``, else
             ``~/.cache/anisoada``).
         download: Fetch a missing registered file from the LIBSVM page (into a temporary file,
-            checksum-verified when a sha256 is known, then renamed into place).
+            checksum-verified when a sha256 is known, then renamed into place). Not needed for
+            the bundled ``a9a``.
         n_features: Number of columns; default the registry's, or the file's largest index.
         cache: Read and write the ``.npz`` cache.
         cache_dir: Cache directory; default ``<data home>/libsvm/cache`` (or the per-user
@@ -385,78 +426,293 @@ def load_libsvm(
         indices), ``y`` float64 in ``{−1, +1}``.
 
     Raises:
-        FileNotFoundError: The file is missing (the message says which file to place where, or
-            to pass ``download=True``); :class:`LibsvmDownloadError` if a download failed.
-        LibsvmFormatError: A malformed file (file name and line number).
+        FileNotFoundError: A path that does not exist, or a registered file that is neither in
+            the data home nor bundled (the message says which file to place where);
+            :class:`LibsvmDownloadError` if a download failed.
+        LibsvmFormatError: A malformed, empty or damaged file, a directory, or labels that are
+            not two classes (file name and, when known, line number).
         ChecksumError: Content differs from the registry's sha256.
-        ValueError: Unknown split, more than two classes, or a shape that differs from the
-            registry's.
+        ValueError: A name that is neither registered nor an existing file, an unknown split,
+            or a shape that differs from the registry's.
 
     Example:
-        >>> X, y = load_libsvm("a9a", download=True)  # doctest: +SKIP
-        >>> X.shape, sorted(set(y))  # doctest: +SKIP
+        >>> X, y = load_libsvm("a9a")  # the bundled copy when the data home has none
+        >>> X.shape, sorted(set(y.tolist()))
         ((32561, 123), [-1.0, 1.0])
 
     References:
         C.-C. Chang and C.-J. Lin. LIBSVM data sets,
         https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary.html
     """
+    loaded = _load(
+        name_or_path,
+        split=split,
+        data_home=data_home,
+        download=download,
+        n_features=n_features,
+        cache=cache,
+        cache_dir=cache_dir,
+        label_coding=label_coding,
+    )
+    return LibsvmData(loaded.X, loaded.y)
+
+
+def load_libsvm_pair(
+    train: str | Path | LibsvmDataset,
+    test: str | Path | LibsvmDataset | None = None,
+    *,
+    holdout: float | None = None,
+    seed: int = 0,
+    data_home: str | Path | None = None,
+    download: bool = False,
+    n_features: int | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    label_coding: tuple[float, float] | None = None,
+) -> LibsvmPair:
+    """A training set and a test set whose columns and labels line up.
+
+    The training data is loaded like :func:`load_libsvm` (a registered name, a
+    :class:`LibsvmDataset` or a file). Then, at most one of:
+
+    * ``test``: a file (or a registered name, whose ``"test"`` split is used). Both matrices get
+      the same number of columns: ``n_features`` if given, else the registered set's, else the
+      larger of the two files' highest indices (the narrower matrix gets empty columns). The
+      test labels are read in the training set's coding, so a test file may hold one class.
+    * ``holdout``: a fraction in ``(0, 1)`` of the training rows, drawn uniformly without
+      replacement with ``numpy.random.default_rng(seed)``, becomes the test set
+      (``round(holdout · n)`` rows, at least one in each part); both parts keep the file's row
+      order, and the same file, fraction and seed always give the same split.
+
+    With neither, ``test`` is ``None``.
+
+    Args:
+        train: Registered name, :class:`LibsvmDataset`, or file path of the training data.
+        test: Test data, aligned to ``train``.
+        holdout: Fraction of the training rows to hold out as the test set.
+        seed: Seed of the holdout split (a non-negative integer).
+        data_home, download, n_features, cache, cache_dir, label_coding: As for
+            :func:`load_libsvm` (applied to both sets).
+
+    Returns:
+        :class:`LibsvmPair` ``(train, test)`` of :class:`LibsvmData`.
+
+    Raises:
+        ValueError: ``test`` and ``holdout`` both given, a fraction outside ``(0, 1)`` or one
+            that leaves a part empty, a bad seed; and everything :func:`load_libsvm` raises.
+
+    Example:
+        >>> train, test = load_libsvm_pair("a9a", holdout=0.25, seed=1)
+        >>> train.X.shape, test.X.shape
+        ((24421, 123), (8140, 123))
+    """
+    if test is not None and holdout is not None:
+        raise ValueError("give either a test file or a holdout fraction, not both")
+    fraction = _check_holdout(holdout)
+    seed = _check_seed(seed)
+    options: dict[str, Any] = {
+        "data_home": data_home,
+        "download": download,
+        "cache": cache,
+        "cache_dir": cache_dir,
+    }
+    first = _load(train, split="train", n_features=n_features, label_coding=label_coding, **options)
+    if fraction is not None:
+        return _holdout(first, fraction, seed)
+    if test is None:
+        return LibsvmPair(LibsvmData(first.X, first.y), None)
+    second = _load(
+        test,
+        split="test",
+        n_features=first.X.shape[1] if first.fixed_width else None,
+        label_coding=first.coding,
+        coding_origin="of the training data",
+        **options,
+    )
+    width = max(first.X.shape[1], second.X.shape[1])
+    return LibsvmPair(
+        LibsvmData(_with_columns(first.X, width), first.y),
+        LibsvmData(_with_columns(second.X, width), second.y),
+    )
+
+
+def _check_holdout(holdout: Any) -> float | None:
+    if holdout is None:
+        return None
+    if isinstance(holdout, bool) or not isinstance(holdout, numbers.Real):
+        raise ValueError(f"holdout must be a fraction between 0 and 1, e.g. 0.2; got {holdout!r}")
+    value = float(holdout)
+    if not 0.0 < value < 1.0:
+        raise ValueError(
+            f"holdout must be a fraction strictly between 0 and 1, e.g. 0.2; got {value:g}"
+        )
+    return value
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {_plain(seed)}")
+    return int(seed)
+
+
+def _holdout(loaded: _Loaded, fraction: float, seed: int) -> LibsvmPair:
+    n = loaded.X.shape[0]
+    n_test = math.floor(fraction * n + 0.5)  # half up: predictable, unlike round()'s half-even
+    if n_test == 0 or n_test == n:
+        empty, direction = ("test", "larger") if n_test == 0 else ("training", "smaller")
+        raise ValueError(
+            f"holdout {fraction:g} of the {n} rows of {loaded.source} leaves no {empty} rows; "
+            f"use a {direction} fraction"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+    return LibsvmPair(
+        LibsvmData(_canonical_csr(loaded.X[train_rows]), loaded.y[train_rows]),
+        LibsvmData(_canonical_csr(loaded.X[test_rows]), loaded.y[test_rows]),
+    )
+
+
+def _with_columns(X: sp.csr_matrix, width: int) -> sp.csr_matrix:
+    if X.shape[1] == width:
+        return X
+    return _canonical_csr(sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], width)))
+
+
+def _load(
+    name_or_path: str | Path | LibsvmDataset,
+    *,
+    split: str,
+    data_home: str | Path | None,
+    download: bool,
+    n_features: Any,
+    cache: bool,
+    cache_dir: str | Path | None,
+    label_coding: Any,
+    coding_origin: str = "given as label_coding",
+) -> _Loaded:
+    n_features = _check_n_features(n_features)
+    coding = _check_coding(label_coding)
+    fixed_width = n_features is not None
     home = _resolve_data_home(data_home)
     dataset, entry = _resolve_dataset(name_or_path, split)
+    bundled = False
     if dataset is None or entry is None:
-        source = Path(str(name_or_path)).expanduser()
+        source = Path(name_or_path).expanduser()  # type: ignore[arg-type]
         expected_sha, expected_rows = None, None
-        coding = label_coding
         what = str(source)
     else:
-        source = _locate(dataset, entry, split, home, download)
+        source, bundled = _locate(dataset, entry, split, home, download)
         expected_sha, expected_rows = entry.sha256, entry.n_samples
-        coding = label_coding if label_coding is not None else dataset.label_coding
+        if coding is None and dataset.label_coding is not None:
+            coding, coding_origin = dataset.label_coding, f"of {dataset.name}"
         if n_features is None:
             n_features = dataset.n_features
         elif n_features < dataset.n_features:
             raise ValueError(
                 f"n_features={n_features} is below {dataset.name}'s {dataset.n_features} features"
             )
+        fixed_width = True
         what = f"{dataset.name} ({split})"
-    if n_features is not None and (not isinstance(n_features, int) or n_features < 1):
-        raise ValueError(f"n_features must be a positive integer or None; got {n_features!r}")
-    if coding is not None and (len(coding) != 2 or coding[0] == coding[1]):
-        raise ValueError(f"label_coding must be two different values; got {coding!r}")
+    remedy = (
+        "the copy bundled with anisoada is damaged: reinstall anisoada, or place a verified copy "
+        f"at {home / 'libsvm' / entry.file_name}"
+        if bundled and entry is not None
+        else "the file is corrupt or a different version: delete it and download it again"
+    )
 
     directory = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir(home)
     cache_path = _cache_path(directory, source, n_features) if cache else None
     X, raw_labels = None, None
     if cache_path is not None and cache_path.exists():
-        loaded = _read_cache(cache_path, source)
-        if loaded is not None:
-            X, raw_labels, cached_sha = loaded
+        cached = _read_cache(cache_path, source)
+        if cached is not None:
+            X, raw_labels, cached_sha = cached
             if expected_sha is not None and cached_sha != expected_sha:
                 X = raw_labels = None  # the registry changed its mind: verify again
-    if X is None:
+    if X is None or raw_labels is None:
         X, raw_labels, content_sha = _parse(source, n_features)
         if expected_sha is not None and content_sha != expected_sha:
             raise ChecksumError(
                 f"{source}: sha256 of the content is {content_sha}, but {what} should be "
-                f"{expected_sha}; the file is corrupt or a different version. Delete it and "
-                "download it again."
+                f"{expected_sha}; {remedy}"
             )
         if cache_path is not None:
             _write_cache(cache_path, source, n_features, X, raw_labels, content_sha)
     if expected_rows is not None and X.shape[0] != expected_rows:
         raise ValueError(
             f"{source}: {what} should have {expected_rows} rows, but the file has {X.shape[0]}; "
-            "it is incomplete or a different version. Delete it and download it again."
+            f"{remedy}"
         )
-    return LibsvmData(X, _to_plus_minus_one(raw_labels, coding, source))
+    y, coding = _to_plus_minus_one(raw_labels, coding, source, coding_origin)
+    return _Loaded(X, y, coding, source, fixed_width)
+
+
+def _check_n_features(n_features: Any) -> int | None:
+    if n_features is None:
+        return None
+    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
+        raise ValueError(f"n_features must be a positive integer or None; got {n_features!r}")
+    if n_features < 1:
+        raise ValueError(f"n_features must be a positive integer or None; got {int(n_features)}")
+    return int(n_features)
+
+
+def _check_coding(label_coding: Any) -> tuple[float, float] | None:
+    if label_coding is None:
+        return None
+    problem = "label_coding must be two different finite numbers (negative, positive); got "
+    try:
+        negative, positive = (float(value) for value in label_coding)
+    except (TypeError, ValueError):
+        raise ValueError(problem + _plain(label_coding)) from None
+    if negative == positive or not (math.isfinite(negative) and math.isfinite(positive)):
+        raise ValueError(problem + _plain(label_coding))
+    return negative, positive
+
+
+def _plain(value: Any) -> str:
+    """``value`` for a message: numbers as ``str`` (``0.5``, not ``np.float64(0.5)``)."""
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_plain(item) for item in value) + ")"
+    if isinstance(value, numbers.Number):
+        return str(value.item() if isinstance(value, np.generic) else value)
+    return repr(value)
+
+
+def locate_libsvm(
+    name: str, *, split: str = "train", data_home: str | Path | None = None
+) -> Path | None:
+    """The file :func:`load_libsvm` would read for a registered set, without downloading.
+
+    The data home is searched first (any accepted compression), then the copies bundled with the
+    package (``a9a``, ``a9a.t``).
+
+    Args:
+        name: Registered name (a key of ``LIBSVM_DATASETS``).
+        split: ``"train"`` or ``"test"``.
+        data_home: Data directory; default :func:`data_home`.
+
+    Returns:
+        The path, or ``None`` when neither the data home nor the package has the file (or the
+        data set has no such split).
+    """
+    if name not in LIBSVM_DATASETS:
+        raise ValueError(
+            f"Unknown LIBSVM data set {name!r}; registered: {', '.join(sorted(LIBSVM_DATASETS))}"
+        )
+    entry = LIBSVM_DATASETS[name].splits.get(split)
+    if entry is None:
+        return None
+    return _find_in_home(entry, _resolve_data_home(data_home)) or _find_bundled(entry)
 
 
 def libsvm_available(
     name: str, *, split: str = "train", data_home: str | Path | None = None
 ) -> bool:
-    """Whether a registered data set's file is already in the data home (never downloads).
+    """Whether a registered data set can be loaded without downloading.
 
-    Any of the accepted compressions counts (``a9a``, ``a9a.bz2``, ``a9a.xz``, ``a9a.gz``).
+    True when the file is in the data home (any of the accepted compressions: ``a9a``,
+    ``a9a.bz2``, ``a9a.xz``, ``a9a.gz``) or bundled with the package (``a9a`` and its test split).
 
     Args:
         name: Registered name (a key of ``LIBSVM_DATASETS``).
@@ -466,15 +722,7 @@ def libsvm_available(
     Returns:
         ``True`` when :func:`load_libsvm` would find the file without downloading.
     """
-    if name not in LIBSVM_DATASETS:
-        raise ValueError(
-            f"Unknown LIBSVM data set {name!r}; registered: {', '.join(sorted(LIBSVM_DATASETS))}"
-        )
-    entry = LIBSVM_DATASETS[name].splits.get(split)
-    if entry is None:
-        return False
-    folder = _resolve_data_home(data_home) / "libsvm"
-    return any((folder / candidate).is_file() for candidate in _candidates(entry))
+    return locate_libsvm(name, split=split, data_home=data_home) is not None
 
 
 def _resolve_dataset(
@@ -485,18 +733,53 @@ def _resolve_dataset(
     elif isinstance(name_or_path, str) and name_or_path in LIBSVM_DATASETS:
         dataset = LIBSVM_DATASETS[name_or_path]
     else:
-        path = Path(name_or_path).expanduser()
-        if path.is_file():
-            return None, None
-        raise FileNotFoundError(
-            f"{str(name_or_path)!r} is neither an existing file nor a registered LIBSVM data set "
-            f"(registered: {', '.join(sorted(LIBSVM_DATASETS))})"
-        )
+        _check_file(name_or_path)
+        return None, None
     if split not in dataset.splits:
         raise ValueError(
-            f"{dataset.name} has no split {split!r}; available: {sorted(dataset.splits)}"
+            f"{dataset.name} has no split {split!r}; available: {', '.join(dataset.splits)}"
         )
     return dataset, dataset.splits[split]
+
+
+def _check_file(name_or_path: Any) -> None:
+    """Refuse anything but an existing regular file, saying what was given instead."""
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise TypeError(
+            "expected a registered LIBSVM data set name or a file path; got "
+            f"{type(name_or_path).__name__}"
+        )
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        raise LibsvmFormatError(
+            path, None, "is a directory, not a LIBSVM file; give the path of a file inside it"
+        )
+    if path.is_file():
+        return
+    if path.exists():
+        raise LibsvmFormatError(path, None, "is not a regular file; give a LIBSVM file")
+    text = os.fspath(name_or_path)
+    separators = {"/", os.sep, os.altsep or "/"}
+    if (
+        isinstance(name_or_path, os.PathLike)
+        or text.startswith(("~", "."))
+        or any(separator in text for separator in separators)
+    ):
+        raise FileNotFoundError(f"No such LIBSVM file: {path}")
+    hint = next(
+        (
+            f"; {text!r} is the {split} file of {name}: use the name {name!r} with split {split!r}"
+            for name, dataset in LIBSVM_DATASETS.items()
+            for split, entry in dataset.splits.items()
+            if text in (entry.file_name, entry.stem)
+        ),
+        "",
+    )
+    raise ValueError(
+        f"{text!r} is neither a registered LIBSVM data set nor an existing file; give a "
+        f"registered name ({', '.join(sorted(LIBSVM_DATASETS))}) or the path of a LIBSVM "
+        f"file{hint}"
+    )
 
 
 def _candidates(entry: LibsvmFile) -> list[str]:
@@ -504,41 +787,140 @@ def _candidates(entry: LibsvmFile) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _find_in_home(entry: LibsvmFile, home: Path) -> Path | None:
+    folder = home / "libsvm"
+    return next((folder / n for n in _candidates(entry) if (folder / n).is_file()), None)
+
+
+def _find_bundled(entry: LibsvmFile) -> Path | None:
+    name = _BUNDLED.get(entry.sha256 or "")
+    if name is None or not (_BUNDLED_DIR / name).is_file():
+        return None
+    return _BUNDLED_DIR / name
+
+
 def _locate(
     dataset: LibsvmDataset, entry: LibsvmFile, split: str, home: Path, download: bool
-) -> Path:
+) -> tuple[Path, bool]:
+    """The file to read and whether it is the bundled copy; downloads when asked and needed."""
+    found = _find_in_home(entry, home)
+    if found is not None:
+        return found, False
+    bundled = _find_bundled(entry)
+    if bundled is not None:
+        return bundled, True
     folder = home / "libsvm"
-    for name in _candidates(entry):
-        if (folder / name).is_file():
-            return folder / name
     target = folder / entry.file_name
     if not download:
         raise FileNotFoundError(
-            f"{dataset.name} ({split}) is not in {folder}. Place the file {entry.file_name!r} "
-            f"there (any of {', '.join(_candidates(entry))} works), e.g. from "
-            f"{entry.download_url}, or pass download=True; set {DATA_HOME_ENV} to use another "
-            "data directory."
+            f"{dataset.name} ({split}) is not in {folder}: place the file {entry.file_name!r} "
+            f"there (any of {', '.join(_candidates(entry))} works; published at "
+            f"{entry.download_url}) or fetch it with 'anisoada data fetch {dataset.name}'; set "
+            f"{DATA_HOME_ENV} to use another data directory"
         )
     _download(entry.download_url, target, entry.sha256)
-    return target
+    return target, False
 
 
 # ---------------------------------------------------------------------------------------------
 # Parsing
 # ---------------------------------------------------------------------------------------------
 
+# File signatures (first bytes). Content decides, not the name: a gzip file called "train.txt"
+# is read as gzip, and a file called "x.xz" that is not xz is refused rather than misparsed.
+_SIGNATURES = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+_OPENERS: dict[str, Callable[..., IO[bytes]]] = {
+    "gzip": gzip.open,
+    "bzip2": bz2.open,
+    "xz": lzma.open,
+}
+_SUFFIX_KINDS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+_UNSUPPORTED = (
+    (b"PK\x03\x04", "is a zip archive (or .npz); extract the LIBSVM file from it first"),
+    (b"(\xb5/\xfd", "is zstd-compressed; decompress it, or recompress it as .xz, .gz or .bz2"),
+    (b"7z\xbc\xaf'\x1c", "is a 7-Zip archive; extract the LIBSVM file from it first"),
+)
+# scikit-learn's reader keeps feature indices in a C int.
+_MAX_INDEX = 2**31 - 1
+_DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 
-def _open_binary(path: Path, *, compression_of: Path | None = None) -> IO[bytes]:
-    """Decompressing reader chosen by the suffix of ``compression_of`` (default ``path``)."""
-    opener = _COMPRESSIONS.get((compression_of or path).suffix.lower())
+# One LIBSVM line without its newline, matching exactly the lines _line_problem accepts apart
+# from what a regular expression cannot see (index order, index and n_features bounds, values
+# that overflow to inf): whitespace as bytes.split() sees it, ``label [qid:N] (index:value)*``
+# and an optional comment. Possessive quantifiers keep a failing match linear in the line.
+_WS = rb"[ \t\r\x0b\x0c]"
+_NUM = rb"[-+]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][-+]?+[0-9]++)?+"
+_LINE = (
+    rb"(?>" + _WS + rb"*+(?:" + _NUM
+    + rb"(?:" + _WS + rb"++qid:[0-9]++)?+"
+    + rb"(?:" + _WS + rb"++0*+[1-9][0-9]{0,9}+:" + _NUM + rb")*+"
+    + _WS + rb"*+)?+(?:#[^\n]*+)?+)"
+)  # fmt: skip
+_LINE_RE = re.compile(_LINE)
+_LINES_RE = re.compile(rb"(?:" + _LINE + rb"\n)*+")
+_NUMBER_RE = re.compile(_NUM)
+_DIGITS_RE = re.compile(rb"[0-9]+")
+
+
+class _Malformed(Exception):
+    """Raised by :class:`_CheckingReader` at the first chunk with a line outside the grammar."""
+
+
+def _compression(path: Path, *, named: Path | None = None) -> str | None:
+    """``"gzip"``, ``"bzip2"`` or ``"xz"`` from the file's first bytes; ``None`` for plain text.
+
+    ``named`` is the name to judge the suffix by (default ``path``): a file named ``.gz``,
+    ``.bz2`` or ``.xz`` whose content is not compressed at all is damaged or misnamed.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    for signature, problem in _UNSUPPORTED:
+        if head.startswith(signature):
+            raise LibsvmFormatError(path, None, problem)
+    suffix = (named or path).suffix.lower()
+    claimed = _SUFFIX_KINDS.get(suffix)
+    if claimed is not None and head:
+        raise LibsvmFormatError(
+            path,
+            None,
+            f"is named {suffix} but does not start like {claimed} data; the file is damaged or "
+            "misnamed",
+        )
+    return None
+
+
+def _open_binary(path: Path, kind: str | None) -> IO[bytes]:
+    opener = _OPENERS.get(kind) if kind is not None else None
     return opener(path, "rb") if opener is not None else open(path, "rb")
 
 
-class _HashingReader(io.RawIOBase):
-    """Pass-through reader that hashes every byte the parser consumes."""
+def _read_error(path: Path, kind: str | None, error: BaseException) -> LibsvmFormatError:
+    """A one-line message for a file that cannot be read or decompressed (no library jargon)."""
+    if kind is None or (isinstance(error, OSError) and error.errno is not None):
+        reason = getattr(error, "strerror", None) or "read error"
+        return LibsvmFormatError(path, None, f"cannot be read ({reason})")
+    state = "is truncated" if isinstance(error, EOFError) else "is corrupt"
+    return LibsvmFormatError(
+        path,
+        None,
+        f"cannot be read or decompressed: its {kind} data {state}; copy or download it again",
+    )
+
+
+class _CheckingReader(io.RawIOBase):
+    """Pass-through reader that hashes every byte and checks every line against the grammar.
+
+    The parser sees bytes only after this reader has passed them, so scikit-learn's lenient
+    reading (``int()``/``float()`` accept ``+3``, ``1_0``, ``nan``; any token starting ``qid`` is
+    skipped) never turns a malformed line into data.
+    """
 
     def __init__(self, stream: IO[bytes]):
         self._stream = stream
+        self._tail: list[bytes] = []  # the current unfinished line, in pieces (no quadratic +=)
         self.digest = hashlib.sha256()
 
     def readable(self) -> bool:
@@ -549,30 +931,56 @@ class _HashingReader(io.RawIOBase):
         count = len(chunk)
         buffer[:count] = chunk
         self.digest.update(chunk)
+        self._check(chunk)
         return count
+
+    def _check(self, chunk: bytes) -> None:
+        if not chunk:  # end of file: the last line may lack its newline
+            last = b"".join(self._tail)
+            self._tail = []
+            if _LINE_RE.fullmatch(last) is None:
+                raise _Malformed
+            return
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            self._tail.append(chunk)
+            return
+        lines = b"".join([*self._tail, chunk[: cut + 1]]) if self._tail else chunk[: cut + 1]
+        self._tail = [chunk[cut + 1 :]]
+        if _LINES_RE.fullmatch(lines) is None:
+            raise _Malformed
 
 
 def _parse(path: Path, n_features: int | None) -> tuple[sp.csr_matrix, np.ndarray, str]:
-    """Parse with scikit-learn; locate the first bad line ourselves if it refuses."""
+    """Parse with scikit-learn behind a grammar check; locate the first bad line if either balks."""
     from sklearn.datasets import load_svmlight_file
 
+    kind = None
     try:
-        with _open_binary(path) as raw:
-            reader = _HashingReader(raw)
+        kind = _compression(path)
+        with _open_binary(path, kind) as raw:
+            reader = _CheckingReader(raw)
             buffered = io.BufferedReader(reader, buffer_size=_CHUNK)
             X, y = load_svmlight_file(
                 buffered, n_features=n_features, zero_based=False, dtype=np.float64
             )
-            while buffered.read(_CHUNK):  # hash any tail the parser did not need
+            while buffered.read(_CHUNK):  # hash and check any tail the parser did not need
                 pass
-    except (OSError, EOFError, lzma.LZMAError) as error:
-        raise LibsvmFormatError(path, None, f"cannot be read or decompressed ({error})") from error
-    except ValueError as error:
-        line_number, message = _first_bad_line(path, n_features) or (None, str(error))
-        raise LibsvmFormatError(path, line_number, message) from error
+    except LibsvmFormatError:
+        raise
+    except (_Malformed, ValueError, OverflowError) as error:
+        raise _located_error(path, kind, n_features) from error
+    except _DECOMPRESSION_ERRORS as error:
+        raise _read_error(path, kind, error) from error
+    if X.shape[0] == 0:
+        raise LibsvmFormatError(
+            path,
+            None,
+            "has no data rows (it is empty, or holds only blank and comment lines); check that "
+            "this is the intended file",
+        )
     if not (np.isfinite(X.data).all() and np.isfinite(y).all()):
-        line_number, message = _first_bad_line(path, n_features) or (None, "non-finite value")
-        raise LibsvmFormatError(path, line_number, message)
+        raise _located_error(path, kind, n_features)
     X = _canonical_csr(X)
     return X, np.asarray(y, dtype=np.float64), reader.digest.hexdigest()
 
@@ -588,17 +996,19 @@ def _canonical_csr(X: Any) -> sp.csr_matrix:
     return X
 
 
-_INDEX = re.compile(rb"^[0-9]+$")
+def _located_error(path: Path, kind: str | None, n_features: int | None) -> LibsvmFormatError:
+    try:
+        found = _first_bad_line(path, kind, n_features)
+    except _DECOMPRESSION_ERRORS as error:  # the damage comes before any bad line
+        return _read_error(path, kind, error)
+    if found is None:  # not expected: the grammar check and the scan agree by construction
+        return LibsvmFormatError(path, None, "cannot be parsed as LIBSVM data")
+    return LibsvmFormatError(path, *found)
 
 
-def _first_bad_line(path: Path, n_features: int | None) -> tuple[int, str] | None:
-    """Scan the file line by line and describe the first line LIBSVM's grammar rejects.
-
-    Grammar: ``label (index:value)*`` with an optional ``# comment``; ``label`` and ``value``
-    finite numbers, ``index`` a positive integer, strictly increasing within a line and at most
-    ``n_features``; ``qid:<int>`` tokens are allowed and ignored (as scikit-learn does).
-    """
-    with _open_binary(path) as handle:
+def _first_bad_line(path: Path, kind: str | None, n_features: int | None) -> tuple[int, str] | None:
+    """Scan the file line by line and describe the first line LIBSVM's grammar rejects."""
+    with _open_binary(path, kind) as handle:
         for line_number, line in enumerate(handle, start=1):
             problem = _line_problem(line, n_features)
             if problem is not None:
@@ -607,23 +1017,48 @@ def _first_bad_line(path: Path, n_features: int | None) -> tuple[int, str] | Non
 
 
 def _line_problem(line: bytes, n_features: int | None) -> str | None:
+    """What is wrong with one line, or ``None`` if it is valid.
+
+    Grammar: ``label [qid:N] (index:value)*`` with an optional ``# comment``; ``label`` and
+    ``value`` finite decimal numbers, ``index`` a positive integer below ``2**31``, strictly
+    increasing within a line and at most ``n_features``; ``qid:N`` (a non-negative integer,
+    ignored) may only follow the label. Only the comment may hold non-UTF-8 bytes.
+    """
     content = line.split(b"#", 1)[0]
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return (
+            f"holds a byte that is not UTF-8 text (0x{content[error.start]:02x} at column "
+            f"{error.start + 1}); is the file binary, or compressed other than as gzip, bzip2 "
+            "or xz?"
+        )
     tokens = content.split()
     if not tokens:
         return None
-    label = _number(tokens[0])
-    if label is None:
+    if _number(tokens[0]) is None:
         return f"the label {_show(tokens[0])} is not a finite number"
     previous = 0
-    for token in tokens[1:]:
+    for position, token in enumerate(tokens[1:]):
         index_text, colon, value_text = token.partition(b":")
         if not colon:
             return f"expected index:value, got {_show(token)}"
-        if index_text == b"qid" and _INDEX.match(value_text):
+        if index_text == b"qid":
+            if position != 0:
+                return f"{_show(token)}: a query id may only come right after the label"
+            if not _DIGITS_RE.fullmatch(value_text):
+                return f"the query id in {_show(token)} is not a non-negative integer"
             continue
-        if not _INDEX.match(index_text):
+        if not _DIGITS_RE.fullmatch(index_text):
             return f"the feature index in {_show(token)} is not a positive integer"
-        index = int(index_text)
+        significant = index_text.lstrip(b"0")
+        # Length first: int() refuses more than 4300 digits, and no index needs 11.
+        if len(significant) > 10 or int(significant or b"0") > _MAX_INDEX:
+            return (
+                f"the feature index in {_show(token)} is too large (the largest supported is "
+                f"{_MAX_INDEX})"
+            )
+        index = int(significant or b"0")
         if index == 0:
             return f"feature index 0 in {_show(token)}: LIBSVM indices start at 1"
         if index <= previous:
@@ -631,7 +1066,7 @@ def _line_problem(line: bytes, n_features: int | None) -> str | None:
         if n_features is not None and index > n_features:
             return (
                 f"feature index {index} exceeds n_features={n_features} "
-                "(load the training file's n_features, or raise it)"
+                "(the training data has fewer features)"
             )
         if _number(value_text) is None:
             return f"the value in {_show(token)} is not a finite number"
@@ -640,52 +1075,50 @@ def _line_problem(line: bytes, n_features: int | None) -> str | None:
 
 
 def _number(text: bytes) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
+    """A finite decimal number, or ``None`` (``float()`` alone would accept ``1_0`` and ``nan``)."""
+    if _NUMBER_RE.fullmatch(text) is None:
         return None
+    value = float(text)
     return value if math.isfinite(value) else None
 
 
 def _show(token: bytes, width: int = 40) -> str:
-    text = token.decode("utf-8", "backslashreplace")
+    text = token.decode("utf-8", "replace")
     return repr(text if len(text) <= width else text[: width - 3] + "...")
 
 
-# A file holding a single class: −1 and 0 are negatives, 1 and 2 positives.
-_SINGLE_CLASS_CODING = {-1.0: (-1.0, 1.0), 0.0: (0.0, 1.0), 1.0: (-1.0, 1.0), 2.0: (1.0, 2.0)}
-
-
 def _to_plus_minus_one(
-    labels: np.ndarray, coding: tuple[float, float] | None, source: Path
-) -> np.ndarray:
+    labels: np.ndarray, coding: tuple[float, float] | None, source: Path, origin: str
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Labels as ``±1``, and the ``(negative, positive)`` coding that was applied."""
     values = np.unique(labels)
     if values.size > 2:
         shown = ", ".join(f"{v:g}" for v in values[:10])
-        raise ValueError(
-            f"{source}: {values.size} distinct labels ({shown}{' ...' if values.size > 10 else ''})"
-            "; load_libsvm is for binary classification"
+        raise LibsvmFormatError(
+            source,
+            None,
+            f"{values.size} distinct labels ({shown}{' ...' if values.size > 10 else ''}); "
+            "only binary classification (two label values) is supported",
         )
     if coding is None:
-        if values.size == 2:
-            coding = (float(values[0]), float(values[1]))
-        elif values.size == 0:
-            coding = (-1.0, 1.0)
-        else:  # one class only: read it in the usual codings −1/+1, 0/1 and 1/2
-            coding = _SINGLE_CLASS_CODING.get(float(values[0]))
-            if coding is None:
-                raise ValueError(
-                    f"{source}: every label is {values[0]:g}, which is not in a known coding "
-                    "(−1/+1, 0/1, 1/2); pass label_coding=(negative, positive)"
-                )
+        if values.size < 2:
+            raise LibsvmFormatError(
+                source,
+                None,
+                f"every label is {values[0]:g}: the file holds a single class, but binary "
+                "classification needs two",
+            )
+        coding = (float(values[0]), float(values[1]))
     negative, positive = coding
     unexpected = values[(values != negative) & (values != positive)]
     if unexpected.size:
-        raise ValueError(
-            f"{source}: label {unexpected[0]:g} is neither {negative:g} (negative) nor "
-            f"{positive:g} (positive); pass label_coding=(negative, positive)"
+        raise LibsvmFormatError(
+            source,
+            None,
+            f"label {unexpected[0]:g} is neither {negative:g} (negative) nor {positive:g} "
+            f"(positive), the classes {origin}",
         )
-    return np.where(labels == positive, 1.0, -1.0)
+    return np.where(labels == positive, 1.0, -1.0), coding
 
 
 # ---------------------------------------------------------------------------------------------
@@ -774,9 +1207,9 @@ def _read_cache(path: Path, source: Path) -> tuple[sp.csr_matrix, np.ndarray, st
 # ---------------------------------------------------------------------------------------------
 
 
-def _content_sha256(path: Path, *, compression_of: Path | None = None) -> str:
+def _content_sha256(path: Path, *, named: Path | None = None) -> str:
     digest = hashlib.sha256()
-    with _open_binary(path, compression_of=compression_of) as handle:
+    with _open_binary(path, _compression(path, named=named)) as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -798,8 +1231,8 @@ def _download(url: str, target: Path, expected_sha: str | None, *, timeout: floa
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
             # HTTPException covers protocol errors such as IncompleteRead.
             raise LibsvmDownloadError(
-                f"Could not download {url} ({error}). Without network access, download it "
-                f"elsewhere and place it at {target}."
+                f"Could not download {url} ({_describe(error)}). Without network access, "
+                f"download it elsewhere and place it at {target}."
             ) from error
         handle.flush()
         received = handle.tell()
@@ -809,16 +1242,30 @@ def _download(url: str, target: Path, expected_sha: str | None, *, timeout: floa
                 f"{announced} bytes; nothing was saved. Retry, or place the file at {target}."
             )
         try:
-            actual = _content_sha256(temporary, compression_of=target)
-        except (OSError, EOFError, lzma.LZMAError) as error:
+            actual = _content_sha256(temporary, named=target)
+        except (*_DECOMPRESSION_ERRORS, LibsvmFormatError) as error:
             raise LibsvmDownloadError(
-                f"The download of {url} cannot be decompressed ({error}); nothing was saved."
+                f"The download of {url} cannot be decompressed (it is truncated or not "
+                f"{_SUFFIX_KINDS.get(target.suffix.lower(), 'the expected')} data); nothing was "
+                "saved."
             ) from error
         if expected_sha is not None and actual != expected_sha:
             raise ChecksumError(
                 f"The download of {url} has content sha256 {actual}, expected {expected_sha}; "
                 f"nothing was saved. Retry, or place a verified copy at {target}."
             )
+
+
+def _describe(error: BaseException) -> str:
+    """The human part of a network error (``Connection refused``, ``HTTP 404: Not Found``)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code}: {error.reason}"
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, OSError):
+        return reason.strerror or type(reason).__name__
+    if isinstance(reason, str) and reason:
+        return reason
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
 # ---------------------------------------------------------------------------------------------
