@@ -81,9 +81,24 @@ def test_missing_input_key_reads_as_no_input():
     [
         ({"input": "", "output": "x"}, "instruction", "missing required key"),
         ({"instruction": "x", "input": ""}, "output", "missing required key"),
-        ({"instruction": "x", "input": 5, "output": "y"}, "input", "expected a string, got int"),
-        ({"instruction": "x", "input": "", "output": None}, "output", "got NoneType"),
-        ({"instruction": ["x"], "input": "", "output": "y"}, "instruction", "got list"),
+        (
+            {"instruction": "x", "input": 5, "output": "y"},
+            "input",
+            "expected a string, got the number 5",
+        ),
+        (
+            {"instruction": "x", "input": "", "output": None},
+            "output",
+            "expected a string, got null",
+        ),
+        ({"instruction": ["x"], "input": "", "output": "y"}, "instruction", "got a list of 1 item"),
+        (
+            {"instruction": "x", "input": {"a": 1}, "output": "y"},
+            "input",
+            "got an object with 1 key",
+        ),
+        ({"instruction": "x", "input": "", "output": 1.5}, "output", "got the number 1.5"),
+        ({"instruction": "x", "input": "", "output": False}, "output", "got false"),
         ({"instruction": "   ", "input": "", "output": "y"}, "instruction", "is empty"),
         ({"instruction": "x", "input": "", "output": " \n"}, "output", "is empty"),
         ({"instruction": "x", "input": "a" * 101, "output": "y"}, "input", "101 characters"),
@@ -100,10 +115,21 @@ def test_invalid_records_name_file_index_and_field(tmp_path, record, field, mess
 
 
 def test_non_object_record_and_non_list_file(tmp_path):
-    with pytest.raises(AlpacaFormatError, match=r"record 1: expected a JSON object.*got str"):
-        load_alpaca(_write(tmp_path / "a.json", json.dumps([RECORDS[0], "text"])))
-    with pytest.raises(AlpacaFormatError, match="the top level is a int"):
-        load_alpaca(_write(tmp_path / "b.json", "42"))
+    path = _write(tmp_path / "a.json", json.dumps([RECORDS[0], "text"]))
+    with pytest.raises(AlpacaFormatError) as caught:
+        load_alpaca(path)
+    assert str(caught.value) == (
+        f"{path}, record 1: expected a JSON object with keys instruction, input, output; "
+        "got a string ('text')"
+    )
+    for text, kind in [("42", "the number 42"), ('"abc"', "a string ('abc')"), ("null", "null"),
+                       ("true", "true"), ("1.5", "the number 1.5")]:  # fmt: skip
+        path = _write(tmp_path / "b.json", text)
+        with pytest.raises(AlpacaFormatError) as caught:
+            load_alpaca(path)
+        assert str(caught.value) == (
+            f"{path}: expected a JSON list of records (or JSON Lines); the top level is {kind}"
+        )
 
 
 def test_invalid_json_gives_line_and_column(tmp_path):
@@ -115,11 +141,185 @@ def test_invalid_json_gives_line_and_column(tmp_path):
         load_alpaca(lines)
 
 
+def _message(path, **kwargs):
+    with pytest.raises(AlpacaFormatError) as caught:
+        load_alpaca(path, **kwargs)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("deep.json", "[" * 100_000 + "]" * 100_000, ""),
+        ("deep-object.json", '{"a":' * 100_000 + "1" + "}" * 100_000, ""),
+        ("unclosed.json", "[" * 100_000, ""),
+        ("deep.jsonl", json.dumps(RECORDS[0]) + "\n" + "[" * 100_000 + "\n", ", line 2"),
+    ],
+)
+def test_deeply_nested_json_is_refused_not_a_recursion_error(tmp_path, name, text, where):
+    path = _write(tmp_path / name, text)
+    assert _message(path) == (
+        f"{path}{where}: JSON nested too deeply to read (Alpaca records are flat objects of "
+        "strings); the file is damaged or not Alpaca data"
+    )
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_an_object_holding_the_records_is_not_a_list_of_records(tmp_path, indent):
+    path = _write(tmp_path / "wrapped.json", json.dumps({"data": RECORDS, "v": 1}, indent=indent))
+    assert _message(path) == (
+        f"{path}: expected a JSON list of records (or JSON Lines); the top level is an object "
+        "with keys 'data', 'v', not a record. Put the records themselves in the file, as a list "
+        "or one per line"
+    )
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_a_single_record_object_is_a_one_record_file(tmp_path, indent):
+    path = _write(tmp_path / "one.json", "\n\n" + json.dumps(RECORDS[1], indent=indent))
+    assert load_alpaca(path) == [
+        InstructionRecord("Translate to French.", "Good morning", "Bonjour")
+    ]
+    broken = _write(tmp_path / "broken.json", '\n{"instruction": "x",\n "output": 5}')
+    assert _message(broken) == (
+        f"{broken}, line 2, record 0, field 'output': expected a string, got the number 5"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("empty.json", "", "is empty; expected a JSON list of records or one record per line"),
+        ("blank.jsonl", " \n\n\t\n", "is empty; expected a JSON list of records or one record "
+         "per line"),
+        ("bom.json", "\ufeff", "is empty; expected a JSON list of records or one record per line"),
+        ("none.json", " [ ] ", "holds no records; expected a JSON list of records or one record "
+         "per line"),
+        ("empty.json.xz", "", "is empty; expected a JSON list of records or one record per line"),
+    ],
+)  # fmt: skip
+def test_a_file_without_records_is_refused(tmp_path, name, text, message):
+    path = _write(tmp_path / name, text)
+    assert _message(path) == f"{path}: {message}"
+
+
+def test_json_lines_errors_name_the_line(tmp_path):
+    good = json.dumps(RECORDS[0])
+    path = _write(tmp_path / "d.jsonl", f"{good}\n\n{good[:-1]}\n{good}\n")
+    assert (
+        _message(path)
+        == f"{path}: line 3, column {len(good)}: invalid JSON (Expecting ',' delimiter)"
+    )
+    bad_record = json.dumps({"instruction": "x", "output": 5})
+    path = _write(tmp_path / "e.jsonl", f"{good}\n\n{bad_record}\n")
+    assert _message(path) == (
+        f"{path}, line 3, record 1, field 'output': expected a string, got the number 5"
+    )
+    path = _write(tmp_path / "f.jsonl", f"{good}\n[1, 2]\n")
+    assert _message(path) == (
+        f"{path}, line 2, record 1: expected a JSON object with keys instruction, input, output; "
+        "got a list of 2 items"
+    )
+
+
+def test_non_utf8_text_names_line_and_column_and_a_bom_is_accepted(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(RECORDS[0]).encode() + b'\n{"instruction": "caf\xe9"}\n')
+    assert _message(path) == (
+        f"{path}: line 2, column 21: byte 0xe9 is not UTF-8 text; save the file as UTF-8"
+    )
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(RECORDS).encode())
+    assert len(load_alpaca(bom)) == 3
+
+
+def test_huge_lines_give_short_messages(tmp_path):
+    field = _write(tmp_path / "field.json", json.dumps([{**RECORDS[0], "output": "x" * 5_000_000}]))
+    assert _message(field) == (
+        f"{field}, record 0, field 'output': 5000000 characters exceeds max_field_chars=100000 "
+        "(raise the limit if this is intended)"
+    )
+    garbage = _write(tmp_path / "garbage.json", "[" + "x" * 5_000_000)
+    assert _message(garbage) == f"{garbage}: line 1, column 2: invalid JSON (Expecting value)"
+    key = _write(tmp_path / "key.json", json.dumps([{"k" * 100_000: "a", "output": "b"}]))
+    assert _message(key) == (
+        f"{key}, record 0, field 'instruction': missing required key (the record has "
+        f"'{'k' * 27}...', 'output')"
+    )
+    many = _write(tmp_path / "many.json", json.dumps([{f"key{i}": "v" for i in range(1000)}]))
+    assert _message(many).endswith("(the record has 'key0', 'key1', 'key10', 'key100', "
+                                   "'key101', 'key102' and 994 more)")  # fmt: skip
+    digits = _write(
+        tmp_path / "digits.json", '[\n{"instruction": "a", "output": ' + "7" * 9000 + "}]"
+    )
+    assert _message(digits) == (
+        f"{digits}, line 2: holds an integer of more than 4000 digits (Alpaca fields are "
+        "strings); the file is damaged or not Alpaca data"
+    )
+    value = _write(tmp_path / "value.json", json.dumps([{**RECORDS[0], "output": 10**30}]))
+    assert _message(value).endswith("field 'output': expected a string, got a long number")
+
+
+def test_directories_and_bad_limits(tmp_path, monkeypatch):
+    assert _message(tmp_path) == (
+        f"{tmp_path}: is a directory, not an Alpaca file; give the JSON or JSONL file inside it"
+    )
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "owner" / "name").mkdir(parents=True)  # shaped like a hub id, but local
+    assert _message("owner/name") == (
+        "owner/name: is a directory, not an Alpaca file; give the JSON or JSONL file inside it"
+    )
+    path = _write(tmp_path / "d.json", json.dumps(RECORDS))
+    for limit in (True, -1, 1.5):
+        with pytest.raises(ValueError, match="limit must be a non-negative integer or None"):
+            load_alpaca(path, limit=limit)
+    assert load_alpaca(path, limit=0) == []
+
+
+def test_validate_record_with_keys_of_mixed_types():
+    with pytest.raises(AlpacaFormatError) as caught:
+        validate_record({1: "x", "input": "", None: 2}, index=4)
+    assert str(caught.value) == (
+        "record 4, field 'instruction': missing required key (the record has '1', 'None', 'input')"
+    )
+
+
 def test_corrupt_compressed_file_is_a_format_error(tmp_path):
     path = tmp_path / "data.json.xz"
     path.write_bytes(b"definitely not xz")
-    with pytest.raises(AlpacaFormatError, match="cannot be read"):
+    with pytest.raises(AlpacaFormatError) as caught:
         load_alpaca(path)
+    assert str(caught.value) == (
+        f"{path}: is named .xz but does not start like xz data; the file is damaged or misnamed"
+    )
+
+
+COMPRESSORS = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_compression_is_recognised_by_content_and_damage_is_one_line(tmp_path, kind):
+    packed = COMPRESSORS[kind](json.dumps(RECORDS * 50).encode())
+    misnamed = tmp_path / "records.json"  # no compression suffix: the first bytes decide
+    misnamed.write_bytes(packed)
+    assert len(load_alpaca(misnamed)) == 150
+    truncated = tmp_path / "cut.json"
+    truncated.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(AlpacaFormatError) as caught:
+        load_alpaca(truncated)
+    assert str(caught.value) == (
+        f"{truncated}: cannot be read: its {kind} data is truncated; copy or download it again"
+    )
+    damaged = bytearray(packed)
+    for position in range(len(damaged) // 3, len(damaged) // 3 + 8):
+        damaged[position] ^= 0x55
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_bytes(bytes(damaged))
+    with pytest.raises(AlpacaFormatError) as caught:
+        load_alpaca(corrupt)
+    assert str(caught.value) == (
+        f"{corrupt}: cannot be read: its {kind} data is corrupt; copy or download it again"
+    )
 
 
 def test_empty_outputs_are_skipped_with_a_warning_kept_or_rejected(tmp_path):
@@ -178,7 +378,7 @@ _record = st.fixed_dictionaries(
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(records=st.lists(_record, max_size=8), lines=st.booleans())
+@given(records=st.lists(_record, min_size=1, max_size=8), lines=st.booleans())
 def test_any_valid_records_round_trip(tmp_path, records, lines):
     path = tmp_path / ("d.jsonl" if lines else "d.json")
     text = "\n".join(json.dumps(r) for r in records) if lines else json.dumps(records)

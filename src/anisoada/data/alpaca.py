@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import json
 import lzma
+import numbers
+import re
 import string
 import warnings
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -69,6 +71,7 @@ class AlpacaFormatError(ValueError):
         source: File name (or hub id) of the data, when known.
         index: 0-based record index, when the problem is in one record.
         field: The offending field name, when there is one.
+        line: 1-based line of a JSON Lines record, when known.
     """
 
     def __init__(
@@ -78,16 +81,19 @@ class AlpacaFormatError(ValueError):
         source: str | None = None,
         index: int | None = None,
         field: str | None = None,
+        line: int | None = None,
     ):
         where = []
         if source is not None:
             where.append(source)
+        if line is not None:
+            where.append(f"line {line}")
         if index is not None:
             where.append(f"record {index}")
         if field is not None:
-            where.append(f"field {field!r}")
+            where.append(f"field {_preview(field)}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
-        self.source, self.index, self.field = source, index, field
+        self.source, self.index, self.field, self.line = source, index, field, line
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,7 @@ def validate_record(
     source: str | None = None,
     allow_empty_output: bool = False,
     max_field_chars: int | None = DEFAULT_MAX_FIELD_CHARS,
+    line: int | None = None,
 ) -> InstructionRecord:
     """Check one Alpaca record and return it as an :class:`InstructionRecord`.
 
@@ -123,15 +130,15 @@ def validate_record(
     * no field is longer than ``max_field_chars`` characters (``None`` disables the check).
 
     Extra keys are ignored. Text is kept byte for byte (no stripping), since whitespace changes
-    the tokens.
+    the tokens. ``line`` (the record's line in a JSON Lines file) only adds to the message.
     """
+    where: dict[str, Any] = {"source": source, "index": index, "line": line}
     if isinstance(record, InstructionRecord):
         record = record.to_dict()
     if not isinstance(record, dict):
         raise AlpacaFormatError(
-            f"expected a JSON object with keys {list(_FIELDS)}; got {type(record).__name__}",
-            source=source,
-            index=index,
+            f"expected a JSON object with keys {', '.join(_FIELDS)}; got {_describe(record)}",
+            **where,
         )
     values = {}
     for name in _FIELDS:
@@ -140,37 +147,29 @@ def validate_record(
                 values[name] = ""
                 continue
             raise AlpacaFormatError(
-                f"missing required key (the record has {sorted(record)})",
-                source=source,
-                index=index,
-                field=name,
+                f"missing required key (the record has {_keys(record)})", field=name, **where
             )
         value = record[name]
         if not isinstance(value, str):
             raise AlpacaFormatError(
-                f"expected a string, got {type(value).__name__} ({_preview(value)})",
-                source=source,
-                index=index,
-                field=name,
+                f"expected a string, got {_describe(value)}", field=name, **where
             )
         if max_field_chars is not None and len(value) > max_field_chars:
             raise AlpacaFormatError(
                 f"{len(value)} characters exceeds max_field_chars={max_field_chars} "
                 "(raise the limit if this is intended)",
-                source=source,
-                index=index,
                 field=name,
+                **where,
             )
         values[name] = value
     if not values["instruction"].strip():
-        raise AlpacaFormatError("is empty", source=source, index=index, field="instruction")
+        raise AlpacaFormatError("is empty", field="instruction", **where)
     if not allow_empty_output and not values["output"].strip():
         raise AlpacaFormatError(
             "is empty (nothing to learn; pass allow_empty_output=True to keep such records, "
             "which then train only the EOS token)",
-            source=source,
-            index=index,
             field="output",
+            **where,
         )
     return InstructionRecord(**values)
 
@@ -187,7 +186,12 @@ def load_alpaca(
 
     Local files: a JSON list of objects (``alpaca_data.json``) or JSON Lines (one object per
     line; ``.jsonl`` / ``.ndjson``, or detected from the first character), optionally compressed
-    (``.gz``, ``.bz2``, ``.xz``). Every record is checked by :func:`validate_record`.
+    with gzip, bzip2 or xz (recognised by the file's first bytes, whatever its name). The text
+    must be UTF-8 (a byte-order mark is allowed). Every record is checked by
+    :func:`validate_record`. A file that is empty, holds no records, or holds a JSON object that
+    is not a record (say ``{"data": [...]}``) is an error, as is JSON nested deeper than Python
+    can read: every problem is an :class:`AlpacaFormatError` naming the file (and the line, the
+    record or the field when there is one).
 
     Records whose ``output`` is blank (the original Alpaca data has a few, e.g. "Create a flow
     chart …") are skipped with a warning that lists their indices by default, since a blank
@@ -212,19 +216,31 @@ def load_alpaca(
 
     Raises:
         FileNotFoundError: No such file (and not a hub id).
-        AlpacaFormatError: Malformed JSON (with line and column) or an invalid record (with its
-            index and field).
+        AlpacaFormatError: Malformed JSON (with line and column), an unreadable, empty or
+            non-UTF-8 file, or an invalid record (with its index and field).
 
     Example:
         >>> records = load_alpaca("alpaca_data.json")  # doctest: +SKIP
         >>> print(format_prompt(records[0]))  # doctest: +SKIP
     """
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a non-negative integer or None; got {limit!r}")
+    if empty_output not in ("skip", "keep", "error"):
+        raise ValueError(f"empty_output must be 'skip', 'keep' or 'error'; got {empty_output!r}")
     path = Path(path_or_hub_id).expanduser()
+    lines: list[int] | None = None
     if path.is_file():
         source = str(path)
-        raw = _read_records(path)
+        raw, lines = _read_records(path)
+    elif path.is_dir():
+        raise AlpacaFormatError(
+            "is a directory, not an Alpaca file; give the JSON or JSONL file inside it",
+            source=str(path),
+        )
+    elif path.exists():
+        raise AlpacaFormatError(
+            "is not a regular file; give a JSON or JSONL file", source=str(path)
+        )
     elif _looks_like_hub_id(str(path_or_hub_id)):
         source = str(path_or_hub_id)
         raw = _read_hub(source, split)
@@ -233,8 +249,11 @@ def load_alpaca(
             f"No Alpaca file at {path}. Give a JSON/JSONL file (e.g. alpaca_data.json from "
             "github.com/tatsu-lab/stanford_alpaca) or a hub id like 'tatsu-lab/alpaca'"
         )
-    if empty_output not in ("skip", "keep", "error"):
-        raise ValueError(f"empty_output must be 'skip', 'keep' or 'error'; got {empty_output!r}")
+    if not raw:
+        raise AlpacaFormatError(
+            "holds no records; expected a JSON list of records or one record per line",
+            source=source,
+        )
     if limit is not None:
         raw = raw[:limit]
     records, skipped = [], []
@@ -245,6 +264,7 @@ def load_alpaca(
             source=source,
             allow_empty_output=empty_output != "error",
             max_field_chars=max_field_chars,
+            line=lines[index] if lines is not None else None,
         )
         if empty_output == "skip" and not record.output.strip():
             skipped.append(index)
@@ -260,53 +280,165 @@ def load_alpaca(
     return records
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    suffix = path.suffix.lower()
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix)
-    if opener is None:
-        return open(path, encoding="utf-8")
-    return opener(path, "rt", encoding="utf-8")
+# First bytes of the compressed formats read; the name alone does not decide.
+_SIGNATURES: tuple[tuple[bytes, str, Callable[..., IO[bytes]]], ...] = (
+    (b"\x1f\x8b", "gzip", gzip.open),
+    (b"BZh", "bzip2", bz2.open),
+    (b"\xfd7zXZ\x00", "xz", lzma.open),
+)
+_SUFFIX_KINDS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+# json turns integers into Python ints, and int() refuses more than 4300 digits by default.
+_MAX_INT_DIGITS = 4000
 
 
-def _read_records(path: Path) -> list[Any]:
-    stem = path.name.lower()
-    for compression in (".gz", ".bz2", ".xz"):
-        stem = stem.removesuffix(compression)
+class _LongNumber(Exception):
+    """An integer too long for ``int()``; raised from inside ``json.loads``."""
+
+
+def _json_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise _LongNumber
+    return int(text)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's (decompressed) bytes, with one-line errors for unreadable or damaged files."""
+    source = str(path)
+    kind = None
     try:
-        with _open_text(path) as handle:
-            text = handle.read()
-    except UnicodeDecodeError as error:
-        raise AlpacaFormatError(f"not UTF-8 text ({error})", source=str(path)) from error
-    except (OSError, EOFError, lzma.LZMAError) as error:
-        raise AlpacaFormatError(f"cannot be read ({error})", source=str(path)) from error
-    is_lines = stem.endswith((".jsonl", ".ndjson")) or text.lstrip().startswith("{")
-    if is_lines:
-        records = []
-        for line_number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        found = next((entry for entry in _SIGNATURES if head.startswith(entry[0])), None)
+        if found is None:
+            suffix = path.suffix.lower()
+            if suffix in _SUFFIX_KINDS and head:
                 raise AlpacaFormatError(
-                    f"line {line_number}, column {error.colno}: invalid JSON ({error.msg})",
-                    source=str(path),
-                ) from error
-        return records
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
+                    f"is named {suffix} but does not start like {_SUFFIX_KINDS[suffix]} data; "
+                    "the file is damaged or misnamed",
+                    source=source,
+                )
+            return path.read_bytes()
+        _, kind, opener = found
+        with opener(path, "rb") as handle:
+            return handle.read()
+    except EOFError as error:
         raise AlpacaFormatError(
-            f"line {error.lineno}, column {error.colno}: invalid JSON ({error.msg})",
-            source=str(path),
+            f"cannot be read: its {kind} data is truncated; copy or download it again",
+            source=source,
         ) from error
+    except OSError as error:
+        if kind is None or error.errno is not None:
+            reason = error.strerror or "read error"
+            raise AlpacaFormatError(f"cannot be read ({reason})", source=source) from error
+        raise AlpacaFormatError(
+            f"cannot be read: its {kind} data is corrupt; copy or download it again",
+            source=source,
+        ) from error
+    except (lzma.LZMAError, zlib.error) as error:
+        raise AlpacaFormatError(
+            f"cannot be read: its {kind} data is corrupt; copy or download it again",
+            source=source,
+        ) from error
+
+
+def _read_records(path: Path) -> tuple[list[Any], list[int] | None]:
+    """The file's records and, for JSON Lines, the line each came from."""
+    source = str(path)
+    raw = _read_bytes(path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - raw.rfind(b"\n", 0, error.start)
+        raise AlpacaFormatError(
+            f"line {line}, column {column}: byte 0x{raw[error.start]:02x} is not UTF-8 text; "
+            "save the file as UTF-8",
+            source=source,
+        ) from None
+    if not text.strip():
+        raise AlpacaFormatError(
+            "is empty; expected a JSON list of records or one record per line", source=source
+        )
+    stem = path.name.lower()
+    for compression in _SUFFIX_KINDS:
+        stem = stem.removesuffix(compression)
+    if stem.endswith((".jsonl", ".ndjson")):
+        return _json_lines(text, source)
+    if text.lstrip().startswith("{"):
+        # One object on its own is either a one-record JSON Lines file or a container such as
+        # {"data": [...]}; "Extra data" after the first object means JSON Lines.
+        try:
+            data = json.loads(text, parse_int=_json_int)
+        except json.JSONDecodeError as error:
+            if error.msg == "Extra data":
+                return _json_lines(text, source)
+            raise _invalid_json(error, source) from None
+        except (RecursionError, _LongNumber) as error:
+            raise _unreadable_json(error, text, source) from None
+        if isinstance(data, dict) and not any(name in data for name in _FIELDS):
+            raise AlpacaFormatError(
+                f"expected a JSON list of records (or JSON Lines); the top level is an object "
+                f"with keys {_keys(data)}, not a record. Put the records themselves in the "
+                "file, as a list or one per line",
+                source=source,
+            )
+        return [data], [text[: text.index("{")].count("\n") + 1]
+    try:
+        data = json.loads(text, parse_int=_json_int)
+    except json.JSONDecodeError as error:
+        raise _invalid_json(error, source) from None
+    except (RecursionError, _LongNumber) as error:
+        raise _unreadable_json(error, text, source) from None
     if not isinstance(data, list):
         raise AlpacaFormatError(
-            f"expected a JSON list of records (or JSON Lines); the top level is a "
-            f"{type(data).__name__}",
-            source=str(path),
+            f"expected a JSON list of records (or JSON Lines); the top level is {_describe(data)}",
+            source=source,
         )
-    return data
+    return data, None
+
+
+def _json_lines(text: str, source: str) -> tuple[list[Any], list[int]]:
+    records, lines = [], []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line, parse_int=_json_int))
+        except json.JSONDecodeError as error:
+            raise AlpacaFormatError(
+                f"line {line_number}, column {error.colno}: invalid JSON ({error.msg})",
+                source=source,
+            ) from None
+        except (RecursionError, _LongNumber) as error:
+            raise _unreadable_json(error, line, source, line_number) from None
+        lines.append(line_number)
+    return records, lines
+
+
+def _invalid_json(error: json.JSONDecodeError, source: str) -> AlpacaFormatError:
+    return AlpacaFormatError(
+        f"line {error.lineno}, column {error.colno}: invalid JSON ({error.msg})", source=source
+    )
+
+
+def _unreadable_json(
+    error: BaseException, text: str, source: str, line: int | None = None
+) -> AlpacaFormatError:
+    """Valid-looking JSON that Python's reader cannot hold: too deeply nested, or a huge integer."""
+    if isinstance(error, RecursionError):
+        message = (
+            "JSON nested too deeply to read (Alpaca records are flat objects of strings); the "
+            "file is damaged or not Alpaca data"
+        )
+    else:
+        message = (
+            f"holds an integer of more than {_MAX_INT_DIGITS} digits (Alpaca fields are strings); "
+            "the file is damaged or not Alpaca data"
+        )
+        if line is None:
+            found = re.search(f"[0-9]{{{_MAX_INT_DIGITS + 1},}}", text)
+            line = text.count("\n", 0, found.start()) + 1 if found else None
+    return AlpacaFormatError(message, source=source, line=line)
 
 
 def _looks_like_hub_id(text: str) -> bool:
@@ -338,9 +470,38 @@ def _read_hub(hub_id: str, split: str) -> list[Any]:
     return [dict(row) for row in dataset]
 
 
-def _preview(value: Any, width: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _preview(value: str, width: int = 40) -> str:
+    """A string quoted for a message, shortened to ``width`` and escaped onto one line."""
+    text = value if len(value) <= width else value[: width - 3] + "..."
+    return repr(text)
+
+
+def _describe(value: Any) -> str:
+    """A value as a message names it: JSON's vocabulary, bounded in length, never a deep repr."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+        return f"the number {number}" if number.bit_length() <= 64 else "a long number"
+    if isinstance(value, numbers.Real):
+        return f"the number {float(value)!r}"
+    if isinstance(value, str):
+        return f"a string ({_preview(value)})"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} key{'' if len(value) == 1 else 's'}"
+    return f"a {type(value).__name__} value"
+
+
+def _keys(record: dict[Any, Any], limit: int = 6) -> str:
+    names = sorted(str(key) for key in record)
+    if not names:
+        return "no keys"
+    shown = ", ".join(_preview(name, 30) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 # ---------------------------------------------------------------------------------------------
