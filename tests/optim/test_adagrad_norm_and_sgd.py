@@ -164,3 +164,121 @@ def test_functional_forms_refuse_zero_eps_with_an_empty_accumulator():
     # A positive accumulator makes eps = 0 safe.
     adagrad([w], [g], [torch.ones(3)], lr=0.1, eps=0.0)
     assert torch.equal(w, torch.zeros(3))
+
+
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_float16_group_beyond_the_float16_range_keeps_moving(kernel) -> None:
+    # ‖g‖ = 10⁴·√100 = 10⁵ > 65504: a float16 norm is inf, and b² = inf would freeze the group.
+    w = torch.zeros(100, dtype=torch.float16, requires_grad=True)
+    optimizer = AdaGradNorm([w], lr=1.0, eps=0.0, initial_accumulator_value=1.0, kernel=kernel)
+    b2, expected = 1.0, torch.zeros(100, dtype=torch.float64)
+    for _ in range(2):
+        w.grad = torch.full((100,), 1e4, dtype=torch.float16)
+        optimizer.step()
+        b2 += 100 * 1e8  # the squares of float16 10⁴ are exact in float32
+        expected -= 1e4 / b2**0.5
+        assert optimizer.param_groups[0]["sum"].item() == b2
+        torch.testing.assert_close(w.detach(), expected.half())  # float16 rounding only
+
+
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_float16_per_column_step_sizes_below_the_float16_range_still_move(kernel) -> None:
+    # Column norms² 50·(3·10⁴)² = 4.5·10¹⁰ (inf in float16); η/b ≈ 5e-9 and 5e-8 underflow there.
+    lrs = torch.tensor([1e-3, 1e-2], dtype=torch.float64)
+    w = torch.zeros(50, 2, dtype=torch.float16, requires_grad=True)
+    optimizer = AdaGradNorm([w], lr=lrs, per_column=True, eps=0.0, initial_accumulator_value=1.0,
+                            kernel=kernel)  # fmt: skip
+    w.grad = torch.full((50, 2), 3e4, dtype=torch.float16)
+    optimizer.step()
+    b2 = 1.0 + 50 * float(torch.tensor(3e4, dtype=torch.float16)) ** 2
+    torch.testing.assert_close(
+        optimizer.param_groups[0]["sum"], torch.full((2,), b2, dtype=torch.float64), rtol=1e-6,
+        atol=0,
+    )  # fmt: skip
+    expected = -(lrs / b2**0.5) * float(torch.tensor(3e4, dtype=torch.float16))
+    torch.testing.assert_close(w.detach(), expected.expand(50, 2).half())
+
+
+def _bfloat16_gradients(seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        (3 * torch.randn(s, generator=gen, dtype=torch.float64)).to(torch.bfloat16)
+        for s in [(300, 7), (40, 7)]
+    ]
+
+
+@pytest.mark.parametrize("per_column", [False, True])
+def test_bfloat16_squared_norm_is_summed_in_float32_and_both_kernels_agree(per_column) -> None:
+    grads = _bfloat16_gradients(4)
+    rows = [g.double().reshape(-1, 7) for g in grads]
+    exact = sum((r**2).sum(dim=0) for r in rows)
+    if not per_column:
+        exact = exact.sum()
+    results = {}
+    for kernel in ("fast", "reference"):
+        params = [torch.ones(g.shape, dtype=torch.bfloat16) for g in grads]
+        b2 = torch.zeros(exact.shape, dtype=torch.float64)
+        adagrad_norm(params, grads, b2, lr=0.1, per_column=per_column, kernel=kernel)
+        # float32 sums of exact squares: ~1e-7 relative (a bfloat16 norm is off by up to 0.4%).
+        torch.testing.assert_close(b2, exact, rtol=1e-6, atol=0)
+        results[kernel] = params
+    for fast, reference in zip(results["fast"], results["reference"]):
+        if per_column:  # the fast kernel's per-column step sizes pass through bfloat16 ratios
+            torch.testing.assert_close(fast, reference, rtol=0, atol=torch.finfo(fast.dtype).eps)
+        else:
+            assert torch.equal(fast, reference)
+
+
+def test_squared_gradient_norm_of_low_precision_gradients_is_exact_to_float32() -> None:
+    grads = [*_bfloat16_gradients(5), torch.full((1000,), 3e4, dtype=torch.float16)]
+    params = [torch.zeros(g.shape, dtype=g.dtype) for g in grads]
+    exact = sum((g.double() ** 2).sum() for g in grads)
+    total = squared_gradient_norm(params, grads)
+    assert total.dtype == torch.float64
+    torch.testing.assert_close(total, exact, rtol=1e-6, atol=0)
+    with pytest.raises(ValueError, match=r"dtype value: torch.float16"):
+        squared_gradient_norm(params, grads, dtype=torch.float16)
+
+
+@pytest.mark.parametrize("per_column", [False, True])
+def test_low_precision_sum_of_squares_over_many_chunks(per_column, monkeypatch) -> None:
+    from anisoada.optim import _adagrad_norm
+
+    # Chunks of 12 elements: whole rows of 7 columns and a ragged last chunk.
+    monkeypatch.setattr(_adagrad_norm, "UPCAST_CHUNK_NUMEL", 12)
+    (g,) = _bfloat16_gradients(6)[1:]
+    total = squared_gradient_norm([torch.zeros_like(g)], [g], per_column=per_column)
+    exact = (g.double() ** 2).sum(dim=0 if per_column else None)
+    torch.testing.assert_close(total, exact, rtol=1e-6, atol=0)
+
+
+def test_functional_adagrad_norm_refuses_a_low_precision_accumulator() -> None:
+    w = torch.zeros(3, dtype=torch.float16)
+    for dtype in (torch.float16, torch.bfloat16):
+        with pytest.raises(ValueError, match=r"state_sum dtype value: torch\.(b?float16)"):
+            adagrad_norm([w], [w], torch.ones((), dtype=dtype), lr=0.1)
+    adagrad_norm([w], [w], torch.ones((), dtype=torch.float32), lr=0.1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_fast_kernel_moves_low_precision_parameters_of_any_size(
+    dtype, momentum, monkeypatch
+) -> None:
+    from anisoada.optim import _sgd
+
+    # torch's fused CPU SGD (2.13) leaves the vectorised part of a float16/bfloat16 parameter
+    # unchanged; with threshold 0 this small tensor (whole vectors) is routed as a large one.
+    monkeypatch.setattr(_sgd, "FUSED_MIN_NUMEL", 0)
+    grads = [g.to(dtype) for (g,) in _grads(7, [(64, 4)], 3)]
+    results = []
+    for kernel in ("fast", "reference"):
+        w = torch.ones(64, 4, dtype=dtype, requires_grad=True)
+        optimizer = SGD([w], lr=0.1, momentum=momentum, kernel=kernel)
+        for g in grads:
+            w.grad = g
+            optimizer.step()
+        results.append(w.detach())
+    # The kernels round in different places: up to two units in the last place of |w| ≤ 1.
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=2 * torch.finfo(dtype).eps)
+    assert (results[1] - 1).abs().max() > 0.1  # far beyond that tolerance: the step is seen

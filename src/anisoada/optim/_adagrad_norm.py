@@ -14,6 +14,14 @@ without a gradient contributes nothing and does not move. With ``per_column=True
 shape ``(..., K)`` holds ``K`` independent runs in its last dimension and the group keeps ``K``
 accumulators, each summing its own column over all rows of all parameters.
 
+**Precision.** ``‖g_t‖²`` is summed in float32 at least — in float32 for float16, bfloat16 and
+float32 gradients, in float64 for float64 ones — whatever the parameters' dtype: a float16 norm
+overflows from ``‖g‖ > 65504`` on (``b² = inf``, and the group never moves again) and a bfloat16
+one is rounded to 8 bits. The accumulator ``b²`` is float32 or float64 (float64 in the class;
+the functional form refuses a lower precision), and so is the step size ``η/(b + ε)``, which
+touches a low-precision parameter only inside the update's own float32 arithmetic. Both kernels
+follow this convention, so they differ only by the order of their float32 (or float64) sums.
+
 **Sharded training.** The norm must be that of the *full* group. When a group's parameters are
 split across processes (FSDP, ZeRO, tensor parallelism), each process sees only its shard, so the
 local ``‖g_t‖²`` must be summed over processes (an all-reduce of one scalar per group) before the
@@ -60,8 +68,10 @@ def squared_gradient_norm(
     .. math:: \|g\|^2 = \sum_i \sum_j (\pm\nabla_{ij} + \lambda w_{ij})^2
 
     Returns a 0-dim tensor, or with ``per_column`` a ``(K,)`` tensor (sum over all but the last
-    dimension), in ``dtype``. The sign of ``maximize`` only matters together with weight decay.
+    dimension), in ``dtype`` (float32 or float64). The squares are summed in float32 at least
+    (see the module docstring). The sign of ``maximize`` only matters together with weight decay.
     """
+    _check_accumulator_dtype("dtype", dtype)
     effective = []
     for p, grad in zip(params, grads):
         _check_dense(grad)
@@ -81,21 +91,66 @@ def _check_dense(grad: Tensor) -> None:
         )
 
 
+def _check_accumulator_dtype(name: str, dtype: torch.dtype) -> None:
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(
+            f"Invalid {name} value: {dtype} (the accumulator b² needs float32 or float64: a "
+            "float16 b² overflows once ‖g‖ > 255 and a bfloat16 one keeps 8 bits)"
+        )
+
+
+def reduction_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype in which squares of a ``dtype`` gradient are summed: float32 at least."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+# Elements converted to float32 at a time when summing a low-precision gradient's squares: the
+# converted chunk stays in cache, and the step allocates this much, never a float32 copy.
+UPCAST_CHUNK_NUMEL = 1 << 18
+
+
+def _upcast_sum_of_squares(g: Tensor, *, per_column: bool) -> Tensor:
+    """Σ g² in float32 for a float16/bfloat16 ``g``, through one reused float32 chunk buffer.
+
+    ``torch.linalg.vector_norm`` accumulates such a tensor in float32 but returns its own dtype
+    (overflow, 8-bit rounding), and with ``dtype=`` it converts the whole tensor first.
+    """
+    rows = g.reshape(-1, g.shape[-1]) if per_column else g.reshape(-1)
+    width = rows.shape[1] if per_column else 1
+    step = max(1, UPCAST_CHUNK_NUMEL // max(width, 1))
+    buffer = torch.empty((min(step, rows.shape[0]), *rows.shape[1:]), dtype=torch.float32,
+                         device=g.device)  # fmt: skip
+    total = torch.zeros(rows.shape[1:], dtype=torch.float32, device=g.device)
+    for start in range(0, rows.shape[0], step):
+        chunk = buffer[: min(step, rows.shape[0] - start)]
+        chunk.copy_(rows[start : start + step])
+        if per_column:
+            total += chunk.square_().sum(dim=0)
+        else:
+            total += torch.dot(chunk, chunk)
+    return total
+
+
 def _sum_of_squares(tensors: Sequence[Tensor], *, per_column: bool, dtype: torch.dtype) -> Tensor:
-    """Σ of squares over all tensors (0-dim), or per last-dimension column (shape ``(K,)``)."""
+    """Σ of squares over all tensors (0-dim), or per last-dimension column (shape ``(K,)``).
+
+    Each tensor's squares are summed in :func:`reduction_dtype` of its dtype, and the sums are
+    added in ``dtype``.
+    """
     total: Tensor | None = None
     for g in tensors:
-        if per_column:
-            if g.dim() == 0:
-                raise ValueError(
-                    "Invalid per_column value: True with a 0-dim parameter (columns are the "
-                    "last dimension)"
-                )
+        if per_column and g.dim() == 0:
+            raise ValueError(
+                "Invalid per_column value: True with a 0-dim parameter (columns are the "
+                "last dimension)"
+            )
+        if g.dtype in (torch.float16, torch.bfloat16):
+            part = _upcast_sum_of_squares(g, per_column=per_column).to(dtype)
+        elif per_column and g.dim() > 1:
             dims = tuple(range(g.dim() - 1))
-            if dims:
-                part = torch.linalg.vector_norm(g, dim=dims).to(dtype).square()
-            else:
-                part = g.to(dtype).square()
+            part = torch.linalg.vector_norm(g, dim=dims).to(dtype).square()
+        elif per_column:
+            part = g.to(dtype).square()
         else:
             part = torch.linalg.vector_norm(g).to(dtype).square()
         total = part if total is None else total + part
@@ -137,7 +192,7 @@ def adagrad_norm(
         params: The group's parameters, updated in place.
         grads: Their dense gradients.
         state_sum: The accumulator ``b²``: a 0-dim tensor, or ``(K,)`` with ``per_column``;
-            updated in place. Its dtype is the precision of the accumulation.
+            updated in place; float32 or float64 (see the module docstring on precision).
         lr: ``η``: a float ≥ 0 or a tensor broadcastable to every parameter.
         eps: ``ε ≥ 0``.
         eps_placement: ``"outside"`` (``b + ε``) or ``"inside"`` (``√(b² + ε)``).
@@ -199,6 +254,7 @@ def _adagrad_norm_valid_lr(
     check_nonnegative("eps", eps)
     check_eps_placement(eps_placement)
     check_nonnegative("weight_decay", weight_decay)
+    _check_accumulator_dtype("state_sum dtype", state_sum.dtype)
     boxes = start_step(len(params), boxes, state_steps)
     if check_kernel(kernel) == "reference":
         _adagrad_norm_reference(
@@ -223,11 +279,30 @@ def _adagrad_norm_valid_lr(
         squared_norm = _sum_of_squares(effective, per_column=per_column, dtype=state_sum.dtype)
     scale = _step_scale(state_sum, squared_norm, lr, eps, eps_placement, delayed)
     for i, (p, g, box) in enumerate(zip(params, effective, boxes)):
-        if isinstance(scale, Tensor):
+        if p.dtype in (torch.float16, torch.bfloat16):
+            _low_precision_update_(p, g, scale)
+        elif isinstance(scale, Tensor):
             p.addcmul_(g, scale.to(p.dtype), value=-1.0)
         else:
             p.add_(g, alpha=-scale)
         project_(p, box, None if workspaces is None else workspaces[i])
+
+
+def _low_precision_update_(param: Tensor, grad: Tensor, scale: float | Tensor) -> None:
+    """``param −= scale·grad`` for a float16/bfloat16 ``param``, with ``scale`` kept in float32.
+
+    In those dtypes ``η/(b+ε)`` underflows (float16 ends at 6e-8, i.e. ``b > 1.7e7·η``) or loses
+    bits, and ``add_`` rounds its ``alpha`` to the tensor's dtype; ``addcmul_`` computes in
+    float32 with its ``value`` in float32. A tensor scale therefore travels as its largest entry
+    (in ``value``) times its ratios to it (in ``[0, 1]``, in the parameter's dtype).
+    """
+    if isinstance(scale, Tensor):
+        top = float(scale.max())
+        ratios = (scale / top).to(param.dtype) if top > 0 else None
+    else:
+        top, ratios = scale, torch.ones((), dtype=param.dtype, device=param.device)
+    if ratios is not None:
+        param.addcmul_(grad, ratios, value=-top)
 
 
 def _step_scale(
@@ -275,19 +350,22 @@ def _adagrad_norm_reference(
         g = -grad if maximize else grad
         effective.append(g + weight_decay * p if weight_decay != 0 else g)
     if squared_norm is None:
+        # Squares summed in float32 at least, then added in the accumulator's dtype.
         if per_column:
             columns = torch.cat([g.reshape(-1, g.shape[-1]) for g in effective], dim=0)
-            squared_norm = (columns.to(state_sum.dtype) ** 2).sum(dim=0)
+            squared_norm = (columns.to(reduction_dtype(columns.dtype)) ** 2).sum(dim=0)
         else:
             flat = torch.cat([g.reshape(-1) for g in effective])
-            squared_norm = (flat.to(state_sum.dtype) ** 2).sum()
+            squared_norm = (flat.to(reduction_dtype(flat.dtype)) ** 2).sum()
     past = state_sum.clone()
     state_sum.add_(squared_norm.to(state_sum.dtype))
     b_squared = past if delayed else state_sum
     b = b_squared.sqrt() + eps if eps_placement == "outside" else (b_squared + eps).sqrt()
     scale = lr / b
     for p, g, box in zip(params, effective, boxes):
-        p.sub_(scale.to(p.dtype) * g)
+        # The step in float32 at least, rounded once to the parameter's dtype.
+        compute = reduction_dtype(p.dtype)
+        p.copy_(p.to(compute) - scale.to(compute) * g.to(compute))
         project_(p, box)
 
 

@@ -32,7 +32,10 @@ from anisoada.optim._workspace import Workspace, effective_gradient, scratch
 
 __all__ = ["SGD", "sgd"]
 
-_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# torch's fused SGD kernel (CPU, torch 2.13) updates the momentum buffer of a float16 or
+# bfloat16 parameter but leaves the parameter itself unchanged: those dtypes take the in-place
+# passes.
+_FUSED_DTYPES = (torch.float32, torch.float64)
 # torch's fused CPU kernels open a parallel region for any size: below this many elements the
 # in-place passes are cheaper (and do not stall when the other cores are busy).
 FUSED_MIN_NUMEL = 1 << 16
