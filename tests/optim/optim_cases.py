@@ -260,3 +260,22 @@ CASES: list[OptimizerCase] = [
         "sgd-momentum-wd-radius",
     ),
 ]
+
+
+def fresh_compiled_kernels(monkeypatch: Any, compile: Callable | None = None) -> Any:
+    """Give ``anisoada.optim._compiled`` an empty per-process state for one test.
+
+    Kernels built inside the test (with ``compile``, e.g. the identity to run each variant's
+    single-pass formula eagerly, instead of ``torch.compile``) never reach other tests, and
+    earlier failures or warnings do not hide this test's. Returns the module.
+    """
+    from anisoada.optim import _compiled
+
+    monkeypatch.setattr(_compiled, "_kernels", {})
+    monkeypatch.setattr(_compiled, "_failed", set())
+    monkeypatch.setattr(_compiled, "_working_device_types", set())
+    monkeypatch.setattr(_compiled, "_broken_device_types", set())
+    monkeypatch.setattr(_compiled, "_warned", False)
+    if compile is not None:
+        monkeypatch.setattr(_compiled, "_compile", compile)
+    return _compiled

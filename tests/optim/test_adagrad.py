@@ -219,33 +219,6 @@ def test_functional_form_rejects_mismatched_lists_and_bad_values() -> None:
         adagrad([w], [w], [w.clone()], lr=torch.tensor([0.1, float("nan")]))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("options", "lr"),
-    [
-        ({"delayed": True, "initial_accumulator_value": 0.3}, 0.3),
-        (
-            {"eps_placement": "inside", "initial_accumulator_value": 0.1, "maximize": True,
-             "box": (torch.linspace(-1.0, 0.0, 3, dtype=torch.float64), 0.5)},
-            torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64),
-        ),
-        ({"box_radius": 0.2, "weight_decay": 0.1}, 0.3),
-    ],
-    ids=["delayed", "inside-maximize-tensor-box-tensor-lr", "radius-weight-decay"],
-)  # fmt: skip
-def test_compiled_kernel_equals_the_reference_kernel(options, lr) -> None:
-    # kernel="compiled" runs a torch.compile'd single pass (compiling takes a few seconds).
-    results = []
-    for kernel in ("compiled", "reference"):
-        w, optimizer, _ = _quadratic_run(
-            lambda p, kernel=kernel: AdaGrad(p, lr=lr, kernel=kernel, **options), 12, shape=(7, 3)
-        )
-        results.append((w, optimizer.state[optimizer.param_groups[0]["params"][0]]["sum"]))
-    (w_compiled, v_compiled), (w_reference, v_reference) = results
-    torch.testing.assert_close(w_compiled, w_reference, rtol=1e-13, atol=1e-13)
-    torch.testing.assert_close(v_compiled, v_reference, rtol=1e-13, atol=0)
-
-
 @pytest.mark.parametrize("kernel", ["fast", "reference"])
 def test_functional_radius_box_clips_around_its_center(kernel) -> None:
     from anisoada.optim import RadiusBox

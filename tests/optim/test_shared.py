@@ -10,7 +10,14 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from optim_cases import CASES, ENTRIES, OptimizerCase, grid_options
+from optim_cases import (
+    CASES,
+    ENTRIES,
+    OptimizerCase,
+    RegistryEntry,
+    fresh_compiled_kernels,
+    grid_options,
+)
 
 from anisoada.optim import _adagrad, _sgd
 
@@ -18,15 +25,23 @@ SHAPES = ((4, 3), (3,))
 
 # The fast kernel hands tensors of at least FUSED_MIN_NUMEL elements to torch's fused kernels and
 # runs in-place passes on smaller ones; "fast-fused" lowers the threshold so that the tiny test
-# tensors take the fused route too.
-KERNELS = ["reference", "fast", "fast-fused"]
+# tensors take the fused route too. "compiled-formula" runs an optimizer's compiled kernel
+# (where it has one) with each variant's single-pass function called eagerly instead of
+# compiled: the formula inductor compiles, for every option combination at no compilation cost
+# (tests/optim/test_compiled.py compiles a sample of variants for real).
+KERNELS = ["reference", "fast", "fast-fused", "compiled-formula"]
 
 
-def use_kernel(kernel: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def use_kernel(kernel: str, monkeypatch: pytest.MonkeyPatch, entry: RegistryEntry) -> str:
     if kernel == "fast-fused":
         monkeypatch.setattr(_adagrad, "FUSED_MIN_NUMEL", 0)
         monkeypatch.setattr(_sgd, "FUSED_MIN_NUMEL", 0)
         return "fast"
+    if kernel == "compiled-formula":
+        if "compiled" not in entry.cls.KERNELS:
+            pytest.skip(f"{entry.name} has no compiled kernel")
+        fresh_compiled_kernels(monkeypatch, compile=lambda function: function)
+        return "compiled"
     return kernel
 
 
@@ -111,7 +126,7 @@ def assert_all_close(actual: list, expected: list, *, rtol: float, atol: float) 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_matches_numpy_reference_in_float64(case: OptimizerCase, kernel: str, monkeypatch) -> None:
     problem = Quadratic(1, noise=0.5, steps=25)
-    ours, _ = run_torch(case, problem, 25, kernel=use_kernel(kernel, monkeypatch))
+    ours, _ = run_torch(case, problem, 25, kernel=use_kernel(kernel, monkeypatch, case.entry))
     # Same formula, different operation order: agreement to float64 rounding.
     assert_all_close(ours, run_numpy(case, problem, 25), rtol=1e-12, atol=1e-12)
 
@@ -125,19 +140,23 @@ def test_fast_kernel_equals_reference_kernel_and_numpy_for_every_option_combinat
     stacked_lr = torch.tensor([0.05, 0.2, 0.6], dtype=torch.float64)
     combinations = list(grid_options(entry))
     assert len(combinations) >= 24, "the option grid lost its combinations"
+    kernels = ["fast", "fast-fused"] + (
+        ["compiled-formula"] if "compiled" in entry.cls.KERNELS else []
+    )
     for options in combinations:
         case = OptimizerCase(entry, options, 0.3, name)
         for lr in (0.3, stacked_lr):  # a float, and one lr per column of K = 3 stacked runs
-            fast, _ = run_torch(case, problem, 8, lr=lr, kernel="fast")
-            with monkeypatch.context() as patch:
-                fused, _ = run_torch(
-                    case, problem, 8, lr=lr, kernel=use_kernel("fast-fused", patch)
-                )
             slow, _ = run_torch(case, problem, 8, lr=lr, kernel="reference")
             message = f"{name} {options} lr={lr}"
-            for a, b, c in zip(fast, fused, slow):
-                torch.testing.assert_close(a, c, rtol=1e-13, atol=1e-13, msg=message)
-                torch.testing.assert_close(b, c, rtol=1e-13, atol=1e-13, msg=message)
+            for kernel in kernels:
+                with monkeypatch.context() as patch:
+                    fast, _ = run_torch(
+                        case, problem, 8, lr=lr, kernel=use_kernel(kernel, patch, entry)
+                    )
+                for a, c in zip(fast, slow):
+                    torch.testing.assert_close(
+                        a, c, rtol=1e-13, atol=1e-13, msg=f"{message} {kernel}"
+                    )
             expected = run_numpy(case, problem, 8, lr=lr)
             for a, b in zip(slow, expected):
                 torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=message)

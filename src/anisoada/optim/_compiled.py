@@ -99,8 +99,22 @@ def compiled_variants() -> tuple[frozenset[VariantKey], frozenset[VariantKey]]:
     return frozenset(_kernels) - frozenset(_failed), frozenset(_failed)
 
 
+def _compile(function: Callable[..., None]) -> Callable[..., None]:
+    """``torch.compile`` as every variant is compiled: one graph, any tensor size."""
+    return torch.compile(function, backend="inductor", dynamic=True, fullgraph=True)
+
+
 def _build(key: VariantKey) -> Callable[..., None]:
-    """A fresh function (own code object) computing the AdaGrad update of ``key``, compiled."""
+    """The variant's update as a fresh function (its own code object), compiled."""
+    return _compile(variant_function(key))
+
+
+def variant_function(key: VariantKey) -> Callable[..., None]:
+    """A new function with its own code object computing the AdaGrad update of ``key``.
+
+    Called eagerly it is the single-pass formula step by step (with temporaries); compiled it
+    is one loop over memory.
+    """
     maximize, delayed, inside, decay, box = key[:5]
     compute = torch.float32 if key.dtype in _LOW_PRECISION else key.dtype
     storage = key.dtype
@@ -151,10 +165,9 @@ def _build(key: VariantKey) -> Callable[..., None]:
     )  # fmt: skip
     # A distinct code object per variant: dynamo's recompile limit is counted per code object.
     code = adagrad_single_pass.__code__.replace(co_name=name, co_qualname=name)
-    function = types.FunctionType(
+    return types.FunctionType(
         code, adagrad_single_pass.__globals__, name, None, adagrad_single_pass.__closure__
     )
-    return torch.compile(function, backend="inductor", dynamic=True, fullgraph=True)
 
 
 def _scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
