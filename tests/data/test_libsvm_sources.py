@@ -374,3 +374,15 @@ def test_bad_pair_arguments_are_explained(tmp_path):
             load_libsvm_pair(path, holdout=0.2, seed=seed)
         assert str(caught.value) == f"seed must be a non-negative integer; got {shown}"
     assert len(load_libsvm_pair(path, holdout=0.2, seed=np.int64(4), cache=False).test.y) == 2
+
+
+@pytest.mark.parametrize(
+    ("n_features", "shown"), [(0, "0"), (-3, "-3"), (True, "True"), (np.float64(3.0), "3.0"),
+                              ("4", "'4'")]
+)  # fmt: skip
+def test_bad_n_features_are_shown_plainly(tmp_path, n_features, shown):
+    path = _file(tmp_path / "two", b"1 1:1\n-1 2:1\n")
+    with pytest.raises(ValueError) as caught:
+        load_libsvm(path, n_features=n_features, cache=False)
+    assert str(caught.value) == f"n_features must be a positive integer or None; got {shown}"
+    assert load_libsvm(path, n_features=np.int64(5), cache=False).X.shape == (2, 5)

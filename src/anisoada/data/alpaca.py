@@ -399,7 +399,9 @@ def _read_records(path: Path) -> tuple[list[Any], list[int] | None]:
 
 def _json_lines(text: str, source: str) -> tuple[list[Any], list[int]]:
     records, lines = [], []
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSON Lines record (a "\r" before it is whitespace); str.splitlines()
+    # would also split inside strings at U+0085, U+2028 and others that JSON leaves unescaped.
+    for line_number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

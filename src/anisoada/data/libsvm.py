@@ -651,7 +651,7 @@ def _check_n_features(n_features: Any) -> int | None:
     if n_features is None:
         return None
     if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
-        raise ValueError(f"n_features must be a positive integer or None; got {n_features!r}")
+        raise ValueError(f"n_features must be a positive integer or None; got {_plain(n_features)}")
     if n_features < 1:
         raise ValueError(f"n_features must be a positive integer or None; got {int(n_features)}")
     return int(n_features)
