@@ -66,6 +66,15 @@ def test_load_json_lines(tmp_path, name):
     assert [r.output for r in records] == ["Eat well.", "Bonjour", "6"]
 
 
+def test_json_lines_split_only_at_newlines(tmp_path):
+    # json.dumps(ensure_ascii=False) leaves U+0085, U+2028 and U+2029 unescaped inside strings;
+    # str.splitlines() would cut a record there.
+    records = [{"instruction": "a\u2028b", "input": "\x85", "output": "c\u2029d"}, RECORDS[1]]
+    text = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\r\n"
+    loaded = load_alpaca(_write(tmp_path / "d.jsonl", text))
+    assert [r.to_dict() for r in loaded] == [records[0], records[1]]
+
+
 def test_limit_keeps_the_first_records(tmp_path):
     path = _write(tmp_path / "d.json", json.dumps(RECORDS))
     assert [r.output for r in load_alpaca(path, limit=2)] == ["Eat well.", "Bonjour"]
