@@ -28,12 +28,12 @@ import time
 import numpy as np
 import torch
 
-from anisoada.experiments import Budget, Callback, TrainConfig, train
-from anisoada.experiments.lm import LanguageModelTask, TokenizedExamples
-from anisoada.experiments.lm_reproduce import QUICK
-from anisoada.experiments.lm_run import prepare_lm_data
+from anisoada.data import TokenizedExamples, prepare_lm_data
+from anisoada.experiments.tasks import LanguageModelTask
 from anisoada.models import build_gpt2, restrict_vocabulary
 from anisoada.optim import OPTIMIZERS
+from anisoada.reproduce.lm import QUICK
+from anisoada.train import Budget, Callback, TrainConfig, train
 
 BATCH, MICRO, LR = 256, 64, 0.01
 
@@ -154,7 +154,9 @@ def main() -> None:
     header = f"{'vocabulary':<22}{'ours tok/s':>12}{'Trainer tok/s':>15}{'ratio':>8}"
     print(header)
     for vocabulary in ("compact", "full"):
-        spec = dataclasses.replace(QUICK.base.data, n_train=2048, n_eval=1, vocabulary=vocabulary)
+        spec = dataclasses.replace(
+            QUICK.problems[0].data, n_train=2048, n_eval=1, vocabulary=vocabulary
+        )
         data = prepare_lm_data(spec)
         ours, theirs = [], []
         for _ in range(args.repeats):

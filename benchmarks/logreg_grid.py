@@ -23,9 +23,9 @@ import numpy as np
 import threadpoolctl
 import torch
 
-from anisoada.experiments import Budget, TrainConfig, train
-from anisoada.experiments.logistic import LogisticTask
-from anisoada.experiments.sweep import LRGrid, OptimizerSpec, build_optimizer
+from anisoada.experiments import LRGrid, OptimizerSpec, build_optimizer
+from anisoada.experiments.tasks import LogisticTask
+from anisoada.train import Budget, TrainConfig, train
 
 BATCH_SIZE = 64
 LEARNING_RATES = LRGrid(low=1e-3, high=10**2.5, per_decade=2).values()

@@ -37,8 +37,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anisoada.data import LMDataSpec
 from anisoada.measure import gradient_noise, logistic_gradient, logistic_noise
-from anisoada.measure.lm import causal_lm_loss, language_model_problem
+from anisoada.measure.lm import language_model_problem
+from anisoada.problems import response_token_loss
 
 TIME_TARGET, MEMORY_TARGET, LOGISTIC_TARGET = 3.0, 2.0, 3.0
 
@@ -55,13 +57,15 @@ def _shared_data() -> Path:
 def _problem(args: argparse.Namespace):
     alpaca = _shared_data() / "alpaca" / "alpaca_random_9k.json.xz"
     data = args.alpaca or (alpaca if alpaca.is_file() else "synthetic")
-    problem = language_model_problem(
-        preset="tiny",
-        data=data,
-        n_examples=args.batch,
+    spec = LMDataSpec(
+        source=str(data),
+        n_train=args.batch,
+        n_eval=1,
         max_length=args.max_length,
-        seed=0,
-        device=args.device,
+        vocabulary="compact",
+    )
+    problem = language_model_problem(
+        spec, model="tiny", n_examples=None, seed=0, device=args.device
     )
     problem.model.eval()
     return problem, str(data)
@@ -73,11 +77,11 @@ def _operations(problem, chunk_size: int):
 
     def training_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        causal_lm_loss(model, batch).backward()
+        response_token_loss(model, batch).backward()
         optimizer.step()
 
     def per_sample_noise() -> None:
-        gradient_noise(model, causal_lm_loss, batch, chunk_size=chunk_size)
+        gradient_noise(model, response_token_loss, batch, chunk_size=chunk_size)
 
     return {"training_step": training_step, "per_sample_noise": per_sample_noise}
 

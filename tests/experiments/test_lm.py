@@ -9,18 +9,26 @@ import pandas as pd
 import pytest
 import torch
 
-from anisoada.experiments import Budget, TrainConfig, train
-from anisoada.experiments.lm import (
-    IGNORE_INDEX,
-    LanguageModelTask,
-    TokenizedExamples,
-    compact_vocabulary,
+from anisoada.data import LMData, LMDataSpec, TokenizedExamples, compact_vocabulary
+from anisoada.experiments import (
+    LMSpec,
+    LRGrid,
+    OptimizerSpec,
+    RunSettings,
+    SweepConfig,
+    run_sweep,
 )
-from anisoada.experiments.lm_distributed import DistributedContext, init_distributed
-from anisoada.experiments.lm_run import LMDataSpec, LMRunConfig, LMSweepConfig, run_lm_sweep
-from anisoada.experiments.loop import Callback
-from anisoada.experiments.sweep import OptimizerSpec
+from anisoada.experiments.tasks import LanguageModelTask
 from anisoada.models import GPT2Preset, build_gpt2
+from anisoada.problems import IGNORE_INDEX
+from anisoada.train import (
+    Budget,
+    Callback,
+    DistributedContext,
+    TrainConfig,
+    init_distributed,
+    train,
+)
 
 VOCAB = 40
 SMALL = GPT2Preset(n_layer=1, n_head=2, n_embd=16, n_positions=32, vocab_size=VOCAB)
@@ -244,17 +252,16 @@ def test_bad_inputs_fail_with_clear_messages():
         _task(outside)
     with pytest.raises(ValueError, match="Invalid precision"):
         _task(precision="fp8")
-    with pytest.raises(ValueError, match="at most one of budget_samples and budget_epochs"):
-        LMRunConfig(budget_samples=10, budget_epochs=1.0)
-    with pytest.raises(ValueError, match="Invalid lr"):
-        LMRunConfig(lr=-1.0)
-    with pytest.raises(ValueError, match="no lr grid for optimizer"):
-        LMSweepConfig(
-            base=LMRunConfig(),
-            optimizers=(OptimizerSpec("sgd"),),
-            batch_sizes=(8,),
-            lr_grids=(("adagrad", (0.1,)),),
-        )
+    with pytest.raises(ValueError, match="exactly one of steps, samples or epochs"):
+        Budget(samples=10, epochs=1.0)
+    with pytest.raises(ValueError, match="positive and finite"):
+        LRGrid.explicit([-1.0])
+    with pytest.raises(ValueError, match="unknown optimizer 'adam'"):
+        OptimizerSpec("adam")
+    # Rows longer than the model's positions are refused when the spec is built, not at the
+    # first forward pass after the data were prepared.
+    with pytest.raises(ValueError, match="exceeds the 'tiny' model's 256 positions"):
+        LMSpec(data=LMDataSpec(max_length=512), model="tiny")
     with pytest.raises(ValueError, match="start the run with `torchrun"):
         init_distributed({"WORLD_SIZE": "2"})
 
@@ -262,18 +269,18 @@ def test_bad_inputs_fail_with_clear_messages():
 def test_sweep_extends_the_grid_at_an_edge_and_selects_the_best_lr(tmp_path, monkeypatch):
     # The training itself is replaced by a run whose final loss is (log10 lr + 1)²: the best
     # lr is 0.1, beyond the first grid {1, 10}, so one downward extension must find it.
-    import anisoada.experiments.lm_run as lm_run
-    from anisoada.experiments.store import ResultsStore
+    import anisoada.experiments.runs.language_model as lm_runs
+    from anisoada.experiments import ResultsStore
 
-    def fake_run(config, root, *, context, data, log):
-        loss = (np.log10(config.lr) + 1) ** 2 + 0.1 * config.batch_size / 8
+    def fake_execute(run, root, *, context=None, log=None, **_):
+        loss = (np.log10(run.lr) + 1) ** 2 + 0.1 * run.batch_size / 8
         rows = pd.DataFrame(
             {
-                "dataset": "d",
-                "optimizer": config.optimizer.label,
-                "batch_size": config.batch_size,
-                "seed": config.seed,
-                "lr": config.lr,
+                "dataset": run.problem.name,
+                "optimizer": run.optimizer.label,
+                "batch_size": run.batch_size,
+                "seed": run.seed,
+                "lr": run.lr,
                 "step": [0, 1],
                 "batch_loss": [np.nan, loss],
                 "train_loss": [9.0, loss],
@@ -281,45 +288,42 @@ def test_sweep_extends_the_grid_at_an_edge_and_selects_the_best_lr(tmp_path, mon
                 "status": "finished",
             }
         )
-        ResultsStore(root).write_run(config.run_id, rows, {"status": "finished"})
-        return config.run_id
+        ResultsStore(root).write_run(run.run_id, rows, {"status": "finished"})
 
-    monkeypatch.setattr(lm_run, "run_lm", fake_run)
-    monkeypatch.setattr(lm_run, "prepare_lm_data", lambda spec: None)
-    sweep = LMSweepConfig(
-        base=LMRunConfig(data=LMDataSpec(n_train=8), measure_noise=False),
-        optimizers=(OptimizerSpec("sgd"),),
+    monkeypatch.setattr(lm_runs.LMRun, "execute", fake_execute)
+    grid = LRGrid.explicit([1.0, 10.0], max_extensions=2)
+    sweep = SweepConfig(
+        name="lm",
+        problems=(LMSpec(data=LMDataSpec(n_train=8), measure_noise=False),),
+        optimizers=(OptimizerSpec.create("sgd", lr_grid=grid),),
         batch_sizes=(8, 16),
-        lr_grids=(("sgd", (1.0, 10.0)),),
-        max_extensions=2,
+        budget=Budget(samples=16),
     )
-    result = run_lm_sweep(sweep, tmp_path)
+    result = run_sweep(sweep, tmp_path, progress=False)
     selection = result.selection.set_index("batch_size")
     assert selection.loc[8, "best_lr"] == pytest.approx(0.1)
-    np.testing.assert_allclose(list(selection.loc[8, "lrs"]), [0.01, 0.1, 1.0, 10.0])
-    assert selection.loc[8, "extensions"] == 2 and not selection.loc[8, "at_edge"]
+    lrs = sorted(result.rows.loc[result.rows["batch_size"] == 8, "lr"].unique())
+    np.testing.assert_allclose(lrs, [0.01, 0.1, 1.0, 10.0])
+    assert selection.loc[8, "extensions_down"] == 2 and not selection.loc[8, "at_edge"]
+    assert selection.loc[8, "lrs_tried"] == 4
     assert selection.loc[16, "eval_loss"] == pytest.approx(1.2)
     assert (tmp_path / "selection.csv").is_file() and (tmp_path / "results.parquet").is_file()
-    # Stored and CSV forms hold numbers, not formatted text.
-    stored = pd.read_parquet(tmp_path / "selection.parquet").set_index("batch_size")
-    np.testing.assert_allclose(list(stored.loc[8, "lrs"]), [0.01, 0.1, 1.0, 10.0])
     csv = pd.read_csv(tmp_path / "selection.csv").set_index("batch_size")
-    assert "lrs" not in csv.columns
     assert csv.loc[8, "lr_min"] == pytest.approx(0.01) and csv.loc[8, "lr_max"] == 10.0
-    assert csv.loc[8, "n_lrs"] == 4 and csv["lr_min"].dtype == np.float64
+    assert csv["lr_min"].dtype == np.float64
 
     # Re-running the fully stored sweep reuses every run and tokenises nothing.
     def no_data(spec):
         raise AssertionError("a fully stored sweep must not prepare its data")
 
-    monkeypatch.setattr(lm_run, "prepare_lm_data", no_data)
-    again = run_lm_sweep(sweep, tmp_path)
+    monkeypatch.setattr(lm_runs, "prepared_lm_data", no_data)
+    again = run_sweep(sweep, tmp_path, progress=False)
     pd.testing.assert_frame_equal(again.selection, result.selection)
 
 
 def test_command_line_builds_the_sweep_and_rejects_bad_options(tmp_path, capsys):
     from anisoada.cli import build_parser, main
-    from anisoada.experiments.lm_cli import sweep_from_args
+    from anisoada.cli.lm import sweep_from_args
 
     command = (
         "lm --optimizer sgd adagrad --lr 0.1 --lr-grid adagrad=0.01,0.03 "
@@ -328,10 +332,12 @@ def test_command_line_builds_the_sweep_and_rejects_bad_options(tmp_path, capsys)
     )
     args = build_parser().parse_args(command.split())
     sweep = sweep_from_args(args)
-    assert dict(sweep.lr_grids) == {"sgd": (0.1,), "adagrad": (0.01, 0.03)}
+    grids = {spec.label: spec.lr_grid.values() for spec in sweep.optimizers}
+    assert grids == {"sgd": (0.1,), "adagrad": (0.01, 0.03)}
     assert sweep.optimizers[1].options == (("eps", 1e-8),)
-    assert sweep.batch_sizes == (256, 512) and sweep.base.budget_epochs == 2.0
-    assert sweep.base.schedule == "cosine" and sweep.base.data.vocabulary == "compact"
+    assert sweep.batch_sizes == (256, 512) and sweep.budget == Budget(epochs=2.0)
+    spec = sweep.problems[0]
+    assert spec.schedule == "cosine" and spec.data.vocabulary == "compact"
     assert main(["lm", "--out", str(tmp_path), "--lr-grid", "sgd=fast"]) == 2
     assert "--lr-grid 'sgd=fast': expected NAME=LR,LR,..." in capsys.readouterr().err
     assert main(["lm", "--out", str(tmp_path), "--optimizer", "sgd"]) == 2
@@ -342,29 +348,25 @@ def test_a_stored_run_follows_its_schedule_and_records_its_provenance(tmp_path):
     import json
     import math
 
-    from anisoada.experiments.lm_run import LMData, run_lm
-
     data = LMData(
         _examples(32, seed=0),
         _examples(8, seed=1),
         np.arange(VOCAB),  # "compact" vocabulary: the tiny preset's first 40 rows
         {"name": "random-tokens", "n_train": 32},
     )
-    config = LMRunConfig(
+    spec = LMSpec(
         data=LMDataSpec(n_train=32, n_eval=8),
-        optimizer=OptimizerSpec("sgd"),
-        lr=0.2,
-        batch_size=8,
-        budget_samples=48,  # 6 steps
         schedule="cosine",
         warmup_ratio=0.34,  # 2 warm-up steps
         final_lr_ratio=0.1,
         clip_norm=1.0,
-        evaluations=6,
         measure_noise=False,
         stand_in_for="someone/pretrained-tiny",
     )
-    run_id = run_lm(config, tmp_path, data=data)
+    settings = RunSettings(budget=Budget(samples=48), evaluations=6)  # 6 steps
+    run = spec.make_run(OptimizerSpec("sgd"), 8, [0.2], 0, settings)
+    run.execute(tmp_path, data=data)
+    run_id = run.run_id
     rows = pd.read_parquet(tmp_path / "runs" / run_id / "rows.parquet")
     info = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
 
@@ -383,40 +385,42 @@ def test_a_stored_run_follows_its_schedule_and_records_its_provenance(tmp_path):
     assert info["model"]["pretrained"] is False
     assert info["model"]["stand_in_for"] == "someone/pretrained-tiny"
     assert "not available locally" in info["model"]["note"]
-    assert info["config"]["clip_norm"] == 1.0 and info["steps"] == 6
+    assert info["spec"]["clip_norm"] == 1.0 and info["steps"] == 6
     assert info["distributed"] == {"world_size": 1, "backend": None}
     assert not (tmp_path / "runs" / run_id / "checkpoint.pt").exists()
 
 
 def test_noise_measurement_needs_two_micro_batches_and_keys_runs_by_their_size(tmp_path):
-    from anisoada.experiments.lm_run import LMData, run_lm
-
     data = LMData(
         _examples(16, seed=0), _examples(4, seed=1), np.arange(VOCAB), {"name": "random-tokens"}
     )
-    config = LMRunConfig(data=LMDataSpec(n_train=16, n_eval=4), batch_size=8, budget_samples=16)
+    spec = LMSpec(data=LMDataSpec(n_train=16, n_eval=4))
+    settings = RunSettings(budget=Budget(samples=16))
+
+    def run_of(spec, batch_size=8):
+        return spec.make_run(OptimizerSpec("sgd"), batch_size, [0.1], 0, settings)
+
     # Default micro_batch_size (None): one micro-batch per step, so no noise estimate exists.
-    with pytest.raises(
-        ValueError, match=r"at least two micro-batches.*at most 4 \(--micro-batch-size\)"
-    ):
-        run_lm(config, tmp_path, data=data)
-    with pytest.raises(ValueError, match="--no-noise"):
-        run_lm(dataclasses.replace(config, micro_batch_size=5), tmp_path, data=data)
-    sweep = LMSweepConfig(
-        base=dataclasses.replace(config, micro_batch_size=4),
-        optimizers=(OptimizerSpec("sgd"),),
+    with pytest.raises(ValueError, match=r"at least two micro-batches.*at most 4"):
+        run_of(spec).execute(tmp_path, data=data)
+    with pytest.raises(ValueError, match="turn the noise measurement off"):
+        run_of(dataclasses.replace(spec, micro_batch_size=5)).execute(tmp_path, data=data)
+    sweep = SweepConfig(
+        name="noise",
+        problems=(dataclasses.replace(spec, micro_batch_size=4),),
+        optimizers=(OptimizerSpec.create("sgd", lr_grid=LRGrid.explicit([0.1])),),
         batch_sizes=(8, 4),  # 4 examples in micro-batches of 4: one per step
-        lr_grids=(("sgd", (0.1,)),),
+        budget=Budget(samples=16),
     )
-    with pytest.raises(ValueError, match="batch_size=4 with micro_batch_size=4"):
-        run_lm_sweep(sweep, tmp_path)
+    with pytest.raises(ValueError, match="batch size 4 with micro-batch size 4"):
+        run_sweep(sweep, tmp_path, progress=False)
     assert not any(tmp_path.iterdir())  # refused before anything was read or written
     # The noise estimate is built from the micro-batches: their size is part of the run id
     # when noise is measured, and only then.
-    four, two = (dataclasses.replace(config, micro_batch_size=m) for m in (4, 2))
-    assert four.run_id != two.run_id and four.identity()["micro_batch_size"] == 4
-    quiet = dataclasses.replace(config, measure_noise=False)
-    assert dataclasses.replace(quiet, micro_batch_size=2).run_id == quiet.run_id
-    run_id = run_lm(four, tmp_path, data=data)
-    noise = pd.read_parquet(tmp_path / "runs" / run_id / "noise.parquet")
+    four, two = (run_of(dataclasses.replace(spec, micro_batch_size=m)) for m in (4, 2))
+    assert four.run_id != two.run_id and four.identity()["spec"]["micro_batch_size"] == 4
+    quiet = dataclasses.replace(spec, measure_noise=False)
+    assert run_of(dataclasses.replace(quiet, micro_batch_size=2)).run_id == run_of(quiet).run_id
+    four.execute(tmp_path, data=data)
+    noise = pd.read_parquet(tmp_path / "runs" / four.run_id / "noise.parquet")
     assert set(noise["microbatch_size"]) == {4} and set(noise["microbatches"]) == {2}

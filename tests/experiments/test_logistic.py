@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from anisoada.data import make_sparse_logistic, rotated_twin
-from anisoada.experiments import Budget, TrainConfig, train
-from anisoada.experiments.logistic import LogisticTask, sample_rows
-from anisoada.experiments.sweep import OptimizerSpec, build_optimizer
-from anisoada.measure.glm import logistic_gradient, logistic_loss
+from anisoada.experiments import OptimizerSpec, build_optimizer
+from anisoada.experiments.tasks import LogisticTask, sample_rows
+from anisoada.problems.logistic import logistic_gradient, logistic_loss
+from anisoada.train import Budget, TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anisoada.experiments.config import load_sweep_config, sweep_config_from_dict
-from anisoada.experiments.datasets import DatasetSpec
-from anisoada.experiments.store import ResultsStore
-from anisoada.experiments.sweep import (
-    TIMING_COLUMNS,
+from anisoada.experiments import (
+    DatasetSpec,
     LRGrid,
     OptimizerSpec,
+    ResultsStore,
     SweepConfig,
     derive_seed,
+    load_sweep_config,
     run_sweep,
     select_best,
+    sweep_config_from_dict,
 )
+from anisoada.schema import TIMING_COLUMNS
+from anisoada.train import Budget
 
 TOY = DatasetSpec.create("toy", "synthetic", {"n": 400, "n_test": 100, "d": 30, "density": 0.1})
 
@@ -31,11 +33,11 @@ TOY = DatasetSpec.create("toy", "synthetic", {"n": 400, "n_test": 100, "d": 30, 
 def _config(**overrides):
     base = {
         "name": "test",
-        "datasets": (TOY,),
+        "problems": (TOY,),
         "optimizers": (OptimizerSpec.create("sgd"), OptimizerSpec.create("adagrad")),
         "batch_sizes": (4, 32),
         "lr_grid": LRGrid(low=0.01, high=10.0, per_decade=1, max_extensions=0),
-        "budget_samples": 800,
+        "budget": Budget(samples=800),
         "evaluations": 4,
     }
     base.update(overrides)
@@ -172,10 +174,10 @@ def test_rotated_twin_sees_the_same_mini_batches_so_sgd_losses_are_identical(tmp
     original = DatasetSpec.create("toy", "synthetic", options)
     twin = DatasetSpec.create("toy-rotated", "rotated", options, stream="toy")
     config = _config(
-        datasets=(original, twin),
+        problems=(original, twin),
         batch_sizes=(8,),
         lr_grid=LRGrid(low=0.1, high=1.0, per_decade=1, max_extensions=0),
-        budget_samples=600,
+        budget=Budget(samples=600),
     )
     rows = run_sweep(config, tmp_path, progress=False).rows
     key = ["optimizer", "lr", "step"]
@@ -210,8 +212,8 @@ def test_lr_grid_values_are_exact_powers():
 
 
 def test_config_errors_are_clear(tmp_path):
-    with pytest.raises(ValueError, match="exactly one budget"):
-        _config(budget_epochs=1.0)
+    with pytest.raises(ValueError, match="exactly one of steps, samples or epochs"):
+        Budget(samples=800, epochs=1.0)
     with pytest.raises(ValueError, match="duplicate optimizer"):
         _config(optimizers=(OptimizerSpec.create("sgd"), OptimizerSpec.create("sgd")))
     with pytest.raises(ValueError, match="unknown key"):
@@ -329,7 +331,7 @@ def _sweep_args(*argv):
 
 
 def test_sweep_command_line_builds_the_config_with_optimizer_options():
-    from anisoada.experiments._cli import sweep_config_from_args
+    from anisoada.cli.sweep import sweep_config_from_args
 
     config = sweep_config_from_args(
         _sweep_args(
@@ -343,8 +345,8 @@ def test_sweep_command_line_builds_the_config_with_optimizer_options():
         OptimizerSpec.create("sgd"),
         OptimizerSpec.create("adagrad", options={"eps": 1e-6, "eps_placement": "inside"}),
     )
-    assert [d.stream_key for d in config.datasets] == ["synthetic", "synthetic"]
-    assert (config.batch_sizes, config.budget_epochs, config.budget_samples) == ((8, 64), 2.0, None)
+    assert [d.stream_key for d in config.problems] == ["synthetic", "synthetic"]
+    assert (config.batch_sizes, config.budget) == ((8, 64), Budget(epochs=2.0))
     assert (config.seeds, config.lr_grid, config.name) == (3, LRGrid(), "sweep")
     with pytest.raises(ValueError, match=r"--option 'adam.eps=1'.*NAME among"):
         sweep_config_from_args(_sweep_args("--optimizer", "sgd", "--option", "adam.eps=1"))

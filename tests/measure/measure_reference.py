@@ -138,7 +138,8 @@ def tiny_gpt2(seed: int = 0, vocab: int = 40, dtype=torch.float64):
 
 
 def gpt2_batch(n: int = 6, length: int = 10, vocab: int = 40, seed: int = 0):
-    """Right-padded token batch with prompt tokens masked (-100) and ragged lengths."""
+    """Right-padded token batch with prompt tokens masked (-100) and ragged lengths, with the
+    ``token_scale`` (1 / mean response tokens per example) of the response-token-mean loss."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, vocab, (n, length), generator=g)
     labels = ids.clone()
@@ -148,4 +149,9 @@ def gpt2_batch(n: int = 6, length: int = 10, vocab: int = 40, seed: int = 0):
         labels[i, :prompt] = -100
         labels[i, real:] = -100
         ids[i, real:] = 0
-    return {"input_ids": ids, "labels": labels}
+    tokens = (labels[:, 1:] != -100).sum(dim=1).double()
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "token_scale": torch.full((n,), 1.0 / float(tokens.mean()), dtype=torch.float64),
+    }

@@ -114,7 +114,8 @@ def test_measure_lm_and_smoothness_check_on_tiny_gpt2(tmp_path, capsys):
     summary = load_summary(stem)
     assert summary.d == sum(result.block_sizes)
     assert summary.block_names == result.block_names
-    assert summary.provenance["task"] == "lm" and summary.provenance["restricted_vocabulary"]
+    assert summary.provenance["task"] == "lm" and summary.provenance["compact_vocabulary"]
+    assert summary.provenance["objective"].startswith("response-token mean")
     # Each coordinate carries its tensor's envelope from the smoothness check.
     first = result.fits.get(result.block_names[0], result.fits["pooled"])
     assert summary.L0[0] == first.L0 and summary.L1[0] == first.L1

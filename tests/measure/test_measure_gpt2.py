@@ -11,9 +11,9 @@ from anisoada.measure import (
     secant_smoothness,
     top_hessian_eigenvalue,
 )
-from anisoada.measure.lm import causal_lm_loss
 from anisoada.measure.smoothness_check import SmoothnessCheckConfig, run_smoothness_check
 from anisoada.measure.summarize import summarize_model
+from anisoada.problems import response_token_loss as causal_lm_loss
 
 pytest.importorskip("transformers", reason="the GPT-2 checks need the transformers package")
 
@@ -27,22 +27,38 @@ def _one(batch, i):
     return {k: v[i : i + 1] for k, v in batch.items()}
 
 
-def test_causal_lm_loss_is_the_mean_of_per_example_response_means(gpt2):
+def test_measured_loss_is_the_trained_response_token_mean(gpt2):
+    from anisoada.problems import pad_examples, summed_response_loss
+
     model, batch = gpt2
     logits = model(input_ids=batch["input_ids"]).logits
-    per_example = []
+    summed, tokens = [], []
     for i in range(batch["input_ids"].shape[0]):
         scored = torch.nonzero(batch["labels"][i, 1:] != -100).reshape(-1)
         logp = torch.log_softmax(logits[i, :-1], -1)
-        per_example.append(-logp[scored, batch["labels"][i, 1:][scored]].mean())
-    expected = torch.stack(per_example).mean()
+        summed.append(-logp[scored, batch["labels"][i, 1:][scored]].sum())
+        tokens.append(scored.numel())
+    token_mean = torch.stack(summed).sum() / sum(tokens)
     loss = causal_lm_loss(model, batch).detach()
-    assert float(loss) == pytest.approx(float(expected.detach()), rel=1e-12)
-    # With one example it is transformers' own token-mean loss (which transformers computes
-    # in float32 whatever the model's dtype, hence the looser tolerance).
-    hf = model(input_ids=batch["input_ids"][:1], labels=batch["labels"][:1]).loss.detach()
+    # The token mean over every response token of the set (long answers weigh more) ...
+    assert float(loss) == pytest.approx(float(token_mean.detach()), rel=1e-12)
+    # ... which is transformers' own loss over the padded batch (float32 inside, hence 1e-6) ...
+    hf = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss.detach()
+    assert float(loss) == pytest.approx(float(hf), rel=1e-6)
+    # ... and the training task's objective: its summed response loss over the step's tokens.
+    ids = [row.numpy() for row in batch["input_ids"]]
+    labels = [row.numpy() for row in batch["labels"]]
+    padded, scored, targets = pad_examples(ids, labels, np.arange(len(ids)))
+    trained = summed_response_loss(model, padded, scored, targets) / targets.numel()
+    assert float(trained.detach()) == pytest.approx(float(loss), rel=1e-12)
+    # One sample is one example: its loss is its summed loss over the set's mean token count,
+    # so that the mean over the samples is the token mean — not its own per-token mean.
     one = causal_lm_loss(model, _one(batch, 0)).detach()
-    assert float(one) == pytest.approx(float(hf), rel=1e-6)
+    mean_tokens = sum(tokens) / len(tokens)
+    assert float(one) == pytest.approx(float(summed[0].detach()) / mean_tokens, rel=1e-12)
+    assert float(one) != pytest.approx(float(summed[0].detach()) / tokens[0], rel=1e-3)
+    with pytest.raises(ValueError, match="token_scale"):
+        causal_lm_loss(model, {k: v for k, v in batch.items() if k != "token_scale"})
 
 
 def test_per_sample_noise_on_gpt2_matches_a_backward_loop(gpt2):

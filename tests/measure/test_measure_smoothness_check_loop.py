@@ -9,9 +9,9 @@ from measure_reference import QuadraticWithNoise, balanced_signs, gpt2_batch, me
 
 import anisoada.measure.smoothness_check as smoothness_check
 from anisoada.measure.layout import ParameterLayout, trainable_parameters
-from anisoada.measure.lm import causal_lm_loss
 from anisoada.measure.secant import coordinate_secants, sample_coordinates
 from anisoada.measure.smoothness_check import SmoothnessCheckConfig, run_smoothness_check
+from anisoada.problems import response_token_loss as causal_lm_loss
 
 pytest.importorskip("transformers", reason="the GPT-2 checks need the transformers package")
 

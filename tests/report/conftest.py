@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from report_fixtures import TINY_SMOOTHNESS, TINY_SWEEP, write_lm_results
 
-from anisoada.experiments.logreg import run_logreg
-from anisoada.experiments.smoothness_target import run_smoothness
-from anisoada.experiments.theory_target import run_theory
 from anisoada.report import build_report
+from anisoada.reproduce.logreg import run_logreg
+from anisoada.reproduce.smoothness import run_smoothness
+from anisoada.reproduce.theory import run_theory
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Small stored results for the report tests: settings, hand-written LM outputs, expectations.
 
 ``logreg``, ``smoothness`` and ``theory`` are the real targets run at tiny settings (seconds);
-the ``lm`` outputs are written directly in the format of :mod:`anisoada.experiments.lm_reproduce`
+the ``lm`` outputs are written directly in the format of :mod:`anisoada.reproduce.lm`
 (a real LM sweep takes minutes even at toy sizes) with values chosen here, so the tests know
 them exactly.
 """
@@ -14,23 +14,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from anisoada.experiments.datasets import DatasetSpec
-from anisoada.experiments.smoothness_target import SmoothnessSettings
-from anisoada.experiments.store import provenance
-from anisoada.experiments.sweep import LRGrid, OptimizerSpec, SweepConfig
+from anisoada.experiments import DatasetSpec, LRGrid, OptimizerSpec, SweepConfig, provenance
+from anisoada.reproduce.smoothness import SmoothnessSettings
+from anisoada.train import Budget
 
 TINY_SYNTHETIC = {"n": 300, "n_test": 60, "d": 30, "density": 0.1}
 
 TINY_SWEEP = SweepConfig(
     name="logreg-tiny",
-    datasets=(
+    problems=(
         DatasetSpec.create("synthetic", "synthetic", TINY_SYNTHETIC),
         DatasetSpec.create("rotated", "rotated", TINY_SYNTHETIC, stream="synthetic"),
     ),
     optimizers=tuple(OptimizerSpec.create(name) for name in ("sgd", "adagrad", "adagrad_norm")),
     batch_sizes=(4, 32),
     lr_grid=LRGrid(low=0.1, high=10.0, per_decade=1, max_extensions=0),
-    budget_epochs=2.0,
+    budget=Budget(epochs=2.0),
     evaluations=3,
 )
 
@@ -48,26 +47,36 @@ LM_TABLE4 = pd.DataFrame(
         "rho_sigma": [0.3, 0.35, 0.4, 0.45],
         "lr_min": [0.003, 0.3, 0.003, 1.0],
         "lr_max": [0.03, 3.0, 0.03, 10.0],
-        "n_lrs": [3, 3, 3, 3],
+        "lrs_tried": [3, 3, 3, 3],
         "at_edge": [False, False, False, True],
         "gap_vs_sgd": [-0.375, 0.0, 0.125, 0.0],
+        "initialisation": ["random init"] * 4,
     }
 )
 
 
 def write_lm_results(directory: Path) -> None:
-    """The files ``reproduce lm`` writes (Table 4, Figure 2, noise rows, record), by hand."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The files ``reproduce lm`` writes (Table 4, rows, noise rows, record), by hand."""
     (directory / "sweep").mkdir(parents=True)
     LM_TABLE4.to_csv(directory / "table4.csv", index=False)
-    figure, axis = plt.subplots(figsize=(4, 3))
-    axis.plot([0, 1, 2], [3.0, 2.5, 2.125])
-    figure.savefig(directory / "figure2.png", dpi=60)
-    plt.close(figure)
+    rows = [
+        {
+            "dataset": "synthetic-instructions",
+            "optimizer": record["optimizer"],
+            "batch_size": record["batch_size"],
+            "seed": 0,
+            "lr": record["best_lr"],
+            "step": step,
+            "samples": step * record["batch_size"],
+            "batch_loss": np.nan if step == 0 else record["final_batch_loss"],
+            "train_loss": 3.0 - step * (3.0 - record["train_loss"]) / 2,
+            "eval_loss": 3.0 - step * (3.0 - record["eval_loss"]) / 2,
+            "status": "finished",
+        }
+        for record in LM_TABLE4.to_dict("records")
+        for step in (0, 1, 2)
+    ]
+    pd.DataFrame(rows).to_parquet(directory / "sweep" / "results.parquet", index=False)
     noise = []
     for record in LM_TABLE4.to_dict("records"):
         for step, scale in ((10, 1.0), (20, 0.5)):
@@ -90,11 +99,11 @@ def write_lm_results(directory: Path) -> None:
                     }
                 )
     pd.DataFrame(noise).to_parquet(directory / "sweep" / "noise.parquet", index=False)
-    base = {
+    problem = {
+        "kind": "lm",
         "model": "tiny",
         "weights": None,
         "data": {"source": "synthetic", "seed": 0},
-        "base_seed": 0,
     }
     record = {
         "target": "lm",
@@ -102,8 +111,10 @@ def write_lm_results(directory: Path) -> None:
         "wall_time": 12.5,
         "sweep_wall_time": 11.0,
         "world_size": 1,
-        "sweep": {"base": base, "batch_sizes": [256, 512], "seeds": 1},
-        "files": {"table4.csv": "table4.csv", "figure2.png": "figure2.png"},
+        "sweep": {"problems": [problem], "batch_sizes": [256, 512], "seeds": 1, "base_seed": 0},
+        "stand_in": "a randomly initialised 'tiny' GPT-2, not the pretrained 124M model; "
+        "synthetic instructions, not Stanford Alpaca",
+        "files": {"table4.csv": "table4.csv"},
         "provenance": provenance(),
     }
     (directory / "reproduction.json").write_text(json.dumps(record))

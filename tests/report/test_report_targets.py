@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from report_fixtures import LM_TABLE4, TINY_SMOOTHNESS, lm_noise_expected
 
-from anisoada.experiments.reproduce import reproductions
-from anisoada.experiments.smoothness_target import run_smoothness
-from anisoada.experiments.theory_target import run_theory
 from anisoada.measure.summary import load_summary
+from anisoada.reproduce import reproductions
+from anisoada.reproduce.smoothness import run_smoothness
+from anisoada.reproduce.theory import run_theory
 from anisoada.theory import predict, table1
 
 
@@ -96,7 +96,8 @@ def test_lm_noise_table_is_rho_sigma_of_the_tuned_runs(stored_results):
 
 def test_theory_without_logreg_uses_the_exact_synthetic_problem(tmp_path):
     from anisoada.data import make_sparse_logistic
-    from anisoada.experiments.datasets import SYNTHETIC_DEFAULTS, DatasetSpec, load_dataset
+    from anisoada.experiments import DatasetSpec, load_dataset
+    from anisoada.experiments.runs.logistic import SYNTHETIC_DEFAULTS
 
     output = run_theory("quick", tmp_path / "theory", progress=False)
     record = json.loads((tmp_path / "theory" / "reproduction.json").read_text())
@@ -120,7 +121,8 @@ def test_theory_without_logreg_uses_the_exact_synthetic_problem(tmp_path):
         SYNTHETIC_DEFAULTS["n"] + SYNTHETIC_DEFAULTS["n_test"], **options
     ).w_star
     assert problem["D_inf"] == pytest.approx(np.abs(planted).max(), rel=1e-15)
-    assert (tmp_path / "theory" / "figures" / "predicted_synthetic.png").is_file()
+    assert (tmp_path / "theory" / "predicted_synthetic.csv").is_file()
+    assert not list((tmp_path / "theory").glob("**/*.png"))  # figures are the report's
     assert not (tmp_path / "theory" / "lm_noise.csv").exists()
 
 
@@ -136,6 +138,7 @@ def test_smoothness_envelope_table_is_the_stored_fits(stored_results):
     assert record["stand_in"] == [
         "a randomly initialised 'tiny' GPT-2, not the pretrained 124M model",
         "synthetic instructions, not Stanford Alpaca",
+        "a softmax over the tokens the subset uses (compact vocabulary)",
     ]
     assert record["n_points"] == document["n_points"] and record["reused"] is False
 

@@ -4,7 +4,10 @@
   stochastic quadratic with prescribed ``L`` and ``σ``.
 * :mod:`~anisoada.data.alpaca` — Alpaca-format records, prompts, response-only tokenisation and a
   synthetic instruction generator.
-* :mod:`~anisoada.data.tokenizer` — GPT-2's BPE tokenizer built offline.
+* :mod:`~anisoada.data.instructions` — one preparation path from instruction data to tokenised
+  splits (:func:`prepare_lm_data`), shared by training and measurement;
+* :mod:`~anisoada.data.tokenizer` — GPT-2's BPE tokenizer built offline;
+* :mod:`~anisoada.data.home` — the data home and the Alpaca file from the environment.
 * :mod:`~anisoada.data.libsvm` — LIBSVM binary data sets: registry, parsing, verified downloads,
   an ``.npz`` cache under :func:`data_home`.
 """
@@ -22,6 +25,16 @@ from anisoada.data.alpaca import (
     synthetic_instructions,
     tokenize_instructions,
     validate_record,
+)
+from anisoada.data.home import ALPACA_ENV, alpaca_path
+from anisoada.data.instructions import (
+    LM_TEMPLATES,
+    LM_VOCABULARIES,
+    LMData,
+    LMDataSpec,
+    TokenizedExamples,
+    compact_vocabulary,
+    prepare_lm_data,
 )
 from anisoada.data.libsvm import (
     DATA_HOME_ENV,
@@ -49,15 +62,20 @@ from anisoada.data.synthetic import (
 from anisoada.data.tokenizer import GPT2_EOS_TOKEN, GPT2_VOCAB_SIZE, gpt2_tokenizer
 
 __all__ = [
+    "ALPACA_ENV",
     "DATA_HOME_ENV",
     "DEFAULT_TEMPLATE",
     "GPT2_EOS_TOKEN",
     "GPT2_VOCAB_SIZE",
     "IGNORE_INDEX",
     "LIBSVM_DATASETS",
+    "LM_TEMPLATES",
+    "LM_VOCABULARIES",
     "AlpacaFormatError",
     "ChecksumError",
     "InstructionRecord",
+    "LMData",
+    "LMDataSpec",
     "LibsvmData",
     "LibsvmDataset",
     "LibsvmDownloadError",
@@ -66,8 +84,11 @@ __all__ = [
     "LogisticProblem",
     "PromptTemplate",
     "StochasticQuadratic",
+    "TokenizedExamples",
     "TokenizedInstructions",
     "TruncationReport",
+    "alpaca_path",
+    "compact_vocabulary",
     "data_home",
     "format_prompt",
     "gpt2_tokenizer",
@@ -77,6 +98,7 @@ __all__ = [
     "logistic_problem",
     "make_sparse_logistic",
     "power_law_frequencies",
+    "prepare_lm_data",
     "random_orthogonal",
     "rotated_twin",
     "save_libsvm",

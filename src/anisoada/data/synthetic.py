@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from anisoada.measure.glm import (
+from anisoada.problems.logistic import (
     logistic_gradient,
     logistic_hessian_diagonal,
     logistic_lambda_max,
@@ -61,7 +61,7 @@ DEFAULT_MAX_DENSE_ENTRIES = 50_000_000
 class LogisticProblem:
     """A binary logistic-regression problem with its anisotropic constants.
 
-    The objective is the mean logistic loss of :mod:`anisoada.measure.glm`,
+    The objective is the mean logistic loss of :mod:`anisoada.problems.logistic`,
     ``f(w) = (1/n) Σ_i log(1 + exp(−y_i ⟨x_i, w⟩))``; one stochastic sample is one row drawn
     uniformly at random, a batch of size ``M`` is the mean over ``M`` rows drawn with replacement.
 
@@ -70,7 +70,7 @@ class LogisticProblem:
         y: Labels in ``{−1, +1}``, shape ``(n,)``.
         w_star: The planted weight vector (``None`` when the data were not generated).
         smoothness: A valid A2 vector ``L`` (``∇²f(w) ⪯ diag(L)`` for every ``w``), from
-            :func:`anisoada.measure.glm.logistic_smoothness`.
+            :func:`anisoada.problems.logistic.logistic_smoothness`.
         hessian_diagonal_bound: ``sup_w [∇²f(w)]_jj = (1/(4n)) Σ_i x_ij²`` — a per-coordinate
             curvature bound, not an A2 vector when features are correlated.
         feature_probability: For generated data, the probability ``p_j`` that feature ``j`` is

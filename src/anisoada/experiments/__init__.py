@@ -1,72 +1,96 @@
-"""Experiments: the one training loop, tasks, sweeps, the results store and reproductions.
+"""Experiments: tasks, kinds of run, the one sweep engine, its executors and the results store.
 
-* :mod:`~anisoada.experiments.loop` — :func:`train` and the :class:`Task` protocol every
-  experiment implements (logistic regression here; GPT-2 instruction tuning in
-  :mod:`anisoada.experiments.lm`), with :class:`Callback` hooks, checkpoints and schedules;
-* :class:`LogisticTask` — logistic regression with K learning rates as the lanes of one run;
-* :func:`run_sweep` — datasets × optimizers × batch sizes × learning rates × seeds, resumable,
-  with best-learning-rate selection and grid extension (:func:`load_sweep_config` reads TOML);
-* :class:`ResultsStore` — tidy parquet rows, ``run.json`` provenance, ``.npz`` vectors;
-* :func:`reproductions` — the targets of ``anisoada reproduce`` (``logreg``, …).
+* :mod:`~anisoada.experiments.tasks` — what the one training loop (:func:`anisoada.train.train`)
+  trains: :class:`LogisticTask`, :class:`QuadraticTask`, :class:`LanguageModelTask`;
+* :mod:`~anisoada.experiments.runs` — the kinds of run a sweep schedules: a problem spec
+  (:class:`DatasetSpec`, :class:`QuadraticSpec`, :class:`LMSpec`) makes run specs
+  (:class:`LogisticRun`, :class:`QuadraticRun`, :class:`LMRun`);
+* :func:`run_sweep` / :class:`SweepConfig` — problems × optimizers × batch sizes × learning
+  rates × seeds, resumable, with the one selection rule (:func:`select_best`) and the one
+  grid-extension rule (:class:`LRGrid`); :func:`load_sweep_config` reads TOML and
+  :func:`dump_sweep_config` writes it back;
+* :class:`LocalExecutor`, :class:`CollectiveExecutor` — where runs execute;
+* :class:`ResultsStore` — tidy parquet rows, ``run.json`` provenance, ``.npz`` vectors.
 """
 
-from anisoada.experiments.callbacks import Checkpointer, RowLogger, load_checkpoint
-from anisoada.experiments.config import load_sweep_config, sweep_config_from_dict
-from anisoada.experiments.datasets import DatasetSpec, LogisticData, load_dataset
-from anisoada.experiments.logistic import LogisticTask, sample_rows
-from anisoada.experiments.loop import (
-    Budget,
-    Callback,
-    Task,
-    TrainConfig,
-    TrainResult,
-    TrainState,
-    train,
+from anisoada.experiments.config import (
+    dump_sweep_config,
+    load_sweep_config,
+    sweep_config_from_dict,
+    sweep_config_toml,
 )
-from anisoada.experiments.quadratic import QuadraticTask
-from anisoada.experiments.reproduce import Reproduction, ReproductionOutput, reproductions
-from anisoada.experiments.schedules import LRSchedule
-from anisoada.experiments.store import ResultsStore, provenance
-from anisoada.experiments.sweep import (
-    LRGrid,
-    OptimizerSpec,
-    SweepConfig,
-    SweepResult,
+from anisoada.experiments.executors import (
+    CollectiveExecutor,
+    Executor,
+    LocalExecutor,
+    RunFailure,
+)
+from anisoada.experiments.grid import LRGrid
+from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer, parse_optimizer_options
+from anisoada.experiments.runs import (
+    PROBLEM_KINDS,
+    DatasetSpec,
+    LMRun,
+    LMSpec,
+    LogisticData,
+    LogisticRun,
+    ProblemSpec,
+    QuadraticRun,
+    QuadraticSpec,
+    RunSettings,
+    RunSpec,
     derive_seed,
-    run_sweep,
-    select_best,
+    load_dataset,
+)
+from anisoada.experiments.selection import final_rows, lr_scores, select_best
+from anisoada.experiments.store import ResultsStore, provenance
+from anisoada.experiments.sweep import SweepConfig, SweepFailedError, SweepResult, run_sweep
+from anisoada.experiments.tasks import (
+    LanguageModelTask,
+    LayerNoiseMonitor,
+    LogisticTask,
+    QuadraticTask,
+    sample_rows,
 )
 
 __all__ = [
-    "Budget",
-    "Callback",
-    "Checkpointer",
+    "PROBLEM_KINDS",
+    "CollectiveExecutor",
     "DatasetSpec",
+    "Executor",
+    "LMRun",
+    "LMSpec",
     "LRGrid",
-    "LRSchedule",
+    "LanguageModelTask",
+    "LayerNoiseMonitor",
+    "LocalExecutor",
     "LogisticData",
+    "LogisticRun",
     "LogisticTask",
     "OptimizerSpec",
+    "ProblemSpec",
+    "QuadraticRun",
+    "QuadraticSpec",
     "QuadraticTask",
-    "Reproduction",
-    "ReproductionOutput",
     "ResultsStore",
-    "RowLogger",
+    "RunFailure",
+    "RunSettings",
+    "RunSpec",
     "SweepConfig",
+    "SweepFailedError",
     "SweepResult",
-    "Task",
-    "TrainConfig",
-    "TrainResult",
-    "TrainState",
+    "build_optimizer",
     "derive_seed",
-    "load_checkpoint",
+    "dump_sweep_config",
+    "final_rows",
     "load_dataset",
     "load_sweep_config",
+    "lr_scores",
+    "parse_optimizer_options",
     "provenance",
-    "reproductions",
     "run_sweep",
     "sample_rows",
     "select_best",
     "sweep_config_from_dict",
-    "train",
+    "sweep_config_toml",
 ]

@@ -6,6 +6,8 @@ Layout under a sweep's output directory::
     runs/<run_id>/rows.parquet       one row per evaluation point (and per lane)
     runs/<run_id>/vectors.npz        per-coordinate vectors (e.g. final weights, one column/lane)
     runs/<run_id>/run.json           full config, status, seeds, versions, git revision
+    runs/<run_id>/<table>.parquet    per-run extra tables (e.g. an LM run's per-layer noise)
+    runs/<run_id>/failed.json        the error of a run that raised (removed when it completes)
     results.parquet, selection.*     tables assembled from the runs
 
 Every file is written atomically (temporary file + rename). ``run.json`` is written **last**:
@@ -101,6 +103,10 @@ class ResultsStore:
         """Directory of one run."""
         return self.root / "runs" / run_id
 
+    def prepare(self) -> None:
+        """Create the store's directory."""
+        (self.root / "runs").mkdir(parents=True, exist_ok=True)
+
     def is_complete(self, run_id: str) -> bool:
         """Whether the run finished writing (its ``run.json`` exists)."""
         return (self.run_dir(run_id) / "run.json").is_file()
@@ -120,6 +126,11 @@ class ResultsStore:
             with atomic_path(directory / "vectors.npz") as temporary, open(temporary, "wb") as f:
                 np.savez(f, **{name: np.asarray(value) for name, value in vectors.items()})
         write_json(directory / "run.json", dict(info))
+        (directory / "failed.json").unlink(missing_ok=True)
+
+    def write_failure(self, run_id: str, record: Mapping[str, Any]) -> None:
+        """Record why a run raised (``failed.json``); the run stays incomplete and is retried."""
+        write_json(self.run_dir(run_id) / "failed.json", dict(record))
 
     def read_info(self, run_id: str) -> dict[str, Any]:
         """A run's ``run.json``."""
@@ -143,6 +154,16 @@ class ResultsStore:
             for run_id in run_ids
             if self.is_complete(run_id)
         ]
+        frames = [frame for frame in frames if len(frame)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def read_run_tables(self, name: str, run_ids: Iterable[str]) -> pd.DataFrame:
+        """The per-run tables ``runs/<id>/<name>.parquet`` of complete runs, concatenated."""
+        frames = []
+        for run_id in run_ids:
+            path = self.run_dir(run_id) / f"{name}.parquet"
+            if self.is_complete(run_id) and path.is_file():
+                frames.append(pd.read_parquet(path))
         frames = [frame for frame in frames if len(frame)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -1,7 +1,8 @@
 """Measurement of the quantities the paper's bounds depend on.
 
 Per-coordinate smoothness ``L_j``, gradient noise ``σ_j``, generalized ``(L0, L1)`` fits and
-anisotropy ratios — for logistic regression in closed form (:mod:`~anisoada.measure.glm`) and for
+anisotropy ratios — for logistic regression in closed form (:mod:`anisoada.problems.logistic`)
+and for
 any ``torch.nn.Module`` through ``torch.func`` (per-sample gradients, Hessian-vector products).
 
 Model-agnostic estimators take ``loss_fn(model, batch) -> scalar``, the **mean** loss over the
@@ -20,14 +21,6 @@ the order of :class:`ParameterLayout` (trainable parameters in ``named_parameter
 """
 
 from anisoada.measure.envelope import EnvelopeFit, envelope_objective, fit_envelope, fit_envelopes
-from anisoada.measure.glm import (
-    logistic_gradient,
-    logistic_hessian_diagonal,
-    logistic_lambda_max,
-    logistic_loss,
-    logistic_noise,
-    logistic_smoothness,
-)
 from anisoada.measure.hessian import (
     EigenEstimate,
     HessianDiagonal,
@@ -36,7 +29,7 @@ from anisoada.measure.hessian import (
     top_hessian_eigenvalue,
 )
 from anisoada.measure.layout import ParameterLayout
-from anisoada.measure.lm import LanguageModelProblem, causal_lm_loss, language_model_problem
+from anisoada.measure.lm import LanguageModelProblem, language_model_problem
 from anisoada.measure.noise import (
     MicrobatchNoise,
     NoiseEstimate,
@@ -59,8 +52,18 @@ from anisoada.measure.smoothness_check import (
     plot_smoothness_check,
     run_smoothness_check,
 )
-from anisoada.measure.summarize import logistic_optimum, summarize_logistic, summarize_model
+from anisoada.measure.summarize import summarize_logistic, summarize_model
 from anisoada.measure.summary import SUMMARY_FORMAT, MeasurementSummary, load_summary, summary_paths
+from anisoada.problems.language_model import response_token_loss
+from anisoada.problems.logistic import (
+    logistic_gradient,
+    logistic_hessian_diagonal,
+    logistic_lambda_max,
+    logistic_loss,
+    logistic_noise,
+    logistic_optimum,
+    logistic_smoothness,
+)
 
 __all__ = [
     "SUMMARY_FORMAT",
@@ -79,7 +82,6 @@ __all__ = [
     "SmoothnessCheckConfig",
     "SmoothnessCheckResult",
     "aggregate_by_block",
-    "causal_lm_loss",
     "coordinate_secants",
     "envelope_objective",
     "fit_envelope",
@@ -98,6 +100,7 @@ __all__ = [
     "logistic_smoothness",
     "per_sample_gradients",
     "plot_smoothness_check",
+    "response_token_loss",
     "run_smoothness_check",
     "sample_coordinates",
     "secant_smoothness",

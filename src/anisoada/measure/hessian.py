@@ -8,7 +8,7 @@
   constant that SGD's step size has to respect (compare with ``‖L‖_∞``).
 
 All take ``loss_fn(model, batch) -> mean loss`` and measure at the model's current parameters,
-which are never modified. Logistic regression has closed forms in :mod:`anisoada.measure.glm`.
+which are never modified. Logistic regression has closed forms in :mod:`anisoada.problems.logistic`.
 """
 
 from __future__ import annotations

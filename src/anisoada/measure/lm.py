@@ -1,60 +1,33 @@
 """Causal language models as measurement problems: GPT-2 on Alpaca-format instructions.
 
-The measured objective is ``f(w) = (1/n) Σ_i ℓ_i(w)`` over a fixed set of ``n`` tokenized
-examples, where one **sample is one example** and its loss ``ℓ_i`` is the mean cross-entropy over
-its response tokens (prompt and padding carry the label ``-100`` and are not scored). This is the
-per-sample convention every estimator in :mod:`anisoada.measure` assumes; it weights examples
-equally, whereas a training step's token mean weights them by their response lengths.
+The measured objective is the training objective of :mod:`anisoada.problems.language_model`,
+the response-token mean over a fixed set of ``n`` examples prepared exactly as the training runs
+prepare them (:func:`anisoada.data.prepare_lm_data`: same records, template, truncation and
+vocabulary for the same :class:`~anisoada.data.LMDataSpec`). For the estimators it is written
+as a mean over examples, ``f = (1/n) Σ_i ℓ_i`` with ``ℓ_i = S_i / T̄`` (``S_i`` the example's
+summed response-token loss, ``T̄`` the set's mean response tokens per example): one sample is
+one example, and ``f``, ``∇f``, the Hessian, ``L`` and ``λ_max`` are exactly those of the token
+mean that SGD and AdaGrad optimise. The loss function is
+:func:`anisoada.problems.response_token_loss`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-__all__ = ["IGNORE_INDEX", "LanguageModelProblem", "causal_lm_loss", "language_model_problem"]
+from anisoada.data.instructions import LMDataSpec, prepare_lm_data
+from anisoada.problems.language_model import IGNORE_INDEX, response_token_loss
 
-#: Label of tokens that are not scored (``transformers`` / ``cross_entropy`` convention).
-IGNORE_INDEX = -100
-
-
-def causal_lm_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean over examples of each example's mean response-token cross-entropy.
-
-    ``ℓ_i = (1/|R_i|) Σ_{t ∈ R_i} −log p(x_{i,t} | x_{i,<t})`` with ``R_i`` the positions whose
-    label is not ``-100`` (labels aligned with ``input_ids``, shifted here as in
-    ``transformers``); the batch loss is ``(1/b) Σ_i ℓ_i``. An example without scored tokens
-    contributes 0.
-
-    Rows must be right-padded: under causal attention, trailing padding is invisible to the real
-    tokens, so no attention mask is passed (which keeps ``vmap`` over examples free of the
-    data-dependent mask logic inside ``transformers``).
-
-    Args:
-        model: a causal LM returning ``.logits`` of shape ``(b, T, V)`` (e.g. GPT2LMHeadModel).
-        batch: ``{"input_ids": (b, T) int64, "labels": (b, T) int64, ...}``.
-
-    Returns:
-        Scalar loss.
-    """
-    logits = model(input_ids=batch["input_ids"]).logits[:, :-1]
-    targets = batch["labels"][:, 1:]
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()  # a softmax over many classes needs more than 8 mantissa bits
-    token_loss = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]),
-        targets.reshape(-1).clamp_min(0),
-        reduction="none",
-    ).reshape(targets.shape)
-    scored = (targets != IGNORE_INDEX).to(token_loss.dtype)
-    per_example = (token_loss * scored).sum(-1) / scored.sum(-1).clamp_min(1.0)
-    return per_example.mean()
+__all__ = [
+    "IGNORE_INDEX",
+    "LanguageModelProblem",
+    "language_model_problem",
+    "response_token_loss",
+]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,126 +36,105 @@ class LanguageModelProblem:
 
     Attributes:
         model: the ``GPT2LMHeadModel`` (on ``device``).
-        batch: ``{"input_ids", "labels"}`` int64 ``(n, T)`` tensors, right-padded.
-        provenance: JSON-serialisable record (model build, data source, vocabulary, lengths).
+        batch: ``{"input_ids", "labels"}`` int64 ``(n, T)`` tensors, right-padded, and
+            ``"token_scale"`` ``(n,)`` float64 holding ``1/T̄`` (the loss function's contract).
+        provenance: JSON-serialisable record (model build, data, vocabulary, lengths).
     """
 
     model: torch.nn.Module
     batch: dict[str, torch.Tensor]
     provenance: dict[str, Any]
 
+    loss_fn = staticmethod(response_token_loss)
+
 
 def language_model_problem(
+    data: LMDataSpec,
     *,
-    preset: str = "tiny",
-    data: str | Path | None = None,
-    n_examples: int = 64,
-    max_length: int = 128,
+    model: str = "tiny",
+    weights: str | None = None,
+    n_examples: int | None = 64,
     seed: int = 0,
-    weights: str | Path | None = None,
-    restrict_vocabulary: bool | None = None,
+    init_seed: int | None = None,
+    split: str = "train",
     device: str | torch.device = "cpu",
 ) -> LanguageModelProblem:
-    """Build GPT-2 and a fixed subset of instruction examples (offline).
+    """Build GPT-2 and a fixed set of examples of ``data`` (offline).
 
     Args:
-        preset: GPT-2 preset of :func:`anisoada.models.build_gpt2` (``"tiny"``, ``"gpt2"``).
-        data: an Alpaca-format JSON/JSONL file (optionally compressed), or ``None`` /
-            ``"synthetic"`` for :func:`anisoada.data.synthetic_instructions`.
-        n_examples: size of the fixed subset (a seeded sample of the file's records).
-        max_length: longest tokenized row (responses are cut at the tail, prompts never).
-        seed: seed of the subset and of the random initialisation.
+        data: the instruction data, exactly as a training run names it.
+        model: GPT-2 preset of :func:`anisoada.models.build_gpt2` (``"tiny"``, ``"gpt2"``).
         weights: pretrained weights (see ``build_gpt2``); ``None`` for random init.
-        restrict_vocabulary: keep only the embedding rows of tokens the subset uses (softmax over
-            those tokens; see :func:`anisoada.models.restrict_vocabulary`); default: yes for the
-            tiny preset, no otherwise.
+        n_examples: size of the fixed set, a seeded sample of the split (``None``: all of it).
+        seed: seed of the sample.
+        init_seed: seed of a random initialisation (default ``seed``).
+        split: ``"train"`` (the training objective) or ``"eval"`` (the held-out split).
         device: where the model and batch live.
 
     Returns:
-        :class:`LanguageModelProblem`.
+        :class:`LanguageModelProblem`; its ``loss_fn`` is
+        :func:`~anisoada.problems.response_token_loss`.
     """
-    from anisoada.data import (
-        gpt2_tokenizer,
-        load_alpaca,
-        synthetic_instructions,
-        tokenize_instructions,
-    )
-    from anisoada.models.gpt2 import GPT2_PRESETS, build_gpt2
-    from anisoada.models.gpt2 import restrict_vocabulary as restrict
+    from anisoada.models.gpt2 import GPT2_PRESETS, build_gpt2, restrict_vocabulary
 
-    if not isinstance(n_examples, int) or n_examples < 1:
-        raise ValueError(f"Invalid n_examples: {n_examples!r}; use a positive integer.")
-    if preset in GPT2_PRESETS and max_length > GPT2_PRESETS[preset].n_positions:
+    if split not in ("train", "eval"):
+        raise ValueError(f"Invalid split {split!r}; use 'train' or 'eval'.")
+    if n_examples is not None and (
+        isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1
+    ):
+        raise ValueError(f"Invalid number of examples: {n_examples!r}; use a positive integer.")
+    if model in GPT2_PRESETS and data.max_length > GPT2_PRESETS[model].n_positions:
         raise ValueError(
-            f"max_length={max_length} exceeds the {preset!r} preset's "
-            f"{GPT2_PRESETS[preset].n_positions} positions; lower --max-length"
+            f"max_length={data.max_length} exceeds the {model!r} preset's "
+            f"{GPT2_PRESETS[model].n_positions} positions; lower the maximum length"
         )
-    # Candidates beyond n_examples stand in for records whose prompt leaves no room for a
-    # response at max_length, so that the batch has exactly n_examples rows.
-    pool = n_examples + max(16, n_examples // 2)
-    if data is None or str(data) == "synthetic":
-        candidates = synthetic_instructions(pool, seed=seed)
-        source = "synthetic_instructions"
-    else:
-        everything = load_alpaca(data)
-        if len(everything) < n_examples:
-            raise ValueError(
-                f"{data} has {len(everything)} usable records, fewer than n_examples={n_examples}"
-            )
-        order = np.random.default_rng(seed).permutation(len(everything))[:pool]
-        candidates = [everything[i] for i in order]
-        source = str(data)
-    with warnings.catch_warnings():
-        # Dropped candidates are expected here and counted in the provenance below.
-        warnings.simplefilter("ignore", UserWarning)
-        tokenized = tokenize_instructions(
-            candidates, gpt2_tokenizer(), max_length=max_length, padding_side="right"
-        )
-    if len(tokenized) < n_examples:
+    prepared = prepare_lm_data(data)
+    examples = prepared.train if split == "train" else prepared.eval
+    scored = examples.response_tokens()
+    candidates = np.flatnonzero(scored > 0)
+    if n_examples is not None and candidates.size < n_examples:
         raise ValueError(
-            f"only {len(tokenized)} of {len(candidates)} candidate examples fit in "
-            f"max_length={max_length} tokens ({tokenized.report}); raise --max-length or lower "
-            "--examples"
+            f"the {split} split has {candidates.size} examples with a response token, fewer "
+            f"than the {n_examples} asked for; lower the number of examples or raise n_train"
         )
-    model, model_record = build_gpt2(preset, weights=weights, seed=seed)
-    real = tokenized.attention_mask[:n_examples].astype(bool)
-    length = int(real.sum(axis=1).max())  # drop padding columns no kept row needs
-    real = real[:, :length]
-    input_ids = tokenized.input_ids[:n_examples, :length].copy()
-    labels = tokenized.labels[:n_examples, :length].copy()
-    if restrict_vocabulary is None:
-        restrict_vocabulary = preset == "tiny"
-    vocabulary = int(model.get_input_embeddings().weight.shape[0])
-    if restrict_vocabulary:
-        kept = np.unique(input_ids[real])
-        mapping = np.full(vocabulary, -1, dtype=np.int64)
-        mapping[kept] = np.arange(kept.size)
-        restrict(model, kept.tolist())
-        # Padding sits after the real tokens and is never attended to or scored: any id works.
-        input_ids = np.where(real, mapping[input_ids], 0)
-        labels = np.where(labels == IGNORE_INDEX, IGNORE_INDEX, mapping[np.maximum(labels, 0)])
-        vocabulary = int(kept.size)
-    model.to(device)
+    rows = candidates
+    if n_examples is not None:
+        rows = np.sort(np.random.default_rng(seed).choice(candidates, n_examples, replace=False))
+    chosen = examples.subset(rows)
+    length = int(chosen.lengths().max())
+    input_ids = np.zeros((rows.size, length), dtype=np.int64)
+    labels = np.full((rows.size, length), IGNORE_INDEX, dtype=np.int64)
+    for k, (ids, lab) in enumerate(zip(chosen.input_ids, chosen.labels)):
+        input_ids[k, : ids.size] = ids
+        labels[k, : lab.size] = lab
+    tokens = chosen.response_tokens()
+    mean_tokens = float(tokens.mean())
+    network, model_record = build_gpt2(
+        model, weights=weights, seed=seed if init_seed is None else init_seed
+    )
+    if prepared.kept_tokens is not None:
+        restrict_vocabulary(network, prepared.kept_tokens.tolist())
+    network.to(device)
     batch = {
         "input_ids": torch.from_numpy(input_ids).to(device),
         "labels": torch.from_numpy(labels).to(device),
+        "token_scale": torch.full((rows.size,), 1.0 / mean_tokens, dtype=torch.float64).to(device),
     }
     provenance = {
         "model": model_record,
-        "data": source,
-        "n_examples": n_examples,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-        "candidates_dropped": int(tokenized.report.n_dropped),
-        "max_length": max_length,
-        "sequence_length": int(input_ids.shape[1]),
-        "response_tokens": int((labels[:, 1:] != IGNORE_INDEX).sum()),
-        "responses_truncated": len(
-            set(tokenized.report.truncated_indices)
-            & set(tokenized.source_indices[:n_examples].tolist())
-        ),
-        "vocabulary": vocabulary,
-        "restricted_vocabulary": bool(restrict_vocabulary),
+        "data": data.to_dict(),
+        "data_info": prepared.info,
+        "split": split,
+        "n_examples": int(rows.size),
+        "n_parameters": sum(p.numel() for p in network.parameters()),
+        "sequence_length": length,
+        "response_tokens": int(tokens.sum()),
+        "mean_response_tokens": mean_tokens,
+        "vocabulary": int(network.get_input_embeddings().weight.shape[0]),
+        "compact_vocabulary": prepared.kept_tokens is not None,
         "seed": seed,
-        "sample": "one example; loss = mean cross-entropy over its response tokens",
+        "objective": "response-token mean over the fixed examples (the training objective)",
+        "sample": "one example; loss = its summed response-token cross-entropy / mean tokens "
+        "per example of the fixed set",
     }
-    return LanguageModelProblem(model, batch, provenance)
+    return LanguageModelProblem(network, batch, provenance)

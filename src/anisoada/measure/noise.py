@@ -1,6 +1,6 @@
 """Per-coordinate gradient noise ``σ_j`` of any ``torch.nn.Module`` (assumption A5).
 
-Convention (the same as :func:`anisoada.measure.glm.logistic_noise`): the objective is the
+Convention (the same as :func:`anisoada.problems.logistic.logistic_noise`): the objective is the
 **mean** of per-sample losses, ``f(w) = (1/n) Σ_i ℓ_i(w)``, and
 
     σ_j² = Var_ξ[∂_j ℓ_ξ(w)],
@@ -149,7 +149,7 @@ def gradient_noise(
 
     accumulated chunk by chunk in float64 with the pairwise (Chan et al.) update, so that no
     ``n × d`` matrix is formed. With ``unbiased=False`` this is the same population variance as
-    :func:`~anisoada.measure.glm.logistic_noise`.
+    :func:`~anisoada.problems.logistic.logistic_noise`.
 
     Args:
         model: any ``torch.nn.Module`` (evaluated in its current mode, at its current parameters).

@@ -7,7 +7,7 @@ For two points ``w, w'`` the secant ratio of coordinate ``j`` is
 On a quadratic ``f(w) = ½ wᵀHw + bᵀw`` it equals ``|(H Δw)_j / Δw_j|``: exactly ``|H_jj|`` when
 ``H`` is diagonal or only coordinate ``j`` moved, and ``|H_jj + Σ_{k≠j} H_jk Δw_k/Δw_j|`` otherwise.
 With equal-magnitude Rademacher moves ``Δw = r·z`` the maximum over sign patterns is the row sum
-``Σ_k |H_jk|`` — the valid A2 majorant that :func:`~anisoada.measure.glm.logistic_smoothness`
+``Σ_k |H_jk|`` — the valid A2 majorant that :func:`~anisoada.problems.logistic.logistic_smoothness`
 computes in closed form — so the running maximum over random perturbations
 (:func:`secant_smoothness`) estimates that majorant from below. Along an optimizer trajectory
 the same ratios are the raw points of the paper's Figure 1 (see

@@ -13,7 +13,7 @@ per tensor and pooled. Raw points go to ``<stem>.npz``, the fits and the run rec
 iteration with the pooled envelope.
 
 The Adam steps are taken by the project's one training loop,
-:func:`anisoada.experiments.loop.train`: the objective is a loop ``Task`` whose every batch is
+:func:`anisoada.train.loop.train`: the objective is a loop ``Task`` whose every batch is
 the whole subset (micro-batches of ``data_chunk_size`` samples, weighted by size), and a
 callback reads ``w_t`` and ``∇f(w_t)`` before each step.
 
@@ -39,12 +39,12 @@ import numpy as np
 import torch
 
 from anisoada._io import atomic_open
-from anisoada.experiments.loop import Budget, Callback, TrainConfig, train
 from anisoada.measure._functional import LossFn, batch_size, chunks, slice_batch
 from anisoada.measure.envelope import EnvelopeFit, fit_envelopes
 from anisoada.measure.layout import ParameterLayout, trainable_parameters
 from anisoada.measure.secant import coordinate_secants, sample_coordinates
 from anisoada.measure.summary import summary_paths
+from anisoada.train.loop import Budget, Callback, TrainConfig, train
 
 __all__ = [
     "CHECK_FORMAT",
@@ -238,7 +238,7 @@ def run_smoothness_check(
     """Run Adam on the full-batch objective and collect coordinate secant points (Figure 1).
 
     The ``steps`` Adam steps are taken by the project's one training loop
-    (:func:`anisoada.experiments.loop.train`): the task's every batch is the whole subset
+    (:func:`anisoada.train.loop.train`): the task's every batch is the whole subset
     (in ``data_chunk_size`` micro-batches, weighted by their sizes, so the accumulated gradient
     is ``∇f(w_t)`` itself), and a callback reads ``w_t`` and ``∇f(w_t)`` before each step. The
     gradient at the last iterate ``w_T`` and the perturbed gradients ``∇f(w_t + r·z)`` are extra

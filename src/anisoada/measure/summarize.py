@@ -16,7 +16,11 @@ import scipy.sparse as sp
 import torch
 
 from anisoada.measure._functional import LossFn
-from anisoada.measure.glm import (
+from anisoada.measure.hessian import hutchinson_diagonal, top_hessian_eigenvalue
+from anisoada.measure.noise import gradient_noise
+from anisoada.measure.secant import secant_smoothness
+from anisoada.measure.summary import MeasurementSummary
+from anisoada.problems.logistic import (
     logistic_gradient,
     logistic_hessian_diagonal,
     logistic_lambda_max,
@@ -24,44 +28,11 @@ from anisoada.measure.glm import (
     logistic_noise,
     logistic_smoothness,
 )
-from anisoada.measure.hessian import hutchinson_diagonal, top_hessian_eigenvalue
-from anisoada.measure.noise import gradient_noise
-from anisoada.measure.secant import secant_smoothness
-from anisoada.measure.summary import MeasurementSummary
 
-__all__ = ["SMOOTHNESS_SOURCES", "logistic_optimum", "summarize_logistic", "summarize_model"]
+__all__ = ["SMOOTHNESS_SOURCES", "summarize_logistic", "summarize_model"]
 
 #: How :func:`summarize_model` obtains ``L``.
 SMOOTHNESS_SOURCES = ("hutchinson", "secant")
-
-
-def logistic_optimum(
-    X: Any, y: np.ndarray, *, tol: float = 1e-10, max_iterations: int = 10_000
-) -> np.ndarray:
-    """A minimiser of the mean logistic loss by L-BFGS (scipy), from ``w = 0``.
-
-    Raises:
-        ValueError: if L-BFGS does not converge (e.g. separable data, where no minimiser
-            exists and ``‖w‖`` grows without bound).
-    """
-    from scipy.optimize import minimize
-
-    d = X.shape[1]
-    result = minimize(
-        lambda w: (float(logistic_loss(X, y, w)), logistic_gradient(X, y, w)),
-        np.zeros(d),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_iterations, "gtol": tol, "ftol": 0.0},
-    )
-    grad_norm = float(np.abs(logistic_gradient(X, y, result.x)).max())
-    if not (result.success or grad_norm <= 1e-6):
-        raise ValueError(
-            f"L-BFGS did not reach the logistic optimum ({result.message}; "
-            f"‖∇f‖_∞={grad_norm:.2e}); "
-            "the data may be separable — measure at --at zero instead"
-        )
-    return result.x
 
 
 def summarize_logistic(

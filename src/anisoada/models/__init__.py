@@ -2,18 +2,22 @@
 
 from anisoada.models.gpt2 import (
     GPT2_PRESETS,
+    WEIGHTS_ENV,
     GPT2Build,
     GPT2Preset,
     build_gpt2,
     find_local_weights,
     restrict_vocabulary,
+    weights_from_environment,
 )
 
 __all__ = [
     "GPT2_PRESETS",
+    "WEIGHTS_ENV",
     "GPT2Build",
     "GPT2Preset",
     "build_gpt2",
     "find_local_weights",
     "restrict_vocabulary",
+    "weights_from_environment",
 ]

@@ -235,6 +235,18 @@ def restrict_vocabulary(model: torch.nn.Module, keep_token_ids: Sequence[int]) -
     return model
 
 
+#: Environment variable naming GPT-2 weights (a ``save_pretrained`` directory or a cached hub id;
+#: ``random`` asks for a random initialisation).
+WEIGHTS_ENV = "ANISOADA_GPT2_WEIGHTS"
+
+
+def weights_from_environment() -> str | None:
+    """``$ANISOADA_GPT2_WEIGHTS`` when set and non-empty (the one place that reads it)."""
+    import os
+
+    return os.environ.get(WEIGHTS_ENV) or None
+
+
 def find_local_weights(weights: str | Path, preset: str | GPT2Preset = "gpt2") -> Path | None:
     """The local directory of pretrained ``weights``, or ``None`` when they are not available.
 

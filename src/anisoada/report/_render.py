@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from anisoada.experiments.presentation import METHOD_STYLES
 from anisoada.report._model import Block, Bullets, Figure, FigureRow, Section, Table, Text
+from anisoada.report.presentation import METHOD_STYLES
 
 _CODE = re.compile(r"`([^`]+)`")
 #: Display name → CSS class of a method (its colour in the stylesheet below).

@@ -100,7 +100,11 @@ class ResultsDirectory:
         sweep = self.logreg.json("sweep/sweep.json")
         if not sweep:
             return {}
-        return {spec["name"]: spec.get("source", "libsvm") for spec in sweep["config"]["datasets"]}
+        return {
+            spec["name"]: spec.get("source", "libsvm")
+            for spec in sweep["config"].get("problems", [])
+            if spec.get("kind", "logistic") == "logistic"
+        }
 
     def logreg_stand_in(self, dataset: str) -> str | None:
         """What stands in for real data in a logistic dataset (None for a real LIBSVM set)."""
@@ -120,14 +124,10 @@ class ResultsDirectory:
 
     @cached_property
     def lm_stand_ins(self) -> list[str]:
-        """How the ``lm`` run differs from the paper's (pretrained GPT-2 124M on Alpaca)."""
-        from anisoada.experiments.smoothness_target import gpt2_stand_ins
-
-        base = (self.lm.record or {}).get("sweep", {}).get("base", {})
-        if not base:
-            return []
-        source = base.get("data", {}).get("source")
-        return gpt2_stand_ins(base.get("model"), base.get("weights") is not None, source)
+        """How the ``lm`` run differs from the paper's (pretrained GPT-2 124M on Alpaca), as the
+        target recorded it."""
+        stand_in = (self.lm.record or {}).get("stand_in")
+        return [part for part in stand_in.split("; ") if part] if stand_in else []
 
     @cached_property
     def smoothness_stand_ins(self) -> list[str]:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from anisoada.experiments.logreg import results_columns, results_labels
-from anisoada.experiments.presentation import method_style
+from anisoada.report import figures
 from anisoada.report._model import Block, Bullets, Figure, FigureRow, Section, Table, Text
 from anisoada.report._results import ResultsDirectory
+from anisoada.report.presentation import method_style, results_columns, results_labels
 
 
 def _method(key: str) -> str:
@@ -422,9 +422,14 @@ _ENVELOPE_COLUMNS = {
 }
 
 
-def _figure1(results: ResultsDirectory) -> Section:
+def _figure1(results: ResultsDirectory, figure_dir: Path) -> Section:
     target = results.smoothness
-    figure = target.file("figure1.png") if target.present else None
+    points = target.file("figure1.npz") if target.present else None
+    figure = None
+    if points is not None:
+        figure = figures.smoothness_figure(
+            target.directory / "figure1", figure_dir / "smoothness" / "figure1.png"
+        )
     if figure is None:
         return _missing("figure1", "smoothness", "Figure 1 (the (L0, L1) smoothness check)")
     record = target.record
@@ -496,7 +501,7 @@ def _accuracy_columns(table: pd.DataFrame) -> dict[str, str]:
     return columns
 
 
-def _logreg(results: ResultsDirectory) -> Section:
+def _logreg(results: ResultsDirectory, figure_dir: Path) -> Section:
     target = results.logreg
     table = target.csv("results.csv") if target.present else None
     if table is None:
@@ -505,11 +510,7 @@ def _logreg(results: ResultsDirectory) -> Section:
     stand_in = results.logreg_stand_in_all(datasets)
     sweep = target.json("sweep/sweep.json") or {}
     config = sweep.get("config", {})
-    budget = (
-        f"{config['budget_samples']} samples"
-        if config.get("budget_samples")
-        else f"{config.get('budget_epochs', '?')} epochs"
-    )
+    budget = ", ".join(f"{value} {unit}" for unit, value in config.get("budget", {}).items())
     grid = config.get("lr_grid", {})
     blocks: list[Block] = [
         Text(
@@ -560,7 +561,8 @@ def _logreg(results: ResultsDirectory) -> Section:
                 collapsed="Held-out accuracy of the tuned runs",
             )
         )
-    best = target.file("figures/best_loss_vs_batch.png")
+    drawn = figures.logreg_figures(target.directory, figure_dir / "logreg")
+    best = drawn.get("best_loss_vs_batch.png")
     if best is not None:
         blocks.append(
             Figure(
@@ -573,7 +575,7 @@ def _logreg(results: ResultsDirectory) -> Section:
         )
     for dataset in datasets:
         item_stand_in = results.logreg_stand_in(dataset)
-        curves = target.file(f"figures/curves_{dataset}.png")
+        curves = drawn.get(f"curves_{dataset}.png")
         if curves is not None:
             blocks.append(
                 Figure(
@@ -583,7 +585,7 @@ def _logreg(results: ResultsDirectory) -> Section:
                     stand_in=item_stand_in,
                 )
             )
-        sensitivity = target.file(f"figures/lr_sensitivity_{dataset}.png")
+        sensitivity = drawn.get(f"lr_sensitivity_{dataset}.png")
         if sensitivity is not None:
             blocks.append(
                 Figure(
@@ -611,7 +613,7 @@ _TABLE4_COLUMNS = {
     "rho_sigma": "ρ_σ (whole model)",
     "lr_min": "lowest lr tried",
     "lr_max": "highest lr tried",
-    "n_lrs": "lrs tried",
+    "lrs_tried": "lrs tried",
     "at_edge": "tuned lr at grid edge",
     "initialisation": "initialisation",
 }
@@ -627,14 +629,15 @@ _LM_NOISE_COLUMNS = {
 }
 
 
-def _lm(results: ResultsDirectory) -> Section:
+def _lm(results: ResultsDirectory, figure_dir: Path) -> Section:
     target = results.lm
     table4 = target.csv("table4.csv") if target.present else None
     if table4 is None:
         return _missing("lm", "lm", "Figure 2 and Table 4 (SGD vs AdaGrad on GPT-2)")
     stand_in = "; ".join(results.lm_stand_ins) or None
     table4 = table4.assign(optimizer=table4["optimizer"].map(_method))
-    base = target.record.get("sweep", {}).get("base", {})
+    problems = target.record.get("sweep", {}).get("problems", [])
+    base = problems[0] if problems else {}
     blocks: list[Block] = [
         Text(
             "SGD and AdaGrad fine-tune GPT-2 on instruction data (loss on the response tokens), "
@@ -646,7 +649,7 @@ def _lm(results: ResultsDirectory) -> Section:
     ]
     if stand_in:
         blocks.append(Text(f"Stand-in: {stand_in}. These are not the paper's numbers.", "stand-in"))
-    figure2 = target.file("figure2.png")
+    figure2 = figures.figure2(target.directory, figure_dir / "lm" / "figure2.png")
     if figure2 is not None:
         blocks.append(
             Figure(
@@ -668,7 +671,11 @@ def _lm(results: ResultsDirectory) -> Section:
         )
     )
     noise = results.theory.csv("lm_noise.csv") if results.theory.present else None
-    noise_figure = results.theory.file("figures/lm_noise.png") if results.theory.present else None
+    noise_figure = (
+        figures.lm_noise_figure(noise, figure_dir / "theory" / "lm_noise.png")
+        if noise is not None
+        else None
+    )
     if noise_figure is not None:
         blocks.append(
             Figure(
@@ -712,7 +719,7 @@ _PREDICTION_COLUMNS = {
 }
 
 
-def _predicted(results: ResultsDirectory) -> Section:
+def _predicted(results: ResultsDirectory, figure_dir: Path) -> Section:
     comparison = results.logreg.csv("predicted_vs_observed.csv") if results.logreg.present else None
     theory = results.theory
     if comparison is None and not theory.present:
@@ -744,7 +751,8 @@ def _predicted(results: ResultsDirectory) -> Section:
                 winner_columns=("predicted_winner", "observed_winner"),
             )
         )
-        figure = results.logreg.file("figures/predicted_vs_observed.png")
+        drawn = figures.logreg_figures(results.logreg.directory, figure_dir / "logreg")
+        figure = drawn.get("predicted_vs_observed.png")
         if figure is not None:
             blocks.append(
                 Figure(
@@ -762,9 +770,12 @@ def _predicted(results: ResultsDirectory) -> Section:
     curves = []
     if theory.present:
         for problem in theory.record.get("problems", []):
-            path = theory.file(f"figures/predicted_{problem['name']}.png")
-            if path is None:
+            prediction = theory.csv(f"predicted_{problem['name']}.csv")
+            if prediction is None:
                 continue
+            path = figures.prediction_figure(
+                problem, prediction, figure_dir / "theory" / f"predicted_{problem['name']}.png"
+            )
             stand_in = results.logreg_stand_in(problem["name"]) or (
                 "embedded synthetic problem" if problem.get("stand_in") else None
             )
@@ -796,10 +807,14 @@ def _predicted(results: ResultsDirectory) -> Section:
 def rotated_pairs(results: ResultsDirectory) -> list[tuple[str, str]]:
     """(original, rotated twin) dataset pairs of the logistic sweep (same generator options)."""
     sweep = results.logreg.json("sweep/sweep.json") or {}
-    specs = sweep.get("config", {}).get("datasets", [])
+    specs = [
+        spec
+        for spec in sweep.get("config", {}).get("problems", [])
+        if spec.get("kind", "logistic") == "logistic"
+    ]
     originals = [s for s in specs if s.get("source") == "synthetic"]
     pairs = []
-    ignored = ("name", "source", "rotation_seed", "stream")
+    ignored = ("kind", "name", "source", "rotation_seed", "stream")
     for twin in (s for s in specs if s.get("source") == "rotated"):
         options = {k: v for k, v in twin.items() if k not in ignored}
         candidates = [
@@ -1026,10 +1041,11 @@ def _seeds(results: ResultsDirectory, name: str) -> str:
             return f"base seed {config.get('base_seed')}, {config.get('seeds')} seed(s)"
     if name == "lm":
         sweep = record.get("sweep", {})
-        base = sweep.get("base", {})
+        problems = sweep.get("problems", [])
+        base = problems[0] if problems else {}
         if sweep:
             return (
-                f"base seed {base.get('base_seed')}, {sweep.get('seeds')} seed(s), data seed "
+                f"base seed {sweep.get('base_seed')}, {sweep.get('seeds')} seed(s), data seed "
                 f"{base.get('data', {}).get('seed')}"
             )
     if name == "smoothness":
@@ -1110,10 +1126,10 @@ def build_sections(results: ResultsDirectory, figure_dir: Path) -> list[Section]
         "summary": lambda: _summary(results),
         "table1": lambda: _table1(results),
         "table2": lambda: _table2(results),
-        "figure1": lambda: _figure1(results),
-        "logreg": lambda: _logreg(results),
-        "lm": lambda: _lm(results),
-        "predicted": lambda: _predicted(results),
+        "figure1": lambda: _figure1(results, figure_dir),
+        "logreg": lambda: _logreg(results, figure_dir),
+        "lm": lambda: _lm(results, figure_dir),
+        "predicted": lambda: _predicted(results, figure_dir),
         "rotated": lambda: _rotated(results, figure_dir),
         "provenance": lambda: _provenance(results),
     }

@@ -1,0 +1,226 @@
+"""``anisoada lm``: GPT-2 instruction tuning, one run or a sweep, single process or ``torchrun``.
+
+Examples::
+
+    anisoada lm --out results/lm --optimizer sgd adagrad --lr-grid sgd=0.3,1,3 \\
+        --lr-grid adagrad=0.003,0.01,0.03 --batch-size 256 512 --samples 16384 \\
+        --micro-batch-size 64 --vocabulary compact
+    torchrun --nproc_per_node=8 -m anisoada lm --model gpt2 --weights openai-community/gpt2 \\
+        --data alpaca_data.json --n-train 0 --batch-size 256 --micro-batch-size 16 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``lm`` subcommand."""
+    parser = subparsers.add_parser(
+        "lm",
+        help="GPT-2 instruction tuning (SGD vs AdaGrad), single process or torchrun DDP",
+        description=(
+            "Train GPT-2 on instruction data with response-only loss: the product of the "
+            "optimizers, batch sizes and learning rates given, each run resumable; prints the "
+            "best learning rate per optimizer and batch size. Run under `torchrun "
+            "--nproc_per_node=N -m anisoada lm ...` for data parallelism."
+        ),
+    )
+    add_lm_arguments(parser)
+    parser.set_defaults(func=_main)
+
+
+def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``anisoada lm``."""
+    parser.add_argument("--out", default="results/lm", help="results directory")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="tiny", help="GPT-2 preset: tiny or gpt2 (124M)")
+    model.add_argument(
+        "--weights",
+        default=None,
+        help="pretrained weights: a saved-model directory or a Hugging Face id in the local "
+        "cache (never downloaded); default: random initialisation",
+    )
+    model.add_argument("--dropout", type=float, default=None, help="override dropout (0)")
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data", default="synthetic", help="'synthetic' or an Alpaca JSON/JSONL file"
+    )
+    data.add_argument(
+        "--n-train", type=int, default=4096, help="training examples (0: all but held-out)"
+    )
+    data.add_argument("--n-eval", type=int, default=256, help="held-out examples")
+    data.add_argument("--max-length", type=int, default=256, help="longest tokenised example")
+    data.add_argument("--data-seed", type=int, default=0, help="seed of the held-out draw")
+    data.add_argument(
+        "--vocabulary",
+        choices=("full", "compact"),
+        default="full",
+        help="compact: keep only the tokens the data uses (CPU-sized output layer)",
+    )
+    data.add_argument(
+        "--template",
+        choices=("alpaca", "short"),
+        default="alpaca",
+        help="prompt: the Alpaca-style one with its preamble, or the sections only",
+    )
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--optimizer", nargs="+", default=["sgd", "adagrad"], help="optimizers")
+    opt.add_argument("--lr", nargs="+", type=float, default=None, help="lr grid for all")
+    opt.add_argument(
+        "--lr-grid",
+        action="append",
+        default=[],
+        metavar="NAME=LR,LR,...",
+        help="lr grid of one optimizer (repeatable; overrides --lr)",
+    )
+    opt.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="optimizer option, e.g. adagrad.eps=1e-8 (repeatable)",
+    )
+    opt.add_argument("--batch-size", nargs="+", type=int, default=[256], help="effective batches")
+    opt.add_argument(
+        "--micro-batch-size",
+        type=int,
+        default=None,
+        help="examples per forward per process (default: the whole share of a step); the noise "
+        "measurement needs at least two micro-batches per step",
+    )
+    budget = opt.add_mutually_exclusive_group()
+    budget.add_argument("--samples", type=int, default=None, help="sample budget per run")
+    budget.add_argument("--epochs", type=float, default=None, help="epoch budget per run")
+    opt.add_argument("--schedule", choices=("constant", "linear", "cosine"), default="constant")
+    opt.add_argument("--warmup-ratio", type=float, default=0.0, help="warm-up fraction")
+    opt.add_argument("--final-lr-ratio", type=float, default=0.0, help="end of the decay")
+    opt.add_argument("--clip-norm", type=float, default=None, help="gradient-norm clipping")
+    opt.add_argument("--seeds", type=int, default=1, help="seeds per point")
+    opt.add_argument("--base-seed", type=int, default=0, help="seed everything derives from")
+    opt.add_argument(
+        "--max-extensions",
+        type=int,
+        default=0,
+        help="grid extensions when the best lr is at an edge",
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument("--evaluations", type=int, default=20, help="evaluation points per run")
+    run.add_argument("--no-noise", action="store_true", help="skip gradient-noise measurement")
+    run.add_argument("--checkpoint-every", type=int, default=None, help="steps per checkpoint")
+    run.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    run.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="similar lengths share a micro-batch (less padding; same gradient)",
+    )
+    run.add_argument("--eval-batch-size", type=int, default=32)
+    run.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present"
+    )
+    run.add_argument("--quiet", action="store_true", help="no per-evaluation log lines")
+    run.add_argument(
+        "--jobs", type=int, default=1, help="runs trained side by side (single process only)"
+    )
+
+
+def sweep_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~anisoada.experiments.SweepConfig` (one :class:`LMSpec`) the options describe."""
+    from anisoada.data import LMDataSpec
+    from anisoada.experiments import (
+        LMSpec,
+        LRGrid,
+        OptimizerSpec,
+        SweepConfig,
+        parse_optimizer_options,
+    )
+    from anisoada.train import Budget
+
+    options = parse_optimizer_options(args.option, args.optimizer)
+    grids = {name: tuple(args.lr) for name in args.optimizer} if args.lr else {}
+    for item in args.lr_grid:
+        name, _, values = item.partition("=")
+        try:
+            grids[name] = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            raise ValueError(f"--lr-grid {item!r}: expected NAME=LR,LR,...") from None
+    missing = [name for name in args.optimizer if name not in grids]
+    if missing:
+        raise ValueError(f"no learning rate for {missing}: give --lr or --lr-grid NAME=...")
+    data = LMDataSpec(
+        source=args.data,
+        n_train=args.n_train or None,
+        n_eval=args.n_eval,
+        max_length=args.max_length,
+        seed=args.data_seed,
+        vocabulary=args.vocabulary,
+        template=args.template,
+    )
+    spec = LMSpec(
+        data=data,
+        model=args.model,
+        weights=args.weights,
+        micro_batch_size=args.micro_batch_size,
+        schedule=args.schedule,
+        warmup_ratio=args.warmup_ratio,
+        final_lr_ratio=args.final_lr_ratio,
+        clip_norm=args.clip_norm,
+        measure_noise=not args.no_noise,
+        checkpoint_every=args.checkpoint_every,
+        precision=args.precision,
+        eval_batch_size=args.eval_batch_size,
+        dropout=args.dropout,
+        group_by_length=args.group_by_length,
+        device=args.device,
+    )
+    if args.samples is not None:
+        budget = Budget(samples=args.samples)
+    else:
+        budget = Budget(epochs=1.0 if args.epochs is None else args.epochs)
+    return SweepConfig(
+        name="lm",
+        problems=(spec,),
+        optimizers=tuple(
+            OptimizerSpec.create(
+                name,
+                options=options[name],
+                lr_grid=LRGrid.explicit(grids[name], max_extensions=args.max_extensions),
+            )
+            for name in args.optimizer
+        ),
+        batch_sizes=tuple(args.batch_size),
+        budget=budget,
+        seeds=args.seeds,
+        base_seed=args.base_seed,
+        evaluations=args.evaluations,
+        divergence_factor=3.0,
+    )
+
+
+def log_line(line: str) -> None:
+    """Print one progress line to stderr (module-level: worker processes can pickle it)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from anisoada.experiments import run_sweep
+    from anisoada.train import init_distributed, shutdown_distributed
+
+    sweep = sweep_from_args(args)
+    context = init_distributed(device=None if args.device == "auto" else args.device)
+    try:
+        log = None if args.quiet else log_line
+        result = run_sweep(
+            sweep, args.out, context=context, log=log, jobs=args.jobs, progress=not args.quiet
+        )
+    finally:
+        shutdown_distributed(context)
+    if context.is_main:
+        columns = ["optimizer", "batch_size", "best_lr", "train_loss", "eval_loss", "lrs_tried"]
+        print(result.selection[columns].to_string(index=False))
+        print(f"results in {result.root} ({result.wall_time:.1f} s)")
+    return 0

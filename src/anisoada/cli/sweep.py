@@ -1,0 +1,306 @@
+"""``anisoada sweep`` and ``anisoada reproduce``: parse, build a frozen config, call the library."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def _positive_int(text: str) -> int:
+    # ArgumentTypeError (not ValueError) so argparse shows this message, not the function name.
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers; got {text}"
+        ) from error
+
+
+def _lr_grid(text: str) -> tuple[float, float, int]:
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH[:PER_DECADE]; got {text}")
+    try:
+        low, high = float(parts[0]), float(parts[1])
+        per_decade = int(parts[2]) if len(parts) == 3 else 2
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH[:PER_DECADE]; got {text}") from error
+    return low, high, per_decade
+
+
+def _add_execution_arguments(
+    parser: argparse.ArgumentParser, *, default_out: str | None = None
+) -> None:
+    if default_out is None:
+        parser.add_argument("--out", required=True, type=Path, help="output directory")
+    else:
+        parser.add_argument("--out", type=Path, help=f"output directory (default: {default_out})")
+    parser.add_argument(
+        "--jobs", type=_positive_int, default=1, help="worker processes (default 1)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``sweep`` and ``reproduce`` subcommands."""
+    sweep = subparsers.add_parser(
+        "sweep",
+        help="run a learning-rate x batch-size sweep (logistic, quadratic or LM problems)",
+        description=(
+            "Run (or finish) a sweep declared in a TOML file and/or on the command line "
+            "(options override the file). Finished runs under --out are reused; a killed "
+            "sweep re-run completes with the rows of an uninterrupted one. The resolved "
+            "configuration is written to OUT/sweep.toml, which this command accepts back."
+        ),
+    )
+    sweep.add_argument("config", nargs="?", type=Path, help="sweep TOML file")
+    sweep.add_argument("--name", help="sweep label")
+    sweep.add_argument(
+        "--dataset",
+        action="append",
+        help="dataset (repeatable): 'synthetic', 'rotated', or a LIBSVM name such as a9a",
+    )
+    sweep.add_argument(
+        "--optimizer", action="append", help="optimizer name from OPTIMIZERS (repeatable)"
+    )
+    sweep.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="option of an --optimizer, e.g. adagrad.eps=1e-8 (repeatable; needs --optimizer)",
+    )
+    sweep.add_argument("--batch-sizes", type=_int_list, help="e.g. 8,64,512")
+    sweep.add_argument("--lr-grid", type=_lr_grid, help="LOW:HIGH[:PER_DECADE], log-spaced")
+    sweep.add_argument("--max-extensions", type=int, help="grid extensions at most per group")
+    sweep.add_argument("--seeds", type=_positive_int, help="number of seeds")
+    sweep.add_argument("--base-seed", type=int, help="seed every run's seed derives from")
+    budget = sweep.add_mutually_exclusive_group()
+    budget.add_argument("--budget-samples", type=_positive_int, help="samples per run")
+    budget.add_argument("--budget-epochs", type=float, help="epochs per run")
+    sweep.add_argument("--evaluations", type=_positive_int, help="evaluation points per run")
+    sweep.add_argument(
+        "--no-vectorize", action="store_true", help="one process pass per learning rate"
+    )
+    _add_execution_arguments(sweep)
+    sweep.set_defaults(func=_run_sweep)
+
+    from anisoada.reproduce import PRESETS, TARGET_MODULES
+
+    reproduce = subparsers.add_parser(
+        "reproduce",
+        help="reproduce the paper's experiments (default: all targets)",
+        description=(
+            "Run reproduction targets into OUT/<target>/: sweeps, measurements, tables and "
+            "figures. Stored results are reused, so re-running is cheap. Targets come from "
+            f"{', '.join(TARGET_MODULES)}."
+        ),
+    )
+    reproduce.add_argument(
+        "targets", nargs="*", default=["all"], help="targets to run (default: all)"
+    )
+    reproduce.add_argument("--preset", choices=PRESETS, default="quick")
+    _add_execution_arguments(reproduce, default_out="results/<preset>")
+    reproduce.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip building OUT/report.html and OUT/report.md from the stored results",
+    )
+    reproduce.set_defaults(func=_run_reproduce)
+
+
+def _dataset_specs(names: list[str]) -> tuple:
+    """``--dataset`` names → specs; a rotated twin shares the synthetic problem's stream."""
+    from anisoada.experiments import DatasetSpec
+
+    return tuple(
+        DatasetSpec.create(name, "synthetic")
+        if name == "synthetic"
+        else DatasetSpec.create(name, "rotated", stream="synthetic")
+        if name == "rotated"
+        else DatasetSpec.create(name, "libsvm")
+        for name in names
+    )
+
+
+def sweep_config_from_args(args: argparse.Namespace):
+    """The :class:`~anisoada.experiments.SweepConfig` of ``anisoada sweep``'s arguments.
+
+    With a CONFIG file, the options given override its values; without one, ``--dataset``,
+    ``--optimizer`` and ``--batch-sizes`` are required and everything else has the
+    :class:`~anisoada.experiments.SweepConfig` defaults (budget: 100 000 samples).
+    """
+    from dataclasses import replace
+
+    from anisoada.experiments import (
+        LRGrid,
+        OptimizerSpec,
+        SweepConfig,
+        load_sweep_config,
+        parse_optimizer_options,
+    )
+    from anisoada.train import Budget
+
+    if args.option and not args.optimizer:
+        raise ValueError("--option needs --optimizer (options belong to the optimizers named)")
+    fields: dict = {}
+    if args.name:
+        fields["name"] = args.name
+    if args.dataset:
+        fields["problems"] = _dataset_specs(args.dataset)
+    if args.optimizer:
+        options = parse_optimizer_options(args.option, args.optimizer)
+        fields["optimizers"] = tuple(
+            OptimizerSpec.create(name, options=options[name]) for name in args.optimizer
+        )
+    if args.batch_sizes:
+        fields["batch_sizes"] = args.batch_sizes
+    base_grid = LRGrid()
+    if args.config is not None:
+        config = load_sweep_config(args.config)
+        base_grid = config.lr_grid
+    if args.lr_grid or args.max_extensions is not None:
+        low, high, per_decade = args.lr_grid or (
+            base_grid.low,
+            base_grid.high,
+            base_grid.per_decade,
+        )
+        extensions = (
+            base_grid.max_extensions if args.max_extensions is None else args.max_extensions
+        )
+        fields["lr_grid"] = LRGrid(low, high, per_decade, extensions)
+    for field_name in ("seeds", "base_seed", "evaluations"):
+        if getattr(args, field_name) is not None:
+            fields[field_name] = getattr(args, field_name)
+    if args.budget_samples is not None:
+        fields["budget"] = Budget(samples=args.budget_samples)
+    if args.budget_epochs is not None:
+        fields["budget"] = Budget(epochs=args.budget_epochs)
+    if args.no_vectorize:
+        fields["vectorize"] = False
+    if args.config is not None:
+        return replace(config, **fields)
+    missing = [
+        flag
+        for flag, key in (
+            ("--dataset", "problems"),
+            ("--optimizer", "optimizers"),
+            ("--batch-sizes", "batch_sizes"),
+        )
+        if key not in fields
+    ]
+    if missing:
+        raise ValueError(f"without a CONFIG file, give {', '.join(missing)}")
+    fields.setdefault("budget", Budget(samples=100_000))
+    fields.setdefault("name", "sweep")
+    return SweepConfig(**fields)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from anisoada.experiments import run_sweep
+
+    config = sweep_config_from_args(args)
+    result = run_sweep(config, args.out, jobs=args.jobs, progress=not args.no_progress)
+    columns = ["dataset", "optimizer", "batch_size", "best_lr", "train_loss", "test_accuracy"]
+    columns += ["eval_loss", "lrs_tried", "lrs_diverged", "extensions_up", "extensions_down"]
+    columns += ["at_edge"]
+    shown = [column for column in columns if column in result.selection]
+    print(result.selection[shown].to_string(index=False))
+    print(f"\n{len(result.rows)} rows in {result.root / 'results.parquet'}; ", end="")
+    print(f"selection in {result.root / 'selection.csv'} ({result.wall_time:.1f} s)")
+    return 0
+
+
+def _torchrun_rank(environ=None) -> tuple[int, int]:
+    """``(rank, world size)`` of a process started by torchrun, ``(0, 1)`` otherwise."""
+    environ = os.environ if environ is None else environ
+    world_size = int(environ.get("WORLD_SIZE", "1") or 1)
+    rank = int(environ.get("RANK", "0") or 0)
+    return rank, world_size
+
+
+#: The only reproduction target that runs distributed (one process per GPU under torchrun).
+_DISTRIBUTED_TARGETS = ("lm",)
+
+
+def _check_distributed_targets(targets: list[str], world_size: int) -> None:
+    """Refuse non-distributed targets under torchrun: every rank would redo and rewrite them."""
+    if world_size <= 1:
+        return
+    from anisoada.reproduce import reproductions
+
+    selected = list(reproductions()) if not targets or targets == ["all"] else targets
+    single = [name for name in selected if name not in _DISTRIBUTED_TARGETS]
+    if single:
+        raise ValueError(
+            f"target(s) {single} do not run distributed; under torchrun (WORLD_SIZE="
+            f"{world_size}) give only {list(_DISTRIBUTED_TARGETS)}, and run {single} (and the "
+            "report) without torchrun"
+        )
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from anisoada.reproduce import run_reproductions
+
+    rank, world_size = _torchrun_rank()
+    _check_distributed_targets(list(args.targets), world_size)
+    out = args.out if args.out is not None else Path("results") / args.preset
+    outputs = run_reproductions(
+        list(args.targets),
+        args.preset,
+        out,
+        jobs=args.jobs,
+        progress=not args.no_progress and rank == 0,
+    )
+    if rank != 0:
+        # Rank 0 prints and builds the report; the other ranks only took part in training.
+        return 0
+    for output in outputs:
+        print(f"== {output.target} ({output.preset}) in {output.wall_time:.1f} s -> {output.out}")
+        if output.summary:
+            print(output.summary)
+        for title, path in output.tables.items():
+            print(f"\n{title} ({os.path.relpath(path)})\n\n{console_table(path)}")
+        for name, path in output.files.items():
+            print(f"  {name}: {os.path.relpath(path)}")
+    if not args.no_report:
+        # The report reads only what the targets stored, so it is rebuilt after every run.
+        from anisoada.report import build_report
+
+        paths = build_report(out)
+        print(f"\nreport: {paths.html.resolve()}\nsummary: {paths.markdown.resolve()}")
+    return 0
+
+
+def console_table(path: Path) -> str:
+    """A stored CSV table as Markdown, optimizer keys shown by their display names."""
+    import pandas as pd
+
+    from anisoada.report.presentation import (
+        markdown_table,
+        method_style,
+        results_columns,
+        results_labels,
+    )
+
+    table = pd.read_csv(path)
+    for column in ("optimizer", "winner", "predicted_winner", "observed_winner"):
+        if column in table:
+            table[column] = [
+                key if key == "n/a" else method_style(str(key)).name for key in table[column]
+            ]
+    columns = results_columns(results_labels(table)) if "winner" in table else None
+    return markdown_table(table, columns, digits=4)

@@ -1,0 +1,204 @@
+"""Where a sweep's runs execute: the executor interface and its local implementations.
+
+The one sweep engine hands an executor a list of runs (:class:`~anisoada.experiments.runs.RunSpec`)
+and a store root; the executor trains each (``run.execute(root)``, which writes the run into the
+store itself, atomically, ``run.json`` last) and returns the runs that raised. A run that raises
+is recorded as failed with its message and does not stop the others; interrupting the sweep
+(Ctrl-C, a killed process) loses at most the runs in flight, which a re-run redoes.
+
+* :class:`LocalExecutor` — this process (``jobs=1``) or a pool of ``jobs`` worker processes;
+* :class:`CollectiveExecutor` — every ``torchrun`` process trains every run together (data
+  parallel); rank 0 decides what is left and writes.
+
+A cluster executor (Ray) implements the same three members.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from anisoada.experiments.runs.base import RunSpec
+from anisoada.train import DistributedContext
+
+__all__ = [
+    "CollectiveExecutor",
+    "Executor",
+    "LocalExecutor",
+    "RunFailure",
+    "execute_run",
+]
+
+_T = TypeVar("_T")
+LogFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A run that raised: its id, the one-line error and the traceback."""
+
+    run_id: str
+    error: str
+    traceback: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "error": self.error, "traceback": self.traceback}
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs a sweep's runs (see the module docstring)."""
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process reads the store, decides and writes the sweep's tables."""
+        ...
+
+    def share(self, value: _T) -> _T:
+        """The main process's ``value``, returned in every participating process."""
+        ...
+
+    def run(
+        self,
+        runs: Sequence[RunSpec],
+        root: Path,
+        *,
+        progress: bool = True,
+        desc: str = "",
+        log: LogFn | None = None,
+    ) -> list[RunFailure]:
+        """Train every run into the store at ``root``; return those that raised."""
+        ...
+
+
+def execute_run(run: RunSpec, root: str | Path, log: LogFn | None = None) -> RunFailure | None:
+    """Train one run into the store; a raised exception becomes a :class:`RunFailure`.
+
+    Module-level (picklable), so worker processes and cluster tasks can call it.
+    """
+    try:
+        run.execute(Path(root), log=log)
+    except Exception as error:
+        return RunFailure(
+            run_id=run.run_id,
+            error=f"{type(error).__name__}: {error}".splitlines()[0],
+            traceback=traceback.format_exc(),
+        )
+    return None
+
+
+def _set_worker_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class LocalExecutor:
+    """This process, or ``jobs`` worker processes (``spawn``) on this machine.
+
+    Each worker uses ``cpu_count // jobs`` torch threads (runs that prefer one thread, such as
+    the logistic ones, set it themselves). A worker that dies (killed, out of memory) fails the
+    runs it had not finished; they are redone by the next sweep invocation.
+    """
+
+    def __init__(self, jobs: int = 1) -> None:
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ValueError(f"jobs must be a positive integer; got {jobs!r}")
+        self.jobs = jobs
+
+    @property
+    def is_main(self) -> bool:
+        return True
+
+    def share(self, value: _T) -> _T:
+        return value
+
+    def run(
+        self,
+        runs: Sequence[RunSpec],
+        root: Path,
+        *,
+        progress: bool = True,
+        desc: str = "",
+        log: LogFn | None = None,
+    ) -> list[RunFailure]:
+        from tqdm.auto import tqdm
+
+        failures: list[RunFailure] = []
+        bar = tqdm(total=len(runs), desc=desc, unit="run", disable=not progress, leave=False)
+        try:
+            if self.jobs == 1 or len(runs) <= 1:
+                for run in runs:
+                    failure = execute_run(run, root, log)
+                    if failure is not None:
+                        failures.append(failure)
+                    bar.update()
+                return failures
+            threads = max(1, (os.cpu_count() or 1) // self.jobs)
+            with concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_set_worker_threads,
+                initargs=(threads,),
+            ) as pool:
+                futures = {pool.submit(execute_run, run, str(root), log): run for run in runs}
+                for future in concurrent.futures.as_completed(futures):
+                    try:
+                        failure = future.result()
+                    except concurrent.futures.process.BrokenProcessPool as error:
+                        failure = RunFailure(
+                            futures[future].run_id, f"worker process died: {error}"
+                        )
+                    if failure is not None:
+                        failures.append(failure)
+                    bar.update()
+        finally:
+            bar.close()
+        return failures
+
+
+class CollectiveExecutor:
+    """Every process of a ``torchrun`` job trains every run together (data parallel).
+
+    Rank 0 reads the store and decides (its answers are broadcast with :meth:`share`); the runs
+    execute in the same order on every rank. A run that raises stops the job on every rank
+    (collective training cannot skip a run on one rank only).
+    """
+
+    def __init__(self, context: DistributedContext) -> None:
+        self.context = context
+
+    @property
+    def is_main(self) -> bool:
+        return self.context.is_main
+
+    def share(self, value: _T) -> _T:
+        return self.context.broadcast_object(value)
+
+    def run(
+        self,
+        runs: Sequence[RunSpec],
+        root: Path,
+        *,
+        progress: bool = True,
+        desc: str = "",
+        log: LogFn | None = None,
+    ) -> list[RunFailure]:
+        for run in runs:
+            run.execute(root, context=self.context, log=log)
+        return []
+
+
+def default_executor(jobs: int = 1, context: DistributedContext | None = None) -> Any:
+    """:class:`CollectiveExecutor` under a multi-process ``context``, else a local one."""
+    if context is not None and context.distributed:
+        if jobs != 1:
+            raise ValueError("jobs > 1 starts separate processes; under torchrun use jobs=1")
+        return CollectiveExecutor(context)
+    return LocalExecutor(jobs)

@@ -1,0 +1,181 @@
+"""What the one sweep engine needs from a kind of run: the two protocols and their shared parts.
+
+A sweep is problems × optimizers × batch sizes × learning rates × seeds. Each *problem* (a sweep
+axis entry: a LIBSVM data set, a synthetic problem, instruction data with a GPT-2, a user's own
+PyTorch model) is a :class:`ProblemSpec`; for one (optimizer, batch size, seed) and a set of
+learning rates it makes a :class:`RunSpec`, the unit of work the engine schedules, stores and
+resumes. Adding a kind of run is writing these two classes; nothing in the engine changes.
+
+Seeds: every run's data stream is seeded by :func:`derive_seed` from ``(base_seed,
+stream_key, batch_size, seed index)`` — shared by every optimizer and learning rate at that
+(problem, batch size, seed), so they are compared on the same samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+
+from anisoada.experiments.optimizers import OptimizerSpec
+from anisoada.train import Budget, DistributedContext
+
+__all__ = [
+    "ProblemSpec",
+    "Resources",
+    "RunSettings",
+    "RunSpec",
+    "derive_seed",
+    "identity_hash",
+    "spec_from_table",
+]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every run of a sweep shares, whatever its kind.
+
+    Attributes:
+        budget: Samples, epochs or steps per run (:class:`anisoada.train.Budget`).
+        evaluations: Evaluation points per run besides the initial one.
+        divergence_factor: A run diverges when its mini-batch loss exceeds this multiple of its
+            first one (or is NaN/inf); ``None`` checks only for NaN/inf.
+        base_seed: The one seed every run's seeds derive from.
+    """
+
+    budget: Budget
+    evaluations: int = 20
+    divergence_factor: float | None = 100.0
+    base_seed: int = 0
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one run occupies while it trains (for executors that place runs on a cluster)."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+
+@runtime_checkable
+class RunSpec(Protocol):
+    """One unit of work: an optimizer with one or more learning rates, a batch size and a seed.
+
+    ``run_id`` is a hash of everything that determines the results (:meth:`identity`), so a
+    re-run sweep skips stored runs. :meth:`execute` trains the run and writes it into the store
+    at ``root`` with :meth:`~anisoada.experiments.ResultsStore.write_run` — rows with the columns
+    of :data:`anisoada.schema.IDENTITY_COLUMNS`, ``step`` and the metrics; ``run.json`` last — or
+    writes nothing at all (an interrupted run is simply redone, or resumed from its checkpoint).
+    """
+
+    problem: ProblemSpec
+    optimizer: OptimizerSpec
+    batch_size: int
+    seed: int
+    lrs: tuple[float, ...]
+
+    @property
+    def run_id(self) -> str: ...
+
+    def identity(self) -> dict[str, Any]: ...
+
+    @property
+    def resources(self) -> Resources: ...
+
+    def execute(
+        self,
+        root: Path,
+        *,
+        context: DistributedContext | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class ProblemSpec(Protocol):
+    """One entry of a sweep's problem axis (a ``[[problems]]`` table of a sweep file).
+
+    Attributes:
+        kind: The run kind (``"logistic"``, ``"quadratic"``, ``"lm"``, ``"module"``), the
+            ``kind`` key of its TOML table.
+        name: Its label in results tables (the ``dataset`` column).
+        lanes: Whether several learning rates can train as the lanes of one run.
+        extra_tables: Per-run tables besides the rows (``runs/<id>/<name>.parquet``) that the
+            sweep concatenates into ``<name>.parquet`` (e.g. the LM's per-layer ``noise``).
+        distributed: Whether its runs can train data-parallel under ``torchrun``.
+    """
+
+    kind: ClassVar[str]
+    name: str
+    lanes: ClassVar[bool]
+    extra_tables: ClassVar[tuple[str, ...]]
+    distributed: ClassVar[bool]
+
+    @property
+    def stream_key(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def validate(
+        self, optimizers: Sequence[OptimizerSpec], batch_sizes: Sequence[int], settings: RunSettings
+    ) -> None: ...
+
+    def make_run(
+        self,
+        optimizer: OptimizerSpec,
+        batch_size: int,
+        lrs: Sequence[float],
+        seed: int,
+        settings: RunSettings,
+    ) -> RunSpec: ...
+
+    def stand_in(self) -> str | None: ...
+
+
+def derive_seed(base_seed: int, *parts: int | str) -> int:
+    """A 32-bit seed determined by ``base_seed`` and ``parts`` (strings hashed with CRC-32).
+
+    Example:
+        >>> derive_seed(0, "a9a", 64, 0) == derive_seed(0, "a9a", 64, 0)
+        True
+    """
+    entropy = [int(base_seed)] + [
+        zlib.crc32(part.encode()) if isinstance(part, str) else int(part) for part in parts
+    ]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def identity_hash(identity: Mapping[str, Any], length: int = 16) -> str:
+    """The first ``length`` hex digits of the SHA-256 of ``identity`` as canonical JSON."""
+    payload = json.dumps(dict(identity), sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:length]
+
+
+_Spec = TypeVar("_Spec")
+
+
+def spec_from_table(cls: type[_Spec], table: Mapping[str, Any], where: str) -> _Spec:
+    """``cls(**table)`` for a frozen dataclass, with one-line errors that name ``where``.
+
+    Unknown keys are refused (listing the known ones); a wrong type that the class's own
+    validation does not catch is reported as a ``ValueError`` too.
+    """
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{where} must be a table; got {table!r}")
+    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; known: {sorted(known)}")
+    try:
+        return cls(**table)
+    except (TypeError, AttributeError) as error:
+        raise ValueError(f"{where}: invalid value ({error})") from None
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None

@@ -1,0 +1,387 @@
+"""Logistic regression as a run kind of the one sweep: its problem spec and its run.
+
+A logistic problem is a data set named by a frozen, hashable :class:`DatasetSpec`; its runs
+(:class:`LogisticRun`) train K learning rates at once as the lanes of a ``d × K`` weight matrix
+(:class:`~anisoada.experiments.tasks.LogisticTask`): every lane sees the same mini-batches and
+the results equal K separate runs to the last bit.
+
+Three sources:
+
+* ``"synthetic"`` — :func:`anisoada.data.make_sparse_logistic`, a sparse problem with power-law
+  feature frequencies (strongly anisotropic smoothness and noise); a held-out test split is
+  generated with it. Needs no files.
+* ``"rotated"`` — the same problem after :func:`anisoada.data.rotated_twin`: identical spectrum
+  (SGD cannot tell the difference), coordinate structure destroyed (AdaGrad's advantage should
+  vanish). The control experiment.
+* ``"libsvm"`` — a LIBSVM binary set via :func:`anisoada.data.load_libsvm` (``a9a``, ``w8a``, …),
+  with its official test split when there is one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
+from anisoada.experiments.runs.base import (
+    Resources,
+    RunSettings,
+    derive_seed,
+    identity_hash,
+)
+from anisoada.experiments.store import ResultsStore, provenance
+from anisoada.experiments.tasks.logistic import LogisticTask
+from anisoada.train import Budget, DistributedContext, TrainConfig, train
+
+__all__ = ["DATASET_SOURCES", "DatasetSpec", "LogisticData", "LogisticRun", "load_dataset"]
+
+DATASET_SOURCES = ("synthetic", "rotated", "libsvm")
+
+#: Defaults of the synthetic problem (``make_sparse_logistic`` arguments, the test-set size
+#: and, for ``"rotated"``, the rotation's seed).
+SYNTHETIC_DEFAULTS: dict[str, Any] = {
+    "n": 8000,
+    "n_test": 2000,
+    "d": 400,
+    "exponent": 1.0,
+    "density": 0.025,
+    "label_noise": 0.05,
+    "margin_std": 4.0,
+    "seed": 0,
+    "rotation_seed": 1,
+}
+
+
+class LogisticData(NamedTuple):
+    """Training and (optional) test data of one logistic-regression problem."""
+
+    X: Any
+    y: np.ndarray
+    X_test: Any
+    y_test: np.ndarray | None
+    description: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named dataset: its source and the source's options (hashable, JSON-friendly).
+
+    Args:
+        name: Label in results tables (e.g. ``"a9a"``, ``"synthetic"``).
+        source: One of :data:`DATASET_SOURCES`.
+        options: For ``"synthetic"``/``"rotated"``: overrides of :data:`SYNTHETIC_DEFAULTS`;
+            for ``"libsvm"``: ``dataset`` (the LIBSVM name, default ``name``) and ``test``
+            (use the official test split when available, default true).
+        stream: Key of the mini-batch stream (default: ``name``). Datasets with the same
+            number of training rows and the same stream key see exactly the same mini-batches
+            (row indices) at a given batch size and seed. The rotated twin shares its base
+            problem's stream, so that SGD — rotation-equivariant from ``w = 0`` — follows the
+            rotated image of the same path and reaches the same losses; any difference between
+            the twin and the original is then due to the rotation alone, not to other samples.
+
+    Example:
+        >>> spec = DatasetSpec.create("toy", "synthetic", {"n": 500, "d": 50})
+        >>> spec.option("n"), spec.option("density")
+        (500, 0.025)
+    """
+
+    kind: ClassVar[str] = "logistic"
+    lanes: ClassVar[bool] = True
+    extra_tables: ClassVar[tuple[str, ...]] = ()
+    distributed: ClassVar[bool] = False
+
+    name: str
+    source: str = "libsvm"
+    options: tuple[tuple[str, Any], ...] = ()
+    stream: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError(f"dataset name must be a non-empty string; got {self.name!r}")
+        if not isinstance(self.stream, str):
+            raise ValueError(
+                f"dataset stream must be a string; got {self.stream!r} for dataset {self.name!r}"
+            )
+        if self.source not in DATASET_SOURCES:
+            raise ValueError(
+                f"dataset source must be one of {DATASET_SOURCES}; got {self.source!r} "
+                f"for dataset {self.name!r}"
+            )
+        if self.source in ("synthetic", "rotated"):
+            unknown = sorted(set(dict(self.options)) - set(SYNTHETIC_DEFAULTS))
+            if unknown:
+                raise ValueError(
+                    f"unknown option(s) {unknown} for synthetic dataset {self.name!r}; "
+                    f"known: {sorted(SYNTHETIC_DEFAULTS)}"
+                )
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        source: str = "libsvm",
+        options: Mapping[str, Any] | None = None,
+        *,
+        stream: str = "",
+    ) -> DatasetSpec:
+        """Build a spec from a plain mapping of options."""
+        return cls(
+            name=name,
+            source=source,
+            options=tuple(sorted((options or {}).items())),
+            stream=stream,
+        )
+
+    @property
+    def stream_key(self) -> str:
+        """The key that seeds this dataset's mini-batch stream (``stream``, else ``name``)."""
+        return self.stream or self.name
+
+    def option(self, key: str) -> Any:
+        """An option's value, falling back to the source's default."""
+        options = dict(self.options)
+        if key in options:
+            return options[key]
+        if self.source in ("synthetic", "rotated"):
+            return SYNTHETIC_DEFAULTS[key]
+        return {"dataset": self.name, "test": True}[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (as in a TOML ``[[datasets]]`` table)."""
+        payload = {"name": self.name, "source": self.source, **dict(self.options)}
+        if self.stream:
+            payload["stream"] = self.stream
+        return payload
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], where: str) -> DatasetSpec:
+        """A ``[[datasets]]`` table: ``name``, ``source``, ``stream`` and the source's options."""
+        entry = dict(table)
+        if "name" not in entry:
+            raise ValueError(f"{where} needs a name; got {entry}")
+        name = entry.pop("name")
+        source = entry.pop("source", "libsvm")
+        stream = entry.pop("stream", "")
+        return cls.create(name, source, entry, stream=stream)
+
+    def stand_in(self) -> str | None:
+        """What stands in for real data (``None`` for a LIBSVM set)."""
+        if self.source == "synthetic":
+            return "synthetic sparse logistic data, not a LIBSVM dataset"
+        if self.source == "rotated":
+            return "randomly rotated twin of the synthetic logistic data (the control)"
+        return None
+
+    def validate(
+        self, optimizers: Sequence[OptimizerSpec], batch_sizes: Sequence[int], settings: RunSettings
+    ) -> None:
+        """Checks that need no data: a sample budget must allow one step at every batch size."""
+        for batch_size in batch_sizes:
+            if settings.budget.epochs is None:
+                settings.budget.num_steps(batch_size)
+
+    def make_run(
+        self,
+        optimizer: OptimizerSpec,
+        batch_size: int,
+        lrs: Sequence[float],
+        seed: int,
+        settings: RunSettings,
+    ) -> LogisticRun:
+        """The run of ``lrs`` (as lanes) at one batch size and seed index."""
+        return LogisticRun(
+            problem=self,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            seed=seed,
+            lrs=tuple(float(lr) for lr in lrs),
+            settings=settings,
+        )
+
+
+@lru_cache(maxsize=8)
+def load_dataset(spec: DatasetSpec) -> LogisticData:
+    """Materialise a dataset (cached per process, since every run of a sweep reuses it)."""
+    if spec.source == "libsvm":
+        return _load_libsvm(spec)
+    from anisoada.data import make_sparse_logistic, rotated_twin
+
+    n, n_test = int(spec.option("n")), int(spec.option("n_test"))
+    problem = make_sparse_logistic(
+        n + n_test,
+        int(spec.option("d")),
+        exponent=float(spec.option("exponent")),
+        density=float(spec.option("density")),
+        label_noise=float(spec.option("label_noise")),
+        margin_std=float(spec.option("margin_std")),
+        seed=int(spec.option("seed")),
+    )
+    kind = "sparse power-law logistic problem"
+    if spec.source == "rotated":
+        problem = rotated_twin(problem, seed=int(spec.option("rotation_seed")))
+        kind = "randomly rotated twin of the " + kind
+    X, y = problem.X, problem.y
+    return LogisticData(
+        X=X[:n],
+        y=y[:n],
+        X_test=X[n:] if n_test else None,
+        y_test=y[n:] if n_test else None,
+        description=f"{kind}: n={n}, n_test={n_test}, d={X.shape[1]}",
+    )
+
+
+def _load_libsvm(spec: DatasetSpec) -> LogisticData:
+    from anisoada.data import libsvm_available, load_libsvm
+
+    name = str(spec.option("dataset"))
+    train = load_libsvm(name)
+    X, y = sp.csr_matrix(train.X), np.asarray(train.y, dtype=np.float64)
+    X_test = y_test = None
+    if spec.option("test") and libsvm_available(name, split="test"):
+        test = load_libsvm(name, split="test", n_features=X.shape[1])
+        X_test, y_test = sp.csr_matrix(test.X), np.asarray(test.y, dtype=np.float64)
+    held_out = "no test split" if X_test is None else f"n_test={X_test.shape[0]}"
+    return LogisticData(
+        X=X,
+        y=y,
+        X_test=X_test,
+        y_test=y_test,
+        description=f"LIBSVM {name}: n={X.shape[0]}, {held_out}, d={X.shape[1]}",
+    )
+
+
+@dataclass(frozen=True)
+class LogisticRun:
+    """K learning rates of one (dataset, optimizer, batch size, seed), trained as lanes."""
+
+    problem: DatasetSpec
+    optimizer: OptimizerSpec
+    batch_size: int
+    seed: int
+    lrs: tuple[float, ...]
+    settings: RunSettings
+
+    @property
+    def run_seed(self) -> int:
+        """Seed of the mini-batch stream (shared by every optimizer and lr of the cell)."""
+        return derive_seed(
+            self.settings.base_seed, self.problem.stream_key, self.batch_size, self.seed
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the run's rows."""
+        budget = self.settings.budget
+        identity = {
+            "dataset": self.problem.to_dict(),
+            "optimizer": self.optimizer.identity(),
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "run_seed": self.run_seed,
+            "lrs": list(self.lrs),
+            "budget_samples": budget.samples,
+            "budget_epochs": budget.epochs,
+            "evaluations": self.settings.evaluations,
+            "divergence_factor": self.settings.divergence_factor,
+        }
+        if budget.steps is not None:
+            identity["budget_steps"] = budget.steps
+        return identity
+
+    @property
+    def run_id(self) -> str:
+        """Hash of :meth:`identity`."""
+        return identity_hash(self.identity())
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(num_cpus=1.0)
+
+    def execute(
+        self,
+        root: Path,
+        *,
+        context: DistributedContext | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """Train and store the run.
+
+        The arithmetic is small (mini-batch products of a few hundred columns), where BLAS
+        and torch thread pools cost far more than they give — 5-10x on 2 cores — so it runs
+        single-threaded; parallelism comes from running runs side by side.
+        """
+        import threadpoolctl
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with threadpoolctl.threadpool_limits(1):
+                self._execute(Path(root))
+        finally:
+            torch.set_num_threads(threads)
+
+    def _execute(self, root: Path) -> None:
+        started = time.perf_counter()
+        data = load_dataset(self.problem)
+        n_train = data.X.shape[0]
+        task = LogisticTask(
+            data.X, data.y, lanes=len(self.lrs), X_test=data.X_test, y_test=data.y_test
+        )
+        optimizer = build_optimizer(self.optimizer, task.parameters(), self.lrs)
+        budget = (
+            Budget(samples=self.settings.budget.samples_for(n_train))
+            if (self.settings.budget.steps is None)
+            else self.settings.budget
+        )
+        steps = budget.num_steps(self.batch_size)
+        config = TrainConfig(
+            batch_size=self.batch_size,
+            budget=budget,
+            seed=self.run_seed,
+            eval_every=max(1, steps // self.settings.evaluations),
+            divergence_factor=self.settings.divergence_factor,
+        )
+        result = train(task, optimizer, config)
+        rows = pd.DataFrame(result.rows)
+        lanes = rows.pop("lane").to_numpy()
+        rows = rows.drop(columns=["lr"])
+        identity = {
+            "dataset": self.problem.name,
+            "optimizer": self.optimizer.label,
+            "optimizer_name": self.optimizer.name,
+            "optimizer_options": self.optimizer.options_json,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "lr": np.asarray(self.lrs)[lanes],
+        }
+        for position, (column, values) in enumerate(identity.items()):
+            rows.insert(position, column, values)
+        rows["epoch"] = rows["samples"] / n_train
+        rows["status"] = np.asarray(result.status, dtype=object)[lanes]
+        run_id = self.run_id
+        rows["run_id"] = run_id
+        ResultsStore(root).write_run(
+            run_id,
+            rows,
+            {
+                "run_id": run_id,
+                "kind": self.problem.kind,
+                "unit": self.identity(),
+                "status": dict(zip(map(str, self.lrs), result.status)),
+                "steps": dict(zip(map(str, self.lrs), result.steps)),
+                "steps_budget": steps,
+                "n_train": n_train,
+                "dataset_description": data.description,
+                "wall_time": time.perf_counter() - started,
+                "provenance": provenance(),
+            },
+            {"weights": task.weights.detach().numpy(), "lrs": np.asarray(self.lrs)},
+        )

@@ -1,0 +1,106 @@
+"""Reproduction targets of ``anisoada reproduce``: the paper's evidence, end to end.
+
+A target is one experiment of the paper, runnable at a ``quick`` preset (embedded data, CPU,
+minutes) and a ``paper`` preset (the paper's data and sizes). Each target lives in its own
+module that exposes a module-level ``REPRODUCTION`` (a :class:`Reproduction`); the modules are
+listed in :data:`TARGET_MODULES`, so adding a target is one line there and no edit of anyone
+else's code. ``anisoada reproduce`` with no target (or ``all``) runs every registered target in
+that order, each into ``OUT/<target>/``.
+
+Targets run sweeps and measurements and write tables (CSV/parquet) and records (JSON) through
+the store, with the names of :mod:`anisoada.schema`; they draw no figures and format no
+reports — :mod:`anisoada.report` reads what they stored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["PRESETS", "TARGET_MODULES", "Reproduction", "ReproductionOutput", "reproductions"]
+
+#: The presets every target offers.
+PRESETS = ("quick", "paper")
+
+#: Modules exposing ``REPRODUCTION``, in the order ``reproduce all`` runs them.
+TARGET_MODULES: tuple[str, ...] = (
+    "anisoada.reproduce.logreg",
+    "anisoada.reproduce.lm",
+    "anisoada.reproduce.smoothness",
+    "anisoada.reproduce.theory",
+)
+
+
+@dataclass(frozen=True)
+class ReproductionOutput:
+    """What a reproduction produced.
+
+    Attributes:
+        target: The target's name.
+        preset: The preset it ran.
+        out: Its output directory.
+        wall_time: Seconds it took (reused stored results make this small).
+        files: Named output files (tables, records) → paths.
+        summary: One or two plain sentences to print (what ran, where the tables are).
+        tables: Tables worth printing, title → stored CSV (the CLI formats them).
+    """
+
+    target: str
+    preset: str
+    out: Path
+    wall_time: float
+    files: Mapping[str, Path] = field(default_factory=dict)
+    summary: str = ""
+    tables: Mapping[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A reproduction target.
+
+    Attributes:
+        name: Command-line name (``anisoada reproduce NAME``).
+        description: One line for ``--help``.
+        run: ``run(preset, out, *, jobs, progress) -> ReproductionOutput``; must reuse results
+            already stored under ``out``.
+    """
+
+    name: str
+    description: str
+    run: Callable[..., ReproductionOutput]
+
+
+def reproductions() -> dict[str, Reproduction]:
+    """Every registered target by name, in :data:`TARGET_MODULES` order."""
+    targets: dict[str, Reproduction] = {}
+    for module_name in TARGET_MODULES:
+        target = importlib.import_module(module_name).REPRODUCTION
+        if target.name in targets or target.name == "all":
+            raise ValueError(f"reproduction target name {target.name!r} is taken")
+        targets[target.name] = target
+    return targets
+
+
+def run_reproductions(
+    names: list[str],
+    preset: str,
+    out: str | os.PathLike[str],
+    *,
+    jobs: int = 1,
+    progress: bool = True,
+) -> list[ReproductionOutput]:
+    """Run the named targets (``["all"]`` or ``[]``: every one) into ``out/<target>``."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}; got {preset!r}")
+    targets = reproductions()
+    selected = list(targets) if not names or names == ["all"] else names
+    unknown = [name for name in selected if name not in targets]
+    if unknown:
+        raise ValueError(f"unknown reproduction target(s) {unknown}; known: {['all', *targets]}")
+    return [
+        targets[name].run(preset, Path(out) / name, jobs=jobs, progress=progress)
+        for name in selected
+    ]

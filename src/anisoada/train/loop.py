@@ -1,0 +1,586 @@
+"""The one training loop of anisoada, and the `Task` protocol every experiment plugs into.
+
+Every experiment — logistic regression on LIBSVM data, GPT-2 instruction tuning — is a
+:class:`Task` handed to :func:`train`. The loop reads top to bottom like nanoGPT's::
+
+    for each optimizer step:
+        set lr            lr_t = initial_lr · schedule(step)           (every param group)
+        forward/backward  over the step's micro-batches, each loss weighted by its share
+        callbacks         on_gradients (the accumulated gradient, before clipping)
+        clip              optional global-norm clipping
+        step, zero_grad
+        divergence check  non-finite loss, or loss > divergence_factor × first loss → stop
+        evaluate          every ``eval_every`` steps and at the end → one metric row per lane
+        callbacks         on_step_end (may request a stop; checkpoints are written here)
+
+Protocol for a task (the LM task of issue 7 implements exactly this):
+
+``parameters() -> list[torch.Tensor]``
+    The trainable tensors. The optimizer is built on them *outside* the loop, e.g.
+    ``OPTIMIZERS[name](task.parameters(), lr=..., **options)``; the loop only uses them for
+    clipping.
+``batches(*, seed, batch_size, micro_batch_size, start_step) -> Iterator[Sequence[batch]]``
+    An infinite stream, one item per optimizer step: the micro-batches of that step, together
+    holding exactly ``batch_size`` examples (``micro_batch_size`` of them each, the last may be
+    smaller). The stream is a pure function of ``seed`` and the step index, and
+    ``start_step=s`` must yield what the stream started at 0 yields from its ``s``-th item on:
+    that is how an interrupted run resumes exactly. Batch objects are opaque to the loop.
+``loss(batch) -> torch.Tensor``
+    The **mean** loss over the batch's loss terms (examples, or response tokens for a language
+    model), with autograd. Shape ``()`` for one run, or ``(K,)`` for K independent runs
+    ("lanes") trained side by side on the same batches — e.g. K learning rates as the K columns
+    of a weight matrix. Lanes must not interact: lane k's loss depends only on lane k's
+    parameters.
+``weight(batch) -> float``
+    How many loss terms ``loss(batch)`` averages over. Micro-batch ``i`` is back-propagated
+    with weight ``weight_i / Σ weight``, so the accumulated gradient is the mean over all the
+    step's loss terms whatever the micro-batch size (micro-batching is a memory knob only).
+``evaluate() -> Mapping[str, float | array of shape (K,)]``
+    Metrics at the current parameters (e.g. full training loss, test loss and accuracy);
+    must not change the parameters or any random state the training stream depends on.
+``state_dict() / load_state_dict(state)``
+    Everything needed, with the optimizer's own state dict, to continue exactly (the
+    parameters; buffers; nothing about the data position, which is ``start_step``).
+
+Data parallelism fits without changing the loop: each rank's task yields its share of every
+step's micro-batches, and a first callback sums the
+accumulated gradients across ranks in ``on_gradients`` — once per optimizer step, after the
+last micro-batch — so every rank takes the same step (the LM task's
+:class:`~anisoada.train.distributed.GradientAllReduce`; no DDP wrapper). Only rank 0
+writes results.
+
+Divergence: a lane whose mini-batch loss is NaN/inf, or exceeds ``divergence_factor`` times its
+first mini-batch loss, is marked ``"diverged"``; it gets one final row at that step (with NaN
+evaluation metrics) and no rows after. Training stops when every lane has diverged. Other lanes
+keep training (their parameters are independent).
+
+Checkpoints: :meth:`TrainState.state_dict` together with the task's and the optimizer's state
+dicts is an exact resume point; :class:`anisoada.train.Checkpointer` writes one
+atomically and ``train(..., resume=load_checkpoint(path))`` continues from it with identical
+results.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+__all__ = [
+    "Budget",
+    "Callback",
+    "Task",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "train",
+]
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What the training loop needs from an experiment (see the module docstring)."""
+
+    def parameters(self) -> list[torch.Tensor]: ...
+
+    def batches(
+        self, *, seed: int, batch_size: int, micro_batch_size: int, start_step: int
+    ) -> Iterator[Sequence[Any]]: ...
+
+    def loss(self, batch: Any) -> torch.Tensor: ...
+
+    def weight(self, batch: Any) -> float: ...
+
+    def evaluate(self) -> Mapping[str, Any]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long to train: optimizer steps, samples (examples) or epochs — exactly one.
+
+    A sample budget ``N`` at batch size ``M`` gives ``T = ⌊N / M⌋`` steps, so larger batches take
+    fewer steps — the fair comparison across batch sizes (the paper's ``N = M·T``). An epoch
+    budget ``E`` is the sample budget ``N = round(E · n)`` of a training set of ``n`` examples.
+    The same vocabulary is used by single runs, sweeps, their TOML files and the command line.
+
+    Example:
+        >>> Budget(samples=1000).num_steps(batch_size=64)
+        15
+        >>> Budget(epochs=2.5).num_steps(batch_size=100, n_train=400)
+        10
+    """
+
+    steps: int | None = None
+    samples: int | None = None
+    epochs: float | None = None
+
+    def __post_init__(self) -> None:
+        given = {
+            name: value
+            for name, value in (
+                ("steps", self.steps),
+                ("samples", self.samples),
+                ("epochs", self.epochs),
+            )
+            if value is not None
+        }
+        if len(given) != 1:
+            raise ValueError(
+                "a budget needs exactly one of steps, samples or epochs; got "
+                + (", ".join(f"{k}={v!r}" for k, v in given.items()) or "none")
+            )
+        ((name, value),) = given.items()
+        if name == "epochs":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"an epoch budget must be a positive number; got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"an epoch budget must be finite; got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"a {name} budget must be a positive integer; got {value!r}")
+
+    def samples_for(self, n_train: int | None = None) -> int | None:
+        """The sample budget ``N`` (``None`` for a step budget); epochs need ``n_train``."""
+        if self.samples is not None:
+            return self.samples
+        if self.epochs is not None:
+            if n_train is None:
+                raise ValueError("an epoch budget needs the training-set size n_train")
+            return max(1, round(self.epochs * n_train))
+        return None
+
+    def num_steps(self, batch_size: int, n_train: int | None = None) -> int:
+        """Optimizer steps this budget allows at ``batch_size``.
+
+        Raises:
+            ValueError: the sample budget is smaller than one batch (no step could be taken;
+                recording a run of zero steps, or one oversized step, as finished would hide it).
+        """
+        if self.steps is not None:
+            return self.steps
+        samples = self.samples_for(n_train)
+        assert samples is not None
+        if samples < batch_size:
+            raise ValueError(
+                f"a budget of {samples} samples is less than one step at batch size "
+                f"{batch_size}; raise the budget or lower the batch size"
+            )
+        return samples // batch_size
+
+    def to_dict(self) -> dict[str, int | float]:
+        """``{"samples": N}``, ``{"epochs": E}`` or ``{"steps": T}`` (a TOML ``[budget]`` table)."""
+        return {
+            name: value
+            for name, value in (
+                ("steps", self.steps),
+                ("samples", self.samples),
+                ("epochs", self.epochs),
+            )
+            if value is not None
+        }
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the loop itself decides (the task and the optimizer are built outside).
+
+    Attributes:
+        batch_size: Examples per optimizer step (the effective batch, ``M``).
+        budget: Steps or samples to train for.
+        micro_batch_size: Examples per forward/backward; ``None`` means ``batch_size`` (no
+            gradient accumulation). Must divide nothing: the last micro-batch may be smaller.
+        seed: Seed of the data stream and of torch's global generator (dropout etc.).
+        eval_every: Evaluate every this many steps (and always before the first and after the
+            last step); ``None`` evaluates only at the start and the end.
+        clip_norm: Clip the global gradient norm to this value (one lane only).
+        divergence_factor: A lane diverges when its mini-batch loss exceeds this multiple of
+            its first mini-batch loss; ``None`` checks only for NaN/inf.
+    """
+
+    batch_size: int
+    budget: Budget
+    micro_batch_size: int | None = None
+    seed: int = 0
+    eval_every: int | None = None
+    clip_norm: float | None = None
+    divergence_factor: float | None = 100.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}")
+        micro = self.micro_batch_size
+        if micro is not None and (not isinstance(micro, int) or micro < 1):
+            raise ValueError(f"micro_batch_size must be a positive integer; got {micro!r}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ValueError(f"eval_every must be a positive integer; got {self.eval_every!r}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive; got {self.clip_norm!r}")
+        factor = self.divergence_factor
+        if factor is not None and not factor > 1:
+            raise ValueError(f"divergence_factor must be > 1 (or None); got {factor!r}")
+
+    @property
+    def num_steps(self) -> int:
+        """Optimizer steps of the whole run (the budget must not be in epochs here)."""
+        return self.budget.num_steps(self.batch_size)
+
+    @property
+    def effective_micro_batch_size(self) -> int:
+        """Examples per micro-batch (``batch_size`` when not accumulating)."""
+        return min(self.micro_batch_size or self.batch_size, self.batch_size)
+
+
+@dataclass
+class TrainState:
+    """The loop's mutable bookkeeping, visible to callbacks.
+
+    Attributes:
+        step: Optimizer steps taken so far.
+        samples: Examples consumed so far (``step × batch_size``).
+        train_time: Seconds spent in training steps (evaluation excluded).
+        status: One entry per lane: ``"running"``, ``"finished"`` (reached its budget),
+            ``"diverged"`` (its loss blew up) or ``"stopped"`` (by a callback).
+        first_loss: Each lane's first mini-batch loss (the divergence reference).
+        loss_sum, loss_count: Per lane, running sum/count of mini-batch losses since the
+            lane's last row.
+        metric_names: Names of the task's evaluation metrics (known after the first one).
+        rows: Metric rows emitted so far (one per lane per evaluation point).
+        last_loss: The latest step's mini-batch loss per lane (``None`` before the first step).
+        stop_reason: Set by a callback to end training after the current step.
+    """
+
+    step: int = 0
+    samples: int = 0
+    train_time: float = 0.0
+    status: list[str] = field(default_factory=list)
+    first_loss: list[float] = field(default_factory=list)
+    loss_sum: list[float] = field(default_factory=list)
+    loss_count: list[int] = field(default_factory=list)
+    metric_names: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    last_loss: np.ndarray | None = None
+    stop_reason: str | None = None
+
+    @property
+    def lanes(self) -> int:
+        """Number of independent runs trained side by side (0 before the first step)."""
+        return len(self.status)
+
+    @property
+    def any_running(self) -> bool:
+        """Whether some lane still trains (true before the first step)."""
+        return not self.status or "running" in self.status
+
+    def state_dict(self) -> dict[str, Any]:
+        """Picklable snapshot, including torch's global RNG state, for exact resume."""
+        return {
+            "step": self.step,
+            "samples": self.samples,
+            "train_time": self.train_time,
+            "status": list(self.status),
+            "first_loss": list(self.first_loss),
+            "loss_sum": list(self.loss_sum),
+            "loss_count": list(self.loss_count),
+            "metric_names": list(self.metric_names),
+            "rows": [dict(row) for row in self.rows],
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> TrainState:
+        """Inverse of :meth:`state_dict` (also restores torch's global RNG state)."""
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        return cls(
+            step=int(state["step"]),
+            samples=int(state["samples"]),
+            train_time=float(state["train_time"]),
+            status=list(state["status"]),
+            first_loss=list(state["first_loss"]),
+            loss_sum=list(state["loss_sum"]),
+            loss_count=list(state["loss_count"]),
+            metric_names=list(state["metric_names"]),
+            rows=[dict(row) for row in state["rows"]],
+        )
+
+
+class Callback:
+    """Hooks into :func:`train`; override the ones you need (all default to doing nothing).
+
+    A callback may set ``state.stop_reason`` to end training after the current step (lanes
+    still running are then marked ``"stopped"``). Callbacks must not change the parameters.
+    """
+
+    def on_train_start(self, state: TrainState, task: Task, optimizer: Any) -> None:
+        """Before the first step (also when resuming)."""
+
+    def on_micro_batch_start(self, state: TrainState, index: int, count: int) -> None:
+        """Before the forward pass of micro-batch ``index`` of ``count`` in this step."""
+
+    def on_micro_batch_end(
+        self, state: TrainState, index: int, count: int, loss: torch.Tensor
+    ) -> None:
+        """After micro-batch ``index``'s backward; ``.grad`` holds the weighted sum so far."""
+
+    def on_gradients(self, state: TrainState, task: Task) -> None:
+        """After all micro-batches, before clipping: ``.grad`` is the step's mean gradient."""
+
+    def on_step_end(self, state: TrainState, task: Task, optimizer: Any) -> None:
+        """After the step, ``zero_grad`` and this step's evaluation (if any).
+
+        ``state.step`` is already incremented; a state saved here is an exact resume point.
+        """
+
+    def on_evaluate(self, state: TrainState, rows: Sequence[Mapping[str, Any]]) -> None:
+        """After an evaluation; ``rows`` are the new metric rows (one per running lane)."""
+
+    def on_train_end(self, state: TrainState, result: TrainResult) -> None:
+        """After the last step and the final evaluation."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        rows: Tidy metric rows, one per lane per evaluation point, with keys ``lane``,
+            ``step``, ``samples``, ``train_time``, ``lr``, ``batch_loss`` (mean mini-batch loss
+            since the previous row; NaN on the first row) and the task's evaluation metrics.
+        status: Final status per lane (``"finished"``, ``"diverged"`` or ``"stopped"``).
+        steps: Steps actually taken by each lane.
+    """
+
+    rows: list[dict[str, Any]]
+    status: list[str]
+    steps: list[int]
+
+
+def _lane_values(value: Any, lanes: int, name: str) -> np.ndarray:
+    """A scalar or per-lane metric as a float array of shape (lanes,)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().double().numpy()
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 0:
+        return np.full(lanes, float(array))
+    if array.shape != (lanes,):
+        raise ValueError(f"metric {name!r} has shape {array.shape}; expected () or ({lanes},)")
+    return array
+
+
+def _current_lrs(optimizer: Any, lanes: int) -> np.ndarray:
+    """The first param group's learning rate, per lane (groups usually share one)."""
+    return _lane_values(optimizer.param_groups[0]["lr"], lanes, "lr")
+
+
+def _emit_rows(
+    state: TrainState, optimizer: Any, metrics: Mapping[str, Any], lanes_to_emit: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Append one row per lane in ``lanes_to_emit`` and restart their loss averages."""
+    if not state.metric_names:
+        state.metric_names = list(metrics)
+    lrs = _current_lrs(optimizer, state.lanes)
+    per_lane = {name: _lane_values(value, state.lanes, name) for name, value in metrics.items()}
+    rows = []
+    for lane in lanes_to_emit:
+        count = state.loss_count[lane]
+        row = {
+            "lane": lane,
+            "step": state.step,
+            "samples": state.samples,
+            "train_time": state.train_time,
+            "lr": float(lrs[lane]),
+            "batch_loss": state.loss_sum[lane] / count if count else float("nan"),
+        }
+        row.update({name: float(values[lane]) for name, values in per_lane.items()})
+        rows.append(row)
+        state.loss_sum[lane] = 0.0
+        state.loss_count[lane] = 0
+    state.rows.extend(rows)
+    return rows
+
+
+def train(
+    task: Task,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    *,
+    schedule: Callable[[int], float] | None = None,
+    callbacks: Sequence[Callback] = (),
+    resume: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``task`` with ``optimizer`` for ``config.budget``; return tidy metric rows.
+
+    The learning rate at step ``t`` (0-based) is ``initial_lr · schedule(t)`` in every param
+    group (``initial_lr`` is the group's ``lr`` when training first started; it is kept in the
+    group, as torch's schedulers do, so it survives an optimizer state-dict round trip). The
+    accumulated gradient of a step is ``Σ_i (w_i / Σ_j w_j) ∇ loss(micro_i)``, the mean over all
+    the step's loss terms.
+
+    Args:
+        task: The experiment (see :class:`Task`).
+        optimizer: Built on ``task.parameters()``; its ``lr`` may be a float or, for K lanes,
+            a tensor of shape ``(K,)``.
+        config: Batch size, budget, micro-batching, seed, evaluation cadence, clipping and
+            divergence threshold.
+        schedule: Learning-rate multiplier per step (``None``: constant); see
+            :mod:`anisoada.train.schedules`.
+        callbacks: Hooks run in order at each event.
+        resume: A checkpoint from :func:`anisoada.train.load_checkpoint`: restores the
+            task, the optimizer and the loop state and continues from its step.
+
+    Returns:
+        The :class:`TrainResult` (rows of all evaluation points, including those before a
+        resume).
+
+    Example:
+        >>> import torch
+        >>> from anisoada.train import Budget, TrainConfig, train
+        >>> from anisoada.experiments.tasks import QuadraticTask
+        >>> task = QuadraticTask(curvatures=[1.0, 10.0])
+        >>> opt = torch.optim.SGD(task.parameters(), lr=0.05)
+        >>> result = train(task, opt, TrainConfig(batch_size=1, budget=Budget(steps=200)))
+        >>> result.status, result.rows[-1]["loss"] < 1e-6
+        (['finished'], True)
+    """
+    total_steps = config.num_steps
+    if resume is not None:
+        task.load_state_dict(resume["task"])
+        optimizer.load_state_dict(resume["optimizer"])
+        state = TrainState.from_state_dict(resume["loop"])
+        # Lanes a callback stopped (e.g. a time limit) continue; finished/diverged ones do not.
+        state.status = ["running" if s == "stopped" else s for s in state.status]
+    else:
+        torch.manual_seed(config.seed)
+        state = TrainState()
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    params = [p for p in task.parameters() if p.requires_grad]
+    batches = task.batches(
+        seed=config.seed,
+        batch_size=config.batch_size,
+        micro_batch_size=config.effective_micro_batch_size,
+        start_step=state.step,
+    )
+    for callback in callbacks:
+        callback.on_train_start(state, task, optimizer)
+
+    while state.step < total_steps and state.any_running:
+        started = time.perf_counter()
+        # 1. Learning rate for this step (constant without a schedule).
+        if schedule is not None:
+            factor = schedule(state.step)
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
+        # 2. Forward/backward over the micro-batches; gradients accumulate as a weighted mean.
+        micro_batches = next(batches)
+        weights = [float(task.weight(batch)) for batch in micro_batches]
+        total_weight = sum(weights)
+        step_loss = torch.zeros(())
+        for index, (batch, weight) in enumerate(zip(micro_batches, weights)):
+            for callback in callbacks:
+                callback.on_micro_batch_start(state, index, len(micro_batches))
+            loss = task.loss(batch)
+            share = weight / total_weight
+            (loss * share).sum().backward()
+            step_loss = step_loss + loss.detach() * share
+            for callback in callbacks:
+                callback.on_micro_batch_end(state, index, len(micro_batches), loss.detach())
+        losses = _lane_values(step_loss, step_loss.numel(), "loss")
+        if state.lanes == 0:
+            # First step of a fresh run: the loss tells the number of lanes; the parameters
+            # are still the initial ones, so this is the step-0 evaluation.
+            paused = time.perf_counter()
+            _start_lanes(state, losses, config)
+            _emit_rows(state, optimizer, task.evaluate(), range(state.lanes))
+            started += time.perf_counter() - paused
+        for callback in callbacks:
+            callback.on_gradients(state, task)
+
+        # 3. Clip, step, zero_grad.
+        if config.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.samples += config.batch_size
+        state.train_time += time.perf_counter() - started
+        state.last_loss = losses
+        for lane in range(state.lanes):
+            state.loss_sum[lane] += float(losses[lane])
+            state.loss_count[lane] += 1
+
+        # 4. Divergence: a lane whose loss is non-finite or blew up stops with a final row.
+        diverged = _newly_diverged(state, losses, config.divergence_factor)
+        if diverged:
+            nan_metrics = dict.fromkeys(state.metric_names, float("nan"))
+            _emit_rows(state, optimizer, nan_metrics, diverged)
+
+        # 5. Evaluate on cadence and at the end; then step-end callbacks (which see the new
+        #    rows, so a checkpoint written there resumes after this step's evaluation).
+        at_end = state.step >= total_steps
+        on_cadence = config.eval_every is not None and state.step % config.eval_every == 0
+        evaluated = (at_end or on_cadence) and _evaluate(state, task, optimizer, callbacks)
+        for callback in callbacks:
+            callback.on_step_end(state, task, optimizer)
+        if state.stop_reason is not None:
+            if not evaluated:
+                _evaluate(state, task, optimizer, callbacks)
+            state.status = ["stopped" if s == "running" else s for s in state.status]
+
+    state.status = ["finished" if s == "running" else s for s in state.status]
+    steps = [0] * state.lanes
+    for row in state.rows:
+        steps[row["lane"]] = max(steps[row["lane"]], row["step"])
+    result = TrainResult(rows=list(state.rows), status=list(state.status), steps=steps)
+    for callback in callbacks:
+        callback.on_train_end(state, result)
+    return result
+
+
+def _evaluate(state: TrainState, task: Task, optimizer: Any, callbacks: Sequence[Callback]) -> bool:
+    """Emit a row for every running lane; False when no lane is running."""
+    running = [lane for lane in range(state.lanes) if state.status[lane] == "running"]
+    if not running:
+        return False
+    rows = _emit_rows(state, optimizer, task.evaluate(), running)
+    for callback in callbacks:
+        callback.on_evaluate(state, rows)
+    return True
+
+
+def _start_lanes(state: TrainState, first_losses: np.ndarray, config: TrainConfig) -> None:
+    lanes = first_losses.size
+    if lanes > 1 and config.clip_norm is not None:
+        raise ValueError(
+            f"clip_norm={config.clip_norm} would mix the {lanes} independent lanes' "
+            "gradients; train the lanes separately to clip"
+        )
+    state.status = ["running"] * lanes
+    state.first_loss = first_losses.tolist()
+    state.loss_sum = [0.0] * lanes
+    state.loss_count = [0] * lanes
+
+
+def _newly_diverged(state: TrainState, losses: np.ndarray, factor: float | None) -> list[int]:
+    """Mark running lanes whose loss is non-finite or above ``factor × first loss``."""
+    diverged = []
+    for lane in range(state.lanes):
+        if state.status[lane] != "running":
+            continue
+        value = float(losses[lane])
+        limit = math.inf if factor is None else factor * abs(state.first_loss[lane])
+        if not math.isfinite(value) or value > limit:
+            state.status[lane] = "diverged"
+            diverged.append(lane)
+    return diverged
