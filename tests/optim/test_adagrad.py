@@ -247,3 +247,35 @@ def test_a_float64_lr_tensor_drives_float32_parameters(name, kernel) -> None:
     moved = 1.0 - w.detach()
     assert torch.all(moved > 0)
     torch.testing.assert_close(moved[:, 1] / moved[:, 0], torch.full((3,), 5.0))
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_eps_inside_through_the_fused_kernel_follows_accumulator_changes(
+    weight_decay, monkeypatch
+) -> None:
+    from anisoada.optim import _adagrad
+
+    # Threshold 0: these small tensors take the fused route of large ones, where ε inside runs
+    # on a kept copy S = v + ε that must follow every change of v made outside the kernel.
+    monkeypatch.setattr(_adagrad, "FUSED_MIN_NUMEL", 0)
+    options = {"eps_placement": "inside", "eps": 1e-3, "initial_accumulator_value": 0.1,
+               "weight_decay": weight_decay, "maximize": True}  # fmt: skip
+    runs = []
+    for kernel in ("eager", "reference"):
+        w = torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).reshape(4, 3).requires_grad_()
+        optimizer = AdaGrad([w], lr=0.1, kernel=kernel, **options)
+        for t in range(6):
+            w.grad = torch.cos(3 * w.detach() + t)
+            optimizer.step()
+            if t == 1:
+                optimizer.state[w]["sum"].mul_(4.0)  # changed in place
+            if t == 3:
+                saved = optimizer.state_dict()  # a new accumulator tensor, new values
+                saved["state"][0]["sum"] = saved["state"][0]["sum"] * 0.5
+                optimizer.load_state_dict(saved)
+            if t == 4:
+                optimizer.param_groups[0]["eps"] = 1e-2
+        runs.append((w.detach(), optimizer.state[w]["sum"]))
+    (w_eager, v_eager), (w_reference, v_reference) = runs
+    torch.testing.assert_close(w_eager, w_reference, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(v_eager, v_reference, rtol=1e-13, atol=0)

@@ -25,12 +25,15 @@ Kernels computing the same update:
 - ``"compiled"``: ``"fast"`` with the compiled single pass at every size;
 - ``"eager"``: ``"fast"`` without compilation — the fallback where a compiler is missing or
   fails. It allocates nothing proportional to the parameters (workspace buffers are reused):
-  the fused kernel plus one clipping pass for a box (two passes), four in-place passes for the
-  delayed step, ε inside or a tensor ``lr``, which torch has no fused kernel for.
+  torch's fused kernel plus one clipping pass for a box (two passes); for ε inside, the fused
+  kernel run on a kept ``v + ε`` plus one pass adding ``g²`` to ``v`` (two passes, three with
+  weight decay); four in-place passes for the delayed step or a tensor ``lr``, which no fused
+  torch kernel computes (each needs ``√v`` in a pass of its own before the update).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -268,19 +271,21 @@ def _adagrad_fast(
        no box): one pass, nothing to compile;
     2. otherwise, from ``compile_min_numel`` elements on (``None``: never), the variant's
        compiled single-pass kernel;
-    3. where that is unavailable: the fused kernel followed by one clipping pass (a box), or
-       in-place passes into workspace buffers (delayed, ε inside, tensor ``lr``, odd layouts).
+    3. where that is unavailable: the fused kernel followed by one clipping pass (a box), the
+       fused kernel on a kept ``v + ε`` (ε inside), or in-place passes into workspace buffers
+       (delayed, tensor ``lr``, small tensors, odd layouts).
     """
     lr, eps, eps_placement, weight_decay, maximize, delayed = options
-    fused_ok = eps_placement == "outside" and not delayed and not isinstance(lr, Tensor)
+    scalar_standard = not delayed and not isinstance(lr, Tensor)
     fused_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, (p, g, v) in enumerate(zip(params, grads, state_sums)):
         box = boxes[i]
+        workspace = None if workspaces is None else workspaces[i]
         if g.is_sparse:
             _adagrad_reference_sparse(p, g, v, box, options)
             continue
-        fusable = fused_ok and _fusable(p, g, v)
-        if fusable and box is None:
+        fusable = scalar_standard and _fusable(p, g, v)
+        if fusable and eps_placement == "outside" and box is None:
             fused_batches.setdefault((p.device, p.dtype), []).append(i)
         elif (
             compile_min_numel is not None
@@ -288,10 +293,11 @@ def _adagrad_fast(
             and adagrad_compiled_(p, g, v, box, options)
         ):
             continue
-        elif fusable:
+        elif fusable and eps_placement == "outside":
             fused_batches.setdefault((p.device, p.dtype), []).append(i)
+        elif fusable:
+            _adagrad_inside_fused_tensor(p, g, v, box, workspace, options)
         else:
-            workspace = None if workspaces is None else workspaces[i]
             _adagrad_inplace_tensor(p, g, v, box, workspace, options)
     for indices in fused_batches.values():
         batch = [params[i] for i in indices]
@@ -311,6 +317,73 @@ def _adagrad_fast(
         )
         for i in indices:
             project_(params[i], boxes[i], None if workspaces is None else workspaces[i])
+
+
+def _shifted_accumulator(state_sum: Tensor, eps: float, workspace: Workspace | None) -> Tensor:
+    """``S = v + ε``, kept in the workspace and rebuilt only when ``v`` changed elsewhere.
+
+    :func:`_adagrad_inside_fused_tensor` adds ``g²`` to ``v`` and to ``S`` alike, and records
+    ``v``'s version counter afterwards: an unchanged ``v`` (same tensor, same version, same ε)
+    means ``S`` still equals ``v + ε`` up to the rounding of the sums.
+    """
+    shifted = scratch(workspace, "shifted_sum", state_sum)
+    if workspace is not None:
+        tag = workspace.get("shifted_sum_tag")
+        if (
+            workspace.get("shifted_sum_of") is state_sum
+            and tag is not None
+            and tag.tolist() == [_version(state_sum), eps]
+        ):
+            return shifted
+        workspace["shifted_sum_of"] = state_sum
+    return torch.add(state_sum, eps, out=shifted)
+
+
+def _version(tensor: Tensor) -> float:
+    try:
+        return float(tensor._version)
+    except RuntimeError:  # an inference tensor keeps no version counter: never trust a cache
+        return math.nan
+
+
+def _adagrad_inside_fused_tensor(
+    param: Tensor,
+    grad: Tensor,
+    state_sum: Tensor,
+    box: Box | None,
+    workspace: Workspace | None,
+    options: AdaGradOptions,
+) -> None:
+    """ε inside the root through torch's fused kernel, in two passes instead of four.
+
+    With ``S_t = v_t + ε``, ``g_t/√(v_t + ε) = g_t/√S_t`` and ``S_t = S_{t−1} + g_t²``:
+    the fused kernel with ``ε = 0`` run on ``S`` is the ε-inside step; ``v`` then takes ``g_t²``
+    in a second pass (and a box its clip). ``S`` and ``v`` hold the same sums, rounded apart.
+    """
+    lr, eps, _, weight_decay, maximize, _ = options
+    g = grad
+    if weight_decay != 0:
+        # v needs the effective gradient, which the fused kernel would compute and discard.
+        g = effective_gradient(
+            param, grad, weight_decay=weight_decay, maximize=maximize, workspace=workspace
+        )
+        weight_decay, maximize = 0.0, False
+    shifted = _shifted_accumulator(state_sum, eps, workspace)
+    torch._fused_adagrad_(
+        [param],
+        [g],
+        [shifted],
+        [torch.zeros((), dtype=torch.float32, device=param.device)],
+        lr=float(lr),
+        lr_decay=0.0,
+        weight_decay=weight_decay,
+        eps=0.0,
+        maximize=maximize,
+    )
+    state_sum.addcmul_(g, g)
+    if workspace is not None:
+        workspace["shifted_sum_tag"] = torch.tensor([_version(state_sum), eps], dtype=torch.float64)
+    project_(param, box, workspace)
 
 
 def _adagrad_inplace_tensor(

@@ -82,6 +82,12 @@ class VariantKey(NamedTuple):
     dtype: torch.dtype
     device: torch.device
 
+    @property
+    def name(self) -> str:
+        """``adagrad_<flags>_<box>``, e.g. ``adagrad_delayed_radius``: the kernel's name."""
+        flags = [name for name in ("maximize", "delayed", "inside", "decay") if getattr(self, name)]
+        return f"adagrad_{'_'.join(flags) or 'standard'}_{self.box}"
+
 
 _kernels: dict[VariantKey, Callable[..., None]] = {}
 _failed: set[VariantKey] = set()
@@ -153,16 +159,7 @@ def variant_function(key: VariantKey) -> Callable[..., None]:
         state_sum.copy_(new_sum)
         param.copy_(new_w)
 
-    name = "adagrad_{}_{}".format(
-        "_".join(
-            flag
-            for flag, on in (
-                ("maximize", maximize), ("delayed", delayed), ("inside", inside), ("decay", decay)
-            )
-            if on
-        ) or "standard",
-        box,
-    )  # fmt: skip
+    name = key.name
     # A distinct code object per variant: dynamo's recompile limit is counted per code object.
     code = adagrad_single_pass.__code__.replace(co_name=name, co_qualname=name)
     return types.FunctionType(
