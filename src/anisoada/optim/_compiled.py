@@ -96,7 +96,7 @@ _failed: set[VariantKey] = set()
 _working_device_types: set[str] = set()
 _broken_device_types: set[str] = set()
 _warned = False
-_scalars: dict[tuple[float, torch.dtype, torch.device], Tensor] = {}
+_scalars: dict[tuple[str, float, torch.dtype, torch.device], Tensor] = {}
 _MAX_CACHED_SCALARS = 256
 
 
@@ -167,9 +167,13 @@ def variant_function(key: VariantKey) -> Callable[..., None]:
     )
 
 
-def _scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``value`` as a 0-dim tensor, cached: a tensor input never makes dynamo recompile."""
-    key = (value, dtype, device)
+def _scalar(role: str, value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``value`` as a 0-dim tensor, cached: a tensor input never makes dynamo recompile.
+
+    One tensor per role (``lr``, ``eps``...), so that equal values of two roles are never one
+    tensor passed twice, an aliasing dynamo would compile a graph of its own for.
+    """
+    key = (role, value, dtype, device)
     tensor = _scalars.get(key)
     if tensor is None:
         if len(_scalars) >= _MAX_CACHED_SCALARS:  # a schedule's learning rates: keep it bounded
@@ -223,18 +227,23 @@ def adagrad_compiled_(
     lr, eps, eps_placement, weight_decay, maximize, delayed = options
     compute = torch.float32 if param.dtype in _LOW_PRECISION else param.dtype
 
-    def scalar(value: float, dtype: torch.dtype = compute) -> Tensor:
-        return _scalar(float(value), dtype, device)
+    def scalar(role: str, value: float, dtype: torch.dtype = compute) -> Tensor:
+        return _scalar(role, float(value), dtype, device)
 
-    lr = lr.to(dtype=compute, device=device) if isinstance(lr, Tensor) else scalar(lr)
+    lr = lr.to(dtype=compute, device=device) if isinstance(lr, Tensor) else scalar("lr", lr)
     bound_a = bound_b = None
     kind = "none"
     if isinstance(box, RadiusBox):
-        kind, bound_a, bound_b = "radius", box.center, scalar(box.radius)
+        kind, bound_a, bound_b = "radius", box.center, scalar("radius", box.radius)
     elif box is not None:
-        # Float bounds are rounded to the parameter's dtype, as the eager clip rounds them.
+        # Bounds in the parameter's dtype (floats rounded to it), as the eager clip takes them.
         kind = "bounds"
-        bound_a, bound_b = (b if isinstance(b, Tensor) else scalar(b, param.dtype) for b in box)
+        bound_a, bound_b = (
+            b.to(dtype=param.dtype, device=device)
+            if isinstance(b, Tensor)
+            else scalar(role, b, param.dtype)
+            for role, b in zip(("low", "high"), box)
+        )
     # A radius box's center is shaped like the parameter; only lr and explicit bounds broadcast.
     shaped = (lr, bound_a, bound_b) if kind == "bounds" else (lr,)
     tensors = [param, grad, state_sum]
@@ -258,7 +267,7 @@ def adagrad_compiled_(
     try:
         if kernel is None:
             kernel = _kernels[key] = _build(key)
-        kernel(*tensors, lr, scalar(eps), scalar(weight_decay), bound_a, bound_b)
+        kernel(*tensors, lr, scalar("eps", eps), scalar("decay", weight_decay), bound_a, bound_b)
     except Exception as error:  # any compiler failure falls back to eager, never a crash
         _record_failure(key, error)
         return False
