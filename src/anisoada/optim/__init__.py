@@ -2,8 +2,11 @@
 
 Each is a ``torch.optim.Optimizer`` (parameter groups, closures, ``state_dict``) that validates
 its options and owns its state, over a public functional form with keyword-only hyperparameters
-that computes the update with one of two kernels: a readable per-tensor ``"reference"`` and a
-``"fast"`` path that allocates nothing proportional to the parameters per step.
+that computes the update with a readable per-tensor ``"reference"`` kernel or the default
+``"fast"`` one, which allocates nothing proportional to the parameters per step: torch's fused
+kernels where they compute exactly the update and, for AdaGrad's other variants on large
+tensors, a single pass compiled with ``torch.compile`` once per option set (``"eager"`` never
+compiles; see :mod:`anisoada.optim._adagrad`).
 
 ``OPTIMIZERS`` maps a name to its class, so experiments and tests select optimizers by name
 without special-casing any of them.
