@@ -385,7 +385,7 @@ def test_a_stored_run_follows_its_schedule_and_records_its_provenance(tmp_path):
     assert info["model"]["pretrained"] is False
     assert info["model"]["stand_in_for"] == "someone/pretrained-tiny"
     assert "not available locally" in info["model"]["note"]
-    assert info["spec"]["clip_norm"] == 1.0 and info["steps"] == 6
+    assert info["spec"]["clip_norm"] == 1.0 and info["steps"] == {"0.2": 6}
     assert info["distributed"] == {"world_size": 1, "backend": None}
     assert not (tmp_path / "runs" / run_id / "checkpoint.pt").exists()
 

@@ -5,7 +5,7 @@ HTML page and a Markdown summary (``anisoada report RESULTS_DIR`` on the command
 here trains or measures.
 """
 
-from anisoada.report._sections import SECTIONS
 from anisoada.report.builder import ReportPaths, build_report
+from anisoada.report.sections import SECTIONS
 
 __all__ = ["SECTIONS", "ReportPaths", "build_report"]

@@ -1,6 +1,6 @@
 """The report as data: sections made of text, tables and figures, rendered to HTML or Markdown.
 
-Section builders (:mod:`anisoada.report._sections`) only read stored results and return these
+Section builders (:mod:`anisoada.report.sections`) only read stored results and return these
 records; the renderers (:mod:`anisoada.report._render`) only format them. Text may contain
 ``backtick`` spans, rendered as code.
 """

@@ -10,7 +10,7 @@ from typing import NamedTuple
 from anisoada._io import atomic_open
 from anisoada.report._render import render_html, render_markdown
 from anisoada.report._results import ResultsDirectory
-from anisoada.report._sections import build_sections
+from anisoada.report.sections import build_sections
 
 __all__ = ["ReportPaths", "build_report"]
 

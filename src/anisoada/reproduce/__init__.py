@@ -16,11 +16,27 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PRESETS", "TARGET_MODULES", "Reproduction", "ReproductionOutput", "reproductions"]
+import pandas as pd
+
+from anisoada._io import atomic_open, write_json
+from anisoada.experiments import provenance
+from anisoada.schema import files as file_names
+
+__all__ = [
+    "PRESETS",
+    "TARGET_MODULES",
+    "Reproduction",
+    "ReproductionOutput",
+    "reproductions",
+    "write_csv",
+    "write_record",
+]
 
 #: The presets every target offers.
 PRESETS = ("quick", "paper")
@@ -104,3 +120,39 @@ def run_reproductions(
         targets[name].run(preset, Path(out) / name, jobs=jobs, progress=progress)
         for name in selected
     ]
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    """A target's table as CSV, written atomically; returns ``path``."""
+    with atomic_open(path) as handle:
+        table.to_csv(handle, index=False)
+    return path
+
+
+def write_record(
+    out: Path,
+    target: str,
+    preset: str,
+    started: float,
+    written: Mapping[str, Path],
+    **fields: Any,
+) -> float:
+    """Write the target's ``reproduction.json`` (its completion mark) and return its wall time.
+
+    The record holds the target, the preset, the wall time since ``started``
+    (``time.perf_counter()``), the files written (relative to ``out``), the target's own
+    ``fields`` and the provenance (versions, machine, git revision).
+    """
+    wall_time = time.perf_counter() - started
+    write_json(
+        out / file_names.REPRODUCTION_JSON,
+        {
+            "target": target,
+            "preset": preset,
+            "wall_time": wall_time,
+            **fields,
+            "files": {name: str(path.relative_to(out)) for name, path in written.items()},
+            "provenance": provenance(),
+        },
+    )
+    return wall_time

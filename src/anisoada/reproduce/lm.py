@@ -60,10 +60,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from anisoada._io import atomic_open, write_json
 from anisoada.data.instructions import LMDataSpec
-from anisoada.experiments import LMSpec, LRGrid, OptimizerSpec, SweepConfig, provenance, run_sweep
-from anisoada.reproduce import Reproduction, ReproductionOutput
+from anisoada.experiments import LMSpec, LRGrid, OptimizerSpec, SweepConfig, run_sweep
+from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
 from anisoada.schema import files
 from anisoada.train import Budget, DistributedContext, init_distributed, shutdown_distributed
 
@@ -289,24 +288,17 @@ def run_lm_reproduction(
             shutdown_distributed(context)
     written: dict[str, Path] = {}
     if context.is_main:
-        table = lm_table(out)
-        with atomic_open(out / "table4.csv") as handle:
-            table.to_csv(handle, index=False)
-        written["table4.csv"] = out / "table4.csv"
-        spec = sweep.problems[0]
-        write_json(
-            out / files.REPRODUCTION_JSON,
-            {
-                "target": "lm",
-                "preset": preset,
-                "wall_time": time.perf_counter() - started,
-                "sweep_wall_time": result.wall_time,
-                "world_size": context.world_size,
-                "sweep": sweep.to_dict(),
-                "stand_in": spec.stand_in(),
-                "files": {k: str(v.relative_to(out)) for k, v in written.items()},
-                "provenance": provenance(),
-            },
+        written["table4.csv"] = write_csv(lm_table(out), out / "table4.csv")
+        write_record(
+            out,
+            "lm",
+            preset,
+            started,
+            written,
+            sweep_wall_time=result.wall_time,
+            world_size=context.world_size,
+            sweep=sweep.to_dict(),
+            stand_in=sweep.problems[0].stand_in(),
         )
     initialisation = _initialisation(out / "sweep") if context.is_main else ""
     return ReproductionOutput(

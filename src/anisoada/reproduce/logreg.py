@@ -53,8 +53,7 @@ from anisoada.problems.logistic import (
     logistic_optimum,
     logistic_smoothness,
 )
-from anisoada.reproduce import Reproduction, ReproductionOutput
-from anisoada.schema import files
+from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
 from anisoada.train import Budget
 
 __all__ = [
@@ -356,12 +355,6 @@ def predicted_vs_observed(
     return pd.DataFrame.from_records(frames)
 
 
-def _write_csv(table: pd.DataFrame, path: Path) -> Path:
-    with atomic_open(path) as handle:
-        table.to_csv(handle, index=False)
-    return path
-
-
 def run_logreg(
     preset: str,
     out: str | Path,
@@ -413,20 +406,16 @@ def run_logreg(
         ("table2", table2),
         ("predicted_vs_observed", comparison),
     ):
-        written[f"{name}.csv"] = _write_csv(table, out / f"{name}.csv")
-    wall_time = time.perf_counter() - started
-    write_json(
-        out / files.REPRODUCTION_JSON,
-        {
-            "target": "logreg",
-            "preset": preset,
-            "wall_time": wall_time,
-            "sweep_wall_time": sweep.wall_time,
-            "jobs": jobs,
-            "stand_in": {spec.name: spec.stand_in() for spec in datasets if spec.stand_in()},
-            "files": {k: str(v.relative_to(out)) for k, v in written.items()},
-            "provenance": provenance(),
-        },
+        written[f"{name}.csv"] = write_csv(table, out / f"{name}.csv")
+    wall_time = write_record(
+        out,
+        "logreg",
+        preset,
+        started,
+        written,
+        sweep_wall_time=sweep.wall_time,
+        jobs=jobs,
+        stand_in={spec.name: spec.stand_in() for spec in datasets if spec.stand_in()},
     )
     return ReproductionOutput(
         target="logreg",

@@ -46,11 +46,8 @@ from typing import Any
 
 import pandas as pd
 
-from anisoada._io import atomic_open, write_json
 from anisoada.data.instructions import LMDataSpec
-from anisoada.experiments import provenance
-from anisoada.reproduce import Reproduction, ReproductionOutput
-from anisoada.schema import files
+from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
 
 __all__ = [
     "PRESETS",
@@ -317,31 +314,24 @@ def run_smoothness(
         "figure1.npz": stem.with_suffix(".npz"),
         "figure1.json": stem.with_suffix(".json"),
     }
-    table = envelope_table(result)
-    with atomic_open(out / "envelope.csv") as handle:
-        table.to_csv(handle, index=False)
-    written["envelope.csv"] = out / "envelope.csv"
+    written["envelope.csv"] = write_csv(envelope_table(result), out / "envelope.csv")
     pooled = result.fits["pooled"]
-    wall_time = time.perf_counter() - started
-    write_json(
-        out / files.REPRODUCTION_JSON,
-        {
-            "target": "smoothness",
-            "preset": preset,
-            "wall_time": wall_time,
-            "check_seconds": record.get("seconds"),
-            "reused": reused,
-            "settings": dataclasses.asdict(settings),
-            "stand_in": stand_ins,
-            "n_points": int(result.x.size),
-            "n_skipped": result.n_skipped,
-            "loss_first": float(result.losses[0]),
-            "loss_last": float(result.losses[-1]),
-            "pooled": pooled.to_dict(),
-            "measured": {key: record.get(key) for key in ("model", "data", "d", "samples")},
-            "files": {key: str(path.relative_to(out)) for key, path in written.items()},
-            "provenance": provenance(),
-        },
+    wall_time = write_record(
+        out,
+        "smoothness",
+        preset,
+        started,
+        written,
+        check_seconds=record.get("seconds"),
+        reused=reused,
+        settings=dataclasses.asdict(settings),
+        stand_in=stand_ins,
+        n_points=int(result.x.size),
+        n_skipped=result.n_skipped,
+        loss_first=float(result.losses[0]),
+        loss_last=float(result.losses[-1]),
+        pooled=pooled.to_dict(),
+        measured={key: record.get(key) for key in ("model", "data", "d", "samples")},
     )
     summary = (
         f"Figure 1 ({preset} preset{'; ' + '; '.join(stand_ins) if stand_ins else ''}): "

@@ -41,10 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from anisoada._io import atomic_open, write_json
-from anisoada.experiments import provenance
-from anisoada.reproduce import Reproduction, ReproductionOutput
-from anisoada.schema import files as file_names
+from anisoada._io import atomic_open
+from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
 
 __all__ = [
     "REPRODUCTION",
@@ -292,12 +290,6 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-def _write_csv(path: Path, table: pd.DataFrame) -> Path:
-    with atomic_open(path) as handle:
-        table.to_csv(handle, index=False)
-    return path
-
-
 def run_theory(
     preset: str,
     out: str | Path,
@@ -332,7 +324,7 @@ def run_theory(
     tables: dict[str, Path] = {}
 
     symbolic = rates_table()
-    files["table1.csv"] = _write_csv(out / "table1.csv", symbolic)
+    files["table1.csv"] = write_csv(symbolic, out / "table1.csv")
     for fmt, suffix in (("markdown", "md"), ("html", "html"), ("latex", "tex")):
         files[f"table1.{suffix}"] = _write_text(out / f"table1.{suffix}", table1(fmt))
 
@@ -359,13 +351,13 @@ def run_theory(
             "budget": problem.budget,
         }
         stem = f"rates_{problem.name}"
-        files[f"{stem}.csv"] = _write_csv(out / f"{stem}.csv", rates_table(**inputs))
+        files[f"{stem}.csv"] = write_csv(rates_table(**inputs), out / f"{stem}.csv")
         tables[f"{problem.name}: measured coefficients, box W (D₂ = √d·D∞), up to constants"] = (
             files[f"{stem}.csv"]
         )
         prediction = _prediction(problem)
         name = f"predicted_{problem.name}"
-        files[f"{name}.csv"] = _write_csv(out / f"{name}.csv", prediction)
+        files[f"{name}.csv"] = write_csv(prediction, out / f"{name}.csv")
         at_swept = prediction[
             prediction["batch_size"].isin([float(s) for s in problem.batch_sizes])
             & (prediction["variant"] == "adagrad")
@@ -379,27 +371,23 @@ def run_theory(
 
     lm_noise = lm_noise_table(lm_dir)
     if lm_noise is not None:
-        files["lm_noise.csv"] = _write_csv(out / "lm_noise.csv", lm_noise)
+        files["lm_noise.csv"] = write_csv(lm_noise, out / "lm_noise.csv")
     else:
         notes.append(
             f"no per-layer LM noise under {lm_dir / 'sweep'} (run `anisoada reproduce lm`)"
         )
 
-    wall_time = time.perf_counter() - started
-    write_json(
-        out / file_names.REPRODUCTION_JSON,
-        {
-            "target": "theory",
-            "preset": preset,
-            "wall_time": wall_time,
-            "files": {key: str(path.relative_to(out)) for key, path in files.items()},
-            "problems": [problem.record() for problem in problems],
-            "fallback_synthetic": fallback,
-            "lm_noise": lm_noise is not None,
-            "inputs": {"logreg": str(logreg_dir), "lm": str(lm_dir)},
-            "notes": notes,
-            "provenance": provenance(),
-        },
+    wall_time = write_record(
+        out,
+        "theory",
+        preset,
+        started,
+        files,
+        problems=[problem.record() for problem in problems],
+        fallback_synthetic=fallback,
+        lm_noise=lm_noise is not None,
+        inputs={"logreg": str(logreg_dir), "lm": str(lm_dir)},
+        notes=notes,
     )
     summary = "\n".join(
         ["Theory: Table 1 (rates, up to absolute constants) and predictions", *summary_lines]

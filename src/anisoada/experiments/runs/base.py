@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
+import pandas as pd
 
 from anisoada.experiments.optimizers import OptimizerSpec
-from anisoada.train import Budget, DistributedContext
+from anisoada.experiments.store import provenance
+from anisoada.train import Budget, DistributedContext, TrainResult
 
 __all__ = [
     "ProblemSpec",
@@ -179,3 +181,66 @@ def spec_from_table(cls: type[_Spec], table: Mapping[str, Any], where: str) -> _
         raise ValueError(f"{where}: invalid value ({error})") from None
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
+
+
+def settings_identity(settings: RunSettings) -> dict[str, Any]:
+    """The shared settings as they enter a run's identity."""
+    return {
+        "budget": settings.budget.to_dict(),
+        "evaluations": settings.evaluations,
+        "divergence_factor": settings.divergence_factor,
+        "base_seed": settings.base_seed,
+    }
+
+
+def run_rows(
+    run: RunSpec,
+    result: TrainResult,
+    *,
+    scheduled_lr: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """A run's stored rows: the loop's rows with the identity columns in front.
+
+    Columns: ``dataset, optimizer, optimizer_name, optimizer_options, batch_size, seed, lr``
+    (:data:`anisoada.schema.IDENTITY_COLUMNS` and the optimizer's key and options), the loop's
+    ``step, samples, train_time, batch_loss`` and metrics, ``extra``, ``status`` and ``run_id``.
+    ``lr`` is the lane's learning rate; with ``scheduled_lr`` the loop's per-row learning rate
+    (the schedule's value) is kept as ``current_lr``, otherwise dropped (it equals ``lr``).
+    """
+    rows = pd.DataFrame(result.rows)
+    lanes = rows.pop("lane").to_numpy()
+    rows = rows.rename(columns={"lr": "current_lr"}) if scheduled_lr else rows.drop(columns="lr")
+    identity = {
+        "dataset": run.problem.name,
+        "optimizer": run.optimizer.label,
+        "optimizer_name": run.optimizer.name,
+        "optimizer_options": run.optimizer.options_json,
+        "batch_size": run.batch_size,
+        "seed": run.seed,
+        "lr": np.asarray(run.lrs)[lanes],
+    }
+    for position, (column, values) in enumerate(identity.items()):
+        rows.insert(position, column, values)
+    for column, values in (extra or {}).items():
+        rows[column] = values
+    rows["status"] = np.asarray(result.status, dtype=object)[lanes]
+    rows["run_id"] = run.run_id
+    return rows
+
+
+def run_record(run: RunSpec, started: float, result: TrainResult, **fields: Any) -> dict[str, Any]:
+    """A run's ``run.json``: id, kind, identity, per-lane status and steps, ``fields``, wall
+    time since ``started`` (``time.perf_counter()``) and provenance."""
+    import time
+
+    return {
+        "run_id": run.run_id,
+        "kind": run.problem.kind,
+        "unit": run.identity(),
+        "status": dict(zip(map(str, run.lrs), result.status)),
+        "steps": dict(zip(map(str, run.lrs), result.steps)),
+        **fields,
+        "wall_time": time.perf_counter() - started,
+        "provenance": provenance(),
+    }

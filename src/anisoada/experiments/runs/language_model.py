@@ -39,9 +39,12 @@ from anisoada.experiments.runs.base import (
     RunSettings,
     derive_seed,
     identity_hash,
+    run_record,
+    run_rows,
+    settings_identity,
     spec_from_table,
 )
-from anisoada.experiments.store import ResultsStore, provenance
+from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.language_model import LanguageModelTask
 from anisoada.problems.language_model import PRECISIONS
 from anisoada.train import (
@@ -308,10 +311,7 @@ class LMRun:
             "batch_size": self.batch_size,
             "lr": self.lr,
             "seed": self.seed,
-            "budget": self.settings.budget.to_dict(),
-            "evaluations": self.settings.evaluations,
-            "divergence_factor": self.settings.divergence_factor,
-            "base_seed": self.settings.base_seed,
+            **settings_identity(self.settings),
         }
 
     @property
@@ -419,31 +419,27 @@ class LMRun:
         if context.is_main:
             rows, noise = self._tables(data, task, result, run_id)
             train_time = float(rows["train_time"].max()) if len(rows) else 0.0
-            info = {
-                "run_id": run_id,
-                "kind": self.problem.kind,
-                "unit": self.identity(),
-                "spec": self.problem.to_dict(),
-                "status": result.status[0],
-                "steps": result.steps[0],
-                "steps_budget": steps,
-                "eval_every": eval_every,
-                "data_seed": self.data_seed,
-                "init_seed": self.init_seed,
-                "model": model_info,
-                "data": data.info,
-                "distributed": {"world_size": context.world_size, "backend": context.backend},
-                "device": context.device,
-                "noise_convention": NOISE_CONVENTION if self.problem.measure_noise else None,
-                "wall_time": time.perf_counter() - started,
-                "train_time": train_time,
-                "examples_per_second": float(rows["samples"].max() / train_time)
+            info = run_record(
+                self,
+                started,
+                result,
+                spec=self.problem.to_dict(),
+                steps_budget=steps,
+                eval_every=eval_every,
+                data_seed=self.data_seed,
+                init_seed=self.init_seed,
+                model=model_info,
+                data=data.info,
+                distributed={"world_size": context.world_size, "backend": context.backend},
+                device=context.device,
+                noise_convention=NOISE_CONVENTION if self.problem.measure_noise else None,
+                train_time=train_time,
+                examples_per_second=float(rows["samples"].max() / train_time)
                 if train_time
                 else None,
-                "tokens_per_example": task.tokens_per_example,
-                "resumed_from_step": None if resume is None else int(resume["loop"]["step"]),
-                "provenance": provenance(),
-            }
+                tokens_per_example=task.tokens_per_example,
+                resumed_from_step=None if resume is None else int(resume["loop"]["step"]),
+            )
             if len(noise):
                 with atomic_path(store.run_dir(run_id) / "noise.parquet") as temporary:
                     noise.to_parquet(temporary, index=False)
@@ -506,33 +502,26 @@ class LMRun:
     def _tables(
         self, data: LMData, task: LanguageModelTask, result: Any, run_id: str
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        rows = pd.DataFrame(result.rows).drop(columns=["lane"]).rename(columns={"lr": "current_lr"})
-        identity = {
-            "dataset": self.problem.name,
-            "optimizer": self.optimizer.label,
-            "optimizer_name": self.optimizer.name,
-            "optimizer_options": self.optimizer.options_json,
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "lr": self.lr,
-        }
-        for position, (column, value) in enumerate(identity.items()):
-            rows.insert(position, column, value)
-        rows["epoch"] = rows["samples"] / len(data.train)
         noise = pd.DataFrame(task.noise.rows if task.noise is not None else [])
+        samples = np.array([row["samples"] for row in result.rows])
+        steps = pd.Series([row["step"] for row in result.rows])
+        extra: dict[str, Any] = {"epoch": samples / len(data.train)}
         if len(noise):
             whole = noise[noise["layer"] == "all"].set_index("step")
-            rows["sigma_l1"] = rows["step"].map(whole["sigma_l1"])
-            rows["sigma_l2"] = rows["step"].map(whole["sigma_l2"])
+            extra["sigma_l1"] = steps.map(whole["sigma_l1"]).to_numpy()
+            extra["sigma_l2"] = steps.map(whole["sigma_l2"]).to_numpy()
             noise.insert(0, "run_id", run_id)
-            for column in ("dataset", "optimizer", "batch_size", "seed", "lr"):
-                noise[column] = identity[column]
+            for column, value in (
+                ("dataset", self.problem.name),
+                ("optimizer", self.optimizer.label),
+                ("batch_size", self.batch_size),
+                ("seed", self.seed),
+                ("lr", self.lr),
+            ):
+                noise[column] = value
         else:
-            rows["sigma_l1"] = np.nan
-            rows["sigma_l2"] = np.nan
-        rows["status"] = result.status[0]
-        rows["run_id"] = run_id
-        return rows, noise
+            extra["sigma_l1"] = extra["sigma_l2"] = np.full(samples.size, np.nan)
+        return run_rows(self, result, scheduled_lr=True, extra=extra), noise
 
 
 def _single_process(device: str) -> DistributedContext:

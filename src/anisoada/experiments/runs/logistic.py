@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
@@ -36,8 +35,10 @@ from anisoada.experiments.runs.base import (
     RunSettings,
     derive_seed,
     identity_hash,
+    run_record,
+    run_rows,
 )
-from anisoada.experiments.store import ResultsStore, provenance
+from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.logistic import LogisticTask
 from anisoada.train import Budget, DistributedContext, TrainConfig, train
 
@@ -350,38 +351,18 @@ class LogisticRun:
             divergence_factor=self.settings.divergence_factor,
         )
         result = train(task, optimizer, config)
-        rows = pd.DataFrame(result.rows)
-        lanes = rows.pop("lane").to_numpy()
-        rows = rows.drop(columns=["lr"])
-        identity = {
-            "dataset": self.problem.name,
-            "optimizer": self.optimizer.label,
-            "optimizer_name": self.optimizer.name,
-            "optimizer_options": self.optimizer.options_json,
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "lr": np.asarray(self.lrs)[lanes],
-        }
-        for position, (column, values) in enumerate(identity.items()):
-            rows.insert(position, column, values)
-        rows["epoch"] = rows["samples"] / n_train
-        rows["status"] = np.asarray(result.status, dtype=object)[lanes]
-        run_id = self.run_id
-        rows["run_id"] = run_id
+        samples = np.array([row["samples"] for row in result.rows])
+        rows = run_rows(self, result, extra={"epoch": samples / n_train})
         ResultsStore(root).write_run(
-            run_id,
+            self.run_id,
             rows,
-            {
-                "run_id": run_id,
-                "kind": self.problem.kind,
-                "unit": self.identity(),
-                "status": dict(zip(map(str, self.lrs), result.status)),
-                "steps": dict(zip(map(str, self.lrs), result.steps)),
-                "steps_budget": steps,
-                "n_train": n_train,
-                "dataset_description": data.description,
-                "wall_time": time.perf_counter() - started,
-                "provenance": provenance(),
-            },
+            run_record(
+                self,
+                started,
+                result,
+                steps_budget=steps,
+                n_train=n_train,
+                dataset_description=data.description,
+            ),
             {"weights": task.weights.detach().numpy(), "lrs": np.asarray(self.lrs)},
         )

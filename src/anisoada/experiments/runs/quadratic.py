@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
 from anisoada.experiments.runs.base import (
@@ -24,9 +23,12 @@ from anisoada.experiments.runs.base import (
     RunSettings,
     derive_seed,
     identity_hash,
+    run_record,
+    run_rows,
+    settings_identity,
     spec_from_table,
 )
-from anisoada.experiments.store import ResultsStore, provenance
+from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.quadratic import QuadraticTask
 from anisoada.train import DistributedContext, TrainConfig, train
 
@@ -140,10 +142,7 @@ class QuadraticRun:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "lrs": list(self.lrs),
-            "budget": self.settings.budget.to_dict(),
-            "evaluations": self.settings.evaluations,
-            "divergence_factor": self.settings.divergence_factor,
-            "base_seed": self.settings.base_seed,
+            **settings_identity(self.settings),
         }
 
     @property
@@ -179,34 +178,15 @@ class QuadraticRun:
             divergence_factor=self.settings.divergence_factor,
         )
         result = train(task, optimizer, config)
-        rows = pd.DataFrame(result.rows)
-        lanes = rows.pop("lane").to_numpy()
-        rows = rows.drop(columns=["lr"]).rename(columns={"loss": "train_loss"})
-        identity = {
-            "dataset": self.problem.name,
-            "optimizer": self.optimizer.label,
-            "optimizer_name": self.optimizer.name,
-            "optimizer_options": self.optimizer.options_json,
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "lr": np.asarray(self.lrs)[lanes],
-        }
-        for position, (column, values) in enumerate(identity.items()):
-            rows.insert(position, column, values)
-        rows["status"] = np.asarray(result.status, dtype=object)[lanes]
-        run_id = self.run_id
-        rows["run_id"] = run_id
+        rows = run_rows(self, result).rename(columns={"loss": "train_loss"})
         ResultsStore(root).write_run(
-            run_id,
+            self.run_id,
             rows,
-            {
-                "run_id": run_id,
-                "kind": self.problem.kind,
-                "unit": self.identity(),
-                "status": dict(zip(map(str, self.lrs), result.status)),
-                "steps_budget": steps,
-                "f_initial": float(problem.loss(np.asarray(problem.minimiser) + 1.0)),
-                "wall_time": time.perf_counter() - started,
-                "provenance": provenance(),
-            },
+            run_record(
+                self,
+                started,
+                result,
+                steps_budget=steps,
+                f_initial=float(problem.loss(np.asarray(problem.minimiser) + 1.0)),
+            ),
         )
