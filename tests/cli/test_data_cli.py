@@ -30,6 +30,15 @@ def test_list_shows_present_and_missing_files(shared_data, capsys):
     assert real_sim.endswith("- (real-sim.bz2)") and "shape" in real_sim
 
 
+def test_list_shows_the_bundled_a9a_when_the_data_home_is_empty(tmp_path, capsys):
+    assert _run(["data", "list", "--data-home", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    a9a = [line for line in lines if line.startswith("a9a ")]
+    assert [line.endswith("(bundled)") for line in a9a] == [True, True]
+    w8a = next(line for line in lines if line.startswith("w8a ") and " train " in line)
+    assert w8a.endswith("- (w8a)")
+
+
 @pytest.mark.real_data
 def test_fetch_parses_and_caches_present_files(shared_data, tmp_path, capsys):
     (tmp_path / "libsvm").mkdir()

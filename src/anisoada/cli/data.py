@@ -7,13 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anisoada.data.libsvm import (
-    DATA_HOME_ENV,
-    LIBSVM_DATASETS,
-    _candidates,
-    _resolve_data_home,
-    load_libsvm,
-)
+from anisoada.data import DATA_HOME_ENV, LIBSVM_DATASETS, data_home, load_libsvm, locate_libsvm
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,16 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    folder = _resolve_data_home(args.data_home) / "libsvm"
+    folder = data_home(args.data_home) / "libsvm"
     print(f"data home: {folder}")
     print(f"{'name':<16} {'split':<6} {'rows':>9} {'features':>10}  {'sha256':<7} present")
     for name, dataset in sorted(LIBSVM_DATASETS.items()):
         for split, entry in dataset.splits.items():
-            found = next((folder / c for c in _candidates(entry) if (folder / c).is_file()), None)
+            found = locate_libsvm(name, split=split, data_home=args.data_home)
+            where = "- (" + entry.file_name + ")"
+            if found is not None:
+                where = found.name if found.parent == folder else f"{found.name} (bundled)"
             print(
                 f"{name:<16} {split:<6} {entry.n_samples:>9,} {dataset.n_features:>10,}  "
-                f"{'known' if entry.sha256 else 'shape':<7} "
-                f"{found.name if found else '- (' + entry.file_name + ')'}"
+                f"{'known' if entry.sha256 else 'shape':<7} {where}"
             )
     return 0
 

@@ -71,7 +71,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument(
         "--dataset",
         action="append",
-        help="dataset (repeatable): 'synthetic', 'rotated', or a LIBSVM name such as a9a",
+        help="dataset (repeatable): 'synthetic', 'rotated', a LIBSVM name such as a9a, or the "
+        "path of a LIBSVM/svmlight file (plain, .gz, .bz2, .xz)",
+    )
+    held_out = sweep.add_mutually_exclusive_group()
+    held_out.add_argument(
+        "--test", metavar="FILE", help="test file of a --dataset file (columns aligned)"
+    )
+    held_out.add_argument(
+        "--holdout",
+        type=float,
+        metavar="FRACTION",
+        help="hold out this fraction of a --dataset file's rows as its test set (seeded by "
+        "--base-seed)",
     )
     sweep.add_argument(
         "--optimizer", action="append", help="optimizer name from OPTIMIZERS (repeatable)"
@@ -122,18 +134,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reproduce.set_defaults(func=_run_reproduce)
 
 
-def _dataset_specs(names: list[str]) -> tuple:
-    """``--dataset`` names → specs; a rotated twin shares the synthetic problem's stream."""
+def _dataset_specs(
+    names: list[str], test: str | None = None, holdout: float | None = None, seed: int = 0
+) -> tuple:
+    """``--dataset`` values → specs.
+
+    ``synthetic`` and ``rotated`` are the embedded problems (the twin shares the synthetic
+    problem's stream); a registered LIBSVM name uses its official test split; anything else is
+    a file, with ``--test`` or ``--holdout``.
+    """
+    from anisoada.data import LIBSVM_DATASETS
     from anisoada.experiments import DatasetSpec
 
-    return tuple(
-        DatasetSpec.create(name, "synthetic")
-        if name == "synthetic"
-        else DatasetSpec.create(name, "rotated", stream="synthetic")
-        if name == "rotated"
-        else DatasetSpec.create(name, "libsvm")
-        for name in names
-    )
+    specs = []
+    for name in names:
+        if name == "synthetic":
+            specs.append(DatasetSpec.create(name, "synthetic"))
+        elif name == "rotated":
+            specs.append(DatasetSpec.create(name, "rotated", stream="synthetic"))
+        elif name in LIBSVM_DATASETS and test is None and holdout is None:
+            specs.append(DatasetSpec.create(name, "libsvm"))
+        elif os.path.exists(name):
+            specs.append(DatasetSpec.from_file(name, test=test, holdout=holdout, holdout_seed=seed))
+        else:
+            raise ValueError(
+                f"--dataset {name!r} is neither 'synthetic', 'rotated', a registered LIBSVM set "
+                f"({', '.join(sorted(LIBSVM_DATASETS)[:6])}, …) nor an existing file"
+            )
+    if (test is not None or holdout is not None) and all(
+        spec.source != "libsvm" or "sha256" not in dict(spec.options) for spec in specs
+    ):
+        raise ValueError("--test and --holdout apply to a --dataset file; give one")
+    return tuple(specs)
 
 
 def sweep_config_from_args(args: argparse.Namespace):
@@ -160,7 +192,11 @@ def sweep_config_from_args(args: argparse.Namespace):
     if args.name:
         fields["name"] = args.name
     if args.dataset:
-        fields["problems"] = _dataset_specs(args.dataset)
+        fields["problems"] = _dataset_specs(
+            args.dataset, args.test, args.holdout, args.base_seed or 0
+        )
+    elif args.test is not None or args.holdout is not None:
+        raise ValueError("--test and --holdout apply to a --dataset file; give one")
     if args.optimizer:
         options = parse_optimizer_options(args.option, args.optimizer)
         fields["optimizers"] = tuple(

@@ -26,7 +26,7 @@ from anisoada.data.alpaca import (
     tokenize_instructions,
     validate_record,
 )
-from anisoada.data.home import ALPACA_ENV, alpaca_path
+from anisoada.data.home import ALPACA_ENV, DATA_HOME_ENV, alpaca_path, data_home
 from anisoada.data.instructions import (
     LM_TEMPLATES,
     LM_VOCABULARIES,
@@ -37,7 +37,6 @@ from anisoada.data.instructions import (
     prepare_lm_data,
 )
 from anisoada.data.libsvm import (
-    DATA_HOME_ENV,
     LIBSVM_DATASETS,
     ChecksumError,
     LibsvmData,
@@ -45,9 +44,12 @@ from anisoada.data.libsvm import (
     LibsvmDownloadError,
     LibsvmFile,
     LibsvmFormatError,
-    data_home,
+    LibsvmPair,
+    content_sha256,
     libsvm_available,
     load_libsvm,
+    load_libsvm_pair,
+    locate_libsvm,
     save_libsvm,
 )
 from anisoada.data.synthetic import (
@@ -81,6 +83,7 @@ __all__ = [
     "LibsvmDownloadError",
     "LibsvmFile",
     "LibsvmFormatError",
+    "LibsvmPair",
     "LogisticProblem",
     "PromptTemplate",
     "StochasticQuadratic",
@@ -89,12 +92,15 @@ __all__ = [
     "TruncationReport",
     "alpaca_path",
     "compact_vocabulary",
+    "content_sha256",
     "data_home",
     "format_prompt",
     "gpt2_tokenizer",
     "libsvm_available",
     "load_alpaca",
     "load_libsvm",
+    "load_libsvm_pair",
+    "locate_libsvm",
     "logistic_problem",
     "make_sparse_logistic",
     "power_law_frequencies",

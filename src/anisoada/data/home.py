@@ -13,12 +13,37 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from anisoada.data.libsvm import DATA_HOME_ENV, data_home
+__all__ = ["ALPACA_ENV", "DATA_HOME_ENV", "alpaca_path", "data_home", "user_cache_home"]
 
-__all__ = ["ALPACA_ENV", "DATA_HOME_ENV", "alpaca_path", "data_home"]
-
+#: Environment variable naming the data home.
+DATA_HOME_ENV = "ANISOADA_DATA"
 #: Environment variable naming the Alpaca JSON file.
 ALPACA_ENV = "ANISOADA_ALPACA"
+
+
+def data_home(path: str | os.PathLike[str] | None = None) -> Path:
+    """The directory that holds downloaded data and caches.
+
+    Resolution order: the ``path`` argument; the ``ANISOADA_DATA`` environment variable;
+    ``$XDG_CACHE_HOME/anisoada``; ``~/.cache/anisoada``. The directory is not created here.
+
+    Example:
+        >>> data_home("/tmp/anisoada-data")
+        PosixPath('/tmp/anisoada-data')
+    """
+    if path is not None:
+        return Path(path).expanduser()
+    configured = os.environ.get(DATA_HOME_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return user_cache_home()
+
+
+def user_cache_home() -> Path:
+    """The per-user cache, ``$XDG_CACHE_HOME/anisoada`` or ``~/.cache/anisoada``."""
+    cache_root = os.environ.get("XDG_CACHE_HOME")
+    root = Path(cache_root).expanduser() if cache_root else Path.home() / ".cache"
+    return root / "anisoada"
 
 
 def alpaca_path() -> Path:

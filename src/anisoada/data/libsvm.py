@@ -50,9 +50,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from anisoada._io import atomic_open, atomic_path
+from anisoada.data.home import DATA_HOME_ENV, user_cache_home
+from anisoada.data.home import data_home as resolve_data_home
 
 __all__ = [
-    "DATA_HOME_ENV",
     "LIBSVM_DATASETS",
     "ChecksumError",
     "LibsvmData",
@@ -61,7 +62,7 @@ __all__ = [
     "LibsvmFile",
     "LibsvmFormatError",
     "LibsvmPair",
-    "data_home",
+    "content_sha256",
     "libsvm_available",
     "load_libsvm",
     "load_libsvm_pair",
@@ -69,7 +70,6 @@ __all__ = [
     "save_libsvm",
 ]
 
-DATA_HOME_ENV = "ANISOADA_DATA"
 LIBSVM_BINARY_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/"
 # Bumped whenever the parsed representation changes, so older caches are rebuilt, not trusted.
 _CACHE_FORMAT = 1
@@ -293,36 +293,8 @@ LIBSVM_DATASETS: Mapping[str, LibsvmDataset] = MappingProxyType(
 
 
 # ---------------------------------------------------------------------------------------------
-# Data home
+# Caches (the data home itself: anisoada.data.home)
 # ---------------------------------------------------------------------------------------------
-
-
-def data_home(path: str | Path | None = None) -> Path:
-    """The directory that holds downloaded data and caches.
-
-    Resolution order: the ``path`` argument; the ``ANISOADA_DATA`` environment variable;
-    ``$XDG_CACHE_HOME/anisoada``; ``~/.cache/anisoada``. The directory is not created here.
-
-    Example:
-        >>> data_home("/tmp/anisoada-data")
-        PosixPath('/tmp/anisoada-data')
-    """
-    return _resolve_data_home(path)
-
-
-def _resolve_data_home(path: str | Path | None) -> Path:
-    if path is not None:
-        return Path(path).expanduser()
-    configured = os.environ.get(DATA_HOME_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return _user_cache_home()
-
-
-def _user_cache_home() -> Path:
-    cache_root = os.environ.get("XDG_CACHE_HOME")
-    root = Path(cache_root).expanduser() if cache_root else Path.home() / ".cache"
-    return root / "anisoada"
 
 
 def _default_cache_dir(home: Path) -> Path:
@@ -334,7 +306,7 @@ def _default_cache_dir(home: Path) -> Path:
     """
     folder = home / "libsvm"
     if folder.is_dir() and (folder.stat().st_mode & 0o222 == 0 or not os.access(folder, os.W_OK)):
-        return _user_cache_home() / "libsvm" / "cache"
+        return user_cache_home() / "libsvm" / "cache"
     return folder / "cache"
 
 
@@ -593,7 +565,7 @@ def _load(
     n_features = _check_n_features(n_features)
     coding = _check_coding(label_coding)
     fixed_width = n_features is not None
-    home = _resolve_data_home(data_home)
+    home = resolve_data_home(data_home)
     dataset, entry = _resolve_dataset(name_or_path, split)
     bundled = False
     if dataset is None or entry is None:
@@ -703,7 +675,7 @@ def locate_libsvm(
     entry = LIBSVM_DATASETS[name].splits.get(split)
     if entry is None:
         return None
-    return _find_in_home(entry, _resolve_data_home(data_home)) or _find_bundled(entry)
+    return _find_in_home(entry, resolve_data_home(data_home)) or _find_bundled(entry)
 
 
 def libsvm_available(
@@ -1205,6 +1177,18 @@ def _read_cache(path: Path, source: Path) -> tuple[sp.csr_matrix, np.ndarray, st
 # ---------------------------------------------------------------------------------------------
 # Download
 # ---------------------------------------------------------------------------------------------
+
+
+def content_sha256(path: str | Path) -> str:
+    """SHA-256 of a LIBSVM file's decompressed content (the registry's checksum convention).
+
+    Raises:
+        LibsvmFormatError: the compressed data is truncated or corrupt.
+    """
+    try:
+        return _content_sha256(Path(path))
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
+        raise LibsvmFormatError(path, None, f"cannot be read ({error})") from None
 
 
 def _content_sha256(path: Path, *, named: Path | None = None) -> str:

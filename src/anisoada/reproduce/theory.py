@@ -200,18 +200,7 @@ def synthetic_problem() -> ProblemConstants:
 
 
 def _planted_weights(spec: Any) -> np.ndarray:
-    from anisoada.data import make_sparse_logistic
-
-    problem = make_sparse_logistic(
-        int(spec.option("n")) + int(spec.option("n_test")),
-        int(spec.option("d")),
-        exponent=float(spec.option("exponent")),
-        density=float(spec.option("density")),
-        label_noise=float(spec.option("label_noise")),
-        margin_std=float(spec.option("margin_std")),
-        seed=int(spec.option("seed")),
-    )
-    return np.asarray(problem.w_star, dtype=np.float64)
+    return np.asarray(spec.synthetic_problem().w_star, dtype=np.float64)
 
 
 def lm_noise_table(lm_dir: str | Path) -> pd.DataFrame | None:

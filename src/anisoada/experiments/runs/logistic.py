@@ -13,12 +13,15 @@ Three sources:
 * ``"rotated"`` — the same problem after :func:`anisoada.data.rotated_twin`: identical spectrum
   (SGD cannot tell the difference), coordinate structure destroyed (AdaGrad's advantage should
   vanish). The control experiment.
-* ``"libsvm"`` — a LIBSVM binary set via :func:`anisoada.data.load_libsvm` (``a9a``, ``w8a``, …),
-  with its official test split when there is one.
+* ``"libsvm"`` — a LIBSVM binary set via :func:`anisoada.data.load_libsvm_pair`: a registered
+  name (``a9a``, ``w8a``, …; its official test split is used when there is one) or any
+  LIBSVM/svmlight file, with a test file or a seeded holdout fraction
+  (:meth:`DatasetSpec.from_file`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +48,20 @@ from anisoada.train import Budget, DistributedContext, TrainConfig, train
 __all__ = ["DATASET_SOURCES", "DatasetSpec", "LogisticData", "LogisticRun", "load_dataset"]
 
 DATASET_SOURCES = ("synthetic", "rotated", "libsvm")
+
+#: Options of a ``"libsvm"`` dataset: the registered name or file (``dataset``), whether to use
+#: the registered test split (``test``), a test file (``test_file``) or a holdout fraction of the
+#: training rows (``holdout``, split with ``holdout_seed``), and the files' sha256 (recorded by
+#: :meth:`DatasetSpec.from_file`, so that a changed file is a different dataset).
+LIBSVM_OPTIONS = (
+    "dataset",
+    "test",
+    "test_file",
+    "holdout",
+    "holdout_seed",
+    "sha256",
+    "test_sha256",
+)
 
 #: Defaults of the synthetic problem (``make_sparse_logistic`` arguments, the test-set size
 #: and, for ``"rotated"``, the rotation's seed).
@@ -116,13 +133,22 @@ class DatasetSpec:
                 f"dataset source must be one of {DATASET_SOURCES}; got {self.source!r} "
                 f"for dataset {self.name!r}"
             )
-        if self.source in ("synthetic", "rotated"):
-            unknown = sorted(set(dict(self.options)) - set(SYNTHETIC_DEFAULTS))
-            if unknown:
-                raise ValueError(
-                    f"unknown option(s) {unknown} for synthetic dataset {self.name!r}; "
-                    f"known: {sorted(SYNTHETIC_DEFAULTS)}"
-                )
+        known = SYNTHETIC_DEFAULTS if self.source in ("synthetic", "rotated") else LIBSVM_OPTIONS
+        unknown = sorted(set(dict(self.options)) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown option(s) {unknown} for {self.source} dataset {self.name!r}; "
+                f"known: {sorted(known)}"
+            )
+        for key, value in self.options:
+            problem = _option_problem(self.source, key, value)
+            if problem:
+                raise ValueError(f"dataset {self.name!r}: option {key} {problem}; got {value!r}")
+        options = dict(self.options)
+        if "test_file" in options and "holdout" in options:
+            raise ValueError(
+                f"dataset {self.name!r}: give a test file or a holdout fraction, not both"
+            )
 
     @classmethod
     def create(
@@ -141,6 +167,47 @@ class DatasetSpec:
             stream=stream,
         )
 
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        name: str = "",
+        test: str | os.PathLike[str] | None = None,
+        holdout: float | None = None,
+        holdout_seed: int = 0,
+    ) -> DatasetSpec:
+        """A user's LIBSVM/svmlight file (any compression) as a dataset.
+
+        The files' sha256 become options, so a run's identity changes when a file does.
+
+        Args:
+            path: The training file.
+            name: Label in results tables (default: the file's name without compression
+                suffixes).
+            test: A test file, aligned to the training file's columns and labels.
+            holdout: Hold out this fraction of the training rows as the test set instead.
+            holdout_seed: Seed of the holdout split.
+
+        Raises:
+            FileNotFoundError: a file does not exist.
+        """
+        from anisoada.data.libsvm import content_sha256
+
+        train = Path(path)
+        if not train.is_file():
+            raise FileNotFoundError(f"No such LIBSVM file: {train}")
+        options: dict[str, Any] = {"dataset": str(train), "sha256": content_sha256(train)}
+        if test is not None:
+            test_path = Path(test)
+            if not test_path.is_file():
+                raise FileNotFoundError(f"No such LIBSVM test file: {test_path}")
+            options.update(test_file=str(test_path), test_sha256=content_sha256(test_path))
+        if holdout is not None:
+            options.update(holdout=holdout, holdout_seed=holdout_seed)
+        label = name or _stem(train)
+        return cls.create(label, "libsvm", options)
+
     @property
     def stream_key(self) -> str:
         """The key that seeds this dataset's mini-batch stream (``stream``, else ``name``)."""
@@ -153,7 +220,24 @@ class DatasetSpec:
             return options[key]
         if self.source in ("synthetic", "rotated"):
             return SYNTHETIC_DEFAULTS[key]
-        return {"dataset": self.name, "test": True}[key]
+        return {"dataset": self.name, "test": True, "holdout_seed": 0}.get(key)
+
+    def synthetic_problem(self) -> Any:
+        """The :func:`~anisoada.data.make_sparse_logistic` problem (training and test rows,
+        before any rotation) of a ``"synthetic"`` or ``"rotated"`` dataset."""
+        from anisoada.data import make_sparse_logistic
+
+        if self.source not in ("synthetic", "rotated"):
+            raise ValueError(f"dataset {self.name!r} is not synthetic")
+        return make_sparse_logistic(
+            int(self.option("n")) + int(self.option("n_test")),
+            int(self.option("d")),
+            exponent=float(self.option("exponent")),
+            density=float(self.option("density")),
+            label_noise=float(self.option("label_noise")),
+            margin_std=float(self.option("margin_std")),
+            seed=int(self.option("seed")),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (as in a TOML ``[[datasets]]`` table)."""
@@ -213,18 +297,10 @@ def load_dataset(spec: DatasetSpec) -> LogisticData:
     """Materialise a dataset (cached per process, since every run of a sweep reuses it)."""
     if spec.source == "libsvm":
         return _load_libsvm(spec)
-    from anisoada.data import make_sparse_logistic, rotated_twin
+    from anisoada.data import rotated_twin
 
     n, n_test = int(spec.option("n")), int(spec.option("n_test"))
-    problem = make_sparse_logistic(
-        n + n_test,
-        int(spec.option("d")),
-        exponent=float(spec.option("exponent")),
-        density=float(spec.option("density")),
-        label_noise=float(spec.option("label_noise")),
-        margin_std=float(spec.option("margin_std")),
-        seed=int(spec.option("seed")),
-    )
+    problem = spec.synthetic_problem()
     kind = "sparse power-law logistic problem"
     if spec.source == "rotated":
         problem = rotated_twin(problem, seed=int(spec.option("rotation_seed")))
@@ -240,23 +316,87 @@ def load_dataset(spec: DatasetSpec) -> LogisticData:
 
 
 def _load_libsvm(spec: DatasetSpec) -> LogisticData:
-    from anisoada.data import libsvm_available, load_libsvm
+    from anisoada.data import libsvm_available, load_libsvm_pair
+    from anisoada.data.libsvm import LIBSVM_DATASETS, content_sha256
 
     name = str(spec.option("dataset"))
-    train = load_libsvm(name)
+    for key, path in (("sha256", name), ("test_sha256", spec.option("test_file"))):
+        expected = spec.option(key)
+        if expected is not None and content_sha256(Path(path)) != expected:
+            raise ValueError(
+                f"{path} has changed since dataset {spec.name!r} was defined (its sha256 "
+                f"differs); give the file a new dataset name, or re-create the sweep"
+            )
+    test: str | None = spec.option("test_file")
+    holdout = spec.option("holdout")
+    registered = name in LIBSVM_DATASETS
+    if test is None and holdout is None and spec.option("test") and registered:
+        test = name if libsvm_available(name, split="test") else None
+    train, held_out = load_libsvm_pair(
+        name, test, holdout=holdout, seed=int(spec.option("holdout_seed") or 0)
+    )
     X, y = sp.csr_matrix(train.X), np.asarray(train.y, dtype=np.float64)
     X_test = y_test = None
-    if spec.option("test") and libsvm_available(name, split="test"):
-        test = load_libsvm(name, split="test", n_features=X.shape[1])
-        X_test, y_test = sp.csr_matrix(test.X), np.asarray(test.y, dtype=np.float64)
-    held_out = "no test split" if X_test is None else f"n_test={X_test.shape[0]}"
+    if held_out is not None:
+        X_test, y_test = sp.csr_matrix(held_out.X), np.asarray(held_out.y, dtype=np.float64)
+    if holdout is not None:
+        split = f"{holdout:g} held out (seed {spec.option('holdout_seed')})"
+    else:
+        split = "no test split" if X_test is None else f"n_test={X_test.shape[0]}"
+    label = f"LIBSVM {name}" if registered else f"LIBSVM file {name}"
     return LogisticData(
         X=X,
         y=y,
         X_test=X_test,
         y_test=y_test,
-        description=f"LIBSVM {name}: n={X.shape[0]}, {held_out}, d={X.shape[1]}",
+        description=f"{label}: n={X.shape[0]}, {split}, d={X.shape[1]}",
     )
+
+
+def _stem(path: Path) -> str:
+    """``a9a.t.xz`` → ``a9a.t``; ``my.svm.gz`` → ``my.svm``."""
+    name = path.name
+    for suffix in (".xz", ".gz", ".bz2"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _option_problem(source: str, key: str, value: Any) -> str | None:
+    """What is wrong with one dataset option's value (``None`` when it is fine)."""
+
+    def integer(minimum: int) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            return f"must be an integer >= {minimum}"
+        return None
+
+    def number(low: float, high: float, *, open_low: bool = False) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+        if not (low < value if open_low else low <= value) or not value <= high:
+            bracket = "(" if open_low else "["
+            return f"must be in {bracket}{low}, {high}]"
+        return None
+
+    if source in ("synthetic", "rotated"):
+        checks = {
+            "n": lambda: integer(2),
+            "n_test": lambda: integer(0),
+            "d": lambda: integer(1),
+            "exponent": lambda: number(0.0, 10.0),
+            "density": lambda: number(0.0, 1.0, open_low=True),
+            "label_noise": lambda: number(0.0, 0.5),
+            "margin_std": lambda: number(0.0, 1e6, open_low=True),
+            "seed": lambda: integer(0),
+            "rotation_seed": lambda: integer(0),
+        }
+        return checks[key]()
+    if key in ("dataset", "test_file", "sha256", "test_sha256"):
+        return None if isinstance(value, str) and value else "must be a non-empty string"
+    if key == "test":
+        return None if isinstance(value, bool) else "must be true or false"
+    if key == "holdout":
+        return number(0.0, 1.0, open_low=True) or (None if value < 1 else "must be below 1")
+    return integer(0)  # holdout_seed
 
 
 @dataclass(frozen=True)
