@@ -27,7 +27,7 @@ Targets (exit status 1 when one is missed):
 - ``SGD`` ≤ 1.10 × torch fused SGD; ``SGD momentum`` ≤ 1.05 × torch fused SGD with momentum;
 - no allocation proportional to the parameter count on any of our rows.
 
-Usage: ``python benchmarks/optim_step.py [--numel 50000000] [--repeats 20] [--threads N]``.
+Usage: ``python benchmarks/optim_step.py [--numel 50000000] [--repeats 30] [--threads N]``.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def allocated_bytes(step: Callable[[], object]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--numel", type=int, default=50_000_000, help="parameter size")
-    parser.add_argument("--repeats", type=int, default=20, help="timed rounds per variant")
+    parser.add_argument("--repeats", type=int, default=30, help="timed rounds per variant")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args(argv)
     if args.threads is not None:
