@@ -118,8 +118,8 @@ def _upcast_sum_of_squares(g: Tensor, *, per_column: bool) -> Tensor:
     rows = g.reshape(-1, g.shape[-1]) if per_column else g.reshape(-1)
     width = rows.shape[1] if per_column else 1
     step = max(1, UPCAST_CHUNK_NUMEL // max(width, 1))
-    buffer = torch.empty((min(step, rows.shape[0]), *rows.shape[1:]), dtype=torch.float32,
-                         device=g.device)  # fmt: skip
+    shape = (min(step, rows.shape[0]), *rows.shape[1:])
+    buffer = torch.empty(shape, dtype=torch.float32, device=g.device)
     total = torch.zeros(rows.shape[1:], dtype=torch.float32, device=g.device)
     for start in range(0, rows.shape[0], step):
         chunk = buffer[: min(step, rows.shape[0] - start)]
