@@ -12,7 +12,7 @@ import ast
 import inspect
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,9 +78,7 @@ class OptimizerSpec:
                 raise ValueError(f"option {self.name}.{key} must be finite; got {value!r}")
         try:
             # Build once on a dummy parameter: the optimizer's own validation of each value.
-            OPTIMIZERS[self.name](
-                [torch.zeros(1, requires_grad=True)], lr=1e-3, **dict(self.options)
-            )
+            _factory(self.name)([torch.zeros(1, requires_grad=True)], lr=1e-3, **dict(self.options))
         except (TypeError, ValueError) as error:
             raise ValueError(f"invalid options for optimizer {self.label!r}: {error}") from None
 
@@ -138,9 +136,7 @@ def build_optimizer(
     column keeps its own state. A tensor lr and per-column state are used even for one lane: a
     lane of a vectorised run and a run with that lr alone then do the same arithmetic.
     """
-    from anisoada.optim import OPTIMIZERS
-
-    factory = OPTIMIZERS[spec.name]
+    factory = _factory(spec.name)
     options = dict(spec.options)
     if isinstance(lrs, float | int):
         return factory(params, lr=float(lrs), **options)
@@ -149,7 +145,21 @@ def build_optimizer(
     return factory(params, lr=torch.tensor(list(lrs), dtype=params[0].dtype), **options)
 
 
-def parse_optimizer_options(items: Sequence[str], names: Sequence[str]) -> dict[str, dict]:
+def _factory(name: str) -> Callable[..., torch.optim.Optimizer]:
+    """``OPTIMIZERS[name]`` as a constructor.
+
+    ``OPTIMIZERS`` is typed ``type[Optimizer]``, whose ``__init__(params, defaults)`` is not
+    the signature of its classes: they take ``lr`` and their options as keywords (checked at
+    run time by :meth:`OptimizerSpec.__post_init__`).
+    """
+    from anisoada.optim import OPTIMIZERS
+
+    return OPTIMIZERS[name]
+
+
+def parse_optimizer_options(
+    items: Sequence[str], names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     """Command-line ``NAME.KEY=VALUE`` items → ``{optimizer name: {option: value}}``.
 
     Values are read as Python literals (``1e-8``, ``True``, ``(0, 1)``), else kept as text
@@ -160,7 +170,7 @@ def parse_optimizer_options(items: Sequence[str], names: Sequence[str]) -> dict[
         >>> parse_optimizer_options(items, ["adagrad"])
         {'adagrad': {'eps': 1e-08, 'eps_placement': 'inside'}}
     """
-    options: dict[str, dict] = {name: {} for name in names}
+    options: dict[str, dict[str, Any]] = {name: {} for name in names}
     for item in items:
         name, _, assignment = item.partition(".")
         key, _, value = assignment.partition("=")

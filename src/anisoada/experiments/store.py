@@ -67,7 +67,7 @@ def provenance() -> dict[str, Any]:
         >>> sorted(provenance())
         ['git', 'machine', 'packages', 'python']
     """
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in _PACKAGES:
         try:
             versions[package] = metadata.version(package)
@@ -124,7 +124,10 @@ class ResultsStore:
             rows.to_parquet(temporary, index=False)
         if vectors:
             with atomic_path(directory / "vectors.npz") as temporary, open(temporary, "wb") as f:
-                np.savez(f, **{name: np.asarray(value) for name, value in vectors.items()})
+                arrays = {name: np.asarray(value) for name, value in vectors.items()}
+                # mypy matches **arrays against savez's keyword allow_pickle: bool (a vector
+                # named allow_pickle would be the same clash at run time)
+                np.savez(f, **arrays)  # type: ignore[arg-type]
         write_json(directory / "run.json", dict(info))
         (directory / "failed.json").unlink(missing_ok=True)
 

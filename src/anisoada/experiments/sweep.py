@@ -273,6 +273,7 @@ def run_sweep(
             if executor.is_main
             else None
         )
+        assert todo_ids is not None  # the main process's list, in every process
         todo = set(todo_ids)
         desc = f"{config.name} round {round_index}"
         round_failures = executor.run(

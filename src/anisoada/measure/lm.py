@@ -114,12 +114,17 @@ def language_model_problem(
     )
     if prepared.kept_tokens is not None:
         restrict_vocabulary(network, prepared.kept_tokens.tolist())
-    network.to(device)
+    # Moved through its nn.Module type: transformers wraps PreTrainedModel.to with
+    # functools.wraps, whose typing mypy cannot bind to an instance (same method at run time).
+    module: torch.nn.Module = network
+    module.to(device)
     batch = {
         "input_ids": torch.from_numpy(input_ids).to(device),
         "labels": torch.from_numpy(labels).to(device),
         "token_scale": torch.full((rows.size,), 1.0 / mean_tokens, dtype=torch.float64).to(device),
     }
+    embedding = network.get_input_embeddings().weight
+    assert isinstance(embedding, torch.Tensor)  # typed "tensor or module": a module's attribute
     provenance = {
         "model": model_record,
         "data": data.to_dict(),
@@ -130,7 +135,7 @@ def language_model_problem(
         "sequence_length": length,
         "response_tokens": int(tokens.sum()),
         "mean_response_tokens": mean_tokens,
-        "vocabulary": int(network.get_input_embeddings().weight.shape[0]),
+        "vocabulary": int(embedding.shape[0]),
         "compact_vocabulary": prepared.kept_tokens is not None,
         "seed": seed,
         "objective": "response-token mean over the fixed examples (the training objective)",

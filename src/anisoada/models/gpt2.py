@@ -17,9 +17,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 __all__ = [
     "GPT2_PRESETS",
@@ -115,7 +118,7 @@ class GPT2Build(NamedTuple):
     ``transformers_version``, and ``weight_files`` (name and size of each file read).
     """
 
-    model: torch.nn.Module
+    model: PreTrainedModel
     provenance: dict[str, Any]
 
 
@@ -168,9 +171,13 @@ def build_gpt2(
         source, resolved, files = "random_init", None, []
     else:
         directory, source = _locate_weights(weights, spec)
-        overrides = {"resid_pdrop": spec.dropout, "embd_pdrop": spec.dropout}
-        overrides["attn_pdrop"] = spec.dropout
-        model = GPT2LMHeadModel.from_pretrained(directory, local_files_only=True, **overrides)
+        model = GPT2LMHeadModel.from_pretrained(
+            directory,
+            local_files_only=True,
+            resid_pdrop=spec.dropout,
+            embd_pdrop=spec.dropout,
+            attn_pdrop=spec.dropout,
+        )
         _check_architecture(model.config, spec, directory)
         resolved = str(directory)
         files = [
@@ -184,7 +191,7 @@ def build_gpt2(
     )
 
 
-def restrict_vocabulary(model: torch.nn.Module, keep_token_ids: Sequence[int]) -> torch.nn.Module:
+def restrict_vocabulary(model: PreTrainedModel, keep_token_ids: Sequence[int]) -> PreTrainedModel:
     """Keep only some rows of a GPT-2's (tied) token embedding, in place.
 
     Token ``keep_token_ids[k]`` of the original vocabulary becomes token ``k`` of the new one, so
@@ -206,9 +213,9 @@ def restrict_vocabulary(model: torch.nn.Module, keep_token_ids: Sequence[int]) -
         >>> restrict_vocabulary(model, [50256, 13, 11]).config.vocab_size
         3
     """
-    embedding = model.get_input_embeddings()
+    weight = _input_embedding_weight(model)
     rows = torch.as_tensor(list(keep_token_ids), dtype=torch.long)
-    old_size = embedding.weight.shape[0]
+    old_size = weight.shape[0]
     if rows.ndim != 1 or rows.numel() == 0:
         raise ValueError("Invalid keep_token_ids: give a non-empty sequence of token ids.")
     if int(rows.min()) < 0 or int(rows.max()) >= old_size:
@@ -218,13 +225,13 @@ def restrict_vocabulary(model: torch.nn.Module, keep_token_ids: Sequence[int]) -
         )
     if rows.unique().numel() != rows.numel():
         raise ValueError("Invalid keep_token_ids: ids must be distinct.")
-    if model.get_output_embeddings().weight is not embedding.weight:
+    if model.get_output_embeddings().weight is not weight:
         raise ValueError(
             "restrict_vocabulary needs tied input/output embeddings (GPT-2's default)."
         )
-    new_embedding = torch.nn.Embedding(rows.numel(), embedding.weight.shape[1])
+    new_embedding = torch.nn.Embedding(rows.numel(), weight.shape[1])
     with torch.no_grad():
-        new_embedding.weight.copy_(embedding.weight[rows])
+        new_embedding.weight.copy_(weight[rows])
     model.set_input_embeddings(new_embedding)
     model.config.vocab_size = rows.numel()
     kept = rows.tolist()
@@ -327,8 +334,16 @@ def _check_architecture(config: Any, spec: GPT2Preset, directory: Path) -> None:
         )
 
 
+def _input_embedding_weight(model: PreTrainedModel) -> torch.Tensor:
+    """The weight of ``model``'s input embedding (``.weight`` of a module types as tensor or
+    module; an embedding's is a tensor)."""
+    weight = model.get_input_embeddings().weight
+    assert isinstance(weight, torch.Tensor)
+    return weight
+
+
 def _provenance(
-    model: torch.nn.Module,
+    model: PreTrainedModel,
     spec: GPT2Preset,
     preset: str | GPT2Preset,
     weights: str | Path | None,
@@ -340,7 +355,7 @@ def _provenance(
     import transformers
 
     config = model.config
-    embedding = model.get_input_embeddings().weight
+    embedding = _input_embedding_weight(model)
     return {
         "preset": preset if isinstance(preset, str) else "custom",
         "source": source,

@@ -109,12 +109,14 @@ def summed_response_loss(
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    body, head = model.transformer, model.lm_head
+    assert isinstance(body, torch.nn.Module) and isinstance(head, torch.nn.Module)
     autocast = torch.autocast(
         device_type=input_ids.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
     )
     with autocast:
-        hidden = model.transformer(input_ids=input_ids).last_hidden_state
-        logits = model.lm_head(hidden[scored])
+        hidden = body(input_ids=input_ids).last_hidden_state
+        logits = head(hidden[scored])
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     return F.cross_entropy(logits, targets, reduction="sum")
 

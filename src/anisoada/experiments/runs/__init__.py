@@ -31,7 +31,7 @@ from anisoada.experiments.runs.logistic import (
 from anisoada.experiments.runs.quadratic import QuadraticRun, QuadraticSpec
 
 #: Run kinds by the ``kind`` key of a ``[[problems]]`` table.
-PROBLEM_KINDS: dict[str, type] = {
+PROBLEM_KINDS: dict[str, type[DatasetSpec] | type[QuadraticSpec] | type[LMSpec]] = {
     DatasetSpec.kind: DatasetSpec,
     QuadraticSpec.kind: QuadraticSpec,
     LMSpec.kind: LMSpec,

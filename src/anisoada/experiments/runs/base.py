@@ -77,11 +77,22 @@ class RunSpec(Protocol):
     writes nothing at all (an interrupted run is simply redone, or resumed from its checkpoint).
     """
 
-    problem: ProblemSpec
-    optimizer: OptimizerSpec
-    batch_size: int
-    seed: int
-    lrs: tuple[float, ...]
+    # Read-only members (properties): the run kinds are frozen dataclasses, and a run's
+    # ``problem`` is its kind's own spec class (a read-only member may be narrowed).
+    @property
+    def problem(self) -> ProblemSpec: ...
+
+    @property
+    def optimizer(self) -> OptimizerSpec: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def lrs(self) -> tuple[float, ...]: ...
 
     @property
     def run_id(self) -> str: ...
@@ -115,10 +126,12 @@ class ProblemSpec(Protocol):
     """
 
     kind: ClassVar[str]
-    name: str
     lanes: ClassVar[bool]
     extra_tables: ClassVar[tuple[str, ...]]
     distributed: ClassVar[bool]
+
+    @property
+    def name(self) -> str: ...
 
     @property
     def stream_key(self) -> str: ...

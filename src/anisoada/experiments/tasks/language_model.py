@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ from anisoada.problems.language_model import (
     summed_response_loss,
 )
 from anisoada.train import Callback, DistributedContext, GradientAllReduce, Task, TrainState
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 __all__ = ["LanguageModelTask", "LayerNoiseMonitor"]
 
@@ -95,7 +98,7 @@ class LanguageModelTask:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: PreTrainedModel,
         train: Any,
         eval: Any,
         *,
@@ -116,7 +119,12 @@ class LanguageModelTask:
             raise ValueError(f"Invalid precision: {precision!r}; use one of {PRECISIONS}.")
         if noise_every is not None and (not isinstance(noise_every, int) or noise_every < 1):
             raise ValueError(f"Invalid noise_every: {noise_every!r}; use an int >= 1 or None.")
-        self.model = model.to(self.context.device)
+        # Moved through its nn.Module type: transformers wraps PreTrainedModel.to with
+        # functools.wraps, whose typing mypy cannot bind to an instance. Module.to moves the
+        # model in place and returns it, so this is ``self.model = model.to(device)``.
+        module: torch.nn.Module = model
+        module.to(self.context.device)
+        self.model = model
         self.eval_batch_size = eval_batch_size
         self.precision = precision
         self.pad_token_id = pad_token_id
@@ -317,7 +325,9 @@ class LanguageModelTask:
         return float(totals[0] / totals[1])
 
     def _check_token_range(self) -> None:
-        vocab = self.model.get_input_embeddings().weight.shape[0]
+        weight = self.model.get_input_embeddings().weight
+        assert isinstance(weight, torch.Tensor)  # typed "tensor or module": a module's attribute
+        vocab = weight.shape[0]
         arrays = (*self.train_split.input_ids, *self.eval_split.input_ids)
         largest = max(int(ids.max()) for ids in arrays)
         if largest >= vocab:
@@ -394,6 +404,7 @@ class LayerNoiseMonitor(Callback):
         if state.step % self.every:
             return
         batch = self.task.last_micro_batch
+        assert batch is not None  # set by self.task.loss, which the loop calls before this hook
         if index == 0:
             self._size = batch.n_examples
             self._accumulator = self._factory(micro_batch_size=batch.n_examples)

@@ -16,12 +16,15 @@ with SciPy in the forward pass — no dense per-sample gradients, no autograd gr
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.special import expit, log_expit
+
+if TYPE_CHECKING:
+    from scipy.sparse._base import _spbase
 
 __all__ = ["LogisticTask", "sample_rows"]
 
@@ -171,7 +174,7 @@ class LogisticTask:
     def evaluate(self) -> Mapping[str, np.ndarray]:
         W = self.weights.detach().numpy()
         metrics = {"train_loss": _column_means(-log_expit(self.y[:, None] * (self.X @ W)))}
-        if self.X_test is not None:
+        if self.X_test is not None and self.y_test is not None:  # both or neither
             margins = self.y_test[:, None] * (self.X_test @ W)
             metrics["test_loss"] = _column_means(-log_expit(margins))
             # A margin within rounding of 0 is a tie (counted half right, random tie-breaking):
@@ -203,7 +206,9 @@ def _column_means(values: np.ndarray) -> np.ndarray:
 
 def _as_matrix(X: Any, name: str) -> Matrix:
     if sp.issparse(X):
-        matrix = sp.csr_matrix(X, dtype=np.float64)
+        # issparse narrows to SparseABC, scipy's marker base; the stubs declare the sparse
+        # constructors for _spbase, its one implementation (every scipy sparse matrix/array)
+        matrix = sp.csr_matrix(cast("_spbase", X), dtype=np.float64)
         matrix.sort_indices()
         return matrix
     array = np.asarray(X, dtype=np.float64)

@@ -55,7 +55,11 @@ class QuadraticTask:
         if L.ndim != 1 or not bool((L > 0).all()):
             raise ValueError(f"curvatures must be a vector of positive numbers; got {curvatures}")
         sigma = np.broadcast_to(np.asarray(noise, dtype=np.float64), L.shape).copy()
-        self.problem = StochasticQuadratic(L=L, sigma=sigma, minimiser=minimiser)
+        self.problem = StochasticQuadratic(
+            L=L,
+            sigma=sigma,
+            minimiser=None if minimiser is None else np.asarray(minimiser, dtype=np.float64),
+        )
         if not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"lanes must be a positive integer; got {lanes!r}")
         self.lanes = lanes
