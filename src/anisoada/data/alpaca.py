@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import json
 import lzma
 import numbers
@@ -37,7 +38,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -281,7 +282,8 @@ def load_alpaca(
 
 
 # First bytes of the compressed formats read; the name alone does not decide.
-_SIGNATURES: tuple[tuple[bytes, str, Callable[..., IO[bytes]]], ...] = (
+# (gzip's, bz2's and lzma's files are io.BufferedIOBase; typeshed's GzipFile is not typing.IO.)
+_SIGNATURES: tuple[tuple[bytes, str, Callable[..., io.BufferedIOBase]], ...] = (
     (b"\x1f\x8b", "gzip", gzip.open),
     (b"BZh", "bzip2", bz2.open),
     (b"\xfd7zXZ\x00", "xz", lzma.open),

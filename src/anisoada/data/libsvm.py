@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,7 +73,8 @@ __all__ = [
 LIBSVM_BINARY_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/"
 # Bumped whenever the parsed representation changes, so older caches are rebuilt, not trusted.
 _CACHE_FORMAT = 1
-_COMPRESSIONS: dict[str, Callable[..., IO[bytes]]] = {
+# (Binary streams: gzip's, bz2's and lzma's files are io.BufferedIOBase, not all typing.IO.)
+_COMPRESSIONS: dict[str, Callable[..., io.BufferedIOBase]] = {
     ".bz2": bz2.open,
     ".gz": gzip.open,
     ".xz": lzma.open,
@@ -801,7 +802,7 @@ def _locate(
 # File signatures (first bytes). Content decides, not the name: a gzip file called "train.txt"
 # is read as gzip, and a file called "x.xz" that is not xz is refused rather than misparsed.
 _SIGNATURES = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
-_OPENERS: dict[str, Callable[..., IO[bytes]]] = {
+_OPENERS: dict[str, Callable[..., io.BufferedIOBase]] = {
     "gzip": gzip.open,
     "bzip2": bz2.open,
     "xz": lzma.open,
@@ -864,7 +865,7 @@ def _compression(path: Path, *, named: Path | None = None) -> str | None:
     return None
 
 
-def _open_binary(path: Path, kind: str | None) -> IO[bytes]:
+def _open_binary(path: Path, kind: str | None) -> io.BufferedIOBase:
     opener = _OPENERS.get(kind) if kind is not None else None
     return opener(path, "rb") if opener is not None else open(path, "rb")
 
@@ -890,7 +891,7 @@ class _CheckingReader(io.RawIOBase):
     skipped) never turns a malformed line into data.
     """
 
-    def __init__(self, stream: IO[bytes]):
+    def __init__(self, stream: io.BufferedIOBase):
         self._stream = stream
         self._tail: list[bytes] = []  # the current unfinished line, in pieces (no quadratic +=)
         self.digest = hashlib.sha256()
@@ -1113,7 +1114,7 @@ def _arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         crc = zlib.crc32(f"{name}:{array.dtype.str}:{array.shape}".encode(), crc)
-        crc = zlib.crc32(memoryview(array).cast("B"), crc)
+        crc = zlib.crc32(array.data.cast("B"), crc)  # array.data: the memoryview of its buffer
     return f"crc32:{crc:08x}"
 
 
@@ -1142,7 +1143,8 @@ def _write_cache(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(path, "wb") as handle:
-            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
+            # mypy matches **arrays against savez's keyword allow_pickle: bool (no such key here)
+            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
     except OSError as error:
         warnings.warn(
             f"could not write the cache {path} ({error}); the file will be parsed on every load. "

@@ -360,14 +360,14 @@ def make_sparse_logistic(
     X = sp.csc_matrix(
         (
             np.ones(rows.size, dtype=np.float64),
-            rows.astype(np.int32 if n < 2**31 else np.int64),
+            rows.astype(np.int32) if n < 2**31 else rows.astype(np.int64),
             indptr,
         ),
         shape=(n, d),
     ).tocsr()
     X.sort_indices()
     w_star = rng.normal(0.0, margin_std / math.sqrt(probability.sum()), size=d)
-    margin = X @ w_star
+    margin = np.asarray(X @ w_star)
     coin = np.where(rng.random(n) < 0.5, -1.0, 1.0)
     y = np.where(margin > 0, 1.0, np.where(margin < 0, -1.0, coin))
     flip = rng.random(n) < label_noise
@@ -633,6 +633,7 @@ class StochasticQuadratic:
         shape = tuple(w.shape)
         if not shape or shape[0] != self.d or len(shape) > 2:
             raise ValueError(f"w must have shape ({self.d},) or ({self.d}, K); got {shape}")
+        assert self.minimiser is not None  # None stands for zeros only until __post_init__
         return self._as_like("L", self.L, w), self._as_like("minimiser", self.minimiser, w)
 
     def _as_like(self, name: str, value: np.ndarray, w: Any) -> Any:

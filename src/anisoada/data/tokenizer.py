@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["GPT2_EOS_TOKEN", "GPT2_VOCAB_SIZE", "gpt2_tokenizer"]
 
@@ -22,7 +25,9 @@ _GPT2_CONTEXT = 1024
 _HUB_IDS = ("openai-community/gpt2", "gpt2")
 
 
-def gpt2_tokenizer(source: str | Path | None = None, *, model_max_length: int = _GPT2_CONTEXT):
+def gpt2_tokenizer(
+    source: str | Path | None = None, *, model_max_length: int = _GPT2_CONTEXT
+) -> PreTrainedTokenizerBase:
     """GPT-2's byte-level BPE tokenizer as a ``transformers.GPT2Tokenizer``, never downloaded.
 
     The encoding is OpenAI's: text is split by GPT-2's pre-tokenisation pattern (contractions,
@@ -93,7 +98,7 @@ def _package_files() -> tuple[Path, Path] | None:
     return encoder, merges
 
 
-def _from_directory(path: Path, model_max_length: int):
+def _from_directory(path: Path, model_max_length: int) -> PreTrainedTokenizerBase:
     if (path / "encoder.json").is_file() and (path / "vocab.bpe").is_file():
         return _from_openai_files(
             path / "encoder.json", path / "vocab.bpe", model_max_length=model_max_length
@@ -110,7 +115,7 @@ def _from_directory(path: Path, model_max_length: int):
     )
 
 
-def _from_hub_cache(repo_id: str, model_max_length: int, *, why: str):
+def _from_hub_cache(repo_id: str, model_max_length: int, *, why: str) -> PreTrainedTokenizerBase:
     try:
         from huggingface_hub import snapshot_download
 
@@ -125,7 +130,7 @@ def _from_hub_cache(repo_id: str, model_max_length: int, *, why: str):
     return _from_directory(directory, model_max_length)
 
 
-def _from_pretrained(path: Path, model_max_length: int):
+def _from_pretrained(path: Path, model_max_length: int) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(
@@ -138,15 +143,22 @@ def _from_pretrained(path: Path, model_max_length: int):
     return tokenizer
 
 
-def _from_openai_files(vocabulary_path: Path, merges_path: Path, *, model_max_length: int):
+def _from_openai_files(
+    vocabulary_path: Path, merges_path: Path, *, model_max_length: int
+) -> PreTrainedTokenizerBase:
     vocabulary = _read_vocabulary(vocabulary_path)
     merges = _read_merges(merges_path)
     from transformers import GPT2Tokenizer
 
     # transformers 5.x builds the BPE from in-memory ``vocab``/``merges``; its old
     # ``vocab_file=``/``merges_file=`` keywords are silently ignored and give a useless tokenizer,
-    # so we always parse the files ourselves.
-    tokenizer = GPT2Tokenizer(vocab=vocabulary, merges=merges, model_max_length=model_max_length)
+    # so we always parse the files ourselves. (It annotates ``merges`` as strings, but hands them
+    # to tokenizers' BPE, whose merges are (str, str) pairs.)
+    tokenizer = GPT2Tokenizer(
+        vocab=vocabulary,
+        merges=merges,  # type: ignore[arg-type]
+        model_max_length=model_max_length,
+    )
     if len(tokenizer) != len(vocabulary):
         raise ValueError(  # guard against an API change that ignores our vocabulary again
             f"transformers built a tokenizer of size {len(tokenizer)} from {len(vocabulary)} "

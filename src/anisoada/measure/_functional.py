@@ -32,7 +32,9 @@ class _LossModule(torch.nn.Module):
         return self.loss_fn(self.model, batch)
 
 
-def functional_loss(model: torch.nn.Module, loss_fn: LossFn) -> Callable[[dict, Any], torch.Tensor]:
+def functional_loss(
+    model: torch.nn.Module, loss_fn: LossFn
+) -> Callable[[Mapping[str, torch.Tensor], Any], torch.Tensor]:
     """``(params, batch) -> loss`` with ``params`` a ``{name: tensor}`` dict of model parameters
     (names as in ``model.named_parameters()``); parameters not in the dict keep their values."""
     wrapper = _LossModule(model, loss_fn)
@@ -76,15 +78,19 @@ def _flatten_batch(batch: Any) -> tuple[list[torch.Tensor], Callable[[list[torch
     return [], lambda leaves: batch
 
 
-def _join(parts, build):
+def _join(
+    parts: list[tuple[list[torch.Tensor], Callable[[list[torch.Tensor]], Any]]],
+    build: Callable[[list[Any]], Any],
+) -> tuple[list[torch.Tensor], Callable[[list[torch.Tensor]], Any]]:
     leaves: list[torch.Tensor] = []
-    counts = []
+    counts: list[int] = []
     for part_leaves, _ in parts:
         leaves.extend(part_leaves)
         counts.append(len(part_leaves))
 
     def rebuild(new_leaves: list[torch.Tensor]) -> Any:
-        values, start = [], 0
+        values: list[Any] = []
+        start = 0
         for (_, part_rebuild), count in zip(parts, counts):
             values.append(part_rebuild(new_leaves[start : start + count]))
             start += count
@@ -127,7 +133,9 @@ def chunks(n: int, chunk_size: int | None) -> Iterator[tuple[int, int]]:
 
 def per_sample_function(
     model: torch.nn.Module, loss_fn: LossFn, batch: Any
-) -> tuple[Callable[[dict, list[torch.Tensor]], torch.Tensor], list[torch.Tensor]]:
+) -> tuple[
+    Callable[[dict[str, torch.Tensor], list[torch.Tensor]], torch.Tensor], list[torch.Tensor]
+]:
     """``(params, leaves_of_one_sample) -> loss of that sample`` and the batch's tensor leaves.
 
     Each sample's leaves (leading dimension removed by ``vmap``) get a batch dimension of one back
@@ -136,7 +144,7 @@ def per_sample_function(
     call = functional_loss(model, loss_fn)
     leaves, rebuild = _flatten_batch(batch)
 
-    def one(params: dict, sample_leaves: list[torch.Tensor]) -> torch.Tensor:
+    def one(params: dict[str, torch.Tensor], sample_leaves: list[torch.Tensor]) -> torch.Tensor:
         return call(params, rebuild([leaf.unsqueeze(0) for leaf in sample_leaves]))
 
     return one, leaves
@@ -218,10 +226,12 @@ class FlatObjective:
     def value(self, w: torch.Tensor) -> torch.Tensor:
         """``f(w)``."""
         with torch.no_grad(), autodiff_friendly_attention():
-            return sum(
+            total = sum(
                 weight * self._call(self.layout.unflatten(w), piece)
                 for weight, piece in self._pieces
             )
+        assert isinstance(total, torch.Tensor)  # not sum()'s 0: a batch has at least one piece
+        return total
 
     def gradient(self, w: torch.Tensor) -> torch.Tensor:
         """``∇f(w)``, shape ``(d,)``."""
@@ -278,7 +288,7 @@ class FlatObjective:
             curved = [k for k, g in enumerate(grads) if g is not None and g.requires_grad]
             for r, v in enumerate(rows):
                 directions = list(self.layout.unflatten(v).values())
-                hv = [None] * len(leaves)
+                hv: Sequence[torch.Tensor | None] = [None] * len(leaves)
                 if curved:
                     hv = torch.autograd.grad(
                         [grads[k] for k in curved],

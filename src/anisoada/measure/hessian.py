@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -116,7 +116,7 @@ def hessian_vector_product(
         model, loss_fn, batch, parameter_names=parameter_names, data_chunk_size=data_chunk_size
     )
     as_dict = isinstance(vector, Mapping)
-    flat = objective.layout.flatten(vector) if as_dict else vector
+    flat = objective.layout.flatten(vector) if isinstance(vector, Mapping) else vector
     if flat.shape != objective.point.shape:
         raise ValueError(
             f"vector must have shape ({objective.layout.d},) (one entry per trainable parameter "
@@ -267,7 +267,13 @@ def top_hessian_eigenvalue(
     return EigenEstimate(value, vector, used, converged, objective.layout)
 
 
-def _power_iteration(apply, start, shift, max_iterations, tol):
+def _power_iteration(
+    apply: Callable[[torch.Tensor, float], torch.Tensor],
+    start: torch.Tensor,
+    shift: float,
+    max_iterations: int,
+    tol: float,
+) -> tuple[float, torch.Tensor, int, bool]:
     v = start / start.norm()
     value, previous = math.nan, v
     for iteration in range(1, max_iterations + 1):
@@ -284,7 +290,9 @@ def _power_iteration(apply, start, shift, max_iterations, tol):
     return value, previous, max_iterations, False
 
 
-def _rademacher(shape, generator, like: torch.Tensor) -> torch.Tensor:
+def _rademacher(
+    shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor
+) -> torch.Tensor:
     bits = torch.randint(0, 2, shape, generator=generator, device=like.device)
     return (bits * 2 - 1).to(like.dtype)
 

@@ -264,8 +264,11 @@ class MicrobatchNoise:
         """Block layout of the gradients (known after the first update)."""
         return self._layout
 
-    def update(self, grads: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> None:
-        """Record one micro-batch's mean gradient (by name, or as tensors in a fixed order)."""
+    def update(
+        self, grads: Mapping[str, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor
+    ) -> None:
+        """Record one micro-batch's mean gradient (by name, or as tensors in a fixed order; a
+        lone tensor is one block)."""
         blocks = self._blocks(grads)
         self._moments.add_batch([b.detach().unsqueeze(0) for b in blocks])
 
@@ -400,7 +403,9 @@ class MicrobatchNoise:
         )
         self._accumulated = None
 
-    def _blocks(self, grads: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> list:
+    def _blocks(
+        self, grads: Mapping[str, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor
+    ) -> list[torch.Tensor]:
         if isinstance(grads, torch.Tensor):
             grads = [grads]
         if isinstance(grads, Mapping):

@@ -291,6 +291,7 @@ def sample_coordinates(
         ]
         index = np.sort(np.concatenate(parts))
     else:
+        assert total is not None  # exactly one of per_block and total (checked above)
         if not 1 <= total <= layout.d:
             raise ValueError(f"Invalid total: {total!r}; use an integer in [1, d={layout.d}].")
         index = np.sort(rng.choice(layout.d, size=total, replace=False))

@@ -31,7 +31,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,9 @@ from anisoada._io import atomic_open
 from anisoada.measure._functional import LossFn, batch_size, chunks, slice_batch
 from anisoada.measure.envelope import EnvelopeFit, fit_envelopes
 from anisoada.measure.layout import ParameterLayout, trainable_parameters
-from anisoada.measure.secant import coordinate_secants, sample_coordinates
+from anisoada.measure.secant import CoordinateSample, coordinate_secants, sample_coordinates
 from anisoada.measure.summary import summary_paths
-from anisoada.train.loop import Budget, Callback, TrainConfig, train
+from anisoada.train.loop import Budget, Callback, Task, TrainConfig, TrainState, train
 
 __all__ = [
     "CHECK_FORMAT",
@@ -325,7 +325,14 @@ class _FullBatchObjective:
     the loop weights micro-batch ``i`` by ``n_i / n``, so the accumulated gradient is ``∇f``.
     """
 
-    def __init__(self, model, loss_fn, batch, chunk_size, params) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: LossFn,
+        batch: Any,
+        chunk_size: int | None,
+        params: Sequence[torch.Tensor],
+    ) -> None:
         self.model, self.loss_fn, self.params = model, loss_fn, params
         self.n = batch_size(batch)
         self.chunk_size = min(chunk_size or self.n, self.n)
@@ -376,7 +383,8 @@ class _FullBatchObjective:
             grads = torch.autograd.grad(loss, self.params, allow_unused=True)
             for i, g in enumerate(grads):
                 if g is not None:
-                    accumulated[i] = g if accumulated[i] is None else accumulated[i].add_(g)
+                    previous = accumulated[i]
+                    accumulated[i] = g if previous is None else previous.add_(g)
             total += float(loss.detach())
         return total, accumulated
 
@@ -384,7 +392,14 @@ class _FullBatchObjective:
 class _SecantRecorder(Callback):
     """Reads ``(w_t, ∇f(w_t))`` before each Adam step and records sampled secant points."""
 
-    def __init__(self, task, layout, sample, config, progress) -> None:
+    def __init__(
+        self,
+        task: _FullBatchObjective,
+        layout: ParameterLayout,
+        sample: CoordinateSample,
+        config: SmoothnessCheckConfig,
+        progress: Callable[[int, float], None] | None,
+    ) -> None:
         self.task, self.config, self.progress = task, config, progress
         device = task.params[0].device
         # Gather the sampled coordinates tensor by tensor: no d-sized flat copy is ever made.
@@ -398,11 +413,13 @@ class _SecantRecorder(Callback):
         self.previous: tuple[torch.Tensor, torch.Tensor] | None = None
         self.step_loss = 0.0
 
-    def on_micro_batch_end(self, state, index: int, count: int, loss: torch.Tensor) -> None:
+    def on_micro_batch_end(
+        self, state: TrainState, index: int, count: int, loss: torch.Tensor
+    ) -> None:
         # f(w_t) summed exactly as the weighted micro-batch losses the loop back-propagates.
         self.step_loss += float(loss * self.task.shares[index])
 
-    def on_gradients(self, state, task) -> None:
+    def on_gradients(self, state: TrainState, task: Task) -> None:
         loss, self.step_loss = self.step_loss, 0.0
         self._observe(state.step, loss, [p.grad for p in self.task.params])
 
@@ -416,7 +433,7 @@ class _SecantRecorder(Callback):
             return [np.zeros(0)] * 6
         return [np.concatenate(parts) for parts in zip(*self.points)]
 
-    def _gather(self, tensors: list[torch.Tensor | None]) -> torch.Tensor:
+    def _gather(self, tensors: Sequence[torch.Tensor | None]) -> torch.Tensor:
         # A parameter the loss does not reach has no gradient: it is zero.
         return torch.cat(
             [
@@ -461,7 +478,15 @@ class _SecantRecorder(Callback):
                 for p, s in zip(params, saved):
                     p.copy_(s)
 
-    def _record(self, t: int, kind: int, w0, g0, w1, g1) -> None:
+    def _record(
+        self,
+        t: int,
+        kind: int,
+        w0: torch.Tensor,
+        g0: torch.Tensor,
+        w1: torch.Tensor,
+        g1: torch.Tensor,
+    ) -> None:
         config = self.config
         secants = coordinate_secants(
             w0, g0, w1, g1, min_move=config.min_move, min_relative_move=config.min_relative_move
@@ -481,7 +506,9 @@ class _SecantRecorder(Callback):
         )
 
 
-def _local_indices(layout: ParameterLayout, index: torch.Tensor, device) -> list[torch.Tensor]:
+def _local_indices(
+    layout: ParameterLayout, index: torch.Tensor, device: torch.device
+) -> list[torch.Tensor]:
     blocks = layout.block_of(index)
     return [(index[blocks == b] - layout.offsets[b]).to(device) for b in range(len(layout.names))]
 

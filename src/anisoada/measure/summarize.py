@@ -21,6 +21,7 @@ from anisoada.measure.noise import gradient_noise
 from anisoada.measure.secant import secant_smoothness
 from anisoada.measure.summary import MeasurementSummary
 from anisoada.problems.logistic import (
+    Matrix,
     logistic_gradient,
     logistic_hessian_diagonal,
     logistic_lambda_max,
@@ -36,7 +37,7 @@ SMOOTHNESS_SOURCES = ("hutchinson", "secant")
 
 
 def summarize_logistic(
-    X: Any,
+    X: Matrix,
     y: np.ndarray,
     w: np.ndarray,
     *,
@@ -136,10 +137,23 @@ def summarize_model(
     noise = gradient_noise(
         model, loss_fn, batch, chunk_size=chunk_size, parameter_names=parameter_names
     )
-    common = {"data_chunk_size": data_chunk_size, "parameter_names": parameter_names}
-    diagonal = hutchinson_diagonal(model, loss_fn, batch, n_probes=n_probes, seed=seed, **common)
+    diagonal = hutchinson_diagonal(
+        model,
+        loss_fn,
+        batch,
+        n_probes=n_probes,
+        seed=seed,
+        data_chunk_size=data_chunk_size,
+        parameter_names=parameter_names,
+    )
     eigen = top_hessian_eigenvalue(
-        model, loss_fn, batch, max_iterations=power_iterations, seed=seed, **common
+        model,
+        loss_fn,
+        batch,
+        max_iterations=power_iterations,
+        seed=seed,
+        data_chunk_size=data_chunk_size,
+        parameter_names=parameter_names,
     )
     if smoothness == "hutchinson":
         L = diagonal.diagonal.abs()
@@ -155,7 +169,8 @@ def summarize_model(
             radius=secant_radius,
             n_perturbations=secant_perturbations,
             seed=seed,
-            **common,
+            data_chunk_size=data_chunk_size,
+            parameter_names=parameter_names,
         )
         L = torch.nan_to_num(secants.L, nan=0.0)
         L_convention = (

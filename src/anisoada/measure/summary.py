@@ -84,7 +84,7 @@ class MeasurementSummary:
             )
         if (self.block_names is None) != (self.block_sizes is None):
             raise ValueError("give block_names and block_sizes together (or neither)")
-        if self.block_names is not None:
+        if self.block_names is not None and self.block_sizes is not None:  # both or neither
             names = tuple(str(n) for n in self.block_names)
             sizes = tuple(int(s) for s in self.block_sizes)
             if len(names) != len(sizes) or sum(sizes) != d or min(sizes, default=1) < 1:
@@ -155,7 +155,7 @@ class MeasurementSummary:
             "rho_L": self.rho_L,
             "rho_sigma": self.rho_sigma,
         }
-        if self.L0 is not None:
+        if self.L0 is not None and self.L1 is not None:  # both or neither
             values["L0_l1"] = float(self.L0.sum())
             values["L1_linf"] = float(self.L1.max())
         if self.L0_pooled is not None:
@@ -170,9 +170,9 @@ class MeasurementSummary:
         ``ρ_L = ‖L_B‖_1/(|B|‖L_B‖_∞)`` and ``ρ_σ = ‖σ_B‖_1/(√|B|‖σ_B‖_2)``: where in the model
         the anisotropy sits. Empty when the summary has no blocks.
         """
-        if self.block_names is None:
+        if self.block_names is None or self.block_sizes is None:  # both or neither
             return []
-        rows = []
+        rows: list[dict[str, float | int | str | None]] = []
         start = 0
         for name, size in zip(self.block_names, self.block_sizes):
             L, sigma = self.L[start : start + size], self.sigma[start : start + size]
@@ -205,7 +205,7 @@ class MeasurementSummary:
                 ``L0_pooled``/``L1_pooled``.
             conventions: extra convention lines (e.g. how the envelope was fitted).
         """
-        if self.block_names is None:
+        if self.block_names is None or self.block_sizes is None:  # both or neither
             raise ValueError("per-block envelopes need block_names/block_sizes in the summary")
         pooled = fits.get("pooled")
         L0, L1 = [], []
@@ -238,7 +238,8 @@ class MeasurementSummary:
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
         with atomic_open(npz_path, "wb") as handle:
-            np.savez(handle, **arrays)
+            # mypy matches **arrays against savez's keyword allow_pickle: bool (no such key here)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
         document = {
             "format": SUMMARY_FORMAT,
             "npz": npz_path.name,

@@ -16,10 +16,16 @@ measurement layer (summaries) and the experiments (training tasks, Table 2) all 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, log_expit
+
+if TYPE_CHECKING:
+    # scipy-stubs declares shape, ``.T`` and ``@`` on ``_spbase``, the base of every sparse matrix
+    # and array; its public ``spmatrix``/``sparray`` are bare markers without them.
+    from scipy.sparse._base import _spbase
 
 __all__ = [
     "LogisticOptimum",
@@ -32,7 +38,10 @@ __all__ = [
     "logistic_smoothness",
 ]
 
-Matrix = np.ndarray | sp.spmatrix | sp.sparray
+if TYPE_CHECKING:
+    Matrix: TypeAlias = np.ndarray | _spbase
+else:
+    Matrix = np.ndarray | sp.spmatrix | sp.sparray
 
 
 def _check(X: Matrix, y: np.ndarray, w: np.ndarray | None = None) -> None:
@@ -112,7 +121,7 @@ def logistic_hessian_diagonal(X: Matrix, y: np.ndarray, w: np.ndarray | None = N
     """
     _check(X, y, w)
     n = X.shape[0]
-    weights = np.full(n, 0.25) if w is None else (lambda p: p * (1.0 - p))(expit(X @ w))
+    weights = np.full(n, 0.25) if w is None else (lambda p: p * (1.0 - p))(expit(np.asarray(X @ w)))
     return np.asarray(_squared(X).T @ weights) / n
 
 
@@ -147,9 +156,13 @@ def logistic_lambda_max(X: Matrix, *, tol: float = 1e-8) -> float:
 
     n, d = X.shape
     if d <= 2:
-        gram = np.asarray((X.T @ X).todense() if sp.issparse(X) else X.T @ X)
+        if sp.issparse(X):
+            # sparse @ sparse is sparse: scipy-stubs widen the product to "sparse | ndarray"
+            gram = np.asarray(cast("_spbase", X.T @ X).todense())
+        else:
+            gram = np.asarray(X.T @ X)
         return float(np.linalg.eigvalsh(gram)[-1]) / (4.0 * n)
-    op = LinearOperator((d, d), matvec=lambda v: X.T @ (X @ v), dtype=np.float64)
+    op = LinearOperator((d, d), matvec=lambda v: np.asarray(X.T @ (X @ v)), dtype=np.float64)
     top = eigsh(op, k=1, which="LA", tol=tol, return_eigenvectors=False)
     return float(top[0]) / (4.0 * n)
 
@@ -204,8 +217,12 @@ def logistic_optimum(
     from scipy.optimize import minimize
 
     _check(X, y)
+
+    def loss_and_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
+        return float(logistic_loss(X, y, w)), logistic_gradient(X, y, w)
+
     result = minimize(
-        lambda w: (float(logistic_loss(X, y, w)), logistic_gradient(X, y, w)),
+        loss_and_gradient,
         np.zeros(X.shape[1]),
         jac=True,
         method="L-BFGS-B",
