@@ -29,7 +29,7 @@ _PRINTED_COLUMNS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``bound`` subcommand."""
     parser = subparsers.add_parser(
         "bound",
@@ -242,7 +242,9 @@ def _optional(function: Callable[..., Any], *arguments: Any, **keywords: Any) ->
         return None
 
 
-def _summary(args: argparse.Namespace, inputs: dict[str, Any], table: pd.DataFrame) -> dict:
+def _summary(
+    args: argparse.Namespace, inputs: dict[str, Any], table: pd.DataFrame
+) -> dict[str, Any]:
     L, sigma = np.asarray(inputs["L"]), np.asarray(inputs["sigma"])
     d = int(L.size)
     convex = args.setting == "convex"
@@ -296,7 +298,7 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _render(summary: dict, table: pd.DataFrame) -> str:
+def _render(summary: dict[str, Any], table: pd.DataFrame) -> str:
     norms, ratios, inputs = summary["norms"], summary["ratios"], summary["inputs"]
     lines = [
         f"anisoada bound — {summary['setting']} setting, d={summary['d']}, sample budget "

@@ -10,7 +10,7 @@ import numpy as np
 from anisoada.data import DATA_HOME_ENV, LIBSVM_DATASETS, data_home, load_libsvm, locate_libsvm
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``data`` subcommand with ``list`` and ``fetch``."""
     parser = subparsers.add_parser(
         "data",

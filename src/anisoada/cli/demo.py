@@ -14,6 +14,12 @@ import argparse
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from anisoada.experiments import SweepConfig
 
 __all__ = ["DemoConfig", "demo_sweep", "format_table", "register"]
 
@@ -31,7 +37,7 @@ class DemoConfig:
     seed: int = 0
 
 
-def demo_sweep(config: DemoConfig):
+def demo_sweep(config: DemoConfig) -> SweepConfig:
     """The demo as a :class:`~anisoada.experiments.SweepConfig` (lr grid 1e-3 … 3, extended)."""
     from anisoada.experiments import LRGrid, OptimizerSpec, QuadraticSpec, SweepConfig
     from anisoada.train import Budget
@@ -54,7 +60,7 @@ def demo_sweep(config: DemoConfig):
     )
 
 
-def format_table(selection) -> str:
+def format_table(selection: pd.DataFrame) -> str:
     """The selection as an aligned text table, with each loss's ratio to the first optimizer's."""
     header = f"{'batch':>6}  {'optimizer':<13}{'best lr':>9} {'final gap':>12} {'ratio':>7}"
     lines = [header, "-" * len(header)]
@@ -98,7 +104,7 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand."""
     parser = subparsers.add_parser(
         "demo",

@@ -6,9 +6,14 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from anisoada.measure.lm import LanguageModelProblem
+    from anisoada.measure.summary import MeasurementSummary
+    from anisoada.problems.logistic import Matrix
 
 # Defaults of the smoothness check per GPT-2 preset: the tiny one finishes in minutes on a CPU,
 # the 124M one is meant for a GPU.
@@ -18,13 +23,13 @@ _CHECK_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``measure`` and ``smoothness-check`` subcommands."""
     _register_measure(subparsers)
     _register_check(subparsers)
 
 
-def _register_measure(subparsers: argparse._SubParsersAction) -> None:
+def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "measure",
         help="measure per-coordinate smoothness L and noise sigma; write <stem>.npz + .json",
@@ -88,7 +93,7 @@ def _register_measure(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run_measure)
 
 
-def _lm_arguments(group: argparse._ArgumentGroup) -> None:
+def _lm_arguments(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     group.add_argument("--preset", choices=tuple(_CHECK_PRESETS), default="tiny")
     group.add_argument(
         "--weights", default=None, help="local GPT-2 weights directory or cached hub id"
@@ -115,7 +120,7 @@ def _lm_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if any)")
 
 
-def _register_check(subparsers: argparse._SubParsersAction) -> None:
+def _register_check(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "smoothness-check",
         help="Figure 1: secant smoothness vs gradient along a full-batch Adam run on GPT-2",
@@ -168,7 +173,7 @@ def _device(name: str) -> str:
     return name
 
 
-def _lm_problem(args: argparse.Namespace, preset_defaults: dict[str, Any]):
+def _lm_problem(args: argparse.Namespace, preset_defaults: dict[str, Any]) -> LanguageModelProblem:
     """The measured LM objective: the data spec a training run would use, at initialisation."""
     from anisoada.data import LMDataSpec
     from anisoada.measure.lm import language_model_problem
@@ -201,7 +206,7 @@ def _run_measure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure_logreg(args: argparse.Namespace):
+def _measure_logreg(args: argparse.Namespace) -> MeasurementSummary:
     from anisoada.measure.summarize import summarize_logistic
     from anisoada.problems.logistic import logistic_optimum
 
@@ -229,7 +234,7 @@ def _measure_logreg(args: argparse.Namespace):
     return summarize_logistic(X, y, w, provenance={**data_record, "point": args.at})
 
 
-def _logistic_data(args: argparse.Namespace):
+def _logistic_data(args: argparse.Namespace) -> tuple[Matrix, np.ndarray, dict[str, Any]]:
     if args.dataset == "synthetic":
         from anisoada.data import make_sparse_logistic
 
@@ -257,7 +262,7 @@ def _logistic_data(args: argparse.Namespace):
     return data.X, data.y, {"data": str(args.dataset), "data_shape": list(data.X.shape)}
 
 
-def _measure_lm(args: argparse.Namespace):
+def _measure_lm(args: argparse.Namespace) -> MeasurementSummary:
     from anisoada.measure.summarize import summarize_model
 
     problem = _lm_problem(args, _CHECK_PRESETS[args.preset])
@@ -279,6 +284,7 @@ def _measure_lm(args: argparse.Namespace):
         from anisoada.measure.smoothness_check import SmoothnessCheckResult
 
         check = SmoothnessCheckResult.load(args.envelope_from)
+        assert summary.block_sizes is not None  # summarize_model records the per-tensor blocks
         if tuple(check.block_sizes) != tuple(summary.block_sizes):
             raise ValueError(
                 f"--envelope-from {args.envelope_from} was measured on a model with a different "

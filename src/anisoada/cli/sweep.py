@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anisoada.experiments import DatasetSpec, SweepConfig
 
 __all__ = ["register"]
 
@@ -54,7 +59,7 @@ def _add_execution_arguments(
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sweep`` and ``reproduce`` subcommands."""
     sweep = subparsers.add_parser(
         "sweep",
@@ -136,7 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _dataset_specs(
     names: list[str], test: str | None = None, holdout: float | None = None, seed: int = 0
-) -> tuple:
+) -> tuple[DatasetSpec, ...]:
     """``--dataset`` values → specs.
 
     ``synthetic`` and ``rotated`` are the embedded problems (the twin shares the synthetic
@@ -168,7 +173,7 @@ def _dataset_specs(
     return tuple(specs)
 
 
-def sweep_config_from_args(args: argparse.Namespace):
+def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
     """The :class:`~anisoada.experiments.SweepConfig` of ``anisoada sweep``'s arguments.
 
     With a CONFIG file, the options given override its values; without one, ``--dataset``,
@@ -188,7 +193,7 @@ def sweep_config_from_args(args: argparse.Namespace):
 
     if args.option and not args.optimizer:
         raise ValueError("--option needs --optimizer (options belong to the optimizers named)")
-    fields: dict = {}
+    fields: dict[str, Any] = {}
     if args.name:
         fields["name"] = args.name
     if args.dataset:
@@ -260,7 +265,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _torchrun_rank(environ=None) -> tuple[int, int]:
+def _torchrun_rank(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
     """``(rank, world size)`` of a process started by torchrun, ``(0, 1)`` otherwise."""
     environ = os.environ if environ is None else environ
     world_size = int(environ.get("WORLD_SIZE", "1") or 1)

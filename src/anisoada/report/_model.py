@@ -15,6 +15,7 @@ from typing import Literal
 import pandas as pd
 
 TextKind = Literal["text", "lead", "note", "stand-in", "missing"]
+SectionStatus = Literal["ok", "partial", "missing"]
 
 
 @dataclass(frozen=True)
@@ -96,4 +97,4 @@ class Section:
     id: str
     title: str
     blocks: tuple[Block, ...] = field(default_factory=tuple)
-    status: Literal["ok", "partial", "missing"] = "ok"
+    status: SectionStatus = "ok"

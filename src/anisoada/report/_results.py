@@ -40,6 +40,14 @@ class TargetResults:
     def present(self) -> bool:
         return self.record is not None
 
+    @property
+    def present_record(self) -> dict[str, Any]:
+        """:attr:`record` of a target known to be :attr:`present` (a LookupError otherwise)."""
+        record = self.record
+        if record is None:
+            raise LookupError(f"the {self.name} target has no stored reproduction.json")
+        return record
+
     def file(self, relative: str) -> Path | None:
         """A stored file's path, or None when it does not exist."""
         path = self.directory / relative

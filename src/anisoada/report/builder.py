@@ -74,7 +74,7 @@ def build_report(
     sections = build_sections(results, out_dir / "report_figures")
     built = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     presets = sorted(
-        {results.target(n).record["preset"] for n in _TARGETS if results.target(n).present}
+        {results.target(n).present_record["preset"] for n in _TARGETS if results.target(n).present}
     )
     subtitle = [
         f"Liu, Pan & Zhang, ICLR 2025 · results from `{root.resolve()}` · "

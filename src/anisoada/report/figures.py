@@ -8,13 +8,17 @@ matplotlib is the ``report`` extra) into the directory it is given.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from anisoada._io import atomic_path
 from anisoada.report.presentation import method_style
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.figure import Figure
 
 __all__ = [
     "figure2",
@@ -26,10 +30,11 @@ __all__ = [
 
 
 def _style(optimizer: str) -> tuple[str, str, str]:
-    return tuple(method_style(optimizer))
+    style = method_style(optimizer)
+    return style.name, style.color, style.marker
 
 
-def _save(figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=120, bbox_inches="tight", format="png")
     return path
@@ -290,7 +295,9 @@ def prediction_figure(problem: dict[str, Any], table: pd.DataFrame, path: str | 
 
         # plot_prediction's legend holds proxies for the term styles: keep them, add one more.
         legend = axis.get_legend()
-        handles = list(legend.legend_handles)
+        assert legend is not None  # plot_prediction always draws one
+        # Its entries are lines, each with a handle (matplotlib types a missing one as None).
+        handles = cast("list[Artist]", list(legend.legend_handles))
         labels = [text.get_text() for text in legend.get_texts()]
         handles.append(Line2D([], [], color="tab:gray", lw=3, alpha=0.2))
         labels.append("swept batch sizes")

@@ -140,6 +140,7 @@ def paper_config(
     stand_in_for = None
     if weights is None:
         hub_name = GPT2_PRESETS["gpt2"].hub_name
+        assert hub_name is not None  # the gpt2 preset names its pretrained weights
         if find_local_weights(hub_name, "gpt2") is not None:
             weights = hub_name
         else:

@@ -259,7 +259,7 @@ def results_table(
             row[f"{name}_at_edge"] = bool(best["at_edge"])
         losses = {name: row.get(f"{name}_loss", np.nan) for name in labels}
         finite = {k: v for k, v in losses.items() if np.isfinite(v)}
-        row["winner"] = min(finite, key=finite.get) if finite else "n/a"
+        row["winner"] = min(finite, key=finite.__getitem__) if finite else "n/a"
         if "adagrad_gap" in row and "sgd_gap" in row:
             row["adagrad_vs_sgd"] = row["adagrad_gap"] / row["sgd_gap"]
         rows.append(row)
@@ -282,7 +282,7 @@ def predicted_vs_observed(
     results: pd.DataFrame,
     table2: pd.DataFrame,
     summaries: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    budgets: Mapping[str, int],
+    budgets: Mapping[str, float],
 ) -> pd.DataFrame:
     """The convex bounds' AdaGrad/SGD ratio next to the observed gap ratio, per batch size.
 
@@ -310,7 +310,9 @@ def predicted_vs_observed(
     """
     from anisoada.theory import predict
 
-    def ratios(L, sigma, sizes, budget, **geometry):
+    def ratios(
+        L: np.ndarray, sigma: np.ndarray, sizes: list[float], budget: float, **geometry: Any
+    ) -> dict[str, pd.DataFrame]:
         table = predict(L=L, sigma=sigma, batch_sizes=sizes, budget=budget, **geometry)
         return {variant: part.set_index("batch_size") for variant, part in table.groupby("variant")}
 

@@ -36,13 +36,16 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from anisoada._io import atomic_open
 from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
+
+if TYPE_CHECKING:
+    from anisoada.theory.table import Format
 
 __all__ = [
     "REPRODUCTION",
@@ -314,7 +317,12 @@ def run_theory(
 
     symbolic = rates_table()
     files["table1.csv"] = write_csv(symbolic, out / "table1.csv")
-    for fmt, suffix in (("markdown", "md"), ("html", "html"), ("latex", "tex")):
+    formats: tuple[tuple[Format, str], ...] = (
+        ("markdown", "md"),
+        ("html", "html"),
+        ("latex", "tex"),
+    )
+    for fmt, suffix in formats:
         files[f"table1.{suffix}"] = _write_text(out / f"table1.{suffix}", table1(fmt))
 
     problems = logreg_problems(logreg_dir)
@@ -332,15 +340,15 @@ def run_theory(
     for problem in problems:
         if progress:
             print(f"theory: bounds for {problem.name} (N = {problem.budget:.3g})", flush=True)
-        inputs = {
-            "L": problem.L,
-            "sigma": problem.sigma,
-            "D_inf": problem.D_inf,
-            "lambda_max": problem.lambda_max,
-            "budget": problem.budget,
-        }
+        rates = rates_table(
+            L=problem.L,
+            sigma=problem.sigma,
+            D_inf=problem.D_inf,
+            lambda_max=problem.lambda_max,
+            budget=problem.budget,
+        )
         stem = f"rates_{problem.name}"
-        files[f"{stem}.csv"] = write_csv(rates_table(**inputs), out / f"{stem}.csv")
+        files[f"{stem}.csv"] = write_csv(rates, out / f"{stem}.csv")
         tables[f"{problem.name}: measured coefficients, box W (D₂ = √d·D∞), up to constants"] = (
             files[f"{stem}.csv"]
         )

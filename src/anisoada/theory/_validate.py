@@ -86,6 +86,7 @@ def schedule(M: float, T: float | None, N: float | None) -> tuple[float, float]:
         if T < 1:
             raise ValueError(f"T (iterations) must be at least 1; got {T!r}")
         return M, T
+    assert N is not None  # exactly one of T and N (checked above)
     N = positive("N", N)
     if M > N:
         raise ValueError(

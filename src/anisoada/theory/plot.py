@@ -8,18 +8,40 @@ display needed.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = ["plot_prediction"]
 
 _REQUIRED = ("variant", "label", "batch_size", "bias", "noise", "bound", "critical_batch_size")
+
+
+@overload
+def plot_prediction(
+    table: pd.DataFrame,
+    *,
+    ax: None = None,
+    show_terms: bool = True,
+    show_critical: bool = True,
+    title: str | None = None,
+) -> Figure: ...
+
+
+@overload
+def plot_prediction(
+    table: pd.DataFrame,
+    *,
+    ax: Axes,
+    show_terms: bool = True,
+    show_critical: bool = True,
+    title: str | None = None,
+) -> Figure | SubFigure: ...
 
 
 def plot_prediction(
@@ -29,7 +51,7 @@ def plot_prediction(
     show_terms: bool = True,
     show_critical: bool = True,
     title: str | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     """Plot each variant's bound against the batch size (log–log) at the table's sample budget.
 
     Solid lines are the bounds ``bias + noise``; with ``show_terms`` the bias (dashed) and noise
@@ -47,7 +69,8 @@ def plot_prediction(
         title: Axes title; by default it states the budget and "up to absolute constants".
 
     Returns:
-        The figure (``ax.figure`` when ``ax`` is given). Save it with ``fig.savefig(path)``.
+        The figure (``ax.figure`` when ``ax`` is given, a ``SubFigure`` if ``ax`` lies in
+        one). Save a new figure with ``fig.savefig(path)``.
 
     Example:
         >>> import numpy as np
@@ -68,6 +91,7 @@ def plot_prediction(
             f"table mixes sample budgets {sorted(budgets.tolist())}; plot one budget at a time"
         )
 
+    figure: Figure | SubFigure
     if ax is None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure

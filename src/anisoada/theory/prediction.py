@@ -308,7 +308,7 @@ def _curves(
                     ),
                 )
             )
-        if L0 is not None:
+        if L0 is not None and L1 is not None:  # both or neither (checked above)
             L0, L1 = _validate.vector("L0", L0), _validate.vector("L1", L1)
             _validate.same_length(("L", L), ("L0", L0), ("L1", L1))
             curves.append(

@@ -6,7 +6,7 @@ import html
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,21 @@ from anisoada.theory.prediction import predict
 __all__ = ["rates_table", "table1"]
 
 Format = Literal["markdown", "latex", "html"]
+
+
+class _RatesInputs(TypedDict, total=False):
+    """The keyword arguments of :func:`rates_table`, as :func:`table1` forwards them."""
+
+    L: ArrayLike | None
+    sigma: ArrayLike | None
+    D_inf: float | None
+    D_2: float | None
+    delta: float | None
+    lambda_max: float | None
+    L0: ArrayLike | None
+    L1: ArrayLike | None
+    G: ArrayLike | None
+    budget: float | None
 
 
 @dataclass(frozen=True)
@@ -217,20 +232,47 @@ def rates_table(
         return table
     if L is None or sigma is None:
         raise ValueError("give both L and sigma to fill in the measured coefficients")
-    common = {"L": L, "sigma": sigma, "lambda_max": lambda_max}
+
+    def at_batch_one(setting: Literal["convex", "nonconvex"], N: float) -> pd.DataFrame:
+        """The bounds of ``setting`` at ``M = 1`` and budget ``N``, from that setting's inputs."""
+        if setting == "convex":
+            return predict(
+                setting=setting,
+                batch_sizes=[1],
+                budget=N,
+                L=L,
+                sigma=sigma,
+                lambda_max=lambda_max,
+                D_inf=D_inf,
+                D_2=D_2,
+                G=G,
+            )
+        return predict(
+            setting=setting,
+            batch_sizes=[1],
+            budget=N,
+            L=L,
+            sigma=sigma,
+            lambda_max=lambda_max,
+            delta=delta,
+            L0=L0,
+            L1=L1,
+        )
+
     measured: dict[tuple[str, str], pd.Series] = {}
-    for group, setting, extra in (
-        ("convex", "convex", {"D_inf": D_inf, "D_2": D_2, "G": G}),
-        ("nonconvex", "nonconvex", {"delta": delta, "L0": L0, "L1": L1}),
-    ):
-        required = "D_inf" if setting == "convex" else "delta"
-        if extra[required] is None:
+    # (setting, the input its bounds need); a row's group (see _group) is its setting here
+    groups: tuple[tuple[Literal["convex", "nonconvex"], float | None], ...] = (
+        ("convex", D_inf),
+        ("nonconvex", delta),
+    )
+    for group, required in groups:
+        if required is None:
             continue
-        at_one = predict(setting=setting, batch_sizes=[1], budget=1, **common, **extra)
+        at_one = at_batch_one(group, 1)
         crit = None
         if budget is not None:
             budget = _validate.positive("budget", budget)
-            crit = predict(setting=setting, batch_sizes=[1], budget=budget, **common, **extra)
+            crit = at_batch_one(group, budget)
         sgd = at_one.set_index("variant").loc["sgd"]
         for _, row in at_one.iterrows():
             comparable = row.variant not in ("sgd", "adagrad_nonsmooth")
@@ -266,7 +308,7 @@ def table1(
     fmt: Format = "markdown",
     *,
     caption: str | None = None,
-    **inputs: ArrayLike | float | None,
+    **inputs: Unpack[_RatesInputs],
 ) -> str:
     """Render the comparison of rates (:func:`rates_table`) as Markdown, LaTeX or HTML.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,6 @@ class RowLogger(Callback):
     def __init__(self, sink: Callable[[dict[str, Any]], None]) -> None:
         self.sink = sink
 
-    def on_evaluate(self, state: TrainState, rows: Sequence[dict[str, Any]]) -> None:
+    def on_evaluate(self, state: TrainState, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:
             self.sink(dict(row))

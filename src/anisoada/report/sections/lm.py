@@ -29,7 +29,7 @@ def figure1_section(results: ResultsDirectory, figure_dir: Path) -> Section:
         )
     if figure is None:
         return missing("figure1", "smoothness", "Figure 1 (the (L0, L1) smoothness check)")
-    record = target.record
+    record = target.present_record
     stand_in = "; ".join(results.smoothness_stand_ins) or None
     settings = record.get("settings", {})
     blocks: list[Block] = [
@@ -117,7 +117,7 @@ def lm_section(results: ResultsDirectory, figure_dir: Path) -> Section:
         return missing("lm", "lm", "Figure 2 and Table 4 (SGD vs AdaGrad on GPT-2)")
     stand_in = "; ".join(results.lm_stand_ins) or None
     table4 = table4.assign(optimizer=table4["optimizer"].map(method))
-    problems = target.record.get("sweep", {}).get("problems", [])
+    problems = target.present_record.get("sweep", {}).get("problems", [])
     base = problems[0] if problems else {}
     blocks: list[Block] = [
         Text(

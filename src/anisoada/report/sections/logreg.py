@@ -7,7 +7,15 @@ from pathlib import Path
 import pandas as pd
 
 from anisoada.report import figures
-from anisoada.report._model import Block, Figure, FigureRow, Section, Table, Text
+from anisoada.report._model import (
+    Block,
+    Figure,
+    FigureRow,
+    Section,
+    SectionStatus,
+    Table,
+    Text,
+)
 from anisoada.report._results import ResultsDirectory
 from anisoada.report.presentation import method_style, results_columns, results_labels
 from anisoada.report.sections._common import TITLES, method, missing, shown
@@ -208,7 +216,7 @@ def predicted_section(results: ResultsDirectory, figure_dir: Path) -> Section:
             "the comparison hardest for AdaGrad."
         )
     ]
-    status = "ok"
+    status: SectionStatus = "ok"
     if comparison is not None:
         datasets = list(dict.fromkeys(comparison["dataset"]))
         stand_in = results.logreg_stand_in_all(datasets)
@@ -242,7 +250,7 @@ def predicted_section(results: ResultsDirectory, figure_dir: Path) -> Section:
         blocks.append(Text("No observed ratios: run `anisoada reproduce logreg`.", "missing"))
     curves = []
     if theory.present:
-        for problem in theory.record.get("problems", []):
+        for problem in theory.present_record.get("problems", []):
             prediction = theory.csv(f"predicted_{problem['name']}.csv")
             if prediction is None:
                 continue

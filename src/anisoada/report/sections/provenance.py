@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -31,13 +33,14 @@ def _seeds(results: ResultsDirectory, name: str) -> str:
 
 
 def provenance_section(results: ResultsDirectory) -> Section:
-    rows, packages = [], {}
+    rows: list[dict[str, Any]] = []
+    packages: dict[str, dict[str, str]] = {}
     for name in ("logreg", "lm", "smoothness", "theory"):
         target = results.target(name)
         if not target.present:
             rows.append({"target": name, "preset": "not run"})
             continue
-        record = target.record
+        record = target.present_record
         origin = record.get("provenance", {})
         git = origin.get("git", {})
         commit = git.get("commit")

@@ -38,7 +38,9 @@ def rotated_pairs(results: ResultsDirectory) -> list[tuple[str, str]]:
     return pairs
 
 
-def sgd_twin_difference(results: ResultsDirectory, original: str, twin: str) -> dict | None:
+def sgd_twin_difference(
+    results: ResultsDirectory, original: str, twin: str
+) -> dict[str, float] | None:
     """SGD's stored training losses on a problem and its twin, compared evaluation by evaluation.
 
     SGD from ``w = 0`` is rotation-equivariant (on ``XQ`` its iterates are ``Qᵀ w_t``), so with
@@ -140,7 +142,7 @@ _ROTATED_COLUMNS = {
 }
 
 
-def _sgd_twin_sentence(check: dict, original: str, twin: str) -> str:
+def _sgd_twin_sentence(check: dict[str, float], original: str, twin: str) -> str:
     """Whether the stored SGD losses on the twin equal the original's (1e-6 relative: rounding)."""
     measured = (
         f"over the {check['runs']} stable SGD runs ({check['evaluations']} stored evaluations, "

@@ -97,7 +97,7 @@ def summary_section(results: ResultsDirectory) -> Section:
     blocks: list[Block] = []
     present = [t for t in ("logreg", "lm", "smoothness", "theory") if results.target(t).present]
     absent = [t for t in ("logreg", "lm", "smoothness", "theory") if t not in present]
-    presets = sorted({results.target(t).record["preset"] for t in present})
+    presets = sorted({results.target(t).present_record["preset"] for t in present})
     lead = (
         f"Results of {len(present)} of 4 reproduction targets"
         + (f" ({', '.join(presets)} preset)" if presets else "")
@@ -167,7 +167,9 @@ def summary_section(results: ResultsDirectory) -> Section:
     comparison = results.logreg.csv("predicted_vs_observed.csv") if results.logreg.present else None
     if comparison is not None and "observed" in comparison:
         findings.append(_prediction_finding(results, comparison))
-    envelope = results.smoothness.record.get("pooled") if results.smoothness.present else None
+    envelope = (
+        results.smoothness.present_record.get("pooled") if results.smoothness.present else None
+    )
     if envelope:
         findings.append(
             f"Figure 1: an affine envelope y ≤ {envelope['L0']:.3g} + {envelope['L1']:.3g}·x "

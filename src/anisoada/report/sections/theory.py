@@ -45,7 +45,7 @@ def table1_section(results: ResultsDirectory) -> Section:
                 source="theory/table1.csv",
             )
         )
-    record = theory.record
+    record = theory.present_record
     if record.get("fallback_synthetic"):
         blocks.append(
             Text(
