@@ -9,7 +9,7 @@ TORCH_PIN ?= torch==2.13.0
 DEMO_OUT ?= results/demo
 JOBS ?= 2
 
-.PHONY: venv test lint format demo bench clean
+.PHONY: venv test lint typecheck format demo bench clean
 
 venv: $(STAMP)
 
@@ -24,11 +24,15 @@ lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
+# mypy over src/anisoada with the [tool.mypy] settings of pyproject.toml (pinned in the dev extra).
+typecheck: venv
+	$(VENV)/bin/mypy
+
 format: venv
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-test: venv lint
+test: venv lint typecheck
 	$(PY) -m pytest -q
 
 demo: venv
@@ -38,4 +42,4 @@ bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
