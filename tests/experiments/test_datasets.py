@@ -24,7 +24,7 @@ def _write(path, n=120, d=12, seed=0):
 
 def test_a_file_with_a_holdout_splits_the_rows_the_loader_splits(tmp_path):
     path = tmp_path / "mine.svm"
-    X, y = _write(path)
+    X, _ = _write(path)
     spec = DatasetSpec.from_file(path, holdout=0.25, holdout_seed=3)
     assert spec.name == "mine.svm" and spec.option("sha256")
     data = load_dataset(spec)
@@ -50,7 +50,7 @@ def test_a_changed_file_is_refused_rather_than_reused(tmp_path):
     _write(path)
     spec = DatasetSpec.from_file(path)
     _write(path, seed=5)
-    with pytest.raises(ValueError, match="has changed since dataset 'mine.svm' was defined"):
+    with pytest.raises(ValueError, match=r"has changed since dataset 'mine\.svm' was defined"):
         load_dataset(spec)
 
 
