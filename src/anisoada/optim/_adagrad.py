@@ -522,7 +522,9 @@ class AdaGrad(GroupOptimizer):
         check_delayed_start(group["delayed"], group["initial_accumulator_value"])
         check_no_zero_division(group["eps"], group["initial_accumulator_value"])
 
-    def _init_param_state(self, group: dict[str, Any], param: Tensor, state: dict) -> None:
+    def _init_param_state(
+        self, group: dict[str, Any], param: Tensor, state: dict[str, Any]
+    ) -> None:
         if "sum" not in state:
             state["sum"] = torch.full_like(
                 param, group["initial_accumulator_value"], memory_format=torch.preserve_format

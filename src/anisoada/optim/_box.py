@@ -11,7 +11,7 @@ parameter, or as ``box_radius=r`` around the parameter's value at its first step
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -112,7 +112,9 @@ def param_bounds(group: dict[str, Any], param: Tensor, state: dict[str, Any]) ->
     return low, high
 
 
-def _radius_bounds(box: RadiusBox, workspace: dict[str, Tensor] | None) -> tuple[Tensor, Tensor]:
+def _radius_bounds(
+    box: RadiusBox, workspace: MutableMapping[str, Tensor] | None
+) -> tuple[Tensor, Tensor]:
     """``center ∓ radius``, materialised once per (center, radius) in the workspace if given."""
     if workspace is None:
         return box.bounds()
@@ -130,7 +132,9 @@ def _radius_bounds(box: RadiusBox, workspace: dict[str, Tensor] | None) -> tuple
     return workspace["box_low"], workspace["box_high"]
 
 
-def project_(param: Tensor, box: Box | None, workspace: dict[str, Tensor] | None = None) -> None:
+def project_(
+    param: Tensor, box: Box | None, workspace: MutableMapping[str, Tensor] | None = None
+) -> None:
     """Clip ``param`` in place onto the box (no-op when ``box`` is None).
 
     The clip is the Euclidean projection and, because the box is separable, also the projection
@@ -141,6 +145,9 @@ def project_(param: Tensor, box: Box | None, workspace: dict[str, Tensor] | None
         return
     low, high = _radius_bounds(box, workspace) if isinstance(box, RadiusBox) else box
     if isinstance(low, Tensor) or isinstance(high, Tensor):
-        low = torch.as_tensor(low, dtype=param.dtype, device=param.device)
-        high = torch.as_tensor(high, dtype=param.dtype, device=param.device)
-    param.clamp_(min=low, max=high)
+        param.clamp_(
+            min=torch.as_tensor(low, dtype=param.dtype, device=param.device),
+            max=torch.as_tensor(high, dtype=param.dtype, device=param.device),
+        )
+    else:
+        param.clamp_(min=float(low), max=float(high))

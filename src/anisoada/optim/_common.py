@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import torch
 from torch import Tensor
@@ -51,7 +51,9 @@ def has_fused_kernel(op: str, device_type: str) -> bool:
 _DISPATCH_KEYS = {"meta": "Meta", "mps": "MPS", "xpu": "XPU", "privateuseone": "PrivateUse1"}
 
 
-def start_step(n: int, boxes: Sequence[Box | None] | None, state_steps: Sequence[Tensor] | None):
+def start_step(
+    n: int, boxes: Sequence[Box | None] | None, state_steps: Sequence[Tensor] | None
+) -> list[Box | None]:
     """The functional forms' common prologue: one box per parameter, step counters advanced."""
     if state_steps is not None:
         for step in state_steps:
@@ -96,7 +98,9 @@ class GroupOptimizer(torch.optim.Optimizer, abc.ABC):
         check_kernel(group["kernel"], self.KERNELS)
         check_box_options(group["box"], group["box_radius"])
 
-    def _init_param_state(self, group: dict[str, Any], param: Tensor, state: dict) -> None:
+    def _init_param_state(
+        self, group: dict[str, Any], param: Tensor, state: dict[str, Any]
+    ) -> None:
         """Create the per-parameter state beyond ``state["step"]`` (none by default)."""
 
     @abc.abstractmethod
@@ -133,6 +137,12 @@ class GroupOptimizer(torch.optim.Optimizer, abc.ABC):
             batch.boxes.append(param_bounds(group, p, state))
             batch.workspaces.append(self._workspaces.setdefault(p, {}))
         return batch
+
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:

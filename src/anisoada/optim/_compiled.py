@@ -78,7 +78,7 @@ class VariantKey(NamedTuple):
     box: str  # "none", "bounds" or "radius"
     # With a broadcasting tensor lr or tensor bounds: the ranks of (param, lr, low, high), -1 for
     # a 0-dim scalar; None when every tensor is flattened to one dimension.
-    ranks: tuple[int, int, int, int] | None
+    ranks: tuple[int, ...] | None
     dtype: torch.dtype
     device: torch.device
 
@@ -148,6 +148,7 @@ def variant_function(key: VariantKey) -> Callable[..., None]:
         denominator = (used + eps).sqrt() if inside else used.sqrt() + eps
         new_w = w - lr * g / denominator
         if box == "radius":
+            assert bound_a is not None and bound_b is not None
             # bound_a is the center, bound_b the radius; the bounds are rounded to the
             # parameter's dtype before the clip, exactly as the eager kernels round them.
             center = bound_a.to(compute)
@@ -155,6 +156,7 @@ def variant_function(key: VariantKey) -> Callable[..., None]:
             high = (center + bound_b).to(storage).to(compute)
             new_w = torch.minimum(torch.maximum(new_w, low), high)
         elif box == "bounds":
+            assert bound_a is not None and bound_b is not None
             new_w = torch.minimum(torch.maximum(new_w, bound_a.to(compute)), bound_b.to(compute))
         state_sum.copy_(new_sum)
         param.copy_(new_w)
@@ -231,7 +233,8 @@ def adagrad_compiled_(
         return _scalar(role, float(value), dtype, device)
 
     lr = lr.to(dtype=compute, device=device) if isinstance(lr, Tensor) else scalar("lr", lr)
-    bound_a = bound_b = None
+    bound_a: Tensor | None = None
+    bound_b: Tensor | None = None
     kind = "none"
     if isinstance(box, RadiusBox):
         kind, bound_a, bound_b = "radius", box.center, scalar("radius", box.radius)
@@ -247,7 +250,7 @@ def adagrad_compiled_(
     # A radius box's center is shaped like the parameter; only lr and explicit bounds broadcast.
     shaped = (lr, bound_a, bound_b) if kind == "bounds" else (lr,)
     tensors = [param, grad, state_sum]
-    if any(t.dim() > 0 for t in shaped):
+    if any(t is not None and t.dim() > 0 for t in shaped):
         ranks = (
             param.dim(),
             *(-1 if t is None or t.dim() == 0 else t.dim() for t in (lr, bound_a, bound_b)),
@@ -256,6 +259,7 @@ def adagrad_compiled_(
         ranks = None
         tensors = [t.view(-1) for t in tensors]
         if kind == "radius":
+            assert bound_a is not None
             bound_a = bound_a.view(-1)
     key = VariantKey(
         maximize, delayed, eps_placement == "inside", weight_decay != 0, kind, ranks,

@@ -244,11 +244,11 @@ def _sgd_fast(
         if momentum != 0:
             assert momentum_buffers is not None
             for i in indices:
-                if momentum_buffers[i] is None:
-                    momentum_buffers[i] = torch.empty_like(
-                        params[i], memory_format=torch.preserve_format
-                    )
-                buffers.append(momentum_buffers[i])
+                buffer = momentum_buffers[i]
+                if buffer is None:
+                    buffer = torch.empty_like(params[i], memory_format=torch.preserve_format)
+                    momentum_buffers[i] = buffer
+                buffers.append(buffer)
         torch._fused_sgd_(
             [params[i] for i in indices],
             [grads[i] for i in indices],
