@@ -31,6 +31,13 @@ Protocol for a task (the LM task of issue 7 implements exactly this):
     ("lanes") trained side by side on the same batches — e.g. K learning rates as the K columns
     of a weight matrix. Lanes must not interact: lane k's loss depends only on lane k's
     parameters.
+``accumulate_gradient(batch, scale) -> torch.Tensor`` (optional)
+    What ``loss(batch)`` followed by ``(loss * scale).sum().backward()`` does, without
+    autograd: adds ``scale`` times each lane's gradient to ``.grad`` (setting it where it is
+    ``None``) and returns the detached loss. A task whose gradient has a closed form (logistic
+    regression) implements it, and the loop then uses it instead of ``loss``: building and
+    walking an autograd graph costs more than a small closed-form step itself. The numbers
+    must be those of the autograd route, to the last bit.
 ``weight(batch) -> float``
     How many loss terms ``loss(batch)`` averages over. Micro-batch ``i`` is back-propagated
     with weight ``weight_i / Σ weight``, so the accumulated gradient is the mean over all the
@@ -250,7 +257,8 @@ class TrainState:
             ``"diverged"`` (its loss blew up) or ``"stopped"`` (by a callback).
         first_loss: Each lane's first mini-batch loss (the divergence reference).
         loss_sum, loss_count: Per lane, running sum/count of mini-batch losses since the
-            lane's last row.
+            lane's last row (float64 and int64 arrays of shape ``(lanes,)``, updated with one
+            vector operation a step).
         metric_names: Names of the task's evaluation metrics (known after the first one).
         rows: Metric rows emitted so far (one per lane per evaluation point).
         last_loss: The latest step's mini-batch loss per lane (``None`` before the first step).
@@ -262,8 +270,8 @@ class TrainState:
     train_time: float = 0.0
     status: list[str] = field(default_factory=list)
     first_loss: list[float] = field(default_factory=list)
-    loss_sum: list[float] = field(default_factory=list)
-    loss_count: list[int] = field(default_factory=list)
+    loss_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    loss_count: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     metric_names: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     last_loss: np.ndarray | None = None
@@ -287,8 +295,8 @@ class TrainState:
             "train_time": self.train_time,
             "status": list(self.status),
             "first_loss": list(self.first_loss),
-            "loss_sum": list(self.loss_sum),
-            "loss_count": list(self.loss_count),
+            "loss_sum": [float(value) for value in self.loss_sum],
+            "loss_count": [int(value) for value in self.loss_count],
             "metric_names": list(self.metric_names),
             "rows": [dict(row) for row in self.rows],
             "torch_rng": torch.get_rng_state(),
@@ -307,8 +315,8 @@ class TrainState:
             train_time=float(state["train_time"]),
             status=list(state["status"]),
             first_loss=list(state["first_loss"]),
-            loss_sum=list(state["loss_sum"]),
-            loss_count=list(state["loss_count"]),
+            loss_sum=np.array(state["loss_sum"], dtype=np.float64),
+            loss_count=np.array(state["loss_count"], dtype=np.int64),
             metric_names=list(state["metric_names"]),
             rows=[dict(row) for row in state["rows"]],
         )
@@ -392,14 +400,14 @@ def _emit_rows(
     per_lane = {name: _lane_values(value, state.lanes, name) for name, value in metrics.items()}
     rows = []
     for lane in lanes_to_emit:
-        count = state.loss_count[lane]
+        count = int(state.loss_count[lane])
         row = {
             "lane": lane,
             "step": state.step,
             "samples": state.samples,
             "train_time": state.train_time,
             "lr": float(lrs[lane]),
-            "batch_loss": state.loss_sum[lane] / count if count else float("nan"),
+            "batch_loss": float(state.loss_sum[lane]) / count if count else float("nan"),
         }
         row.update({name: float(values[lane]) for name, values in per_lane.items()})
         rows.append(row)
@@ -465,6 +473,9 @@ def train(
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
     params = [p for p in task.parameters() if p.requires_grad]
+    # A task's closed-form gradient replaces loss + backward (see the Task protocol).
+    accumulate_gradient = getattr(task, "accumulate_gradient", None)
+    limits = _divergence_limits(state, config.divergence_factor)
     batches = task.batches(
         seed=config.seed,
         batch_size=config.batch_size,
@@ -490,18 +501,23 @@ def train(
         for index, (batch, weight) in enumerate(zip(micro_batches, weights)):
             for callback in callbacks:
                 callback.on_micro_batch_start(state, index, len(micro_batches))
-            loss = task.loss(batch)
             share = weight / total_weight
-            (loss * share).sum().backward()
-            step_loss = step_loss + loss.detach() * share
+            if accumulate_gradient is not None:
+                loss = accumulate_gradient(batch, share)
+            else:
+                loss = task.loss(batch)
+                (loss * share).sum().backward()
+                loss = loss.detach()
+            step_loss = step_loss + loss * share
             for callback in callbacks:
-                callback.on_micro_batch_end(state, index, len(micro_batches), loss.detach())
+                callback.on_micro_batch_end(state, index, len(micro_batches), loss)
         losses = _lane_values(step_loss, step_loss.numel(), "loss")
         if state.lanes == 0:
             # First step of a fresh run: the loss tells the number of lanes; the parameters
             # are still the initial ones, so this is the step-0 evaluation.
             paused = time.perf_counter()
             _start_lanes(state, losses, config)
+            limits = _divergence_limits(state, config.divergence_factor)
             _emit_rows(state, optimizer, task.evaluate(), range(state.lanes))
             started += time.perf_counter() - paused
         for callback in callbacks:
@@ -516,12 +532,11 @@ def train(
         state.samples += config.batch_size
         state.train_time += time.perf_counter() - started
         state.last_loss = losses
-        for lane in range(state.lanes):
-            state.loss_sum[lane] += float(losses[lane])
-            state.loss_count[lane] += 1
+        state.loss_sum += losses
+        state.loss_count += 1
 
         # 4. Divergence: a lane whose loss is non-finite or blew up stops with a final row.
-        diverged = _newly_diverged(state, losses, config.divergence_factor)
+        diverged = _newly_diverged(state, losses, limits)
         if diverged:
             nan_metrics = dict.fromkeys(state.metric_names, float("nan"))
             _emit_rows(state, optimizer, nan_metrics, diverged)
@@ -568,19 +583,24 @@ def _start_lanes(state: TrainState, first_losses: np.ndarray, config: TrainConfi
         )
     state.status = ["running"] * lanes
     state.first_loss = first_losses.tolist()
-    state.loss_sum = [0.0] * lanes
-    state.loss_count = [0] * lanes
+    state.loss_sum = np.zeros(lanes)
+    state.loss_count = np.zeros(lanes, dtype=np.int64)
 
 
-def _newly_diverged(state: TrainState, losses: np.ndarray, factor: float | None) -> list[int]:
-    """Mark running lanes whose loss is non-finite or above ``factor × first loss``."""
-    diverged = []
-    for lane in range(state.lanes):
-        if state.status[lane] != "running":
-            continue
-        value = float(losses[lane])
-        limit = math.inf if factor is None else factor * abs(state.first_loss[lane])
-        if not math.isfinite(value) or value > limit:
-            state.status[lane] = "diverged"
-            diverged.append(lane)
+def _divergence_limits(state: TrainState, factor: float | None) -> np.ndarray:
+    """Per lane, the loss above which it diverges: ``factor × |first loss|`` (∞ without one)."""
+    first = np.array(state.first_loss, dtype=np.float64)
+    return np.full(first.shape, math.inf) if factor is None else factor * np.abs(first)
+
+
+def _newly_diverged(state: TrainState, losses: np.ndarray, limits: np.ndarray) -> list[int]:
+    """Mark running lanes whose loss is non-finite or above its limit; return them.
+
+    One vector test a step; only the lanes it flags (new ones, or lanes that diverged before
+    and still carry a non-finite loss) are looked at one by one.
+    """
+    flagged = np.flatnonzero(~np.isfinite(losses) | (losses > limits))
+    diverged = [int(lane) for lane in flagged if state.status[lane] == "running"]
+    for lane in diverged:
+        state.status[lane] = "diverged"
     return diverged

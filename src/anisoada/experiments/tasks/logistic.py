@@ -11,12 +11,20 @@ of the paper), so the mini-batch gradient is unbiased with per-coordinate standa
 ``σ_j/√M`` (:func:`anisoada.problems.logistic.logistic_noise` gives ``σ``). The gradient of a batch
 ``B`` is the sparse product ``X_Bᵀ c_B / |B|`` with ``c_i = −y_i s(−y_i ⟨x_i, w⟩)``, computed
 with SciPy in the forward pass — no dense per-sample gradients, no autograd graph through ``X``.
+
+**Speed.** A step of a small batch is a few microseconds of arithmetic, so what surrounds it
+decides the speed. The rows of many steps are gathered at once (one CSR row selection per block
+of steps, each step's mini-batch a view into it); the two products call SciPy's compiled CSR
+kernels, the ones ``X_B @ W`` and ``X_B.T @ C`` run, on those views; and
+:meth:`LogisticTask.accumulate_gradient` hands the training loop the closed-form gradient
+without an autograd graph. Every number is the one the plain SciPy expressions give, to the
+last bit (the tests compare them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +34,17 @@ from scipy.special import expit, log_expit
 if TYPE_CHECKING:
     from scipy.sparse._base import _spbase
 
+try:
+    # The compiled kernels behind SciPy's ``csr @ dense`` (csr_*) and ``csr.T @ dense`` (csc_*,
+    # the transpose of a CSR matrix being CSC over the same arrays), one column or several.
+    # Called on slices of a gathered block they compute a mini-batch's products without
+    # building its sparse matrix, which costs more than the products at small batch sizes.
+    from scipy.sparse._sparsetools import csc_matvec, csc_matvecs, csr_matvec, csr_matvecs
+except ImportError:  # pragma: no cover - a SciPy that moved them: the public products
+    _RAW_KERNELS = False
+else:
+    _RAW_KERNELS = True
+
 __all__ = ["LogisticTask", "sample_rows"]
 
 Matrix = np.ndarray | sp.csr_matrix
@@ -33,6 +52,10 @@ Matrix = np.ndarray | sp.csr_matrix
 # Rows for this many consecutive steps are drawn from one generator: cheap to draw, and the
 # stream from any step on is still a pure function of (seed, step).
 _STEPS_PER_CHUNK = 256
+
+# A block of steps whose rows are gathered together holds about this many stored entries at
+# most (12 bytes each): a few megabytes, however large the batch.
+_BLOCK_ENTRIES = 1 << 20
 
 # |⟨x, w⟩| ≤ this × ‖x‖‖w‖ is a tie: far above float64 rounding, far below any real margin.
 _TIE_RTOL = 1e-10
@@ -52,6 +75,12 @@ def sample_rows(n: int, batch_size: int, *, seed: int, start_step: int = 0) -> I
         >>> bool((next(resumed) == first[299]).all())
         True
     """
+    for rows in _row_chunks(n, batch_size, seed=seed, start_step=start_step):
+        yield from rows
+
+
+def _row_chunks(n: int, batch_size: int, *, seed: int, start_step: int) -> Iterator[np.ndarray]:
+    """The rows of :func:`sample_rows`, one ``(steps, batch_size)`` array per chunk."""
     if n < 1 or batch_size < 1:
         raise ValueError(f"need n >= 1 and batch_size >= 1; got n={n}, batch_size={batch_size}")
     chunk = start_step // _STEPS_PER_CHUNK
@@ -59,34 +88,107 @@ def sample_rows(n: int, batch_size: int, *, seed: int, start_step: int = 0) -> I
     while True:
         rng = np.random.default_rng([seed, chunk])
         rows = rng.integers(0, n, size=(_STEPS_PER_CHUNK, batch_size))
-        yield from rows[offset:]
+        yield rows[offset:]
         chunk += 1
         offset = 0
 
 
+class MiniBatch(NamedTuple):
+    """Rows of the training set, gathered: what :meth:`LogisticTask.batches` yields.
+
+    Attributes:
+        rows: Their indices into ``X`` (``M`` of them).
+        labels: ``y[rows]``.
+        dense: ``X[rows]`` for dense ``X``; ``None`` for sparse ``X``.
+        indptr, indices, data: For sparse ``X``, the rows in CSR form: ``indptr`` holds
+            ``M + 1`` offsets into ``indices`` and ``data``, arrays shared by every mini-batch
+            gathered in the same block (so ``indptr[0]`` need not be 0).
+    """
+
+    rows: np.ndarray
+    labels: np.ndarray
+    dense: np.ndarray | None
+    indptr: np.ndarray | None = None
+    indices: np.ndarray | None = None
+    data: np.ndarray | None = None
+
+
+def _features_times(batch: MiniBatch, W: np.ndarray) -> np.ndarray:
+    """``X_B @ W``, shape ``(M, K)``: the numbers of SciPy's product, without its matrix."""
+    if batch.dense is not None:
+        return batch.dense @ W
+    assert batch.indptr is not None and batch.indices is not None and batch.data is not None
+    rows, lanes = len(batch.rows), W.shape[1]
+    if not _RAW_KERNELS:  # pragma: no cover
+        return _csr_rows(batch, W.shape[0]) @ W
+    result = np.zeros((rows, lanes))
+    # One column goes through the vector kernel, as SciPy dispatches a (d, 1) operand.
+    if lanes == 1:
+        csr_matvec(rows, W.shape[0], batch.indptr, batch.indices, batch.data, W.ravel(),
+                   result.ravel())  # fmt: skip
+    else:
+        csr_matvecs(rows, W.shape[0], lanes, batch.indptr, batch.indices, batch.data, W.ravel(),
+                    result.ravel())  # fmt: skip
+    return result
+
+
+def _features_transposed_times(batch: MiniBatch, C: np.ndarray, d: int) -> np.ndarray:
+    """``X_Bᵀ @ C``, shape ``(d, K)``, for ``C`` of shape ``(M, K)``: SciPy's numbers again."""
+    if batch.dense is not None:
+        return np.asarray(batch.dense.T @ C)
+    assert batch.indptr is not None and batch.indices is not None and batch.data is not None
+    rows, lanes = C.shape
+    if not _RAW_KERNELS:  # pragma: no cover
+        return np.asarray(_csr_rows(batch, d).T @ C)
+    result = np.zeros((d, lanes))
+    if lanes == 1:
+        csc_matvec(d, rows, batch.indptr, batch.indices, batch.data, C.ravel(), result.ravel())
+    else:
+        csc_matvecs(d, rows, lanes, batch.indptr, batch.indices, batch.data, C.ravel(),
+                    result.ravel())  # fmt: skip
+    return result
+
+
+def _csr_rows(batch: MiniBatch, d: int) -> sp.csr_matrix:  # pragma: no cover
+    """The batch's rows as a SciPy matrix (only where SciPy's raw kernels are not found)."""
+    assert batch.indptr is not None and batch.indices is not None and batch.data is not None
+    start, stop = int(batch.indptr[0]), int(batch.indptr[-1])
+    return sp.csr_matrix(
+        (batch.data[start:stop], batch.indices[start:stop], batch.indptr - start),
+        shape=(len(batch.rows), d),
+    )
+
+
+def _loss_and_gradient(batch: MiniBatch, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``W``: the mean loss over the batch and its gradient ``X_Bᵀ c_B / M``."""
+    margins = batch.labels[:, None] * _features_times(batch, W)
+    losses = _column_means(-log_expit(margins))
+    coefficients = -batch.labels[:, None] * expit(-margins)
+    gradient = _features_transposed_times(batch, coefficients, W.shape[0]) / len(batch.rows)
+    return losses, gradient
+
+
 class _BatchLogisticLoss(torch.autograd.Function):
-    """Mean logistic loss of a row block per column of ``W``; gradient by one sparse product."""
+    """Mean logistic loss of a mini-batch per column of ``W``; gradient by one sparse product."""
 
     @staticmethod
-    def forward(ctx: Any, weights: torch.Tensor, X: Matrix, y: np.ndarray) -> torch.Tensor:
-        W = weights.detach().numpy()
-        margins = y[:, None] * (X @ W)
-        losses = _column_means(-log_expit(margins))
-        coefficients = -y[:, None] * expit(-margins)
-        gradient = np.asarray(X.T @ coefficients) / X.shape[0]
+    def forward(ctx: Any, weights: torch.Tensor, batch: MiniBatch) -> torch.Tensor:
+        losses, gradient = _loss_and_gradient(batch, weights.detach().numpy())
         ctx.save_for_backward(torch.from_numpy(gradient))
         return torch.from_numpy(losses)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
         (gradient,) = ctx.saved_tensors
-        return gradient * grad_output, None, None
+        return gradient * grad_output, None
 
 
 class LogisticTask:
     """Logistic regression on ``(X, y)`` with K lanes of weights (see the module docstring).
 
-    ``loss(rows)`` returns the K mean losses over the rows, shape ``(K,)``. ``evaluate()``
+    ``loss(batch)`` returns the K mean losses over a mini-batch (a :class:`MiniBatch` from
+    :meth:`batches`, or an array of row indices), shape ``(K,)``; :meth:`accumulate_gradient`
+    is the same with its backward pass, in closed form (the loop's route). ``evaluate()``
     returns per lane the full training loss ``train_loss`` (equal to
     :func:`anisoada.problems.logistic.logistic_loss` on all of ``X``) and, when a test set is given,
     ``test_loss`` and ``test_accuracy`` (the fraction with ``y_i ⟨x_i, w⟩ > 0``; a margin within
@@ -156,20 +258,74 @@ class LogisticTask:
 
     def batches(
         self, *, seed: int, batch_size: int, micro_batch_size: int, start_step: int
-    ) -> Iterator[Sequence[np.ndarray]]:
-        for rows in sample_rows(self.X.shape[0], batch_size, seed=seed, start_step=start_step):
-            if micro_batch_size >= batch_size:
-                yield (rows,)
-            else:
-                yield tuple(
-                    rows[i : i + micro_batch_size] for i in range(0, batch_size, micro_batch_size)
-                )
+    ) -> Iterator[Sequence[MiniBatch]]:
+        """Each step's micro-batches of the rows :func:`sample_rows` draws."""
+        micro = min(micro_batch_size, batch_size)
+        n = self.X.shape[0]
+        steps_per_block = _STEPS_PER_CHUNK
+        if sp.issparse(self.X):
+            step_entries = max(1, batch_size * self.X.nnz // n)
+            steps_per_block = max(1, min(_STEPS_PER_CHUNK, _BLOCK_ENTRIES // step_entries))
+        for chunk in _row_chunks(n, batch_size, seed=seed, start_step=start_step):
+            for first in range(0, len(chunk), steps_per_block):
+                block = self._gather_block(chunk[first : first + steps_per_block].ravel())
+                for start in range(0, len(block.rows), batch_size):
+                    yield tuple(
+                        self._slice(block, start + i, start + min(i + micro, batch_size))
+                        for i in range(0, batch_size, micro)
+                    )
 
-    def loss(self, rows: np.ndarray) -> torch.Tensor:
-        return _BatchLogisticLoss.apply(self.weights, self.X[rows], self.y[rows])
+    def loss(self, batch: MiniBatch | np.ndarray) -> torch.Tensor:
+        return _BatchLogisticLoss.apply(self.weights, self._batch(batch))
 
-    def weight(self, rows: np.ndarray) -> float:
-        return float(len(rows))
+    def accumulate_gradient(self, batch: MiniBatch | np.ndarray, scale: float) -> torch.Tensor:
+        """``loss(batch)`` and its backward pass weighted by ``scale``, without autograd.
+
+        Adds ``scale`` times lane k's gradient to column k of ``weights.grad`` (sets it when
+        ``None``) and returns the detached losses: the numbers of
+        ``(loss(batch) * scale).sum().backward()``, bit for bit.
+        """
+        losses, gradient = _loss_and_gradient(self._batch(batch), self.weights.detach().numpy())
+        if scale != 1.0:  # g · 1 = g: the product autograd would take changes nothing
+            gradient = gradient * scale
+        if self.weights.grad is None:
+            self.weights.grad = torch.from_numpy(gradient)
+        else:
+            self.weights.grad.add_(torch.from_numpy(gradient))
+        return torch.from_numpy(losses)
+
+    def weight(self, batch: MiniBatch | np.ndarray) -> float:
+        return float(len(batch.rows if isinstance(batch, MiniBatch) else batch))
+
+    def _batch(self, batch: MiniBatch | np.ndarray) -> MiniBatch:
+        if isinstance(batch, MiniBatch):
+            return batch
+        rows = np.asarray(batch)
+        return self._slice(self._gather_block(rows), 0, len(rows))
+
+    def _gather_block(self, rows: np.ndarray) -> MiniBatch:
+        """The rows of several steps: labels, and for sparse ``X`` one CSR selection of all.
+
+        Dense features are left out (``dense`` and ``indptr`` both ``None``): :meth:`_slice`
+        gathers them per mini-batch.
+        """
+        labels = self.y[rows]
+        if not sp.issparse(self.X):
+            return MiniBatch(rows, labels, None)
+        block = self.X[rows]
+        return MiniBatch(rows, labels, None, block.indptr, block.indices, block.data)
+
+    def _slice(self, block: MiniBatch, start: int, stop: int) -> MiniBatch:
+        """Rows ``start:stop`` of a block: views of its CSR arrays, or dense rows of ``X``.
+
+        Dense rows are gathered afresh, as one array per mini-batch: BLAS then multiplies the
+        operand it always did.
+        """
+        rows, labels = block.rows[start:stop], block.labels[start:stop]
+        if block.indptr is None:
+            return MiniBatch(rows, labels, np.asarray(self.X[rows]))
+        indptr = block.indptr[start : stop + 1]
+        return MiniBatch(rows, labels, None, indptr, block.indices, block.data)
 
     def evaluate(self) -> Mapping[str, np.ndarray]:
         W = self.weights.detach().numpy()
@@ -199,9 +355,10 @@ def _column_means(values: np.ndarray) -> np.ndarray:
 
     NumPy sums a contiguous axis pairwise but a strided one sequentially, so ``mean(axis=0)``
     of an ``(n, K)`` array rounds differently for K = 1 and K > 1; reducing the rows of the
-    transposed copy makes lane k's value bit-identical to a run with lane k alone.
+    transposed copy makes lane k's value bit-identical to a run with lane k alone. (The sum and
+    the division are ``ndarray.mean``'s own two steps, without its Python wrapper.)
     """
-    return np.ascontiguousarray(values.T).mean(axis=1)
+    return np.add.reduce(np.ascontiguousarray(values.T), axis=1) / values.shape[0]
 
 
 def _as_matrix(X: Any, name: str) -> Matrix:
