@@ -11,9 +11,12 @@ __all__ = [
     "GROUP_COLUMNS",
     "IDENTITY_COLUMNS",
     "METRIC_COLUMNS",
+    "NO_VERDICT",
     "SELECTION_COLUMNS",
     "SELECTION_METRIC",
+    "TIE",
     "TIMING_COLUMNS",
+    "VERDICT_COLUMNS",
     "files",
 ]
 
@@ -46,6 +49,9 @@ SELECTION_COLUMNS = (
     "best_lr",
     "train_loss",
     "train_loss_std",
+    "train_loss_min",
+    "train_loss_max",
+    "final_train_loss",
     "test_loss",
     "test_accuracy",
     "eval_loss",
@@ -53,12 +59,46 @@ SELECTION_COLUMNS = (
     "seeds",
     "lrs_tried",
     "lrs_diverged",
+    "lrs_unstable",
     "lr_min",
     "lr_max",
     "extensions_up",
     "extensions_down",
     "at_edge",
 )
+
+
+#: Columns of a sweep's verdict table (``verdicts.csv``), one row per (problem, batch size,
+#: optimizer other than the baseline): the compared metric (``gap`` = loss − f*, or ``loss``),
+#: the paired seeds, the mean and range over seeds of both, the geometric-mean ratio with its
+#: 95% interval and p-value (paired t-test on per-seed log ratios), and the verdict (the winner's
+#: label, or ``tie``) with a note saying why a tie is one.
+VERDICT_COLUMNS = (
+    "dataset",
+    "batch_size",
+    "optimizer",
+    "baseline",
+    "metric",
+    "seeds",
+    "value",
+    "value_min",
+    "value_max",
+    "baseline_value",
+    "baseline_min",
+    "baseline_max",
+    "ratio",
+    "ratio_low",
+    "ratio_high",
+    "p_value",
+    "verdict",
+    "note",
+)
+
+
+#: A verdict that is neither optimizer: the seed interval contains 1, or one optimizer has no
+#: selected learning rate. (Not "n/a": CSV readers take that for a missing value.)
+TIE = "tie"
+NO_VERDICT = "no verdict"
 
 
 class files:
@@ -71,5 +111,12 @@ class files:
     #: Every row of every run, and the per-group selection (parquet; the selection also as CSV).
     RESULTS = "results"
     SELECTION = "selection"
+    #: Per (problem, batch size, optimizer): the paired comparison with the baseline; and each
+    #: problem's known minimum ``f*`` (empty when unknown).
+    VERDICTS = "verdicts"
+    REFERENCES = "references"
+    #: One row per run (per lane): its tail loss, final loss, largest late rise and flags, as
+    #: the selection rule scored it.
+    SCORES = "scores"
     #: A reproduction target's record: target, preset, wall time, files, provenance.
     REPRODUCTION_JSON = "reproduction.json"

@@ -74,6 +74,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sweep.add_argument("config", nargs="?", type=Path, help="sweep TOML file")
     sweep.add_argument("--name", help="sweep label")
     sweep.add_argument(
+        "--only",
+        action="append",
+        metavar="PROBLEM",
+        help="keep only this problem of the CONFIG file (repeatable; with --batch-sizes: one "
+        "cell of a sweep)",
+    )
+    sweep.add_argument(
         "--dataset",
         action="append",
         help="dataset (repeatable): 'synthetic', 'rotated', a LIBSVM name such as a9a, or the "
@@ -232,7 +239,15 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
         fields["budget"] = Budget(epochs=args.budget_epochs)
     if args.no_vectorize:
         fields["vectorize"] = False
+    if args.only and args.config is None:
+        raise ValueError("--only selects problems of a CONFIG file; give the file")
     if args.config is not None:
+        if args.only:
+            names = [problem.name for problem in config.problems]
+            unknown = [name for name in args.only if name not in names]
+            if unknown:
+                raise ValueError(f"--only {unknown[0]!r}: the file's problems are {names}")
+            fields["problems"] = tuple(p for p in config.problems if p.name in args.only)
         return replace(config, **fields)
     missing = [
         flag
@@ -336,12 +351,16 @@ def console_table(path: Path) -> str:
         results_columns,
         results_labels,
     )
+    from anisoada.schema import NO_VERDICT, TIE
 
     table = pd.read_csv(path)
     for column in ("optimizer", "winner", "predicted_winner", "observed_winner"):
         if column in table:
             table[column] = [
-                key if key == "n/a" else method_style(str(key)).name for key in table[column]
+                key
+                if key in ("n/a", TIE, NO_VERDICT) or pd.isna(key)
+                else method_style(str(key)).name
+                for key in table[column]
             ]
     columns = results_columns(results_labels(table)) if "winner" in table else None
     return markdown_table(table, columns, digits=4)

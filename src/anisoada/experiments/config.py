@@ -11,6 +11,12 @@ problems, ``optimizers``, ``batch_sizes`` and ``[budget]`` is optional)::
     evaluations = 20          # evaluation points per run
     vectorize = true          # all learning rates of a run in one pass (where lanes work)
     divergence_factor = 100.0 # or "none": only NaN/inf count as divergence
+    tuning_seeds = 3          # seeds that choose the learning rates (default: all)
+    baseline = "sgd"          # the optimizer label the verdicts compare with (default: sgd)
+
+    [selection]
+    window = 3                # evaluation points averaged at the end of each run
+    tolerance = 0.1           # a larger relative rise between two of them: unstable
 
     [budget]
     epochs = 5                # or: samples = 200000, or: steps = 1000
@@ -59,6 +65,7 @@ from anisoada._io import atomic_open
 from anisoada.experiments.grid import LRGrid
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs import PROBLEM_KINDS, DatasetSpec, ProblemSpec
+from anisoada.experiments.selection import SelectionRule
 from anisoada.experiments.sweep import SweepConfig
 from anisoada.train import Budget
 
@@ -77,6 +84,9 @@ _TOP_LEVEL = {
     "datasets",
     "problems",
     "optimizers",
+    "selection",
+    "tuning_seeds",
+    "baseline",
 }
 #: TOML has no null: these keys take the string "none" for "no value".
 _NONE = "none"
@@ -186,9 +196,16 @@ def sweep_config_from_dict(payload: Mapping[str, Any], *, name: str = "sweep") -
         "lr_grid": LRGrid.from_dict(payload.get("lr_grid", {})),
         "divergence_factor": None if divergence == _NONE else divergence,
     }
-    for key in ("seeds", "base_seed", "evaluations", "vectorize"):
+    for key in ("seeds", "base_seed", "evaluations", "vectorize", "tuning_seeds", "baseline"):
         if key in payload:
             fields[key] = payload[key]
+    if "selection" in payload:
+        table = _table(payload["selection"], "[selection]")
+        _reject_unknown(table, {"window", "tolerance"}, "[selection]")
+        try:
+            fields["selection"] = SelectionRule(**table)
+        except ValueError as error:
+            raise ValueError(f"[selection]: {error}") from None
     return SweepConfig(**fields)
 
 
@@ -260,11 +277,15 @@ def sweep_config_toml(config: SweepConfig) -> str:
     ]
     for key in ("name", "batch_sizes", "seeds", "base_seed", "evaluations", "vectorize"):
         lines.append(f"{key} = {_value(payload[key])}")
+    for key in ("tuning_seeds", "baseline"):
+        if payload[key] is not None:
+            lines.append(f"{key} = {_value(payload[key])}")
     factor = payload["divergence_factor"]
     lines.append(f"divergence_factor = {_value(_NONE if factor is None else factor)}")
     lines.append("")
     _section(lines, "[budget]", payload["budget"])
     _section(lines, "[lr_grid]", payload["lr_grid"])
+    _section(lines, "[selection]", payload["selection"])
     for problem in payload["problems"]:
         if problem.get("kind") == "lm" and problem.get("data", {}).get("n_train") is None:
             problem = {**problem, "data": {**problem["data"], "n_train": _NONE}}

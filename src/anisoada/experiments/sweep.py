@@ -39,8 +39,9 @@ from anisoada.experiments.executors import Executor, RunFailure, default_executo
 from anisoada.experiments.grid import LRGrid
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs import ProblemSpec, RunSettings, RunSpec
-from anisoada.experiments.selection import select_best
+from anisoada.experiments.selection import SelectionRule, run_scores, seed_scores, select_best
 from anisoada.experiments.store import ResultsStore, provenance
+from anisoada.experiments.verdict import compare_to_baseline
 from anisoada.schema import GROUP_COLUMNS, IDENTITY_COLUMNS, SELECTION_COLUMNS, files
 from anisoada.train import Budget, DistributedContext
 
@@ -68,6 +69,13 @@ class SweepConfig:
             lanes of one run, where the problem supports lanes.
         divergence_factor: A run diverges when its mini-batch loss exceeds this multiple of its
             first one (``None``: only NaN/inf).
+        selection: The selection rule's tail window and stability tolerance
+            (:class:`~anisoada.experiments.selection.SelectionRule`).
+        tuning_seeds: Choose learning rates on the first ``tuning_seeds`` seeds only; the other
+            seeds run at the chosen rates alone (confirmation runs: far cheaper when runs take
+            no lanes). ``None``: every seed tunes.
+        baseline: The optimizer label every other one is compared with in the verdicts
+            (default: the first optimizer named ``sgd``, else the first one).
     """
 
     name: str
@@ -81,6 +89,9 @@ class SweepConfig:
     evaluations: int = 20
     vectorize: bool = True
     divergence_factor: float | None = 100.0
+    selection: SelectionRule = field(default_factory=SelectionRule)
+    tuning_seeds: int | None = None
+    baseline: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -120,6 +131,20 @@ class SweepConfig:
             isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 1
         ):
             raise ValueError(f"divergence_factor must be a number > 1 (or none); got {factor!r}")
+        if not isinstance(self.selection, SelectionRule):
+            raise ValueError(f"selection must be a SelectionRule; got {self.selection!r}")
+        tuning = self.tuning_seeds
+        if tuning is not None and (
+            isinstance(tuning, bool) or not isinstance(tuning, int) or not 1 <= tuning <= self.seeds
+        ):
+            raise ValueError(
+                f"tuning_seeds must be an integer from 1 to seeds ({self.seeds}); got {tuning!r}"
+            )
+        labels = [o.label for o in self.optimizers]
+        if self.baseline is not None and self.baseline not in labels:
+            raise ValueError(
+                f"baseline {self.baseline!r} is not an optimizer label; use one of {labels}"
+            )
 
     @property
     def settings(self) -> RunSettings:
@@ -130,6 +155,19 @@ class SweepConfig:
             divergence_factor=self.divergence_factor,
             base_seed=self.base_seed,
         )
+
+    @property
+    def baseline_label(self) -> str:
+        """The optimizer the verdicts compare every other one with."""
+        if self.baseline is not None:
+            return self.baseline
+        sgd = [o.label for o in self.optimizers if o.name == "sgd"]
+        return sgd[0] if sgd else self.optimizers[0].label
+
+    @property
+    def tuning(self) -> int:
+        """Seeds that choose the learning rates."""
+        return self.seeds if self.tuning_seeds is None else self.tuning_seeds
 
     def grid(self, optimizer: OptimizerSpec) -> LRGrid:
         """The learning-rate grid of an optimizer (its own, else the sweep's)."""
@@ -155,6 +193,9 @@ class SweepConfig:
             "evaluations": self.evaluations,
             "vectorize": self.vectorize,
             "divergence_factor": self.divergence_factor,
+            "selection": self.selection.to_dict(),
+            "tuning_seeds": self.tuning_seeds,
+            "baseline": self.baseline,
         }
 
 
@@ -162,8 +203,10 @@ class SweepConfig:
 class SweepResult:
     """A finished sweep: every row, the selection, the extra tables and where they are stored.
 
-    ``tables`` holds the problems' extra tables by name (e.g. ``"noise"``); ``failures`` the
-    runs that raised (empty for a complete sweep).
+    ``verdicts`` holds, per (problem, batch size, optimizer), the paired comparison with the
+    baseline (:mod:`anisoada.experiments.verdict`), ``references`` each problem's ``f*``,
+    ``tables`` the problems' extra tables by name (e.g. ``"noise"``), ``failures`` the runs that
+    raised (empty for a complete sweep).
     """
 
     rows: pd.DataFrame
@@ -172,6 +215,8 @@ class SweepResult:
     wall_time: float
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     failures: tuple[RunFailure, ...] = ()
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    references: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 class SweepFailedError(RuntimeError):
@@ -197,11 +242,12 @@ def _runs_of(
     optimizer: OptimizerSpec,
     batch_size: int,
     lrs: Sequence[float],
+    seeds: Sequence[int],
 ) -> list[RunSpec]:
     chunks = [tuple(lrs)] if config.vectorize and problem.lanes else [(lr,) for lr in lrs]
     return [
         problem.make_run(optimizer, batch_size, chunk, seed, config.settings)
-        for seed in range(config.seeds)
+        for seed in seeds
         for chunk in chunks
     ]
 
@@ -261,32 +307,23 @@ def run_sweep(
     }
     tried = {key: list(config.grid(spec[1]).values()) for key, spec in specs.items()}
     extensions = {key: {"up": 0, "down": 0} for key in specs}
+    tuning_seeds = list(range(config.tuning))
     pending: list[tuple[GroupKey, list[float]]] = [(key, tried[key]) for key in specs]
     all_runs: list[RunSpec] = []
     failures: list[RunFailure] = []
     round_index = 0
+    confirming = False
     while pending:
-        runs = [run for key, lrs in pending for run in _runs_of(config, *specs[key], lrs)]
+        seeds = tuning_seeds if not confirming else list(range(config.tuning, config.seeds))
+        runs = [run for key, lrs in pending for run in _runs_of(config, *specs[key], lrs, seeds)]
         all_runs += runs
-        todo_ids = executor.share(
-            [run.run_id for run in runs if not store.is_complete(run.run_id)]
-            if executor.is_main
-            else None
-        )
-        assert todo_ids is not None  # the main process's list, in every process
-        todo = set(todo_ids)
-        desc = f"{config.name} round {round_index}"
-        round_failures = executor.run(
-            [run for run in runs if run.run_id in todo], root, progress=progress, desc=desc, log=log
-        )
-        if executor.is_main:
-            for failure in round_failures:
-                store.write_failure(failure.run_id, failure.to_dict())
-        failures += round_failures
+        desc = f"{config.name} " + ("confirmation seeds" if confirming else f"round {round_index}")
+        failures += _execute(executor, store, runs, root, progress, desc, log)
         pending = []
-        if executor.is_main:
-            selection = select_best(store.read_rows(run.run_id for run in all_runs))
-            for record in selection.to_dict("records"):
+        if executor.is_main and not confirming:
+            # Extensions are decided on the tuning seeds (every stored run so far).
+            rows = store.read_rows(run.run_id for run in all_runs)
+            for record in select_best(rows, config.selection).to_dict("records"):
                 key = (record["dataset"], record["optimizer"], int(record["batch_size"]))
                 done = sum(extensions[key].values())
                 step = config.grid(specs[key][1]).next_extension(
@@ -298,6 +335,15 @@ def run_sweep(
                 extensions[key][direction] += 1
                 tried[key] = sorted([*tried[key], *new_lrs])
                 pending.append((key, list(new_lrs)))
+            if not pending and config.tuning < config.seeds:
+                # The grid is settled: the remaining seeds run at each group's chosen rate.
+                confirming = True
+                pending = [
+                    ((r["dataset"], r["optimizer"], int(r["batch_size"])), [float(r["best_lr"])])
+                    for r in select_best(rows, config.selection).to_dict("records")
+                    if np.isfinite(r["best_lr"])
+                ]
+        confirming = bool(executor.share(confirming))
         pending = executor.share(pending)
         round_index += 1
 
@@ -307,9 +353,31 @@ def run_sweep(
     rows = store.read_rows(run_ids)
     if len(rows):
         rows = rows.sort_values([*IDENTITY_COLUMNS, "step"], kind="stable").reset_index(drop=True)
-    selection = _selection_table(rows, extensions)
+    selection = _selection_table(rows, extensions, config)
+    references = pd.DataFrame.from_records(
+        [
+            {"dataset": problem.name, "f_star": problem.reference_loss()}
+            for problem in config.problems
+        ]
+    )
+    verdicts = pd.DataFrame()
+    if len(selection):
+        scores = seed_scores(rows, selection, config.selection)
+        known = {r["dataset"]: r["f_star"] for r in references.to_dict("records")}
+        verdicts = compare_to_baseline(
+            scores,
+            {
+                name: (None if value is None or pd.isna(value) else float(value))
+                for name, value in known.items()
+            },
+            baseline=config.baseline_label,
+            optimizers=[o.label for o in config.optimizers],
+        )
     store.write_table(files.RESULTS, rows)
+    store.write_table(files.SCORES, run_scores(rows, config.selection))
     store.write_table(files.SELECTION, selection, csv=True)
+    store.write_table(files.REFERENCES, references, csv=True)
+    store.write_table(files.VERDICTS, verdicts, csv=True)
     tables = {}
     for name in sorted({table for problem in config.problems for table in problem.extra_tables}):
         tables[name] = store.read_run_tables(name, run_ids)
@@ -321,16 +389,47 @@ def run_sweep(
         wall_time=time.perf_counter() - started,
         tables=tables,
         failures=tuple(failures),
+        verdicts=verdicts,
+        references=references,
     )
     if failures:
         raise SweepFailedError(result)
     return result
 
 
+def _execute(
+    executor: Executor,
+    store: ResultsStore,
+    runs: Sequence[RunSpec],
+    root: Path,
+    progress: bool,
+    desc: str,
+    log: Callable[[str], None] | None,
+) -> list[RunFailure]:
+    """Run what is not stored yet (the main process decides), record what raised."""
+    todo_ids = executor.share(
+        [run.run_id for run in runs if not store.is_complete(run.run_id)]
+        if executor.is_main
+        else None
+    )
+    assert todo_ids is not None  # the main process's list, in every process
+    todo = set(todo_ids)
+    failures = executor.run(
+        [run for run in runs if run.run_id in todo], root, progress=progress, desc=desc, log=log
+    )
+    if executor.is_main:
+        for failure in failures:
+            store.write_failure(failure.run_id, failure.to_dict())
+    return failures
+
+
 def _selection_table(
-    rows: pd.DataFrame, extensions: dict[GroupKey, dict[str, int]]
+    rows: pd.DataFrame, extensions: dict[GroupKey, dict[str, int]], config: SweepConfig
 ) -> pd.DataFrame:
-    selection = select_best(rows) if len(rows) else pd.DataFrame(columns=list(GROUP_COLUMNS))
+    if not len(rows):
+        return pd.DataFrame(columns=list(GROUP_COLUMNS))
+    tuning = config.tuning if config.tuning < config.seeds else None
+    selection = select_best(rows, config.selection, tuning_seeds=tuning)
     if selection.empty:
         return selection
     keys = [

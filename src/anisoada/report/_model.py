@@ -47,6 +47,7 @@ class Table:
         stand_in: If set, a badge saying what stands in for the paper's setting.
         winner_columns: Columns whose cells name a method (coloured by method).
         collapsed: Render folded (HTML ``<details>``) with this summary line.
+        command: The command that reproduces the table's numbers (shown under it).
     """
 
     name: str
@@ -58,6 +59,7 @@ class Table:
     stand_in: str | None = None
     winner_columns: tuple[str, ...] = ()
     collapsed: str | None = None
+    command: str = ""
 
     def shown_columns(self) -> list[str]:
         """The columns present in the frame, in display order."""

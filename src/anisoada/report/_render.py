@@ -24,6 +24,8 @@ from anisoada.report.presentation import METHOD_STYLES
 _CODE = re.compile(r"`([^`]+)`")
 #: Display name → CSS class of a method (its colour in the stylesheet below).
 _METHOD_CLASSES = {style.name: key.replace("_", "-") for key, style in METHOD_STYLES.items()}
+# A tie is a verdict too: shown in its own neutral colour, never as a win.
+_METHOD_CLASSES["tie"] = "tie"
 
 _CSS = """
 :root {
@@ -81,6 +83,7 @@ ul.bullets li { margin: 3px 0; }
 .table-block { margin: 14px 0 18px; }
 .table-caption { font-weight: 600; font-size: 14px; margin: 0 0 6px; }
 .table-source { color: var(--muted); font-weight: 400; font-size: 12px; margin-left: 6px; }
+.table-command { color: var(--muted); font-size: 12px; margin: 4px 0 0; }
 .table-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; }
 table.data { border-collapse: collapse; width: 100%; font-size: 13px;
   font-variant-numeric: tabular-nums; }
@@ -100,6 +103,7 @@ td.winner span { display: inline-block; min-width: 64px; padding: 1px 8px; borde
 td.winner.adagrad span { background: #fbe3e3; color: #a11d1d; }
 td.winner.sgd span { background: #e1ecf7; color: #17558a; }
 td.winner.adagrad-norm span { background: #e2f3e2; color: #1f6f1f; }
+td.winner.tie span { background: #eceef1; color: #4a5360; }
 td.empty { color: #b8bec6; text-align: center; }
 details { margin: 10px 0 16px; }
 details summary { cursor: pointer; color: var(--accent); font-weight: 600; font-size: 14px; }
@@ -196,7 +200,13 @@ def _html_table(table: Table) -> str:
         f'<div class="table-block">{caption}<div class="table-wrap">'
         f'<table class="data" id="table-{html.escape(table.name)}"'
         f' data-source="{html.escape(table.source)}">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></div>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        + (
+            f'<div class="table-command">reproduce: <code>{html.escape(table.command)}</code></div>'
+            if table.command
+            else ""
+        )
+        + "</div>"
     )
     if table.collapsed:
         return f"<details><summary>{_inline(table.collapsed)}</summary>{body}</details>"
@@ -288,6 +298,8 @@ def _markdown_table(table: Table) -> str:
     for record in table.frame.to_dict("records"):
         cells = [cell(format_value(record[c], table.digits)) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
+    if table.command:
+        lines.append(f"\n_reproduce:_ `{table.command}`")
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "logreg_figures",
     "prediction_figure",
     "smoothness_figure",
+    "sweep_figures",
 ]
 
 
@@ -40,65 +41,97 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def _gap(values: pd.Series, f_star: float) -> pd.Series:
+def _gap(values: Any, f_star: float | None) -> Any:
     # Suboptimality on a log axis; a value at or below f* (rounding) is floored for display.
+    # Without a known f* the loss itself is shown.
+    if f_star is None or not np.isfinite(f_star):
+        return values
     return np.maximum(values - f_star, 1e-12)
 
 
-def logreg_figures(out: str | Path, figures_dir: str | Path) -> dict[str, Path]:
-    """Draw the logistic target's figures (from its directory ``out``) into ``figures_dir``.
+def _axis_label(f_star: float | None, what: str) -> str:
+    return f"{what} f − f*" if f_star is not None and np.isfinite(f_star) else f"{what} loss"
 
-    Returns name → path:
 
-    * ``best_loss_vs_batch.png`` — tuned final optimality gap ``f − f*`` vs batch size, per
-      dataset, one line per optimizer (the paper's claim: AdaGrad lowest at every batch size);
+def sweep_figures(
+    sweep_dir: str | Path,
+    figures_dir: str | Path,
+    f_star: dict[str, float | None] | None = None,
+    datasets: list[str] | None = None,
+) -> dict[str, Path]:
+    """Draw a sweep's figures (from its stored tables) into ``figures_dir``; name → path.
+
+    * ``best_loss_vs_batch.png`` — per problem, each optimizer's tuned tail gap ``f − f*`` (or
+      loss, where ``f*`` is unknown) against batch size: the mean over seeds, with error bars
+      spanning the range over seeds;
     * ``curves_<dataset>.png`` — training-loss gap vs samples at the tuned learning rate, one
-      panel per batch size;
-    * ``lr_sensitivity_<dataset>.png`` — final gap vs learning rate, one panel per optimizer,
-      one line per batch size (diverged rates are absent);
-    * ``predicted_vs_observed.png`` — AdaGrad/SGD ratio predicted by the convex bounds and
-      observed, vs batch size.
+      panel per batch size (mean over seeds, band: the range over seeds);
+    * ``lr_sensitivity_<dataset>.png`` — tail gap vs learning rate, one panel per optimizer,
+      one line per batch size (mean over seeds; diverged rates are absent).
+
+    Args:
+        sweep_dir: The sweep's directory (``results.parquet``, ``selection.parquet``).
+        figures_dir: Where the PNGs go.
+        f_star: Known minima per problem (default: the sweep's ``references.csv``).
+        datasets: The problems to draw, in order (default: the selection's order).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out)
-    rows = pd.read_parquet(out / "sweep" / "results.parquet")
-    selection = pd.read_parquet(out / "sweep" / "selection.parquet")
-    table2 = pd.read_csv(out / "table2.csv")
-    comparison = pd.read_csv(out / "predicted_vs_observed.csv")
-    f_star = dict(zip(table2["dataset"], table2["f_star"]))
-    # The order of the reproduction's datasets (Table 2 keeps the sweep's order).
-    datasets = [name for name in table2["dataset"] if name in set(selection["dataset"])]
-    figures_dir = Path(figures_dir)
-    files: dict[str, Path] = {}
+    from anisoada.schema import files as names
 
-    # 1. Best loss vs batch size.
+    sweep_dir, figures_dir = Path(sweep_dir), Path(figures_dir)
+    rows = pd.read_parquet(sweep_dir / f"{names.RESULTS}.parquet")
+    selection = pd.read_parquet(sweep_dir / f"{names.SELECTION}.parquet")
+    if f_star is None:
+        path = sweep_dir / f"{names.REFERENCES}.csv"
+        table = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["dataset"])
+        f_star = {
+            r["dataset"]: (None if pd.isna(r["f_star"]) else float(r["f_star"]))
+            for r in table.to_dict("records")
+        }
+    if datasets is None:
+        datasets = list(dict.fromkeys(selection["dataset"]))
+    files: dict[str, Path] = {}
+    if not datasets or rows.empty:
+        return files
+    scores = pd.read_parquet(sweep_dir / f"{names.SCORES}.parquet")
+    tails = _at_selected(scores, selection)
+
+    # 1. Best loss vs batch size, error bars over seeds.
     figure, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.4), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
-        for optimizer, group in selection[selection["dataset"] == dataset].groupby("optimizer"):
-            label, color, marker = _style(optimizer)
-            group = group.sort_values("batch_size")
-            ax.plot(
-                group["batch_size"],
-                _gap(group["train_loss"], f_star[dataset]),
+        reference = f_star.get(dataset)
+        for optimizer, group in tails[tails["dataset"] == dataset].groupby("optimizer"):
+            label, color, marker = _style(str(optimizer))
+            gaps = _gap(group["tail_loss"], reference)
+            by_size = gaps.groupby(group["batch_size"])
+            mean, low, high = by_size.mean(), by_size.min(), by_size.max()
+            ax.errorbar(
+                mean.index,
+                mean.to_numpy(),
+                yerr=np.vstack([mean - low, high - mean]),
                 marker=marker,
                 color=color,
                 label=label,
+                capsize=3,
             )
-        ax.set(xscale="log", yscale="log", xlabel="batch size", title=dataset)
+        ax.set(yscale="log", xlabel="batch size", title=dataset)
         ax.set_xscale("log", base=2)
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("tuned final f − f*")
+        ax.set_ylabel(_axis_label(reference, "tuned tail"))
     axes[0][0].legend()
-    figure.suptitle("Best training loss vs batch size (fixed sample budget)")
+    figure.suptitle(
+        "Tuned training loss vs batch size (fixed sample budget; bars: range over seeds)"
+    )
     figure.tight_layout()
     files["best_loss_vs_batch.png"] = _save(figure, figures_dir / "best_loss_vs_batch.png")
     plt.close(figure)
 
     for dataset in datasets:
+        reference = f_star.get(dataset)
         chosen = selection[selection["dataset"] == dataset]
         data = rows[rows["dataset"] == dataset]
         sizes = sorted(chosen["batch_size"].unique())
@@ -119,12 +152,23 @@ def logreg_figures(out: str | Path, figures_dir: str | Path) -> dict[str, Path]:
                     & (data["batch_size"] == size)
                     & (data["lr"] == record["best_lr"])
                 ]
-                curve = run.groupby("samples")["train_loss"].mean()
+                by_samples = run.groupby("samples")["train_loss"]
+                curve, low, high = by_samples.mean(), by_samples.min(), by_samples.max()
+                seeds = int(run["seed"].nunique())
                 ax.plot(
                     curve.index,
-                    _gap(curve, f_star[dataset]),
+                    _gap(curve, reference),
                     color=color,
-                    label=f"{label} (lr {record['best_lr']:.3g})",
+                    label=f"{label} (lr {record['best_lr']:.3g}, {seeds} seeds)",
+                )
+                # The band: the range over seeds at each evaluation point.
+                ax.fill_between(
+                    curve.index,
+                    _gap(low, reference),
+                    _gap(high, reference),
+                    color=color,
+                    alpha=0.2,
+                    linewidth=0,
                 )
             ax.set(yscale="log", title=f"batch {size}", xlabel="samples")
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
@@ -132,23 +176,16 @@ def logreg_figures(out: str | Path, figures_dir: str | Path) -> dict[str, Path]:
             ax.legend(fontsize=6)
         for ax in axes.flat[len(sizes) :]:
             ax.axis("off")
-        axes[0][0].set_ylabel("f − f*")
-        figure.suptitle(f"{dataset}: training loss at the tuned learning rate")
+        axes[0][0].set_ylabel(_axis_label(reference, ""))
+        figure.suptitle(f"{dataset}: training loss at the tuned learning rate (band: seeds)")
         figure.tight_layout()
         name = f"curves_{dataset}.png"
         files[name] = _save(figure, figures_dir / name)
         plt.close(figure)
 
-        # 3. Learning-rate sensitivity: final gap vs lr, one panel per optimizer.
-        finals = (
-            data.sort_values("step")
-            .groupby(["optimizer", "batch_size", "seed", "lr"])
-            .tail(1)
-            .query("status != 'diverged'")
-            .groupby(["optimizer", "batch_size", "lr"])["train_loss"]
-            .mean()
-            .reset_index()
-        )
+        # 3. Learning-rate sensitivity: tail gap vs lr, one panel per optimizer.
+        per_lr = scores[(scores["dataset"] == dataset) & ~scores["diverged"].astype(bool)]
+        per_lr = per_lr.groupby(["optimizer", "batch_size", "lr"])["tail_loss"].mean().reset_index()
         optimizers = list(dict.fromkeys(chosen["optimizer"]))
         figure, axes = plt.subplots(
             1, len(optimizers), figsize=(4.0 * len(optimizers), 3.3), squeeze=False, sharey=True
@@ -156,33 +193,68 @@ def logreg_figures(out: str | Path, figures_dir: str | Path) -> dict[str, Path]:
         colors = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
         for ax, optimizer in zip(axes[0], optimizers):
             for color, size in zip(colors, sizes):
-                curve = finals[(finals["optimizer"] == optimizer) & (finals["batch_size"] == size)]
+                curve = per_lr[(per_lr["optimizer"] == optimizer) & (per_lr["batch_size"] == size)]
                 ax.plot(
                     curve["lr"],
-                    _gap(curve["train_loss"], f_star[dataset]),
+                    _gap(curve["tail_loss"], reference),
                     marker=".",
                     color=color,
                     label=f"batch {size}",
                 )
             ax.set(xscale="log", yscale="log", xlabel="learning rate", title=_style(optimizer)[0])
             ax.grid(alpha=0.3, which="both")
-        axes[0][0].set_ylabel("final f − f*")
+        axes[0][0].set_ylabel(_axis_label(reference, "tail"))
         axes[0][-1].legend(fontsize=6)
-        figure.suptitle(f"{dataset}: learning-rate sensitivity")
+        figure.suptitle(f"{dataset}: learning-rate sensitivity (mean over seeds)")
         figure.tight_layout()
         name = f"lr_sensitivity_{dataset}.png"
         files[name] = _save(figure, figures_dir / name)
         plt.close(figure)
+    return files
 
-    # 4. Predicted vs observed advantage.
+
+def _at_selected(scores: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
+    """The stored run scores (tail losses) at each group's selected rate."""
+    runs = scores
+    chosen = selection.dropna(subset=["best_lr"])[["dataset", "optimizer", "batch_size", "best_lr"]]
+    merged = runs.merge(chosen, on=["dataset", "optimizer", "batch_size"])
+    return merged[merged["lr"] == merged["best_lr"]]
+
+
+def logreg_figures(out: str | Path, figures_dir: str | Path) -> dict[str, Path]:
+    """Draw the logistic target's figures (from its directory ``out``) into ``figures_dir``.
+
+    The sweep's figures (:func:`sweep_figures`, with Table 2's ``f*``) and
+    ``predicted_vs_observed.png`` — the AdaGrad/SGD ratio predicted by the convex bounds and
+    observed (with its 95% interval over seeds), vs batch size.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    table2 = pd.read_csv(out / "table2.csv")
+    comparison = pd.read_csv(out / "predicted_vs_observed.csv")
+    f_star = {str(k): float(v) for k, v in zip(table2["dataset"], table2["f_star"])}
+    selection = pd.read_parquet(out / "sweep" / "selection.parquet")
+    # The order of the reproduction's datasets (Table 2 keeps the sweep's order).
+    datasets = [str(name) for name in table2["dataset"] if name in set(selection["dataset"])]
+    figures_dir = Path(figures_dir)
+    files = sweep_figures(out / "sweep", figures_dir, dict(f_star), datasets)
     if not comparison.empty:
         figure, axes = plt.subplots(
             1, len(datasets), figsize=(4.2 * len(datasets), 3.4), squeeze=False, sharey=True
         )
         for ax, dataset in zip(axes[0], datasets):
             part = comparison[comparison["dataset"] == dataset].sort_values("batch_size")
-            ax.plot(part["batch_size"], part["observed"], "o-", color=method_style("adagrad").color,
-                    label="observed gap ratio")  # fmt: skip
+            observed = part["observed"].to_numpy()
+            errors = np.vstack(
+                [observed - part["observed_low"].to_numpy(), part["observed_high"] - observed]
+            )
+            ax.errorbar(part["batch_size"], observed, yerr=np.nan_to_num(errors), fmt="o-",
+                        color=method_style("adagrad").color, capsize=3,
+                        label="observed gap ratio (95% interval)")  # fmt: skip
             ax.plot(part["batch_size"], part["predicted_box"], "--", color="k",
                     label="bounds, box W (‖L‖∞)")  # fmt: skip
             ax.plot(part["batch_size"], part["predicted_box_lambda_max"], ":",
@@ -209,7 +281,8 @@ def figure2(lm_dir: str | Path, path: str | Path) -> Path:
 
     Per optimizer, at the learning rate Table 4 (``lm_dir/table4.csv``) selected, the training
     loss at the parameters of each evaluation point (on the fixed training subset: its last
-    point is Table 4's ``train_loss``; solid, mean over seeds) and the held-out loss (dashed).
+    point is Table 4's ``final_train_loss``; solid, mean over seeds, with a band of the range
+    over seeds) and the held-out loss (dashed, mean over seeds).
     Runs stored without ``train_loss`` show instead the mean mini-batch loss of each evaluation
     interval, drawn at the interval's midpoint and labelled as such. A random initialisation
     standing in for pretrained weights is named in the title.
@@ -233,11 +306,19 @@ def figure2(lm_dir: str | Path, path: str | Path) -> Path:
                 & (rows["batch_size"] == batch_size)
                 & np.isclose(rows["lr"], record["best_lr"])
             ]
-            run = run.groupby("step", as_index=False).mean(numeric_only=True)
+            seeds = int(run["seed"].nunique())
+            spread = run.groupby("step", as_index=False)
+            low, high = spread.min(numeric_only=True), spread.max(numeric_only=True)
+            run = spread.mean(numeric_only=True)
             name, color, _ = method_style(record["optimizer"])
-            label = f"{name} (lr {record['best_lr']:.3g})"
+            label = f"{name} (lr {record['best_lr']:.3g}, {seeds} seeds)"
             x, train_loss, what = _train_curve(run)
             axis.plot(x, train_loss, color=color, label=f"{label}, {what}")
+            if what.startswith("train"):
+                # The band: the range over seeds at each evaluation point.
+                axis.fill_between(
+                    x, low["train_loss"], high["train_loss"], color=color, alpha=0.2, linewidth=0
+                )
             axis.plot(run["samples"], run["eval_loss"], color=color, ls="--", label="held-out")
         axis.set_title(f"batch size {batch_size}")
         axis.set_xlabel("examples seen")

@@ -97,11 +97,22 @@ def results_columns(labels: Sequence[str]) -> dict[str, str]:
         name = method_style(label).name
         columns[f"{label}_loss"] = f"{name} loss"
         columns[f"{label}_lr"] = f"{name} lr"
-    columns["winner"] = "winner"
     columns["adagrad_vs_sgd"] = "gap AdaGrad/SGD"
+    columns["adagrad_vs_sgd_low"] = "95% low"
+    columns["adagrad_vs_sgd_high"] = "95% high"
+    columns["winner"] = "verdict"
     return columns
 
 
 def results_labels(results: pd.DataFrame) -> list[str]:
-    """The optimizer labels of a ``results.csv`` table, in column order (its ``<label>_loss``)."""
-    return [c.removesuffix("_loss") for c in results.columns if c.endswith("_loss")]
+    """The optimizer labels of a ``results.csv`` table, in column order.
+
+    A label is a ``<label>_loss`` column with its ``<label>_lr`` beside it (so the spread
+    columns ``<label>_loss_min``/``_max`` and any other ``…_loss`` are not labels).
+    """
+    columns = set(results.columns)
+    return [
+        c.removesuffix("_loss")
+        for c in results.columns
+        if c.endswith("_loss") and f"{c.removesuffix('_loss')}_lr" in columns
+    ]

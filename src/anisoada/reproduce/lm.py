@@ -41,7 +41,8 @@ is ≈ 107 tokens with its prompt (measured on the 9k-record random subset in sh
 epochs of the 51k training examples are ≈ 16.5M tokens per run; at ``6 × 124M`` FLOPs per
 token that is ≈ 1.2 × 10^16 FLOPs, 1.5–2 minutes on one H100 at a realistic 100–150 TFLOP/s
 for a model this small (``group_by_length`` keeps padding low). The sweep is 2 optimizers ×
-2 batch sizes × 4 learning rates (+ up to 2 extensions each) ≈ 16–24 runs: ≈ 30–50 minutes on
+2 batch sizes × 4 learning rates (+ up to 2 extensions each) ≈ 16–24 runs on the tuning seed,
+plus 4 confirmation runs per further seed (3 seeds: 8 more) ≈ 24–32 runs: ≈ 40–65 minutes on
 one H100, a few minutes on 8. Memory per GPU: weights, gradients and AdaGrad's accumulator
 ≈ 1.5 GB in fp32; activations of a 16 × 512 micro-batch under bf16 ≈ 6–8 GB at most; the noise
 monitor ≈ 2.5 GB more during measured steps: ≈ 12 GB, so a 16 GB GPU fits (lower
@@ -78,7 +79,10 @@ def _grid(low: float, high: float) -> LRGrid:
     return LRGrid(low=low, high=high, per_decade=2, max_extensions=2, extension_points=1)
 
 
-#: The ``quick`` preset: tiny GPT-2, synthetic instructions, CPU-sized.
+#: The ``quick`` preset: tiny GPT-2, synthetic instructions, CPU-sized. Two seeds: the learning
+#: rates are tuned on seed 0 and confirmed at seed 1 (``tuning_seeds=1``), which keeps the demo
+#: within minutes; every step is split into k = 4 micro-batches at both batch sizes, so the
+#: noise anisotropy is estimated alike at 256 and 512.
 QUICK = SweepConfig(
     name="lm-quick",
     problems=(
@@ -92,18 +96,20 @@ QUICK = SweepConfig(
                 template="short",
             ),
             model="tiny",
-            micro_batch_size=64,
+            noise_microbatches=4,
             schedule="cosine",
             warmup_ratio=0.05,
             measure_noise=True,
             group_by_length=True,
         ),
     ),
-    optimizers=_optimizers({"sgd": _grid(0.1, 0.4), "adagrad": _grid(0.01, 0.04)}),
+    optimizers=_optimizers({"sgd": _grid(0.1, 1.0), "adagrad": _grid(0.01, 0.1)}),
     batch_sizes=(256, 512),
-    budget=Budget(samples=25600),
+    budget=Budget(samples=12800),
     evaluations=10,
     divergence_factor=3.0,
+    seeds=2,
+    tuning_seeds=1,
 )
 
 
@@ -165,7 +171,7 @@ def paper_config(
         model="gpt2",
         weights=weights,
         stand_in_for=stand_in_for,
-        micro_batch_size=16,
+        noise_microbatches=16,
         schedule="cosine",
         warmup_ratio=0.03,
         measure_noise=True,
@@ -181,6 +187,7 @@ def paper_config(
         budget=Budget(epochs=3.0),
         evaluations=20,
         seeds=3,
+        tuning_seeds=1,
         divergence_factor=3.0,
     )
 
@@ -188,22 +195,28 @@ def paper_config(
 def lm_table(out: str | Path) -> pd.DataFrame:
     """Table 4 from the stored sweep under ``out/sweep``: one row per batch size and optimizer.
 
-    Columns: ``batch_size, optimizer, best_lr, train_loss`` (final, on the fixed training
-    subset), ``eval_loss`` (final, held-out), ``final_batch_loss`` (mean mini-batch loss over
-    the last evaluation interval), ``rho_sigma`` (mean over the measured steps of
-    ``‖σ‖_1/(√d‖σ‖_2)``, whole model), ``lr_min``, ``lr_max``, ``lrs_tried`` (the learning
-    rates tried), ``at_edge``, ``initialisation`` (``"pretrained <weights>"``, or
-    ``"random init (stand-in for <weights>)"`` / ``"random init"``), and ``gap_vs_sgd``
-    (``train_loss − SGD's train_loss`` at the same batch size; negative: better than SGD).
+    Columns: ``batch_size, optimizer, best_lr``; ``train_loss`` (the selection rule's tail loss
+    on the fixed training subset, mean over seeds) with ``train_loss_min``/``train_loss_max``
+    (its range over seeds) and ``final_train_loss`` (the last evaluation, mean over seeds);
+    ``eval_loss`` (held-out, tail mean); ``final_batch_loss`` (mean mini-batch loss of the last
+    interval); ``seeds``; ``rho_sigma`` (mean over the measured steps of ``‖σ‖_1/(√d‖σ‖_2)``,
+    whole model) with ``noise_k``, the micro-batches it was estimated from; ``lr_min``,
+    ``lr_max``, ``lrs_tried``, ``at_edge``; ``initialisation`` (``"pretrained <weights>"``, or
+    ``"random init (stand-in for <weights>)"`` / ``"random init"``); ``gap_vs_sgd``
+    (``train_loss − SGD's`` at the same batch size); and against the baseline the paired
+    verdict of the sweep (:mod:`anisoada.experiments.verdict`): ``ratio_vs_sgd`` (loss ratio,
+    geometric mean over seeds), ``ratio_low``/``ratio_high`` (95% interval) and ``verdict``.
     """
     root = Path(out) / "sweep"
     selection = pd.read_parquet(root / "selection.parquet")
     noise_path = root / "noise.parquet"
     noise = pd.read_parquet(noise_path) if noise_path.is_file() else pd.DataFrame()
+    verdicts_path = root / f"{files.VERDICTS}.csv"
+    verdicts = pd.read_csv(verdicts_path) if verdicts_path.is_file() else pd.DataFrame()
     initialisation = _initialisation(root)
     records = []
     for row in selection.sort_values(["batch_size", "optimizer"]).to_dict("records"):
-        rho = np.nan
+        rho, k = np.nan, np.nan
         if len(noise):
             mine = noise[
                 (noise["layer"] == "all")
@@ -213,22 +226,40 @@ def lm_table(out: str | Path) -> pd.DataFrame:
             ]
             if len(mine):
                 rho = float((mine["sigma_l1"] / (np.sqrt(mine["d"]) * mine["sigma_l2"])).mean())
-        records.append(
-            {
-                "batch_size": int(row["batch_size"]),
-                "optimizer": row["optimizer"],
-                "best_lr": row["best_lr"],
-                "train_loss": row["train_loss"],
-                "eval_loss": row["eval_loss"],
-                "final_batch_loss": row["final_batch_loss"],
-                "rho_sigma": rho,
-                "lr_min": float(row["lr_min"]),
-                "lr_max": float(row["lr_max"]),
-                "lrs_tried": int(row["lrs_tried"]),
-                "at_edge": bool(row["at_edge"]),
-                "initialisation": initialisation,
-            }
-        )
+                k = float(mine["microbatches"].median())
+        record = {
+            "batch_size": int(row["batch_size"]),
+            "optimizer": row["optimizer"],
+            "best_lr": row["best_lr"],
+            "train_loss": row["train_loss"],
+            "train_loss_min": row.get("train_loss_min", np.nan),
+            "train_loss_max": row.get("train_loss_max", np.nan),
+            "final_train_loss": row.get("final_train_loss", np.nan),
+            "eval_loss": row.get("eval_loss", np.nan),
+            "final_batch_loss": row.get("final_batch_loss", np.nan),
+            "seeds": int(row["seeds"]),
+            "rho_sigma": rho,
+            "noise_k": k,
+            "lr_min": float(row["lr_min"]),
+            "lr_max": float(row["lr_max"]),
+            "lrs_tried": int(row["lrs_tried"]),
+            "at_edge": bool(row["at_edge"]),
+            "initialisation": initialisation,
+        }
+        if len(verdicts):
+            mine = verdicts[
+                (verdicts["optimizer"] == row["optimizer"])
+                & (verdicts["batch_size"] == row["batch_size"])
+            ]
+            if len(mine):
+                verdict = mine.iloc[0]
+                record.update(
+                    ratio_vs_sgd=verdict["ratio"],
+                    ratio_low=verdict["ratio_low"],
+                    ratio_high=verdict["ratio_high"],
+                    verdict=verdict["verdict"],
+                )
+        records.append(record)
     table = pd.DataFrame.from_records(records)
     sgd = table[table["optimizer"] == "sgd"].set_index("batch_size")["train_loss"]
     table["gap_vs_sgd"] = [r.train_loss - sgd.get(r.batch_size, np.nan) for r in table.itertuples()]

@@ -46,14 +46,15 @@ from anisoada.experiments import (
     provenance,
     run_sweep,
 )
+from anisoada.experiments.runs import dataset_optimum
 from anisoada.problems.logistic import (
     logistic_hessian_diagonal,
     logistic_lambda_max,
     logistic_noise,
-    logistic_optimum,
     logistic_smoothness,
 )
 from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
+from anisoada.schema import NO_VERDICT
 from anisoada.train import Budget
 
 __all__ = [
@@ -154,7 +155,7 @@ def measure_dataset(spec: DatasetSpec, out: Path) -> dict[str, Any]:
     L = logistic_smoothness(X)
     lambda_max = logistic_lambda_max(X)
     hessian_bound = logistic_hessian_diagonal(X, y)
-    optimum = logistic_optimum(X, y)
+    optimum = dataset_optimum(spec)  # the sweep's f* comes from the same cached L-BFGS
     w_star = optimum.w
     solver = {
         "f_star": optimum.f_star,
@@ -223,16 +224,25 @@ def measure_dataset(spec: DatasetSpec, out: Path) -> dict[str, Any]:
 
 
 def results_table(
-    selection: pd.DataFrame, table2: pd.DataFrame, optimizers: Sequence[str] | None = None
+    selection: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    table2: pd.DataFrame,
+    optimizers: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per (dataset, batch size): each optimizer's tuned loss, lr, gap; the winner.
+    """One row per (dataset, batch size): each optimizer's tuned loss with its spread over
+    seeds, its lr and gap, and the paired verdicts against the baseline.
 
-    ``<label>_gap = loss − f*`` is the optimality gap; ``adagrad_vs_sgd`` is
-    ``gap_adagrad / gap_sgd`` (below 1: AdaGrad better; present when the sweep has both) and
-    ``winner`` the label of the lowest finite loss (``"n/a"`` when every run diverged).
+    Per optimizer label ``o``: ``o_loss`` (the tail loss of the selection rule, mean over
+    seeds), ``o_loss_min``/``o_loss_max`` (its range over seeds), ``o_gap = o_loss − f*``,
+    ``o_lr``, ``o_test_accuracy``, ``o_at_edge``. Per optimizer compared with the baseline ``b``
+    (:mod:`anisoada.experiments.verdict`): ``o_vs_b`` (geometric mean over seeds of the gap
+    ratio), ``o_vs_b_low``/``o_vs_b_high`` (its 95% interval) and ``o_verdict`` (``o``, ``b``
+    or ``tie``). ``winner`` is the verdict of AdaGrad against SGD when the sweep has both
+    (the question the paper answers), else of the first compared optimizer.
 
     Args:
         selection: The sweep's selection table.
+        verdicts: The sweep's verdict table.
         table2: Measured constants (for ``f*``).
         optimizers: The sweep's optimizer labels, in order (default: as in ``selection``).
     """
@@ -240,11 +250,13 @@ def results_table(
         list(optimizers) if optimizers is not None else list(dict.fromkeys(selection["optimizer"]))
     )
     f_star = dict(zip(table2["dataset"], table2["f_star"]))
+    records = verdicts.to_dict("records") if len(verdicts) else []
+    verdict_of = {(r["dataset"], int(r["batch_size"]), r["optimizer"]): r for r in records}
     rows = []
     order = {name: position for position, name in enumerate(table2["dataset"])}
     groups = selection.groupby(["dataset", "batch_size"], sort=True)
     for (dataset, batch_size), group in sorted(
-        groups, key=lambda item: (order[item[0][0]], item[0][1])
+        groups, key=lambda item: (order.get(item[0][0], len(order)), item[0][1])
     ):
         by_optimizer = group.set_index("optimizer")
         row: dict[str, Any] = {"dataset": dataset, "batch_size": int(batch_size)}
@@ -253,15 +265,25 @@ def results_table(
                 continue
             best = by_optimizer.loc[name]
             row[f"{name}_loss"] = float(best["train_loss"])
+            row[f"{name}_loss_min"] = float(best.get("train_loss_min", np.nan))
+            row[f"{name}_loss_max"] = float(best.get("train_loss_max", np.nan))
             row[f"{name}_gap"] = float(best["train_loss"]) - f_star.get(dataset, np.nan)
             row[f"{name}_lr"] = float(best["best_lr"])
             row[f"{name}_test_accuracy"] = float(best.get("test_accuracy", np.nan))
             row[f"{name}_at_edge"] = bool(best["at_edge"])
-        losses = {name: row.get(f"{name}_loss", np.nan) for name in labels}
-        finite = {k: v for k, v in losses.items() if np.isfinite(v)}
-        row["winner"] = min(finite, key=finite.__getitem__) if finite else "n/a"
-        if "adagrad_gap" in row and "sgd_gap" in row:
-            row["adagrad_vs_sgd"] = row["adagrad_gap"] / row["sgd_gap"]
+        headline = None
+        for name in labels:
+            verdict = verdict_of.get((dataset, int(batch_size), name))
+            if verdict is None:
+                continue
+            stem = f"{name}_vs_{verdict['baseline']}"
+            row[stem] = verdict["ratio"]
+            row[f"{stem}_low"] = verdict["ratio_low"]
+            row[f"{stem}_high"] = verdict["ratio_high"]
+            row[f"{name}_verdict"] = verdict["verdict"]
+            if headline is None or (name == "adagrad" and verdict["baseline"] == "sgd"):
+                headline = verdict["verdict"]
+        row["winner"] = headline if headline is not None else NO_VERDICT
         rows.append(row)
     return pd.DataFrame.from_records(rows)
 
@@ -298,10 +320,11 @@ def predicted_vs_observed(
 
     ``σ`` for the bounds is the elementwise maximum of ``σ(w_1)`` and ``σ(w*)`` (A5 bounds the
     noise along the whole path). The observed ratio is ``(f_AdaGrad − f*)/(f_SGD − f*)`` at the
-    tuned learning rates. ``predicted_winner``/``observed_winner`` are :func:`ratio_winner` of
-    the box prediction and of the observation; since ``ρ_L, ρ_σ ≤ 1`` the box prediction never
-    favours SGD, so comparing winners tests nothing — compare the ratios' sizes, and on a rotated
-    twin whether both move towards 1.
+    tuned learning rates (the verdict's geometric mean over seeds, with its 95% interval
+    ``observed_low``, ``observed_high``). ``predicted_winner`` is :func:`ratio_winner` of the box
+    prediction, ``observed_winner`` the verdict (AdaGrad, SGD or a tie); since
+    ``ρ_L, ρ_σ ≤ 1`` the box prediction never favours SGD, so comparing winners tests nothing —
+    compare the ratios' sizes, and on a rotated twin whether both move towards 1.
 
     Caveat: unregularised logistic regression has no finite minimiser along (nearly) separable
     directions (a rare feature seen only in one class; all of mushrooms). ``f*`` is still
@@ -346,13 +369,14 @@ def predicted_vs_observed(
                 "predicted_box_lambda_max": box["adagrad"].loc[size, "ratio_to_sgd_lambda_max"],
                 "predicted_distance": distance["adagrad"].loc[size, "ratio_to_sgd_lambda_max"],
                 "observed": row.get("adagrad_vs_sgd", np.nan),
-                "observed_adagrad_norm": row.get("adagrad_norm_gap", np.nan)
-                / row.get("sgd_gap", np.nan),
+                "observed_low": row.get("adagrad_vs_sgd_low", np.nan),
+                "observed_high": row.get("adagrad_vs_sgd_high", np.nan),
+                "observed_adagrad_norm": row.get("adagrad_norm_vs_sgd", np.nan),
             }
             # In the box framing the predicted ratio is at most 1 (ρ_L, ρ_σ ≤ 1), so its
             # "winner" is always AdaGrad: the informative part is the ratio's size and trend.
             entry["predicted_winner"] = ratio_winner(entry["predicted_box"])
-            entry["observed_winner"] = ratio_winner(entry["observed"])
+            entry["observed_winner"] = row.get("adagrad_verdict", NO_VERDICT)
             frames.append(entry)
     return pd.DataFrame.from_records(frames)
 
@@ -399,7 +423,7 @@ def run_logreg(
         budgets[spec.name] = samples if samples is not None else np.nan
     table2 = pd.DataFrame.from_records(table2_rows)
     labels = [optimizer.label for optimizer in config.optimizers]
-    results = results_table(sweep.selection, table2, labels)
+    results = results_table(sweep.selection, sweep.verdicts, table2, labels)
     comparison = predicted_vs_observed(results, table2, summaries, budgets)
 
     written: dict[str, Path] = {}

@@ -26,6 +26,7 @@ from anisoada.experiments.runs.logistic import (
     DatasetSpec,
     LogisticData,
     LogisticRun,
+    dataset_optimum,
     load_dataset,
 )
 from anisoada.experiments.runs.quadratic import QuadraticRun, QuadraticSpec
@@ -51,6 +52,7 @@ __all__ = [
     "Resources",
     "RunSettings",
     "RunSpec",
+    "dataset_optimum",
     "derive_seed",
     "identity_hash",
     "load_dataset",

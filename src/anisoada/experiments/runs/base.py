@@ -123,6 +123,9 @@ class ProblemSpec(Protocol):
         extra_tables: Per-run tables besides the rows (``runs/<id>/<name>.parquet``) that the
             sweep concatenates into ``<name>.parquet`` (e.g. the LM's per-layer ``noise``).
         distributed: Whether its runs can train data-parallel under ``torchrun``.
+
+    ``reference_loss()`` is the objective's minimum ``f*`` when it is known (the verdicts then
+    compare optimality gaps ``f − f*``), else ``None`` (they compare losses).
     """
 
     kind: ClassVar[str]
@@ -152,6 +155,8 @@ class ProblemSpec(Protocol):
     ) -> RunSpec: ...
 
     def stand_in(self) -> str | None: ...
+
+    def reference_loss(self) -> float | None: ...
 
 
 def derive_seed(base_seed: int, *parts: int | str) -> int:

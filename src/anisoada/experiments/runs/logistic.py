@@ -43,9 +43,17 @@ from anisoada.experiments.runs.base import (
 )
 from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.logistic import LogisticTask
+from anisoada.problems.logistic import LogisticOptimum
 from anisoada.train import Budget, DistributedContext, TrainConfig, train
 
-__all__ = ["DATASET_SOURCES", "DatasetSpec", "LogisticData", "LogisticRun", "load_dataset"]
+__all__ = [
+    "DATASET_SOURCES",
+    "DatasetSpec",
+    "LogisticData",
+    "LogisticRun",
+    "dataset_optimum",
+    "load_dataset",
+]
 
 DATASET_SOURCES = ("synthetic", "rotated", "libsvm")
 
@@ -265,6 +273,10 @@ class DatasetSpec:
             return "randomly rotated twin of the synthetic logistic data (the control)"
         return None
 
+    def reference_loss(self) -> float | None:
+        """``f*`` of the training set (:func:`dataset_optimum`, L-BFGS; cached per process)."""
+        return dataset_optimum(self).f_star
+
     def validate(
         self, optimizers: Sequence[OptimizerSpec], batch_sizes: Sequence[int], settings: RunSettings
     ) -> None:
@@ -313,6 +325,19 @@ def load_dataset(spec: DatasetSpec) -> LogisticData:
         y_test=y[n:] if n_test else None,
         description=f"{kind}: n={n}, n_test={n_test}, d={X.shape[1]}",
     )
+
+
+@lru_cache(maxsize=8)
+def dataset_optimum(spec: DatasetSpec) -> LogisticOptimum:
+    """The minimiser of the mean logistic loss on a dataset's training rows (cached per process).
+
+    Separable data has no finite minimiser: L-BFGS then stops with ``converged`` false at a
+    large ``w`` and a tiny ``f*`` (see :func:`anisoada.problems.logistic_optimum`).
+    """
+    from anisoada.problems.logistic import logistic_optimum
+
+    data = load_dataset(spec)
+    return logistic_optimum(data.X, data.y)
 
 
 def _load_libsvm(spec: DatasetSpec) -> LogisticData:

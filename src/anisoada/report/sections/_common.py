@@ -7,13 +7,14 @@ import pandas as pd
 
 from anisoada.report._model import Section, Text
 from anisoada.report.presentation import method_style
+from anisoada.schema import NO_VERDICT, TIE
 
 __all__ = ["SECTIONS", "TITLES", "join", "method", "missing", "shown", "value_range"]
 
 
 def method(key: str) -> str:
-    """Display name of an optimizer key (a stored display name or "n/a" is kept as it is)."""
-    return key if key == "n/a" else method_style(str(key)).name
+    """Display name of an optimizer key (a tie or a missing verdict is kept as it is)."""
+    return key if key in ("n/a", TIE, NO_VERDICT) else method_style(str(key)).name
 
 
 def shown(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
