@@ -323,7 +323,8 @@ def run_sweep(
         if executor.is_main and not confirming:
             # Extensions are decided on the tuning seeds (every stored run so far).
             rows = store.read_rows(run.run_id for run in all_runs)
-            for record in select_best(rows, config.selection).to_dict("records"):
+            best = select_best(rows, config.selection) if len(rows) else pd.DataFrame()
+            for record in best.to_dict("records"):
                 key = (record["dataset"], record["optimizer"], int(record["batch_size"]))
                 done = sum(extensions[key].values())
                 step = config.grid(specs[key][1]).next_extension(
@@ -340,7 +341,7 @@ def run_sweep(
                 confirming = True
                 pending = [
                     ((r["dataset"], r["optimizer"], int(r["batch_size"])), [float(r["best_lr"])])
-                    for r in select_best(rows, config.selection).to_dict("records")
+                    for r in best.to_dict("records")
                     if np.isfinite(r["best_lr"])
                 ]
         confirming = bool(executor.share(confirming))
