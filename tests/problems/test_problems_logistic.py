@@ -94,3 +94,46 @@ def test_noise_sums_duplicate_sparse_entries_before_squaring(problem):
     assert not split.has_canonical_format
     np.testing.assert_allclose(logistic_noise(split, y, w), logistic_noise(dense, y, w), rtol=1e-12)
     assert not split.has_canonical_format  # the caller's matrix is left as it was
+
+
+def test_newton_optimum_matches_lbfgs_on_sparse_and_dense_data():
+    """Newton (the default at d ≤ 2000) and L-BFGS-B agree on f* and w* of a strictly convex
+    problem, on sparse and dense features; the gradient test is met."""
+    from scipy.optimize import minimize
+
+    from anisoada.problems.logistic import logistic_optimum
+
+    rng = np.random.default_rng(3)
+    n, d = 400, 12
+    X = sp.random(n, d, density=0.4, random_state=4, format="csr")
+    w_true = rng.normal(size=d)
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-(X @ w_true))), 1.0, -1.0)
+    reference = minimize(
+        lambda w: (float(logistic_loss(X, y, w)), logistic_gradient(X, y, w)),
+        np.zeros(d),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-12, "ftol": 1e-16, "maxiter": 10_000},
+    )
+    for features in (X, X.toarray()):
+        optimum = logistic_optimum(features, y)
+        assert optimum.converged and optimum.message.startswith("Newton")
+        assert optimum.gradient_linf <= 1e-9
+        assert optimum.iterations < 30
+        np.testing.assert_allclose(optimum.f_star, reference.fun, rtol=1e-12)
+        np.testing.assert_allclose(optimum.w, reference.x, atol=1e-6)
+
+
+def test_separable_data_stops_at_a_tiny_loss_and_a_growing_w():
+    """Separable data: the search stops where the gradient test is met, at a tiny f and a large w
+    (f* = 0 is not attained; ‖w‖ grows as the tolerance tightens)."""
+    from anisoada.problems.logistic import logistic_optimum
+
+    X = np.array([[1.0, 0.5], [2.0, -0.3], [-1.0, 0.2], [-1.5, -0.4]])
+    y = np.array([1.0, 1.0, -1.0, -1.0])
+    optimum = logistic_optimum(X, y)
+    assert optimum.f_star < 1e-6
+    assert np.linalg.norm(optimum.w) > 10
+    tighter = logistic_optimum(X, y, gtol=1e-12)
+    assert np.linalg.norm(tighter.w) > np.linalg.norm(optimum.w)
+    assert tighter.f_star < optimum.f_star

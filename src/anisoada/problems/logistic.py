@@ -188,13 +188,24 @@ class LogisticOptimum:
     message: str
 
 
+# Newton's method forms the d × d Hessian: cheap up to a few thousand columns, L-BFGS beyond.
+_NEWTON_MAX_COLUMNS = 2_000
+_NEWTON_MAX_ITERATIONS = 60
+
+
 def logistic_optimum(
     X: Matrix, y: np.ndarray, *, gtol: float = 1e-9, max_iterations: int = 20_000
 ) -> LogisticOptimum:
-    """The unregularised logistic minimiser ``w* = argmin f`` by L-BFGS from ``w = 0``.
+    """The unregularised logistic minimiser ``w* = argmin f`` from ``w = 0``.
+
+    Up to 2,000 columns: damped Newton steps ``(∇²f + δI) p = −∇f`` with a backtracking
+    (Armijo) line search, ``δ = 10⁻¹⁰ · tr ∇²f / d`` (so collinear or empty columns, common in
+    one-hot LIBSVM sets, leave the system solvable). It reaches ``‖∇f‖_∞ ≤ 10⁻⁹`` in tens of
+    iterations where L-BFGS takes over a thousand (a9a: 12 vs 1,352). Wider problems, and any
+    Newton run that does not converge within 60 iterations, go to L-BFGS-B from ``w = 0``.
 
     Separable (or nearly separable) data has no finite minimiser: ``f → 0`` along a separating
-    direction and ``‖w‖`` grows without bound. L-BFGS then stops at a large ``w`` with a tiny
+    direction and ``‖w‖`` grows without bound. The search then stops at a large ``w`` with a tiny
     ``f``; the returned ``f_star`` is still accurate, but ``w`` (and any distance computed from
     it) is that of the stopping point. ``converged`` says whether the gradient test was met.
 
@@ -217,6 +228,10 @@ def logistic_optimum(
     from scipy.optimize import minimize
 
     _check(X, y)
+    if X.shape[1] <= _NEWTON_MAX_COLUMNS:
+        newton = _newton_optimum(X, y, gtol=gtol)
+        if newton is not None:
+            return newton
 
     def loss_and_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
         return float(logistic_loss(X, y, w)), logistic_gradient(X, y, w)
@@ -237,3 +252,50 @@ def logistic_optimum(
         converged=bool(result.success) or gradient_linf <= gtol,
         message=str(result.message),
     )
+
+
+def _newton_optimum(X: Matrix, y: np.ndarray, *, gtol: float) -> LogisticOptimum | None:
+    """Damped Newton from ``w = 0`` (see :func:`logistic_optimum`); ``None`` if it stalls."""
+    import scipy.linalg
+
+    n, d = X.shape
+    w = np.zeros(d)
+    loss = float(logistic_loss(X, y, w))
+    for iteration in range(_NEWTON_MAX_ITERATIONS + 1):
+        gradient = logistic_gradient(X, y, w)
+        gradient_linf = float(np.abs(gradient).max())
+        if gradient_linf <= gtol:
+            return LogisticOptimum(
+                w, loss, gradient_linf, iteration, True, "Newton: gradient test met"
+            )
+        if iteration == _NEWTON_MAX_ITERATIONS:
+            return None
+        p = expit(np.asarray(X @ w).ravel())
+        curvature = p * (1.0 - p)
+        # ∇²f = Xᵀ diag(p(1 − p)) X / n, scaling the columns of Xᵀ (5× faster than scaling
+        # the rows of X on a9a, for sparse X).
+        if sp.issparse(X):
+            scaled = X.T.multiply(curvature[None, :])
+            hessian = np.asarray(sp.csr_matrix(scaled @ X).toarray()) / n
+        else:
+            dense = np.asarray(X)
+            hessian = (dense.T * curvature) @ dense / n
+        hessian[np.diag_indices(d)] += 1e-10 * max(float(np.trace(hessian)) / d, 1e-300)
+        try:
+            step = -scipy.linalg.solve(hessian, gradient, assume_a="pos")
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+        slope = float(gradient @ step)
+        if not slope < 0:
+            return None
+        size = 1.0
+        candidate = w + step
+        candidate_loss = float(logistic_loss(X, y, candidate))
+        while candidate_loss > loss + 1e-4 * size * slope:
+            size /= 2
+            if size < 1e-10:
+                return None
+            candidate = w + size * step
+            candidate_loss = float(logistic_loss(X, y, candidate))
+        w, loss = candidate, candidate_loss
+    return None
