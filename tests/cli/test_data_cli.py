@@ -58,5 +58,5 @@ def test_fetch_of_a_missing_file_is_a_one_line_error(tmp_path, capsys):
                    "--no-download"])  # fmt: skip
     assert status == 2
     err = capsys.readouterr().err
-    assert err.startswith("anisoada data: error: w8a (test) is not in")
+    assert err.startswith("anisoada data fetch: error: w8a (test) is not in")
     assert "'w8a.t'" in err and err.count("\n") == 1

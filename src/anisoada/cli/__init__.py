@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from anisoada import __version__
+from anisoada.cli._common import Parser, fail
 
 # Modules that contribute subcommands, in the order they appear in ``--help``.
 _COMMAND_MODULES: tuple[str, ...] = (
@@ -28,7 +30,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``anisoada`` argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="anisoada",
         description=(
             "AdaGrad under anisotropic smoothness: optimizers, measurement of per-coordinate "
@@ -43,19 +45,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit status."""
+    """Run the CLI; returns the process exit status.
+
+    0 on success; 2 for a usage error or bad input (one line on stderr naming the input and
+    what to do, never a traceback); 1 for an internal error (a bug: one line too, the traceback
+    with ``ANISOADA_TRACEBACK=1``); 130 when interrupted. Finished runs are stored as they
+    complete, so any failure keeps what was already computed.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error (already printed)
+        return exit_.code if isinstance(exit_.code, int) else 2
     if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 0 if args.command is None else 2
+        parser.print_usage(sys.stderr)
+        print("anisoada: error: give a command (see anisoada --help)", file=sys.stderr)
+        return 2
     try:
         status = args.func(args)
-    except (ValueError, FileNotFoundError) as error:
-        # Bad input: one clear line, no traceback, and a non-zero exit status.
-        print(f"anisoada {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(
+            f"anisoada {args.command}: interrupted; finished runs are stored and a re-run "
+            "resumes from them",
+            file=sys.stderr,
+        )
+        return 130
+    except SystemExit:
+        raise
+    except BaseException as error:
+        if os.environ.get("ANISOADA_TRACEBACK"):
+            raise
+        return fail(_command(args), error)
     return 0 if status is None else int(status)
+
+
+def _command(args: argparse.Namespace) -> str:
+    """``sweep``, or ``data fetch`` for a command with actions."""
+    parts = [args.command]
+    for name in ("data_command",):
+        if getattr(args, name, None):
+            parts.append(getattr(args, name))
+    return " ".join(parts)
 
 
 if __name__ == "__main__":  # pragma: no cover

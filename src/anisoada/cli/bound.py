@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from anisoada._io import load_npz, read_json
 from anisoada.theory.prediction import predict
 from anisoada.theory.ratios import rho_D, rho_L, rho_sigma, term_ratios
 
@@ -194,28 +195,44 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
             if inputs[name] is not None:
                 raise ValueError(f"--{name} and --from both give {name}; use one of them")
         path = _npz_path(args.from_file)
-        with np.load(path, allow_pickle=False) as arrays:
-            for name in ("L", "sigma"):
-                if name not in arrays:
+        advice = "write it with `anisoada measure --out STEM` or pass --L/--sigma"
+        arrays = load_npz(path, what="a measurement summary", advice=advice)
+        for name in ("L", "sigma", "L0", "L1"):
+            if name not in arrays:
+                if name in ("L", "sigma"):
                     raise ValueError(
-                        f"--from {path} has no array {name!r} (found {sorted(arrays.files)}); "
-                        "write it with `anisoada measure` or pass --L/--sigma"
+                        f"--from {path} has no array {name!r} (found {sorted(arrays)}); {advice}"
                     )
-                inputs[name] = np.asarray(arrays[name], dtype=np.float64).ravel()
-            for name in ("L0", "L1"):
-                if inputs[name] is None and name in arrays:
-                    inputs[name] = np.asarray(arrays[name], dtype=np.float64).ravel()
+                continue
+            if name in ("L0", "L1") and inputs[name] is not None:
+                continue
+            try:
+                vector = np.asarray(arrays[name], dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"--from {path}: array {name!r} does not hold numbers; {advice}"
+                ) from None
+            if vector.size == 0:
+                raise ValueError(f"--from {path}: array {name!r} is empty; {advice}")
+            inputs[name] = vector
         inputs["source"] = str(path)
         sidecar = path.with_suffix(".json")
         if sidecar.is_file():
-            scalars = json.loads(sidecar.read_text())
+            scalars = read_json(
+                sidecar, what="a measurement summary's JSON", advice="delete or rewrite it"
+            )
+            if not isinstance(scalars, dict):
+                raise ValueError(f"{sidecar} is not a measurement summary (not a JSON object)")
             d = scalars.get("d")
-            if d is not None and int(d) != inputs["L"].size:
+            if d is not None and (not isinstance(d, int) or d != inputs["L"].size):
                 raise ValueError(
                     f"{sidecar} says d={d} but {path} holds {inputs['L'].size} coordinates"
                 )
-            if lambda_max is None and scalars.get("lambda_max") is not None:
-                lambda_max = float(scalars["lambda_max"])
+            value = scalars.get("lambda_max")
+            if lambda_max is None and value is not None:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"{sidecar}: lambda_max must be a number; got {value!r}")
+                lambda_max = float(value)
     if inputs["L"] is None or inputs["sigma"] is None:
         raise ValueError("give --from FILE.npz, or both --L and --sigma")
     if (inputs["L0"] is None) != (inputs["L1"] is None):

@@ -12,7 +12,12 @@ Layout under a sweep's output directory::
 
 Every file is written atomically (temporary file + rename). ``run.json`` is written **last**:
 its presence is what marks a run complete, so a process killed at any moment leaves either a
-complete run or one that is simply redone.
+complete run or one that is simply redone. :meth:`ResultsStore.prepare` (called before a sweep
+starts its runs) removes the temporary files a killed writer left behind, and
+:meth:`ResultsStore.is_complete` checks a run before trusting it: a ``run.json`` that is not a
+JSON object, or a ``rows.parquet`` that is missing or unreadable, makes the run incomplete
+again (the damaged files are removed and the run redone, with a line on stderr naming the
+directory), so a damaged store heals on the next run instead of failing every time.
 """
 
 from __future__ import annotations
@@ -24,14 +29,20 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from anisoada._io import atomic_path, write_json
+from anisoada._io import (
+    atomic_path,
+    load_npz,
+    package_versions,
+    read_json,
+    remove_temporary_files,
+    write_json,
+)
 
 __all__ = ["ResultsStore", "provenance"]
 
@@ -60,6 +71,12 @@ def _git_revision() -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+@cache
+def _package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that produce results (read once per process)."""
+    return package_versions(*_PACKAGES)
+
+
 def provenance() -> dict[str, Any]:
     """Versions of the packages that produce results, Python, the machine and the git revision.
 
@@ -67,14 +84,8 @@ def provenance() -> dict[str, Any]:
         >>> sorted(provenance())
         ['git', 'machine', 'packages', 'python']
     """
-    versions: dict[str, str | None] = {}
-    for package in _PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
     return {
-        "packages": versions,
+        "packages": dict(_package_versions()),
         "python": sys.version.split()[0],
         "machine": {
             "platform": platform.platform(),
@@ -98,18 +109,77 @@ class ResultsStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        # Runs found intact, with the mtimes of run.json and rows.parquet then (re-checked
+        # when either changes).
+        self._intact: dict[str, tuple[int, int]] = {}
 
     def run_dir(self, run_id: str) -> Path:
         """Directory of one run."""
         return self.root / "runs" / run_id
 
     def prepare(self) -> None:
-        """Create the store's directory."""
-        (self.root / "runs").mkdir(parents=True, exist_ok=True)
+        """Create the store's directory and remove what killed writers left there.
+
+        Call it only while no run of this store is being written (a sweep calls it before
+        starting its runs): every ``.<name>.<random>.tmp`` beside the tables and in each run
+        directory is deleted.
+        """
+        runs = self.root / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        remove_temporary_files(self.root)
+        for directory in runs.iterdir():
+            if directory.is_dir():
+                remove_temporary_files(directory)
 
     def is_complete(self, run_id: str) -> bool:
-        """Whether the run finished writing (its ``run.json`` exists)."""
-        return (self.run_dir(run_id) / "run.json").is_file()
+        """Whether the run finished writing: ``run.json`` exists and the run is intact.
+
+        A run whose ``run.json`` is not a JSON object or whose ``rows.parquet`` is missing or
+        unreadable is damaged: its ``run.json`` is removed (so the run is redone and the
+        directory no longer claims to be complete), a line on stderr says so, and the answer
+        is ``False``.
+        """
+        directory = self.run_dir(run_id)
+        info_path, rows_path = directory / "run.json", directory / "rows.parquet"
+        try:
+            stamp = (info_path.stat().st_mtime_ns, rows_path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            if not info_path.is_file():
+                return False
+            stamp = None
+        if stamp is not None and self._intact.get(run_id) == stamp:
+            return True
+        problem = self._damage(info_path, rows_path)
+        if problem is None:
+            assert stamp is not None
+            self._intact[run_id] = stamp
+            return True
+        self._intact.pop(run_id, None)
+        print(
+            f"anisoada: run directory {directory} is damaged ({problem}); redoing the run",
+            file=sys.stderr,
+        )
+        info_path.unlink(missing_ok=True)
+        return False
+
+    @staticmethod
+    def _damage(info_path: Path, rows_path: Path) -> str | None:
+        """What is wrong with a finished run's files, or None when they are intact."""
+        try:
+            info = json.loads(info_path.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            return "run.json is not readable JSON"
+        if not isinstance(info, dict):
+            return "run.json is not a JSON object"
+        if not rows_path.is_file():
+            return "rows.parquet is missing"
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        try:
+            pq.read_metadata(rows_path)
+        except (OSError, ValueError) as error:  # pyarrow's errors derive from these
+            return f"rows.parquet is unreadable: {' '.join(str(error).split())[:100]}"
+        return None
 
     def write_run(
         self,
@@ -140,20 +210,22 @@ class ResultsStore:
         path = self.run_dir(run_id) / "run.json"
         if not path.is_file():
             raise FileNotFoundError(f"run {run_id} has no run.json under {self.root}")
-        return json.loads(path.read_text())
+        info = read_json(path, what="a run's record", advice="re-run the sweep to redo the run")
+        if not isinstance(info, dict):
+            raise ValueError(f"{path} is not a run record; re-run the sweep to redo the run")
+        return info
 
     def read_vectors(self, run_id: str) -> dict[str, np.ndarray]:
         """A run's ``vectors.npz`` as a dict of arrays."""
         path = self.run_dir(run_id) / "vectors.npz"
         if not path.is_file():
             raise FileNotFoundError(f"run {run_id} has no vectors.npz under {self.root}")
-        with np.load(path) as archive:
-            return {name: archive[name] for name in archive.files}
+        return load_npz(path, what="a run's vectors", advice="re-run the sweep to redo the run")
 
     def read_rows(self, run_ids: Iterable[str]) -> pd.DataFrame:
         """The rows of the given complete runs, concatenated (empty frame when none)."""
         frames = [
-            pd.read_parquet(self.run_dir(run_id) / "rows.parquet")
+            _read_parquet(self.run_dir(run_id) / "rows.parquet", "re-run the sweep to redo it")
             for run_id in run_ids
             if self.is_complete(run_id)
         ]
@@ -166,7 +238,7 @@ class ResultsStore:
         for run_id in run_ids:
             path = self.run_dir(run_id) / f"{name}.parquet"
             if self.is_complete(run_id) and path.is_file():
-                frames.append(pd.read_parquet(path))
+                frames.append(_read_parquet(path, f"delete {path.parent} and re-run the sweep"))
         frames = [frame for frame in frames if len(frame)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -185,4 +257,15 @@ class ResultsStore:
         path = self.root / f"{name}.parquet"
         if not path.is_file():
             raise FileNotFoundError(f"no table {name!r} under {self.root} (run the sweep first)")
+        return _read_parquet(path, "re-run the sweep to rewrite it")
+
+
+def _read_parquet(path: Path, advice: str) -> pd.DataFrame:
+    """A parquet table; a damaged file is a ``ValueError`` naming it and what to do."""
+    try:
         return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} not found; {advice}") from None
+    except (OSError, ValueError) as error:
+        reason = " ".join(str(error).split())[:120]
+        raise ValueError(f"{path} is damaged ({reason}); {advice}") from None

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from anisoada._io import atomic_open
+from anisoada._io import atomic_open, load_npz, package_versions, read_json
 from anisoada.measure._functional import LossFn, batch_size, chunks, slice_batch
 from anisoada.measure.envelope import EnvelopeFit, fit_envelopes
 from anisoada.measure.layout import ParameterLayout, trainable_parameters
@@ -186,7 +186,10 @@ class SmoothnessCheckResult:
             "n_skipped": self.n_skipped,
             "envelope": {name: fit.to_dict() for name, fit in self.fits.items()},
             "config": dataclasses.asdict(self.config),
-            "provenance": dict(self.provenance),
+            "provenance": {
+                "packages": package_versions("anisoada", "torch", "numpy"),
+                **self.provenance,
+            },
         }
         with atomic_open(json_path) as handle:
             handle.write(json.dumps(document, indent=2) + "\n")
@@ -203,11 +206,23 @@ class SmoothnessCheckResult:
         for needed in (npz_path, json_path):
             if not needed.is_file():
                 raise FileNotFoundError(f"{needed} not found (write it with smoothness-check)")
-        document = json.loads(json_path.read_text())
-        if document.get("format") != CHECK_FORMAT:
-            raise ValueError(f"{json_path} is not a smoothness-check record")
-        with np.load(npz_path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+        advice = "write it again with `anisoada smoothness-check --out STEM`"
+        document = read_json(json_path, what="a smoothness-check record", advice=advice)
+        if not isinstance(document, dict) or document.get("format") != CHECK_FORMAT:
+            raise ValueError(f"{json_path} is not a smoothness-check record; {advice}")
+        arrays = load_npz(npz_path, what="a smoothness-check record", advice=advice)
+        try:
+            return cls._from_parts(document, arrays)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(
+                f"{base} (.json/.npz) is an incomplete or damaged smoothness-check record "
+                f"({type(error).__name__}: {error}); {advice}"
+            ) from None
+
+    @classmethod
+    def _from_parts(
+        cls, document: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> SmoothnessCheckResult:
         config = dict(document["config"])
         config["betas"] = tuple(config["betas"])
         return cls(

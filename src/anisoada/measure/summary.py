@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from anisoada._io import atomic_open
+from anisoada._io import atomic_open, load_npz, package_versions, read_json
 
 __all__ = ["SUMMARY_FORMAT", "MeasurementSummary", "load_summary", "summary_paths"]
 
@@ -246,7 +246,11 @@ class MeasurementSummary:
             **self.scalars(),
             "blocks": self.per_block(),
             "conventions": self.conventions,
-            "provenance": {"python": platform.python_version(), **self.provenance},
+            "provenance": {
+                "python": platform.python_version(),
+                "packages": package_versions("anisoada", "torch", "numpy", "scipy"),
+                **self.provenance,
+            },
         }
         with atomic_open(json_path) as handle:
             handle.write(json.dumps(document, indent=2, default=_json_default) + "\n")
@@ -278,14 +282,15 @@ def load_summary(path: str | os.PathLike[str]) -> MeasurementSummary:
                 f"{needed} not found: a measurement summary is the pair <stem>.npz + <stem>.json "
                 "(write one with `anisoada measure`)"
             )
-    document = json.loads(json_path.read_text())
-    if document.get("format") != SUMMARY_FORMAT:
+    advice = "write it again with `anisoada measure --out STEM`"
+    document = read_json(json_path, what="a measurement summary", advice=advice)
+    if not isinstance(document, dict) or document.get("format") != SUMMARY_FORMAT:
+        document = document if isinstance(document, dict) else {}
         raise ValueError(
             f"{json_path} is not a measurement summary (format {document.get('format')!r}, "
             f"expected {SUMMARY_FORMAT!r})"
         )
-    with np.load(npz_path, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
+    arrays = load_npz(npz_path, what="a measurement summary", advice=advice)
     for required in ("L", "sigma"):
         if required not in arrays:
             raise ValueError(f"{npz_path} lacks the vector {required!r}")

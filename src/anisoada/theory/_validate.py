@@ -9,12 +9,24 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
+def _shown(value: object) -> str:
+    """A value as a user typed it: ``0.0``, not numpy's ``np.float64(0.0)``."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def vector(name: str, value: ArrayLike) -> np.ndarray:
     """A non-empty, finite, non-negative float64 vector, or a ValueError naming ``name``."""
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a vector of numbers; got {value!r} ({error})") from None
+        raise ValueError(
+            f"{name} must be a vector of numbers; got {_shown(value)} ({error})"
+        ) from None
     if array.ndim != 1:
         raise ValueError(
             f"{name} must be a 1-D vector with one entry per coordinate; got shape {array.shape}"
@@ -55,9 +67,9 @@ def positive(name: str, value: float) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number; got {value!r}") from None
+        raise ValueError(f"{name} must be a positive number; got {_shown(value)}") from None
     if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a finite positive number; got {value!r}")
+        raise ValueError(f"{name} must be a finite positive number; got {_shown(value)}")
     return number
 
 
@@ -75,16 +87,16 @@ def schedule(M: float, T: float | None, N: float | None) -> tuple[float, float]:
     """
     M = positive("M", M)
     if M < 1:
-        raise ValueError(f"M (batch size) must be at least 1; got {M!r}")
+        raise ValueError(f"M (batch size) must be at least 1; got {_shown(M)}")
     if (T is None) == (N is None):
         raise ValueError(
             "give exactly one of T (iterations) and N (sample budget, N = M·T); "
-            f"got T={T!r}, N={N!r}"
+            f"got T={_shown(T)}, N={_shown(N)}"
         )
     if T is not None:
         T = positive("T", T)
         if T < 1:
-            raise ValueError(f"T (iterations) must be at least 1; got {T!r}")
+            raise ValueError(f"T (iterations) must be at least 1; got {_shown(T)}")
         return M, T
     assert N is not None  # exactly one of T and N (checked above)
     N = positive("N", N)
@@ -120,10 +132,10 @@ def batch_sizes(values: Sequence[float] | np.ndarray, budget: float) -> np.ndarr
     """Batch sizes as floats in ``[1, budget]``, or a ValueError naming the offending one."""
     array = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"batch_sizes must be a non-empty list of numbers; got {values!r}")
+        raise ValueError(f"batch_sizes must be a non-empty list of numbers; got {_shown(values)}")
     for M in array:
         if not math.isfinite(M) or M < 1:
-            raise ValueError(f"batch_sizes must be numbers ≥ 1; got {M!r}")
+            raise ValueError(f"batch_sizes must be numbers ≥ 1; got {_shown(M)}")
         if budget < M:
             raise ValueError(
                 f"batch size {M:g} in batch_sizes exceeds the sample budget {budget:g}; "

@@ -1,0 +1,315 @@
+"""Conventions shared by every subcommand: lists, common flags, help text and error messages.
+
+One concept has one flag name in every command, lists take ``8,64,512`` as well as
+``8 64 512`` (or both mixed), help shows each option's default, and every failure ends in one
+line on stderr with exit status 2. Commands call these helpers rather than repeating them:
+
+* :func:`add_list` — a list option (``nargs="+"``, commas or spaces, each item checked);
+* :func:`add_quiet`, :func:`add_json` — ``--quiet`` (old spelling ``--no-progress`` kept hidden)
+  and ``--json``;
+* :func:`hidden_alias` — an old spelling that still works but is not shown in ``--help``;
+* :class:`HelpFormatter` — defaults in help, descriptions printed as written;
+* :func:`error_message` — any exception as one line that names the input and says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = [
+    "HelpFormatter",
+    "add_json",
+    "add_list",
+    "add_quiet",
+    "error_message",
+    "hidden_alias",
+    "list_of",
+    "positive_float",
+    "positive_int",
+    "print_json",
+]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and ``(default: …)`` after every option that has a real one.
+
+    Unlike :class:`argparse.ArgumentDefaultsHelpFormatter`, it says nothing for a default of
+    ``None`` or ``False`` (an absent option, a flag) and leaves help that already states its
+    default alone.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or "default" in text
+            or "%(default)" in text
+            or not action.option_strings
+        ):
+            return text
+        if isinstance(default, list | tuple):
+            shown = " ".join(str(item) for item in default)
+        else:
+            shown = str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+def positive_int(text: str) -> int:
+    """An integer ≥ 1 (``argparse`` type; the message names the value, not the function)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1; got {text!r}")
+    return value
+
+
+def list_of(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    """An ``argparse`` type for one token holding items separated by commas (or spaces)."""
+
+    def parse(text: str) -> list[Any]:
+        tokens = text.replace(",", " ").split()
+        if not tokens:
+            raise argparse.ArgumentTypeError(f"expected a list such as 8,64,512; got {text!r}")
+        return [item(token) for token in tokens]
+
+    parse.__name__ = getattr(item, "__name__", "list")
+    return parse
+
+
+class _Extend(argparse.Action):
+    """Collects every token of ``nargs="+"`` (each possibly comma-separated) into one list.
+
+    Given twice, the later occurrence replaces the earlier one (as any single-valued option).
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        assert isinstance(values, list)
+        setattr(namespace, self.dest, [item for value in values for item in value])
+
+
+def add_list(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *flags: str,
+    item: Callable[[str], Any] = str,
+    default: Sequence[Any] | None = None,
+    help: str,
+    metavar: str = "LIST",
+    **keywords: Any,
+) -> argparse.Action:
+    """A list option: ``--flag 8,64,512``, ``--flag 8 64 512`` or both mixed, items checked."""
+    return parser.add_argument(
+        *flags,
+        nargs="+",
+        type=list_of(item),
+        action=_Extend,
+        default=None if default is None else list(default),
+        metavar=metavar,
+        help=help,
+        **keywords,
+    )
+
+
+def hidden_alias(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, dest: str, **keywords: Any
+) -> argparse.Action:
+    """An old spelling of an option: accepted, stored in ``dest``, never shown in ``--help``."""
+    keywords.setdefault("default", argparse.SUPPRESS)
+    return parser.add_argument(flag, dest=dest, help=argparse.SUPPRESS, **keywords)
+
+
+def add_quiet(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str) -> None:
+    """``--quiet`` (the old ``--no-progress`` kept as a hidden alias)."""
+    parser.add_argument("--quiet", action="store_true", help=help)
+    hidden_alias(parser, "--no-progress", "quiet", action="store_true")
+
+
+def add_json(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--json``: print one JSON object on stdout instead of the table."""
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout instead of the table"
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-safe copy: non-finite floats → null, numpy scalars and arrays → Python values."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value.is_integer() and abs(value) < 2**53:
+            return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    try:
+        import pandas as pd
+
+        if value is pd.NaT or (not isinstance(value, str | bytes) and pd.isna(value)):
+            return None
+    except (TypeError, ValueError, ImportError):
+        pass
+    return value
+
+
+def table_records(table: Any) -> list[dict[str, Any]]:
+    """A data frame's rows as JSON-safe records (integral float columns as integers)."""
+    records = []
+    for record in table.to_dict(orient="records"):
+        records.append({str(k): json_safe(v) for k, v in record.items()})
+    return records
+
+
+def print_json(payload: Any) -> None:
+    """Print ``payload`` as indented JSON (non-finite numbers as null)."""
+    print(json.dumps(json_safe(payload), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: one line naming the input and what to do
+# ---------------------------------------------------------------------------------------------
+
+_OS_ADVICE = {
+    errno.EACCES: "check its permissions or choose another location",
+    errno.EPERM: "check its permissions or choose another location",
+    errno.EROFS: "the file system is read-only; choose another location",
+    errno.ENOSPC: "the disk is full; free some space or choose another location",
+    errno.EDQUOT: "the disk quota is exhausted; free some space or choose another location",
+    errno.ENOTDIR: "a part of this path is a file, not a directory; choose another location",
+    errno.EEXIST: "it exists and is not a directory; choose another location",
+    errno.EISDIR: "it is a directory; give a file",
+    errno.ENOENT: "check the path",
+    errno.ENAMETOOLONG: "the name is too long; choose a shorter path",
+    errno.EIO: "the device reported an I/O error; check the disk",
+}
+
+
+def _os_message(error: OSError) -> str:
+    reason = error.strerror or type(error).__name__
+    target = error.filename
+    if target is None:
+        text = str(error)
+        return text if text else reason
+    where = os.fsdecode(target) if isinstance(target, bytes | os.PathLike) else str(target)
+    advice = _OS_ADVICE.get(error.errno or -1, "check the path and try again")
+    return f"{where}: {reason.lower() if reason[:1].isupper() else reason} ({advice})"
+
+
+def is_internal(error: BaseException) -> bool:
+    """Whether ``error`` is a bug rather than bad input or a failing file system.
+
+    Bad input raises ``ValueError`` (or a subclass) or ``FileNotFoundError``, the file system
+    raises ``OSError``, and the project's own exception types carry their own message; any
+    other type from outside the project (``KeyError``, ``TypeError``, ...) is a bug.
+    """
+    if isinstance(error, ValueError | OSError | MemoryError | RecursionError):
+        return False
+    return not type(error).__module__.startswith("anisoada")
+
+
+def error_message(error: BaseException) -> str:
+    """One line for any exception: the project's own messages as they are, others explained.
+
+    ``ValueError``/``FileNotFoundError`` raised by the library already name the input and what
+    to do; an ``OSError`` becomes the path, the reason and advice; anything else (a bug) is
+    named as one, with how to see its traceback.
+    """
+    if isinstance(error, OSError) and not type(error).__module__.startswith("anisoada"):
+        text = _os_message(error)
+    elif isinstance(error, MemoryError):
+        text = "out of memory; use a smaller problem, batch size or --jobs"
+    elif isinstance(error, RecursionError):
+        text = "input nested too deeply to read; check the input files"
+    elif is_internal(error):
+        detail = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+        text = (
+            f"internal error ({type(error).__name__}: {detail}); set ANISOADA_TRACEBACK=1 to "
+            "see where, and report it"
+        )
+    else:
+        text = str(error)
+    return " ".join(text.split()) or type(error).__name__
+
+
+def fail(command: str | None, error: BaseException) -> int:
+    """Print ``error`` as one line on stderr; the exit status: 2, or 1 for a bug."""
+    prefix = f"anisoada {command}" if command else "anisoada"
+    print(f"{prefix}: error: {error_message(error)}", file=sys.stderr)
+    return 1 if is_internal(error) else 2
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse`` with the project's conventions: defaults in help, one-line usage errors.
+
+    Subcommand parsers made by ``add_subparsers().add_parser`` are of this class too.
+    """
+
+    def __init__(self, *args: Any, **keywords: Any) -> None:
+        keywords.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **keywords)
+
+    def error(self, message: str) -> Any:
+        """Print one line (not the whole usage) and exit with status 2."""
+        print(
+            f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
