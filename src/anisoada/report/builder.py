@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from anisoada._io import atomic_open
+from anisoada.report._checks import check_results_directory
 from anisoada.report._render import render_html, render_markdown
 from anisoada.report._results import ResultsDirectory
 from anisoada.report.sections import build_sections
@@ -61,6 +62,7 @@ def build_report(
         raise FileNotFoundError(
             f"results directory {root} not found; create it with `anisoada reproduce --out {root}`"
         )
+    check_results_directory(root, _TARGETS)
     results = ResultsDirectory(root)
     if not any(results.target(name).present for name in _TARGETS):
         found = sorted(p.name for p in root.iterdir() if p.is_dir())
