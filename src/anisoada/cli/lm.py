@@ -7,6 +7,10 @@ Examples::
         --micro-batch-size 64 --vocabulary compact
     torchrun --nproc_per_node=8 -m anisoada lm --model gpt2 --weights openai-community/gpt2 \\
         --data alpaca_data.json --n-train 0 --batch-size 256 --micro-batch-size 16 ...
+    anisoada lm --executor ray --ray-address auto --device cuda ...   # one GPU per run
+
+One run across several GPUs is ``torchrun``; a sweep of many runs on a GPU cluster is
+``--executor ray`` (each run a Ray task holding one GPU).
 """
 
 from __future__ import annotations
@@ -126,10 +130,14 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--jobs", type=int, default=1, help="runs trained side by side (single process only)"
     )
+    from anisoada.cli.sweep import add_executor_arguments
+
+    add_executor_arguments(parser)
 
 
 def sweep_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~anisoada.experiments.SweepConfig` (one :class:`LMSpec`) the options describe."""
+    from anisoada.cli.sweep import executor_fields
     from anisoada.data import LMDataSpec
     from anisoada.experiments import (
         LMSpec,
@@ -198,6 +206,7 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
         base_seed=args.base_seed,
         evaluations=args.evaluations,
         divergence_factor=3.0,
+        **executor_fields(args),
     )
 
 

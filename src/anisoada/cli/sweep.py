@@ -59,6 +59,41 @@ def _add_execution_arguments(
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--executor`` and ``--ray-address`` (``anisoada sweep`` and ``anisoada lm``)."""
+    from anisoada.experiments.executors import EXECUTORS
+
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=None,
+        help="where runs execute: local (this process or --jobs processes) or ray (one Ray "
+        "task per run; pip install 'anisoada[ray]') (default: the CONFIG file's, else local)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="auto|HOST:PORT",
+        default=None,
+        help="the Ray cluster of --executor ray (default: start a local Ray instance)",
+    )
+
+
+def executor_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~anisoada.experiments.SweepConfig` fields ``--executor``/``--ray-address`` set.
+
+    ``--ray-address`` alone implies nothing: it needs ``--executor ray`` (or the file's
+    ``executor = "ray"``); ``--executor local`` also drops a file's ``ray_address``.
+    """
+    fields: dict[str, Any] = {}
+    if args.executor is not None:
+        fields["executor"] = args.executor
+        if args.executor == "local":
+            fields["ray_address"] = None
+    if args.ray_address is not None:
+        fields["ray_address"] = args.ray_address
+    return fields
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sweep`` and ``reproduce`` subcommands."""
     sweep = subparsers.add_parser(
@@ -120,6 +155,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--no-vectorize", action="store_true", help="one process pass per learning rate"
     )
     _add_execution_arguments(sweep)
+    add_executor_arguments(sweep)
     sweep.set_defaults(func=_run_sweep)
 
     from anisoada.reproduce import PRESETS, TARGET_MODULES
@@ -239,6 +275,7 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
         fields["budget"] = Budget(epochs=args.budget_epochs)
     if args.no_vectorize:
         fields["vectorize"] = False
+    fields.update(executor_fields(args))
     if args.only and args.config is None:
         raise ValueError("--only selects problems of a CONFIG file; give the file")
     if args.config is not None:

@@ -13,6 +13,8 @@ problems, ``optimizers``, ``batch_sizes`` and ``[budget]`` is optional)::
     divergence_factor = 100.0 # or "none": only NaN/inf count as divergence
     tuning_seeds = 3          # seeds that choose the learning rates (default: all)
     baseline = "sgd"          # the optimizer label the verdicts compare with (default: sgd)
+    executor = "local"        # where runs execute: "local" or "ray" (anisoada[ray])
+    # ray_address = "auto"    # the ray executor's cluster, or HOST:PORT (default: local Ray)
 
     [selection]
     window = 3                # evaluation points averaged at the end of each run
@@ -87,6 +89,8 @@ _TOP_LEVEL = {
     "selection",
     "tuning_seeds",
     "baseline",
+    "executor",
+    "ray_address",
 }
 #: TOML has no null: these keys take the string "none" for "no value".
 _NONE = "none"
@@ -196,7 +200,16 @@ def sweep_config_from_dict(payload: Mapping[str, Any], *, name: str = "sweep") -
         "lr_grid": LRGrid.from_dict(payload.get("lr_grid", {})),
         "divergence_factor": None if divergence == _NONE else divergence,
     }
-    for key in ("seeds", "base_seed", "evaluations", "vectorize", "tuning_seeds", "baseline"):
+    for key in (
+        "seeds",
+        "base_seed",
+        "evaluations",
+        "vectorize",
+        "tuning_seeds",
+        "baseline",
+        "executor",
+        "ray_address",
+    ):
         if key in payload:
             fields[key] = payload[key]
     if "selection" in payload:
@@ -277,9 +290,11 @@ def sweep_config_toml(config: SweepConfig) -> str:
     ]
     for key in ("name", "batch_sizes", "seeds", "base_seed", "evaluations", "vectorize"):
         lines.append(f"{key} = {_value(payload[key])}")
-    for key in ("tuning_seeds", "baseline"):
+    for key in ("tuning_seeds", "baseline", "ray_address"):
         if payload[key] is not None:
             lines.append(f"{key} = {_value(payload[key])}")
+    if payload["executor"] != "local":
+        lines.append(f"executor = {_value(payload['executor'])}")
     factor = payload["divergence_factor"]
     lines.append(f"divergence_factor = {_value(_NONE if factor is None else factor)}")
     lines.append("")

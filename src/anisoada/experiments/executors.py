@@ -8,9 +8,11 @@ is recorded as failed with its message and does not stop the others; interruptin
 
 * :class:`LocalExecutor` — this process (``jobs=1``) or a pool of ``jobs`` worker processes;
 * :class:`CollectiveExecutor` — every ``torchrun`` process trains every run together (data
-  parallel); rank 0 decides what is left and writes.
+  parallel); rank 0 decides what is left and writes;
+* :class:`~anisoada.experiments.ray_executor.RayExecutor` — each run a Ray task on a cluster (or
+  a local Ray instance), in its own module so that nothing imports ``ray`` unless it is chosen.
 
-A cluster executor (Ray) implements the same three members.
+:func:`default_executor` makes the one a sweep names (``executor = "local"`` or ``"ray"``).
 """
 
 from __future__ import annotations
@@ -28,15 +30,28 @@ from anisoada.experiments.runs.base import RunSpec
 from anisoada.train import DistributedContext
 
 __all__ = [
+    "EXECUTORS",
     "CollectiveExecutor",
     "Executor",
+    "ExtraNotInstalledError",
     "LocalExecutor",
     "RunFailure",
+    "default_executor",
     "execute_run",
 ]
 
+#: The executors a sweep can name (``SweepConfig.executor``, ``--executor``).
+EXECUTORS = ("local", "ray")
+
 _T = TypeVar("_T")
 LogFn = Callable[[str], None]
+
+
+class ExtraNotInstalledError(ImportError, ValueError):
+    """An optional dependency is missing; the message names the extra that installs it.
+
+    A ``ValueError`` too, so the command line reports it as a usage error (one line, status 2).
+    """
 
 
 @dataclass(frozen=True)
@@ -195,10 +210,48 @@ class CollectiveExecutor:
         return []
 
 
-def default_executor(jobs: int = 1, context: DistributedContext | None = None) -> Any:
-    """:class:`CollectiveExecutor` under a multi-process ``context``, else a local one."""
-    if context is not None and context.distributed:
+def default_executor(
+    jobs: int = 1,
+    context: DistributedContext | None = None,
+    *,
+    kind: str = "local",
+    ray_address: str | None = None,
+) -> Any:
+    """The executor a sweep names.
+
+    ``kind="local"``: :class:`CollectiveExecutor` under a multi-process ``context``, else a
+    :class:`LocalExecutor` of ``jobs`` processes. ``kind="ray"``: a
+    :class:`~anisoada.experiments.ray_executor.RayExecutor` on the cluster at ``ray_address``
+    (``None``: a local Ray instance of this machine's cores); the cluster's size and each run's
+    declared resources set the parallelism, so ``jobs`` must stay 1.
+
+    Raises:
+        ValueError: an unknown kind, or a combination that cannot work (``jobs > 1`` under
+            ``torchrun`` or with Ray, Ray under ``torchrun``).
+        ExtraNotInstalledError: ``kind="ray"`` without the ``ray`` extra.
+    """
+    if kind not in EXECUTORS:
+        raise ValueError(f"unknown executor {kind!r}; use one of {list(EXECUTORS)}")
+    distributed = context is not None and context.distributed
+    if kind == "ray":
+        if distributed:
+            raise ValueError(
+                "the ray executor trains each run in its own Ray task; under torchrun use the "
+                "local executor (or run the sweep without torchrun, one GPU per run)"
+            )
+        if jobs != 1:
+            raise ValueError(
+                "jobs sets the local pool's size; with the ray executor the cluster's size and "
+                "each run's resources decide how many runs train at once"
+            )
+        from anisoada.experiments.ray_executor import RayExecutor
+
+        return RayExecutor(ray_address)
+    if ray_address is not None:
+        raise ValueError("a Ray address needs the ray executor (executor = 'ray')")
+    if distributed:
         if jobs != 1:
             raise ValueError("jobs > 1 starts separate processes; under torchrun use jobs=1")
+        assert context is not None
         return CollectiveExecutor(context)
     return LocalExecutor(jobs)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from anisoada._io import write_json
-from anisoada.experiments.executors import Executor, RunFailure, default_executor
+from anisoada.experiments.executors import EXECUTORS, Executor, RunFailure, default_executor
 from anisoada.experiments.grid import LRGrid
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs import ProblemSpec, RunSettings, RunSpec
@@ -76,6 +76,11 @@ class SweepConfig:
             no lanes). ``None``: every seed tunes.
         baseline: The optimizer label every other one is compared with in the verdicts
             (default: the first optimizer named ``sgd``, else the first one).
+        executor: Where the runs execute when :func:`run_sweep` is given no executor:
+            ``"local"`` (this process or a local pool) or ``"ray"`` (Ray tasks; needs the
+            ``ray`` extra). It changes no result.
+        ray_address: The Ray cluster of the ``"ray"`` executor: ``"auto"`` or ``HOST:PORT``
+            (``None``: start a local Ray instance).
     """
 
     name: str
@@ -92,6 +97,8 @@ class SweepConfig:
     selection: SelectionRule = field(default_factory=SelectionRule)
     tuning_seeds: int | None = None
     baseline: str | None = None
+    executor: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -145,6 +152,14 @@ class SweepConfig:
             raise ValueError(
                 f"baseline {self.baseline!r} is not an optimizer label; use one of {labels}"
             )
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"unknown executor {self.executor!r}; use one of {list(EXECUTORS)}")
+        address = self.ray_address
+        if address is not None and (self.executor != "ray" or not isinstance(address, str)):
+            raise ValueError(
+                f"ray_address {address!r} is for the ray executor (executor = 'ray'; "
+                "--executor ray): 'auto' or HOST:PORT"
+            )
 
     @property
     def settings(self) -> RunSettings:
@@ -196,6 +211,8 @@ class SweepConfig:
             "selection": self.selection.to_dict(),
             "tuning_seeds": self.tuning_seeds,
             "baseline": self.baseline,
+            "executor": self.executor,
+            "ray_address": self.ray_address,
         }
 
 
@@ -272,8 +289,9 @@ def run_sweep(
         config: The sweep.
         out: Output directory (created).
         jobs: Worker processes of the default local executor (1: this process).
-        executor: Where runs execute (default: :class:`LocalExecutor` with ``jobs``, or every
-            ``torchrun`` rank together when ``context`` is distributed).
+        executor: Where runs execute (default: the one ``config.executor`` names — a
+            :class:`LocalExecutor` with ``jobs``, or every ``torchrun`` rank together when
+            ``context`` is distributed; or a Ray executor at ``config.ray_address``).
         context: The data-parallel context under ``torchrun``.
         progress: Show a progress bar of runs.
         log: Called with one line per evaluation point by runs that log (LM runs).
@@ -287,7 +305,9 @@ def run_sweep(
     started = time.perf_counter()
     config.validate()
     if executor is None:
-        executor = default_executor(jobs, context)
+        executor = default_executor(
+            jobs, context, kind=config.executor, ray_address=config.ray_address
+        )
     root = Path(out)
     store = ResultsStore(root)
     if executor.is_main:
