@@ -183,11 +183,17 @@ def _config_of(out):
 def test_registry_and_presets():
     assert "logreg" in reproductions()
     quick = preset_config("quick")
-    assert [d.source for d in quick.problems] == ["synthetic", "rotated"]
+    assert [(d.name, d.source) for d in quick.problems] == [
+        ("a9a", "libsvm"),
+        ("synthetic", "synthetic"),
+        ("rotated", "rotated"),
+    ]
+    assert quick.seeds >= 3 and quick.budget.samples == 80_000
     assert {o.name for o in quick.optimizers} == {"sgd", "adagrad", "adagrad_norm"}
     paper = preset_config("paper")
     assert paper.batch_sizes[0] == 8 and paper.batch_sizes[-1] == 4096
     assert [d.name for d in paper.problems][:2] == ["a9a", "w8a"]
+    assert paper.seeds >= 5
     with pytest.raises(ValueError, match="preset"):
         preset_config("huge")
     with pytest.raises(ValueError, match="unknown reproduction target"):

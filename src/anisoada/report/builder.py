@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -12,6 +13,7 @@ from anisoada.report._checks import check_results_directory
 from anisoada.report._render import render_html, render_markdown
 from anisoada.report._results import ResultsDirectory
 from anisoada.report.sections import build_sections
+from anisoada.report.sweep_report import is_sweep_directory, sweep_sections, sweep_title
 
 __all__ = ["ReportPaths", "build_report"]
 
@@ -27,7 +29,10 @@ class ReportPaths(NamedTuple):
 
 
 def build_report(
-    results_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None
+    results_dir: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    measurements: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> ReportPaths:
     """Build the report of a results directory from its stored results only (never trains).
 
@@ -40,10 +45,17 @@ def build_report(
     stored tables. A target that has not run gives a section saying how to run it; numbers from
     a stand-in (synthetic data, a random-init or tiny GPT-2) are labelled where they appear.
 
+    A plain sweep directory (the ``--out`` of ``anisoada sweep``, holding ``sweep.json``) gets
+    the sweep report instead (:mod:`anisoada.report.sweep_report`): its answer in plain words,
+    verdicts, tuned losses with their spread, loss curves, learning-rate sensitivity, predicted
+    vs observed when a measurement summary lies beside it, and provenance.
+
     Args:
-        results_dir: The ``--out`` directory of ``anisoada reproduce``.
+        results_dir: The ``--out`` directory of ``anisoada reproduce`` or of ``anisoada sweep``.
         out: Directory for the report files; default ``results_dir``. Figures the report draws
             itself (the rotated-twin comparison) go to ``out/report_figures/``.
+        measurements: For a sweep directory, problem → measurement-summary stem (see
+            :func:`anisoada.report.sweep_report.sweep_sections`).
 
     Returns:
         :class:`ReportPaths` ``(html, markdown)``.
@@ -62,6 +74,14 @@ def build_report(
         raise FileNotFoundError(
             f"results directory {root} not found; create it with `anisoada reproduce --out {root}`"
         )
+    out_dir = Path(out) if out is not None else root
+    if is_sweep_directory(root):
+        return _sweep_report(root, out_dir, measurements or {})
+    if measurements:
+        raise ValueError(
+            f"--measure applies to a sweep directory; {root} is a reproduction directory (its "
+            "measurements are its own)"
+        )
     check_results_directory(root, _TARGETS)
     results = ResultsDirectory(root)
     if not any(results.target(name).present for name in _TARGETS):
@@ -71,7 +91,6 @@ def build_report(
             f"{', '.join(_TARGETS)}; found directories {found}); run "
             f"`anisoada reproduce --out {root}` first"
         )
-    out_dir = Path(out) if out is not None else root
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = build_sections(results, out_dir / "report_figures")
     built = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -86,6 +105,21 @@ def build_report(
     markdown_path = out_dir / "report.md"
     _write(html_path, render_html(sections, title=_TITLE, subtitle=subtitle))
     _write(markdown_path, render_markdown(sections, title=_TITLE, subtitle=subtitle, base=out_dir))
+    return ReportPaths(html_path, markdown_path)
+
+
+def _sweep_report(
+    root: Path, out_dir: Path, measurements: Mapping[str, str | os.PathLike[str]]
+) -> ReportPaths:
+    sections = sweep_sections(root, root, out_dir / "report_figures", measurements=measurements)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    built = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    title = sweep_title(root)
+    subtitle = [f"sweep results from `{root.resolve()}` · built {built}"]
+    html_path = out_dir / "report.html"
+    markdown_path = out_dir / "report.md"
+    _write(html_path, render_html(sections, title=title, subtitle=subtitle))
+    _write(markdown_path, render_markdown(sections, title=title, subtitle=subtitle, base=out_dir))
     return ReportPaths(html_path, markdown_path)
 
 
