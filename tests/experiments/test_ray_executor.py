@@ -162,6 +162,52 @@ def test_a_worker_killed_mid_run_is_retried_and_the_rows_are_unchanged(
     assert [path for path in tmp_path.rglob("*") if path.name.endswith(".tmp")] == []
 
 
+def test_retries_are_bounded_and_the_next_invocation_completes_the_run(ray_module, tmp_path):
+    from anisoada.experiments.ray_executor import RETRIES_FILE, RayExecutor
+
+    run = TOY.make_run(CONFIG.optimizers[0], 4, (0.5,), 0, CONFIG.settings)
+    executor = RayExecutor(max_retries=1)
+    outcome: dict[str, object] = {}
+    driver = threading.Thread(
+        target=lambda: outcome.update(failures=executor.run([run], tmp_path, progress=False))
+    )
+    driver.start()
+    try:
+        for _ in range(2):  # the first attempt and its one retry
+            pid, run_id = _training_worker(time.monotonic() + 60)
+            assert run_id == run.run_id
+            os.kill(pid, signal.SIGKILL)
+            while Path(f"/proc/{pid}").exists() and driver.is_alive():
+                time.sleep(0.01)
+    finally:
+        driver.join(timeout=120)
+    (failure,) = outcome["failures"]
+    assert failure.run_id == run.run_id
+    assert failure.error.startswith("its worker died in each of 2 attempts: WorkerCrashedError")
+    store = ResultsStore(tmp_path)
+    history = json.loads((store.run_dir(run.run_id) / RETRIES_FILE).read_text())
+    assert [entry["attempt"] for entry in history] == [1, 2]
+    assert not store.is_complete(run.run_id)
+    assert [path for path in tmp_path.rglob("*") if path.name.endswith(".tmp")] == []
+    # The next invocation (a re-run of the sweep) trains it.
+    assert executor.run([run], tmp_path, progress=False) == []
+    assert store.is_complete(run.run_id)
+
+
+def test_the_command_line_runs_a_sweep_on_ray(ray_module, tmp_path):
+    from anisoada.cli import main
+
+    path = tmp_path / "small.toml"
+    path.write_text(sweep_config_toml(dataclasses.replace(CONFIG, batch_sizes=(32,))))
+    flags = ["sweep", str(path), "--optimizer", "sgd", "--no-progress"]
+    assert main([*flags, "--out", str(tmp_path / "local")]) == 0
+    assert main([*flags, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
+    rows = [pd.read_parquet(tmp_path / name / "results.parquet") for name in ("local", "ray")]
+    assert rows[0]["run_id"].nunique() == 2
+    pd.testing.assert_frame_equal(_untimed(rows[1]), _untimed(rows[0]))
+    assert 'executor = "ray"' in (tmp_path / "ray" / "sweep.toml").read_text()
+
+
 def test_a_run_that_raises_is_recorded_and_the_others_finish(ray_module, tmp_path):
     from anisoada.experiments.ray_executor import RayExecutor
 
@@ -256,6 +302,14 @@ def test_the_executor_is_part_of_the_sweep_file_and_the_command_line(tmp_path):
         None,
     )
     assert parsed("--ray-address", "auto").ray_address == "auto"
+    from anisoada.cli.lm import sweep_from_args
+
+    lm = sweep_from_args(
+        build_parser().parse_args(
+            ["lm", "--lr", "0.1", "--executor", "ray", "--ray-address", "auto"]
+        )
+    )
+    assert (lm.executor, lm.ray_address) == ("ray", "auto")
     with pytest.raises(ValueError, match="jobs sets the local pool"):
         default_executor(2, kind="ray")
     with pytest.raises(ValueError, match="needs the ray executor"):
