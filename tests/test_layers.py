@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("train",),
     ("measure",),
     ("experiments",),
+    ("advice",),
     ("reproduce",),
     ("report",),
     ("cli",),

@@ -24,6 +24,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "anisoada.cli.measure",
     "anisoada.cli.sweep",
     "anisoada.cli.lm",
+    "anisoada.cli.advise",
     "anisoada.cli.report",
 )
 

@@ -5,7 +5,7 @@ minutes) and a ``paper`` preset (the paper's data and sizes). Each target lives 
 module that exposes a module-level ``REPRODUCTION`` (a :class:`Reproduction`); the modules are
 listed in :data:`TARGET_MODULES`, so adding a target is one line there and no edit of anyone
 else's code. ``anisoada reproduce`` with no target (or ``all``) runs every registered target in
-that order, each into ``OUT/<target>/``.
+that order, each into ``OUT/<target>/`` (but for targets marked ``in_all=False``, run by name).
 
 Targets run sweeps and measurements and write tables (CSV/parquet) and records (JSON) through
 the store, with the names of :mod:`anisoada.schema`; they draw no figures and format no
@@ -47,6 +47,7 @@ TARGET_MODULES: tuple[str, ...] = (
     "anisoada.reproduce.lm",
     "anisoada.reproduce.smoothness",
     "anisoada.reproduce.theory",
+    "anisoada.reproduce.prediction",
 )
 
 
@@ -82,11 +83,14 @@ class Reproduction:
         description: One line for ``--help``.
         run: ``run(preset, out, *, jobs, progress) -> ReproductionOutput``; must reuse results
             already stored under ``out``.
+        in_all: Whether ``reproduce`` with no target (or ``all``) runs it; a validation target
+            that re-runs every other experiment many times over (``prediction``) is run by name.
     """
 
     name: str
     description: str
     run: Callable[..., ReproductionOutput]
+    in_all: bool = True
 
 
 def reproductions() -> dict[str, Reproduction]:
@@ -112,7 +116,8 @@ def run_reproductions(
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}; got {preset!r}")
     targets = reproductions()
-    selected = list(targets) if not names or names == ["all"] else names
+    every = [name for name, target in targets.items() if target.in_all]
+    selected = every if not names or names == ["all"] else names
     unknown = [name for name in selected if name not in targets]
     if unknown:
         raise ValueError(f"unknown reproduction target(s) {unknown}; known: {['all', *targets]}")

@@ -5,7 +5,10 @@
 * ``"quadratic"`` — :class:`QuadraticSpec` / :class:`QuadraticRun`: a stochastic quadratic with
   exact constants (``anisoada demo``);
 * ``"lm"`` — :class:`LMSpec` / :class:`LMRun`: GPT-2 instruction tuning, one lr per run,
-  data parallel under ``torchrun``.
+  data parallel under ``torchrun``;
+* ``"module"`` — :class:`ModuleSpec` / :class:`ModuleRun`: a user's own PyTorch problem
+  (``module:function`` returning a model factory, a mean-reduced loss and the data), one lr
+  per run.
 
 :data:`PROBLEM_KINDS` maps a ``kind`` (the key of a sweep file's ``[[problems]]`` table) to its
 spec class; each class reads its own table with ``from_table``.
@@ -29,13 +32,17 @@ from anisoada.experiments.runs.logistic import (
     dataset_optimum,
     load_dataset,
 )
+from anisoada.experiments.runs.module import ModuleRun, ModuleSpec
 from anisoada.experiments.runs.quadratic import QuadraticRun, QuadraticSpec
 
 #: Run kinds by the ``kind`` key of a ``[[problems]]`` table.
-PROBLEM_KINDS: dict[str, type[DatasetSpec] | type[QuadraticSpec] | type[LMSpec]] = {
+PROBLEM_KINDS: dict[
+    str, type[DatasetSpec] | type[QuadraticSpec] | type[LMSpec] | type[ModuleSpec]
+] = {
     DatasetSpec.kind: DatasetSpec,
     QuadraticSpec.kind: QuadraticSpec,
     LMSpec.kind: LMSpec,
+    ModuleSpec.kind: ModuleSpec,
 }
 
 __all__ = [
@@ -46,6 +53,8 @@ __all__ = [
     "LMSpec",
     "LogisticData",
     "LogisticRun",
+    "ModuleRun",
+    "ModuleSpec",
     "ProblemSpec",
     "QuadraticRun",
     "QuadraticSpec",

@@ -1,0 +1,274 @@
+"""A user-defined PyTorch problem as a run kind of the one sweep: ``--problem module:function``.
+
+``ModuleSpec.create("pkg.mod:function")`` (or ``"path/to/file.py:function"``) names a function
+that returns a :class:`~anisoada.experiments.tasks.module.ModuleProblem` — or the tuple
+``(model_factory, loss_fn, data)`` — and keyword ``options`` passed to it. Its runs
+(:class:`ModuleRun`) train one learning rate each through the one loop
+(:class:`~anisoada.experiments.tasks.module.ModuleTask`). Every optimizer at a seed starts from
+the same initial weights (torch seeded with :func:`derive_seed` of the problem and the seed
+index before the factory is called) and sees the same mini-batches.
+
+A run stores its final and initial parameters (flattened) as ``vectors.npz``; ``anisoada
+advise`` takes the end of a pilot run as the reference point of ``D_∞`` and ``D_2``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
+from anisoada.experiments.runs.base import (
+    Resources,
+    RunSettings,
+    derive_seed,
+    identity_hash,
+    run_record,
+    run_rows,
+    settings_identity,
+)
+from anisoada.experiments.store import ResultsStore
+from anisoada.experiments.tasks.module import ModuleProblem, ModuleTask, as_module_problem
+from anisoada.train import Budget, DistributedContext, TrainConfig, train
+
+__all__ = ["ModuleRun", "ModuleSpec", "load_module_problem"]
+
+
+def _split(target: str) -> tuple[str, str]:
+    if not isinstance(target, str) or target.count(":") < 1:
+        raise ValueError(f"a problem is 'module:function' or 'file.py:function'; got {target!r}")
+    module, _, function = target.rpartition(":")
+    if not module or not function.isidentifier():
+        raise ValueError(f"a problem is 'module:function' or 'file.py:function'; got {target!r}")
+    return module, function
+
+
+def _import(module: str) -> Any:
+    path = Path(module)
+    if module.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"No such problem file: {path}")
+        name = (
+            "anisoada_user_problem_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        )
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot import {path} as a Python module")
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[name] = loaded
+        spec.loader.exec_module(loaded)
+        return loaded
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        raise ValueError(
+            f"cannot import module {module!r} ({error}); give an importable module or a "
+            "path to a .py file"
+        ) from None
+
+
+@lru_cache(maxsize=8)
+def load_module_problem(target: str, options: tuple[tuple[str, Any], ...] = ()) -> ModuleProblem:
+    """Call ``target``'s function with ``options`` and check what it returns (cached)."""
+    module, function = _split(target)
+    loaded = _import(module)
+    factory = getattr(loaded, function, None)
+    if factory is None or not callable(factory):
+        raise ValueError(f"{module!r} has no function {function!r}")
+    return as_module_problem(factory(**dict(options)), where=target)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """A user's PyTorch problem on the sweep's problem axis (see the module docstring).
+
+    Args:
+        target: ``"pkg.mod:function"`` or ``"path/to/file.py:function"``.
+        name: Label in results tables (default: the function's name).
+        options: Keyword arguments of the function (JSON-friendly values).
+        sha256: The file's content hash (set by :meth:`create` for a file target), so a changed
+            file is a different problem.
+    """
+
+    kind: ClassVar[str] = "module"
+    lanes: ClassVar[bool] = False
+    extra_tables: ClassVar[tuple[str, ...]] = ()
+    distributed: ClassVar[bool] = False
+
+    target: str
+    name: str = ""
+    options: tuple[tuple[str, Any], ...] = ()
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        _split(self.target)
+        if not self.name:
+            object.__setattr__(self, "name", _split(self.target)[1])
+
+    @classmethod
+    def create(
+        cls, target: str, *, name: str = "", options: Mapping[str, Any] | None = None
+    ) -> ModuleSpec:
+        """A spec with the file's hash recorded (for a ``file.py:function`` target)."""
+        module, _ = _split(target)
+        digest = ""
+        if module.endswith(".py") or Path(module).is_file():
+            path = Path(module)
+            if not path.is_file():
+                raise FileNotFoundError(f"No such problem file: {path}")
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            target = f"{path.resolve()}:{_split(target)[1]}"
+        return cls(target=target, name=name, options=tuple(sorted((options or {}).items())),
+                   sha256=digest)  # fmt: skip
+
+    def load(self) -> ModuleProblem:
+        """The :class:`ModuleProblem` (cached per process)."""
+        return load_module_problem(self.target, self.options)
+
+    @property
+    def stream_key(self) -> str:
+        return self.name
+
+    def init_seed(self, base_seed: int, seed: int) -> int:
+        """Seed of the initial weights at a seed index (shared by every optimizer and lr)."""
+        return derive_seed(base_seed, self.stream_key, "init", seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"name": self.name, "target": self.target}
+        if self.options:
+            payload["options"] = dict(self.options)
+        if self.sha256:
+            payload["sha256"] = self.sha256
+        return payload
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], where: str) -> ModuleSpec:
+        """A ``[[problems]]`` table with ``kind = "module"``: ``target``, ``name``, ``options``."""
+        entry = dict(table)
+        unknown = sorted(set(entry) - {"target", "name", "options", "sha256"})
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in {where}")
+        if "target" not in entry:
+            raise ValueError(f"{where} needs a target = 'module:function'")
+        spec = cls.create(entry["target"], name=entry.get("name", ""),
+                          options=entry.get("options"))  # fmt: skip
+        if entry.get("sha256") and spec.sha256 and entry["sha256"] != spec.sha256:
+            raise ValueError(f"{where}: {entry['target']} has changed since the sweep was defined")
+        return spec
+
+    def stand_in(self) -> str | None:
+        return None
+
+    def reference_loss(self) -> float | None:
+        return self.load().f_star
+
+    def validate(
+        self, optimizers: Sequence[OptimizerSpec], batch_sizes: Sequence[int], settings: RunSettings
+    ) -> None:
+        """Import the problem (a bad target fails before any run) and check the budget."""
+        from anisoada.experiments.tasks.module import num_samples
+
+        n = num_samples(self.load().train)
+        for batch_size in batch_sizes:
+            settings.budget.num_steps(batch_size, n)
+
+    def make_run(
+        self,
+        optimizer: OptimizerSpec,
+        batch_size: int,
+        lrs: Sequence[float],
+        seed: int,
+        settings: RunSettings,
+    ) -> ModuleRun:
+        if len(lrs) != 1:
+            raise ValueError("a module problem trains one learning rate per run (no lanes)")
+        return ModuleRun(self, optimizer, batch_size, seed, (float(lrs[0]),), settings)
+
+
+@dataclass(frozen=True)
+class ModuleRun:
+    """One learning rate of one (module problem, optimizer, batch size, seed)."""
+
+    problem: ModuleSpec
+    optimizer: OptimizerSpec
+    batch_size: int
+    seed: int
+    lrs: tuple[float, ...]
+    settings: RunSettings
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "kind": self.problem.kind,
+            "problem": self.problem.to_dict(),
+            "optimizer": self.optimizer.identity(),
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "lrs": list(self.lrs),
+            **settings_identity(self.settings),
+        }
+
+    @property
+    def run_id(self) -> str:
+        return identity_hash(self.identity())
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(num_cpus=1.0)
+
+    def execute(
+        self,
+        root: Path,
+        *,
+        context: DistributedContext | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """Train and store the run, single-threaded (small models lose more to thread pools
+        than they gain; parallelism comes from running runs side by side)."""
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self._execute(Path(root))
+        finally:
+            torch.set_num_threads(threads)
+
+    def _execute(self, root: Path) -> None:
+        started = time.perf_counter()
+        problem = self.problem.load()
+        task = ModuleTask(
+            problem, init_seed=self.problem.init_seed(self.settings.base_seed, self.seed)
+        )
+        initial = task.flat_parameters().double().numpy().copy()
+        optimizer = build_optimizer(self.optimizer, task.parameters(), self.lrs[0])
+        budget = self.settings.budget
+        if budget.steps is None:
+            budget = Budget(samples=budget.samples_for(task.n))
+        steps = budget.num_steps(self.batch_size)
+        config = TrainConfig(
+            batch_size=self.batch_size,
+            budget=budget,
+            seed=derive_seed(
+                self.settings.base_seed, self.problem.stream_key, self.batch_size, self.seed
+            ),
+            eval_every=max(1, steps // self.settings.evaluations),
+            divergence_factor=self.settings.divergence_factor,
+        )
+        result = train(task, optimizer, config)
+        rows = run_rows(self, result)
+        ResultsStore(root).write_run(
+            self.run_id,
+            rows,
+            run_record(self, started, result, steps_budget=steps, n_train=task.n),
+            {"weights": task.flat_parameters().double().numpy(), "initial": initial},
+        )

@@ -1,0 +1,84 @@
+"""The ``prediction`` target's scoring: accuracy, intervals, uninformative predictors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anisoada.reproduce import reproductions
+from anisoada.reproduce.prediction import (
+    FAMILY,
+    FamilyMember,
+    calibration,
+    score_predictors,
+    wilson_interval,
+)
+
+
+def test_target_is_registered_but_not_part_of_reproduce_all():
+    target = reproductions()["prediction"]
+    assert target.in_all is False
+    assert all(t.in_all for name, t in reproductions().items() if name != "prediction")
+
+
+def test_wilson_interval_matches_the_closed_form():
+    low, high = wilson_interval(16, 18)
+    assert (round(low, 3), round(high, 3)) == (0.672, 0.969)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def _cells():
+    observed = ["adagrad", "adagrad", "sgd", "tie"]
+    records = []
+    for i, label in enumerate(observed):
+        records.append({
+            "dataset": f"d{i // 2}", "batch_size": 8 * (i + 1), "observed": label,
+            "observed_log_ratio": [-0.5, -0.3, 0.8, 0.05][i],
+            "combined": label if i < 3 else "adagrad", "combined_confidence": 0.95,
+            "combined_log_ratio": [-0.4, -0.2, 0.7, -0.1][i],
+            "pilot": label, "pilot_log_ratio": [-0.4, -0.2, 0.7, -0.1][i],
+            "theory": "sgd", "theory_log_ratio": [1.0, 1.1, 1.2, 1.3][i],
+            "theory_can_favour_sgd": True,
+            "box_linf": "adagrad", "box_linf_log_ratio": [-1.0, -0.9, -0.8, -0.7][i],
+            "box_linf_can_favour_sgd": False,
+            "box_lambda_max": "adagrad", "box_lambda_max_log_ratio": [-0.5, -0.4, -0.3, -0.2][i],
+            "box_lambda_max_can_favour_sgd": False,
+            "dataset_sweep_cost": 100.0, "dataset_pilot_cost": 15.0,
+            "dataset_sweep_wall": 10.0, "dataset_pilot_wall": 4.0, "dataset_evidence_wall": 1.0,
+        })  # fmt: skip
+    return pd.DataFrame.from_records(records)
+
+
+def test_scores_count_ties_and_refuse_to_score_a_predictor_that_cannot_be_wrong():
+    scores = score_predictors(_cells()).set_index("predictor")
+    assert scores.loc["combined", "accuracy"] == pytest.approx(0.75)  # the tie was missed
+    assert scores.loc["pilot", "accuracy"] == pytest.approx(1.0)
+    assert scores.loc["theory", "accuracy"] == pytest.approx(0.25)
+    for name in ("box_linf", "box_lambda_max"):
+        assert not scores.loc[name, "informative"]
+        assert np.isnan(scores.loc[name, "accuracy"])
+        assert scores.loc[name, "matches_if_uninformative"] == pytest.approx(0.5)
+        assert "not a test" in scores.loc[name, "note"]
+    assert scores.loc["combined", "spearman"] == pytest.approx(1.0)
+    assert scores.loc["combined", "cost_sample_lanes"] == pytest.approx(0.15)
+    assert scores.loc["combined", "cost_wall"] == pytest.approx(0.5)
+    table = calibration(_cells())
+    top = table[table["bin_low"] == 0.9].iloc[0]
+    assert top["cells"] == 4 and top["accuracy"] == pytest.approx(0.75)
+
+
+def test_family_spans_anisotropy_and_has_instances_built_for_sgd():
+    from anisoada.problems.logistic import logistic_smoothness
+
+    rhos = {}
+    for member in FAMILY:
+        small = FamilyMember(**{**member.__dict__, "n": min(member.n, 1500)})
+        X, y = small.generate()
+        L = logistic_smoothness(X)
+        rhos[member.name] = L.sum() / (L.size * L.max())
+        assert set(np.unique(y)) <= {-1.0, 1.0}
+    assert min(rhos.values()) < 0.05 and max(rhos.values()) > 0.8
+    assert {"gauss-sparse", "rotated-1.0"} <= set(rhos)
