@@ -47,6 +47,7 @@ __all__ = [
     "pad_examples",
     "response_token_loss",
     "summed_response_loss",
+    "summed_response_loss_parts",
 ]
 
 #: Label of tokens that are not scored (prompt, padding), as in ``transformers``.
@@ -119,6 +120,50 @@ def summed_response_loss(
         logits = head(hidden[scored])
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     return F.cross_entropy(logits, targets, reduction="sum")
+
+
+def summed_response_loss_parts(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    scored: torch.Tensor,
+    targets: torch.Tensor,
+    used_tokens: torch.Tensor,
+    *,
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """``[Σ_i S_i, Σ_i U_i]``: the summed cross-entropy and its part due to the unused tokens.
+
+    With logits ``z`` over the full vocabulary ``V`` and the set ``U ⊂ V`` of tokens the data
+    uses (every target is in ``U``), a position's cross-entropy splits exactly as
+
+        −log softmax(z)_y = (lse_U(z) − z_y) + (lse_V(z) − lse_U(z)),  lse_S = log Σ_{s∈S} e^{z_s},
+
+    the loss of the softmax restricted to ``U`` (what the compact vocabulary trains) plus
+    ``log(1 + Σ_{v∉U} e^{z_v} / Σ_{u∈U} e^{z_u}) ≥ 0``, the probability mass the model puts on
+    tokens that never occur. An optimizer that lowers the second term has learned to suppress
+    unreachable tokens, not the data. The first entry is :func:`summed_response_loss` computed
+    from the same logits (bit for bit), the second ``Σ_i`` of that unused-mass term.
+
+    Args:
+        model, input_ids, scored, targets, precision: as for :func:`summed_response_loss`.
+        used_tokens: ids of ``U`` (1-D, int64, on the model's device).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    body, head = model.transformer, model.lm_head
+    assert isinstance(body, torch.nn.Module) and isinstance(head, torch.nn.Module)
+    autocast = torch.autocast(
+        device_type=input_ids.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
+    )
+    with autocast:
+        hidden = body(input_ids=input_ids).last_hidden_state
+        logits = head(hidden[scored])
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    total = F.cross_entropy(logits, targets, reduction="sum")
+    unused = (
+        torch.logsumexp(logits, dim=-1) - torch.logsumexp(logits[:, used_tokens], dim=-1)
+    ).sum()
+    return torch.stack([total, unused])
 
 
 def response_token_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -475,9 +475,11 @@ class LMRun:
     def _build_task(
         self, data: LMData, context: DistributedContext, eval_every: int
     ) -> tuple[LanguageModelTask, dict[str, Any]]:
+        from anisoada.data.instructions import compact_vocabulary
         from anisoada.models import build_gpt2, restrict_vocabulary
 
         spec = self.problem
+        used_tokens = None
         model, model_info = build_gpt2(
             spec.model, weights=spec.weights, seed=self.init_seed, dropout=spec.dropout
         )
@@ -491,6 +493,8 @@ class LMRun:
             }
         else:
             model_info = {**model_info, "vocabulary": "full"}
+            # The tokens the data uses: train_loss_unused measures the mass on all the others.
+            used_tokens, _ = compact_vocabulary(data.train, data.eval)
         if spec.stand_in_for is not None:
             model_info["stand_in_for"] = spec.stand_in_for
             model_info["note"] = (
@@ -506,6 +510,7 @@ class LMRun:
             noise_every=eval_every if spec.measure_noise else None,
             precision=spec.precision,
             group_by_length=spec.group_by_length,
+            used_tokens=used_tokens if data.kept_tokens is None else None,
         )
         return task, model_info
 

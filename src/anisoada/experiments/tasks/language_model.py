@@ -38,6 +38,7 @@ from anisoada.problems.language_model import (
     PRECISIONS,
     pad_examples,
     summed_response_loss,
+    summed_response_loss_parts,
 )
 from anisoada.train import Callback, DistributedContext, GradientAllReduce, Task, TrainState
 
@@ -109,6 +110,7 @@ class LanguageModelTask:
         group_by_length: bool = False,
         precision: str = "fp32",
         pad_token_id: int = 0,
+        used_tokens: np.ndarray | None = None,
     ) -> None:
         self.context = context or DistributedContext()
         self.train_split = _drop_unscored(TokenizedExamples.from_any(train), "train")
@@ -141,6 +143,13 @@ class LanguageModelTask:
         self.noise = LayerNoiseMonitor(self, every=noise_every) if noise_every else None
         self.group_by_length = bool(group_by_length)
         self._lengths = np.array([ids.size for ids in self.train_split.input_ids])
+        self._used_tokens = (
+            None
+            if used_tokens is None
+            else torch.as_tensor(
+                np.asarray(used_tokens, dtype=np.int64), device=self.context.device
+            )
+        )
         self.context.broadcast_parameters(self.model)
 
     # --- Task protocol -------------------------------------------------------------------
@@ -213,13 +222,22 @@ class LanguageModelTask:
         """``eval_loss`` on the held-out split and ``train_loss`` on the fixed training subset.
 
         Both are response-token means at the current parameters, without dropout; neither
-        changes the parameters or any random state.
+        changes the parameters or any random state. With ``used_tokens`` (a full-vocabulary
+        model), also ``train_loss_unused``: the part of ``train_loss`` due to the probability
+        the model puts on tokens the data never uses
+        (:func:`~anisoada.problems.language_model.summed_response_loss_parts`), so that
+        ``train_loss − train_loss_unused`` is the loss of the softmax restricted to the used
+        tokens — what the compact vocabulary trains.
         """
         was_training = self.model.training
         self.model.eval()
         try:
             metrics = {"eval_loss": self._split_loss(self.eval_split, None)}
-            if self._train_subset.size:
+            if self._train_subset.size and self._used_tokens is not None:
+                total, unused = self._split_loss_parts(self.train_split, self._train_subset)
+                metrics["train_loss"] = total
+                metrics["train_loss_unused"] = unused
+            elif self._train_subset.size:
                 metrics["train_loss"] = self._split_loss(self.train_split, self._train_subset)
         finally:
             self.model.train(was_training)
@@ -323,6 +341,36 @@ class LanguageModelTask:
             totals += torch.stack([loss.double(), loss.new_tensor(targets.numel()).double()])
         self.context.all_reduce_sum(totals)
         return float(totals[0] / totals[1])
+
+    @torch.no_grad()
+    def _split_loss_parts(
+        self, split: TokenizedExamples, subset: np.ndarray
+    ) -> tuple[float, float]:
+        """Token means of the loss and of its unused-token part (see :meth:`evaluate`)."""
+        assert self._used_tokens is not None
+        rows = subset[self.context.rank :: self.context.world_size]
+        rows = rows[np.argsort([split.input_ids[r].size for r in rows], kind="stable")]
+        totals = torch.zeros(3, dtype=torch.float64, device=self.context.device)
+        device = self.context.device
+        for start in range(0, rows.size, self.eval_batch_size):
+            ids, scored, targets = pad_examples(
+                split.input_ids,
+                split.labels,
+                rows[start : start + self.eval_batch_size],
+                self.pad_token_id,
+            )
+            parts = summed_response_loss_parts(
+                self.model,
+                ids.to(device),
+                scored.to(device),
+                targets.to(device),
+                self._used_tokens,
+                precision=self.precision,
+            )
+            count = parts.new_tensor(targets.numel()).double().reshape(1)
+            totals += torch.cat([parts.double(), count])
+        self.context.all_reduce_sum(totals)
+        return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
     def _check_token_range(self) -> None:
         weight = self.model.get_input_embeddings().weight
