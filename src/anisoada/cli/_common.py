@@ -37,13 +37,27 @@ __all__ = [
 ]
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions as written, and ``(default: …)`` after every option that has a real one.
+class HelpFormatter(argparse.HelpFormatter):
+    """Paragraphs kept, and ``(default: …)`` after every option that has a real one.
 
-    Unlike :class:`argparse.ArgumentDefaultsHelpFormatter`, it says nothing for a default of
-    ``None`` or ``False`` (an absent option, a flag) and leaves help that already states its
-    default alone.
+    Descriptions are filled paragraph by paragraph (blank lines separate paragraphs; indented
+    lines, such as examples, are kept as written). Unlike
+    :class:`argparse.ArgumentDefaultsHelpFormatter`, it says nothing for a default of ``None``,
+    ``False`` or an empty list (an absent option, a flag) and leaves help that already states
+    its default alone.
     """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = textwrap.dedent(text).strip("\n").split("\n\n")
+        filled = []
+        for paragraph in paragraphs:
+            if any(line.startswith(" ") for line in paragraph.splitlines()):
+                filled.append("\n".join(indent + line for line in paragraph.splitlines()))
+            else:
+                filled.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(filled)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -52,6 +66,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             default is None
             or default is False
             or default is argparse.SUPPRESS
+            or (isinstance(default, list | tuple) and not default)
             or "default" in text
             or "%(default)" in text
             or not action.option_strings
@@ -121,11 +136,16 @@ def list_of(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
     return parse
 
 
-class _Extend(argparse.Action):
+class Extend(argparse.Action):
     """Collects every token of ``nargs="+"`` (each possibly comma-separated) into one list.
 
-    Given twice, the later occurrence replaces the earlier one (as any single-valued option).
+    Given twice, the later occurrence replaces the earlier one (as any single-valued option),
+    unless the option is repeatable (``append``): then each occurrence adds to the list.
     """
+
+    def __init__(self, *args: Any, append: bool = False, **keywords: Any) -> None:
+        super().__init__(*args, **keywords)
+        self.append = append
 
     def __call__(
         self,
@@ -135,7 +155,10 @@ class _Extend(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         assert isinstance(values, list)
-        setattr(namespace, self.dest, [item for value in values for item in value])
+        items = [item for value in values for item in value]
+        if self.append:  # repeatable: every occurrence adds to the list
+            items = [*(getattr(namespace, self.dest, None) or []), *items]
+        setattr(namespace, self.dest, items)
 
 
 def add_list(
@@ -145,14 +168,19 @@ def add_list(
     default: Sequence[Any] | None = None,
     help: str,
     metavar: str = "LIST",
+    append: bool = False,
     **keywords: Any,
 ) -> argparse.Action:
-    """A list option: ``--flag 8,64,512``, ``--flag 8 64 512`` or both mixed, items checked."""
+    """A list option: ``--flag 8,64,512``, ``--flag 8 64 512`` or both mixed, items checked.
+
+    ``append``: the option may be repeated, each occurrence adding to the list.
+    """
     return parser.add_argument(
         *flags,
         nargs="+",
         type=list_of(item),
-        action=_Extend,
+        action=Extend,
+        append=append,
         default=None if default is None else list(default),
         metavar=metavar,
         help=help,
@@ -166,6 +194,30 @@ def hidden_alias(
     """An old spelling of an option: accepted, stored in ``dest``, never shown in ``--help``."""
     keywords.setdefault("default", argparse.SUPPRESS)
     return parser.add_argument(flag, dest=dest, help=argparse.SUPPRESS, **keywords)
+
+
+def add_budget(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *,
+    default: str,
+    samples: Callable[[str], Any] = positive_int,
+) -> None:
+    """``--samples N`` or ``--epochs E`` per run (old spellings ``--budget-samples``,
+    ``--budget-epochs`` and ``--budget`` kept hidden); give ``parser`` a mutually exclusive
+    group so that at most one is given."""
+    parser.add_argument(
+        "--samples", type=samples, default=None, help=f"sample budget per run (default: {default})"
+    )
+    parser.add_argument("--epochs", type=positive_float, default=None, help="epoch budget per run")
+    hidden_alias(parser, "--budget-samples", "samples", type=samples)
+    hidden_alias(parser, "--budget-epochs", "epochs", type=positive_float)
+
+
+def optimizer_names() -> str:
+    """The registered optimizers' names, for help texts: ``adagrad, adagrad_norm, sgd``."""
+    from anisoada.optim import OPTIMIZERS
+
+    return ", ".join(sorted(OPTIMIZERS))
 
 
 def add_quiet(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from anisoada._io import load_npz, read_json
+from anisoada.cli._common import Extend, add_json, hidden_alias
 from anisoada.theory.prediction import predict
 from anisoada.theory.ratios import rho_D, rho_L, rho_sigma, term_ratios
 
@@ -52,13 +53,43 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE.npz",
         help="measurement summary (<stem>.npz, its stem, or its .json sibling)",
     )
-    source.add_argument("--L", type=_vector_arg, metavar="LIST", help="smoothness vector L (A2)")
-    source.add_argument("--sigma", type=_vector_arg, metavar="LIST", help="noise vector σ (A5)")
-    source.add_argument("--L0", type=_vector_arg, metavar="LIST", help="(L0,L1) smoothness: L0")
-    source.add_argument("--L1", type=_vector_arg, metavar="LIST", help="(L0,L1) smoothness: L1")
+    source.add_argument(
+        "--L",
+        type=_vector_arg,
+        nargs="+",
+        action=Extend,
+        metavar="LIST",
+        help="smoothness vector L (A2)",
+    )
+    source.add_argument(
+        "--sigma",
+        type=_vector_arg,
+        nargs="+",
+        action=Extend,
+        metavar="LIST",
+        help="noise vector σ (A5)",
+    )
+    source.add_argument(
+        "--L0",
+        type=_vector_arg,
+        nargs="+",
+        action=Extend,
+        metavar="LIST",
+        help="(L0,L1) smoothness: L0",
+    )
+    source.add_argument(
+        "--L1",
+        type=_vector_arg,
+        nargs="+",
+        action=Extend,
+        metavar="LIST",
+        help="(L0,L1) smoothness: L1",
+    )
     source.add_argument(
         "--G",
         type=_vector_arg,
+        nargs="+",
+        action=Extend,
         metavar="LIST",
         help="per-coordinate gradient bound; adds Duchi et al.'s nonsmooth bound (convex)",
     )
@@ -91,11 +122,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--batch-sizes",
         dest="batch_sizes",
         type=_vector_arg,
-        default=_vector_arg(_DEFAULT_BATCH_SIZES),
-        metavar="LIST",
+        nargs="+",
+        action=Extend,
+        default=list(_vector_arg(_DEFAULT_BATCH_SIZES)),
+        metavar="M",
         help=f"batch sizes M (default {_DEFAULT_BATCH_SIZES})",
     )
-    run.add_argument("--budget", type=float, default=1e6, help="sample budget N (default 1e6)")
+    run.add_argument(
+        "--samples", dest="budget", type=float, default=1e6, help="sample budget N = M·T"
+    )
+    hidden_alias(run, "--budget", "budget", type=float)
     run.add_argument(
         "--setting",
         choices=("convex", "nonconvex"),
@@ -103,7 +139,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="convex: Thm 4.1 vs Eq. 6 (uses D_∞, D_2); nonconvex: Thm 4.3, ℓ1 stationarity "
         "(needs --delta; uses L0/L1 when given). Default convex",
     )
-    run.add_argument("--json", action="store_true", help="print one JSON object instead")
+    add_json(run)
     run.add_argument("--plot", type=Path, metavar="FILE.png", help="also save the curves")
     parser.set_defaults(func=run_bound)
 
@@ -114,7 +150,7 @@ def run_bound(args: argparse.Namespace) -> int:
     table = predict(
         L=inputs["L"],
         sigma=inputs["sigma"],
-        batch_sizes=args.batch_sizes,
+        batch_sizes=np.asarray(args.batch_sizes, dtype=float),
         budget=args.budget,
         setting=args.setting,
         D_inf=args.D_inf if args.setting == "convex" else None,
@@ -186,8 +222,10 @@ def _npz_path(given: Path) -> Path:
 
 def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     """The vectors and λ_max from ``--from`` (and its JSON sibling) or the options."""
-    inputs: dict[str, Any] = {"L": args.L, "sigma": args.sigma, "L0": args.L0, "L1": args.L1}
-    inputs["G"] = args.G
+    inputs: dict[str, Any] = {
+        name: None if getattr(args, name) is None else np.asarray(getattr(args, name), dtype=float)
+        for name in ("L", "sigma", "L0", "L1", "G")
+    }
     lambda_max = args.lambda_max
     inputs["source"] = "options"
     if args.from_file is not None:

@@ -92,6 +92,22 @@ def _main(args: argparse.Namespace) -> int:
         selection = result.selection.sort_values(
             ["batch_size", "optimizer"], key=lambda c: c.map(order) if c.name == "optimizer" else c
         )
+        if args.json:
+            from anisoada.cli._common import print_json, table_records
+
+            print_json(
+                {
+                    "dim": config.dim,
+                    "samples": config.sample_budget,
+                    "smoothness_exponent": config.smoothness_exponent,
+                    "noise_exponent": config.noise_exponent,
+                    "selection": table_records(
+                        selection[["batch_size", "optimizer", "best_lr", "train_loss"]]
+                    ),
+                    "out": None if args.out is None else out,
+                }
+            )
+            return 0
         print(
             f"AdaGrad vs SGD on a stochastic quadratic, d={config.dim}, L_j ∝ (j+1)^-"
             f"{config.smoothness_exponent}, σ_j ∝ (j+1)^-{config.noise_exponent}, "
@@ -104,26 +120,42 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
+_DESCRIPTION = """\
+AdaGrad against SGD on an anisotropic stochastic quadratic, in seconds.
+
+A sweep of a power-law quadratic (L_j ∝ (j+1)^-a, σ_j ∝ (j+1)^-b, every constant exact) at
+several batch sizes and one sample budget N = M·T: every optimizer runs a learning-rate grid
+(1e-3 … 3, extended at the edges), and the table reports each optimizer's best final
+optimality gap f(w_T+1) − inf f with its learning rate. On an anisotropic problem the paper
+predicts AdaGrad ahead of SGD at every batch size."""
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand."""
+    from anisoada.cli._common import add_json, add_list, positive_int
+
     parser = subparsers.add_parser(
         "demo",
         help="short AdaGrad-vs-SGD comparison on a synthetic anisotropic problem",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_DESCRIPTION,
     )
     defaults = DemoConfig()
     parser.add_argument("--out", default=None, help="keep the sweep in this directory")
-    parser.add_argument("--dim", type=int, default=defaults.dim, help="dimension d")
+    parser.add_argument("--dim", type=positive_int, default=defaults.dim, help="dimension d")
     parser.add_argument(
-        "--samples", type=int, default=defaults.sample_budget, help="sample budget N = M·T"
+        "--samples",
+        type=positive_int,
+        default=defaults.sample_budget,
+        help="sample budget N = M·T per run",
     )
-    parser.add_argument(
+    add_list(
+        parser,
         "--batch-sizes",
-        type=int,
-        nargs="+",
-        default=list(defaults.batch_sizes),
+        item=positive_int,
+        default=defaults.batch_sizes,
         help="batch sizes M",
+        metavar="M",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed")
+    add_json(parser)
     parser.set_defaults(func=_main)

@@ -3,10 +3,10 @@
 Examples::
 
     anisoada lm --out results/lm --optimizer sgd adagrad --lr-grid sgd=0.3,1,3 \\
-        --lr-grid adagrad=0.003,0.01,0.03 --batch-size 256 512 --samples 16384 \\
+        --lr-grid adagrad=0.003,0.01,0.03 --batch-sizes 256 512 --samples 16384 \\
         --micro-batch-size 64 --vocabulary compact
     torchrun --nproc_per_node=8 -m anisoada lm --model gpt2 --weights openai-community/gpt2 \\
-        --data alpaca_data.json --n-train 0 --batch-size 256 --micro-batch-size 16 ...
+        --dataset alpaca_data.json --n-train 0 --batch-sizes 256 --micro-batch-size 16 ...
     anisoada lm --executor ray --ray-address auto --device cuda ...   # one GPU per run
 
 One run across several GPUs is ``torchrun``; a sweep of many runs on a GPU cluster is
@@ -18,6 +18,21 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
+
+from anisoada.cli._common import (
+    Extend,
+    add_budget,
+    add_json,
+    add_list,
+    add_quiet,
+    hidden_alias,
+    list_of,
+    optimizer_names,
+    positive_float,
+    positive_int,
+    print_json,
+    table_records,
+)
 
 __all__ = ["register"]
 
@@ -52,8 +67,13 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--dropout", type=float, default=None, help="override dropout (0)")
     data = parser.add_argument_group("data")
     data.add_argument(
-        "--data", default="synthetic", help="'synthetic' or an Alpaca JSON/JSONL file"
+        "--dataset",
+        dest="data",
+        metavar="DATASET",
+        default="synthetic",
+        help="'synthetic' or an Alpaca JSON/JSONL file (.gz/.xz ok)",
     )
+    hidden_alias(data, "--data", "data")
     data.add_argument(
         "--n-train", type=int, default=4096, help="training examples (0: all but held-out)"
     )
@@ -73,8 +93,14 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         help="prompt: the Alpaca-style one with its preamble, or the sections only",
     )
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--optimizer", nargs="+", default=["sgd", "adagrad"], help="optimizers")
-    opt.add_argument("--lr", nargs="+", type=float, default=None, help="lr grid for all")
+    add_list(
+        opt,
+        "--optimizer",
+        default=["sgd", "adagrad"],
+        help=f"optimizers, of {optimizer_names()}",
+        metavar="NAME",
+    )
+    add_list(opt, "--lr", item=positive_float, help="lr grid of every optimizer", metavar="LR")
     opt.add_argument(
         "--lr-grid",
         action="append",
@@ -89,7 +115,18 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME.KEY=VALUE",
         help="optimizer option, e.g. adagrad.eps=1e-8 (repeatable)",
     )
-    opt.add_argument("--batch-size", nargs="+", type=int, default=[256], help="effective batches")
+    add_list(
+        opt,
+        "--batch-sizes",
+        dest="batch_size",
+        item=positive_int,
+        default=[256],
+        help="effective batch sizes",
+        metavar="M",
+    )
+    hidden_alias(
+        opt, "--batch-size", "batch_size", nargs="+", type=list_of(positive_int), action=Extend
+    )
     opt.add_argument(
         "--micro-batch-size",
         type=int,
@@ -98,8 +135,7 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         "measurement needs at least two micro-batches per step",
     )
     budget = opt.add_mutually_exclusive_group()
-    budget.add_argument("--samples", type=int, default=None, help="sample budget per run")
-    budget.add_argument("--epochs", type=float, default=None, help="epoch budget per run")
+    add_budget(budget, default="1 epoch")
     opt.add_argument("--schedule", choices=("constant", "linear", "cosine"), default="constant")
     opt.add_argument("--warmup-ratio", type=float, default=0.0, help="warm-up fraction")
     opt.add_argument("--final-lr-ratio", type=float, default=0.0, help="end of the decay")
@@ -126,7 +162,8 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present"
     )
-    run.add_argument("--quiet", action="store_true", help="no per-evaluation log lines")
+    add_quiet(run, help="no progress bar or per-evaluation log lines")
+    add_json(run)
     run.add_argument(
         "--jobs", type=int, default=1, help="runs trained side by side (single process only)"
     )
@@ -230,6 +267,15 @@ def _main(args: argparse.Namespace) -> int:
         shutdown_distributed(context)
     if context.is_main:
         columns = ["optimizer", "batch_size", "best_lr", "train_loss", "eval_loss", "lrs_tried"]
+        if args.json:
+            print_json(
+                {
+                    "selection": table_records(result.selection[columns]),
+                    "results": result.root,
+                    "wall_time_s": result.wall_time,
+                }
+            )
+            return 0
         print(result.selection[columns].to_string(index=False))
         print(f"results in {result.root} ({result.wall_time:.1f} s)")
     return 0

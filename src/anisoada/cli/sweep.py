@@ -11,6 +11,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from anisoada.experiments import DatasetSpec, SweepConfig
 
+from anisoada.cli._common import (
+    add_budget,
+    add_json,
+    add_list,
+    add_quiet,
+    optimizer_names,
+    print_json,
+    table_records,
+)
+
 __all__ = ["register"]
 
 
@@ -23,15 +33,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
     return value
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers; got {text}"
-        ) from error
 
 
 def _lr_grid(text: str) -> tuple[float, float, int]:
@@ -53,10 +54,8 @@ def _add_execution_arguments(
         parser.add_argument("--out", required=True, type=Path, help="output directory")
     else:
         parser.add_argument("--out", type=Path, help=f"output directory (default: {default_out})")
-    parser.add_argument(
-        "--jobs", type=_positive_int, default=1, help="worker processes (default 1)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
+    add_quiet(parser, help="no progress bars")
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +120,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="dataset (repeatable): 'synthetic', 'rotated', a LIBSVM name such as a9a, or the "
         "path of a LIBSVM/svmlight file (plain, .gz, .bz2, .xz)",
     )
+    sweep.add_argument(
+        "--problem",
+        action="append",
+        metavar="MODULE:FUNCTION",
+        help="a PyTorch problem (repeatable): a module or .py file and a function returning "
+        "(model_factory, loss_fn, data); see the README's 'Your own model'",
+    )
     held_out = sweep.add_mutually_exclusive_group()
     held_out.add_argument(
         "--test", metavar="FILE", help="test file of a --dataset file (columns aligned)"
@@ -132,8 +138,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="hold out this fraction of a --dataset file's rows as its test set (seeded by "
         "--base-seed)",
     )
-    sweep.add_argument(
-        "--optimizer", action="append", help="optimizer name from OPTIMIZERS (repeatable)"
+    add_list(
+        sweep,
+        "--optimizer",
+        help=f"optimizers ({optimizer_names()}); repeatable, or a list",
+        metavar="NAME",
+        append=True,
     )
     sweep.add_argument(
         "--option",
@@ -142,19 +152,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME.KEY=VALUE",
         help="option of an --optimizer, e.g. adagrad.eps=1e-8 (repeatable; needs --optimizer)",
     )
-    sweep.add_argument("--batch-sizes", type=_int_list, help="e.g. 8,64,512")
+    add_list(sweep, "--batch-sizes", item=_positive_int, help="batch sizes, e.g. 8,64,512")
     sweep.add_argument("--lr-grid", type=_lr_grid, help="LOW:HIGH[:PER_DECADE], log-spaced")
     sweep.add_argument("--max-extensions", type=int, help="grid extensions at most per group")
     sweep.add_argument("--seeds", type=_positive_int, help="number of seeds")
     sweep.add_argument("--base-seed", type=int, help="seed every run's seed derives from")
     budget = sweep.add_mutually_exclusive_group()
-    budget.add_argument("--budget-samples", type=_positive_int, help="samples per run")
-    budget.add_argument("--budget-epochs", type=float, help="epochs per run")
+    add_budget(budget, default="100000 samples without a CONFIG file")
     sweep.add_argument("--evaluations", type=_positive_int, help="evaluation points per run")
     sweep.add_argument(
         "--no-vectorize", action="store_true", help="one process pass per learning rate"
     )
     _add_execution_arguments(sweep)
+    add_json(sweep)
     add_executor_arguments(sweep)
     sweep.set_defaults(func=_run_sweep)
 
@@ -245,13 +255,18 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
         )
     elif args.test is not None or args.holdout is not None:
         raise ValueError("--test and --holdout apply to a --dataset file; give one")
+    if getattr(args, "problem", None):
+        from anisoada.experiments.runs import ModuleSpec
+
+        modules = tuple(ModuleSpec.create(target) for target in args.problem)
+        fields["problems"] = tuple(fields.get("problems", ())) + modules
     if args.optimizer:
         options = parse_optimizer_options(args.option, args.optimizer)
         fields["optimizers"] = tuple(
             OptimizerSpec.create(name, options=options[name]) for name in args.optimizer
         )
     if args.batch_sizes:
-        fields["batch_sizes"] = args.batch_sizes
+        fields["batch_sizes"] = tuple(args.batch_sizes)
     base_grid = LRGrid()
     if args.config is not None:
         config = load_sweep_config(args.config)
@@ -269,10 +284,10 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
     for field_name in ("seeds", "base_seed", "evaluations"):
         if getattr(args, field_name) is not None:
             fields[field_name] = getattr(args, field_name)
-    if args.budget_samples is not None:
-        fields["budget"] = Budget(samples=args.budget_samples)
-    if args.budget_epochs is not None:
-        fields["budget"] = Budget(epochs=args.budget_epochs)
+    if args.samples is not None:
+        fields["budget"] = Budget(samples=args.samples)
+    if args.epochs is not None:
+        fields["budget"] = Budget(epochs=args.epochs)
     if args.no_vectorize:
         fields["vectorize"] = False
     fields.update(executor_fields(args))
@@ -289,7 +304,7 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
     missing = [
         flag
         for flag, key in (
-            ("--dataset", "problems"),
+            ("--dataset or --problem", "problems"),
             ("--optimizer", "optimizers"),
             ("--batch-sizes", "batch_sizes"),
         )
@@ -306,11 +321,22 @@ def _run_sweep(args: argparse.Namespace) -> int:
     from anisoada.experiments import run_sweep
 
     config = sweep_config_from_args(args)
-    result = run_sweep(config, args.out, jobs=args.jobs, progress=not args.no_progress)
+    result = run_sweep(config, args.out, jobs=args.jobs, progress=not args.quiet)
     columns = ["dataset", "optimizer", "batch_size", "best_lr", "train_loss", "test_accuracy"]
     columns += ["eval_loss", "lrs_tried", "lrs_diverged", "extensions_up", "extensions_down"]
     columns += ["at_edge"]
     shown = [column for column in columns if column in result.selection]
+    if args.json:
+        print_json(
+            {
+                "selection": table_records(result.selection[shown]),
+                "rows": len(result.rows),
+                "results": result.root / "results.parquet",
+                "selection_csv": result.root / "selection.csv",
+                "wall_time_s": result.wall_time,
+            }
+        )
+        return 0
     print(result.selection[shown].to_string(index=False))
     print(f"\n{len(result.rows)} rows in {result.root / 'results.parquet'}; ", end="")
     print(f"selection in {result.root / 'selection.csv'} ({result.wall_time:.1f} s)")
@@ -356,7 +382,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         args.preset,
         out,
         jobs=args.jobs,
-        progress=not args.no_progress and rank == 0,
+        progress=not args.quiet and rank == 0,
     )
     if rank != 0:
         # Rank 0 prints and builds the report; the other ranks only took part in training.
