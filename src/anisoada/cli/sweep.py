@@ -304,7 +304,7 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
     missing = [
         flag
         for flag, key in (
-            ("--dataset or --problem", "problems"),
+            ("--dataset", "problems"),
             ("--optimizer", "optimizers"),
             ("--batch-sizes", "batch_sizes"),
         )
