@@ -41,7 +41,19 @@ def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
             "--task lm measures GPT-2 on instruction data with torch.func."
         ),
     )
-    parser.add_argument("--task", choices=("logreg", "lm"), required=True)
+    parser.add_argument(
+        "--task",
+        choices=("logreg", "lm", "module"),
+        default=None,
+        help="logreg (closed forms), lm (GPT-2), or module (implied by --problem)",
+    )
+    parser.add_argument(
+        "--problem",
+        metavar="MODULE:FUNCTION",
+        help="a PyTorch problem: a module or .py file and a function returning "
+        "(model_factory, loss_fn, data), measured at its initial weights on the first "
+        "--examples rows (default 256); see the README's 'Your own model'",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="STEM", help="output stem")
     parser.add_argument("--seed", type=int, default=0, help="seed of data subsets and probes")
     logreg = parser.add_argument_group("logreg")
@@ -200,10 +212,67 @@ def _lm_problem(args: argparse.Namespace, preset_defaults: dict[str, Any]) -> La
 
 
 def _run_measure(args: argparse.Namespace) -> int:
-    summary = _measure_logreg(args) if args.task == "logreg" else _measure_lm(args)
+    summary = _measure_task(args)
     npz_path, json_path = summary.save(args.out)
     _print_scalars(summary.scalars(), npz_path, json_path)
     return 0
+
+
+def _measure_task(args: argparse.Namespace) -> MeasurementSummary:
+    if args.problem is not None:
+        if args.task not in (None, "module"):
+            raise ValueError("--problem measures a PyTorch problem: drop --task (or --task module)")
+        return _measure_module(args)
+    if args.task in (None, "module"):
+        raise ValueError("give --task logreg or --task lm, or --problem MODULE:FUNCTION")
+    return _measure_logreg(args) if args.task == "logreg" else _measure_lm(args)
+
+
+def _measure_module(args: argparse.Namespace) -> MeasurementSummary:
+    """A user's problem at its initial weights (seed 0 of its runs) on its first rows."""
+    import torch
+
+    from anisoada.experiments.runs.module import ModuleSpec
+    from anisoada.experiments.tasks.module import index_batch, num_samples
+    from anisoada.measure.summarize import summarize_model
+
+    spec = ModuleSpec.create(args.problem)
+    problem = spec.load()
+    torch.manual_seed(spec.init_seed(0, 0))
+    model = problem.model_factory()
+    rows = min(num_samples(problem.train), args.examples or 256)
+    batch = index_batch(problem.train, torch.arange(rows))
+    return summarize_model(
+        model,
+        problem.loss_fn,
+        batch,
+        smoothness=args.smoothness,
+        n_probes=args.probes,
+        power_iterations=args.power_iterations,
+        chunk_size=args.chunk_size,
+        seed=args.seed,
+        provenance={
+            "problem": spec.to_dict(),
+            "point": "initial weights (the problem's seed-0 initialisation)",
+            "samples": rows,
+        },
+    )
+
+
+def _distances(X: Matrix, y: np.ndarray) -> dict[str, Any]:
+    """``D_∞ = ‖w* − w_0‖_∞``, ``D_2 = ‖w* − w_0‖_2`` from ``w_0 = 0`` (every logistic run's
+    start) to the minimiser, and whether it is finite (no reference point separates the data)."""
+    from anisoada.problems.logistic import logistic_optimum
+
+    optimum = logistic_optimum(X, y)
+    separable = bool((y * np.asarray(X @ optimum.w).ravel() > 0).all())
+    return {
+        "D_inf": float(np.abs(optimum.w).max()),
+        "D_2": float(np.linalg.norm(optimum.w)),
+        "distance_reference": "w* - w_0, w_0 = 0, w* the logistic minimiser",
+        "minimiser_converged": bool(optimum.converged),
+        "separable": separable,
+    }
 
 
 def _measure_logreg(args: argparse.Namespace) -> MeasurementSummary:
@@ -231,7 +300,8 @@ def _measure_logreg(args: argparse.Namespace) -> MeasurementSummary:
         w = np.load(path, allow_pickle=False).astype(np.float64).reshape(-1)
         if w.size != X.shape[1]:
             raise ValueError(f"--at {path} holds {w.size} weights; the data has d={X.shape[1]}")
-    return summarize_logistic(X, y, w, provenance={**data_record, "point": args.at})
+    distances = _distances(X, y)
+    return summarize_logistic(X, y, w, provenance={**data_record, "point": args.at, **distances})
 
 
 def _logistic_data(args: argparse.Namespace) -> tuple[Matrix, np.ndarray, dict[str, Any]]:

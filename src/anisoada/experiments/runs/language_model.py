@@ -277,13 +277,14 @@ class LMSpec:
         micro = self.micro_size(batch_size, world_size) or batch_size
         full = max(1, per_rank // micro) if per_rank else 0
         if full * world_size < 2:
+            given = self.micro_size(batch_size, world_size)
+            shown = "the whole batch" if given is None else str(given)
             raise ValueError(
                 f"gradient-noise measurement needs at least two micro-batches per step, but "
-                f"batch size {batch_size} with micro-batch size "
-                f"{self.micro_size(batch_size, world_size)} on "
+                f"batch size {batch_size} with micro-batch size {shown} on "
                 f"{world_size} process(es) gives {full * world_size}; give a micro-batch size "
-                f"of at most {batch_size // (2 * world_size) or 1}, or turn the noise "
-                "measurement off"
+                f"of at most {batch_size // (2 * world_size) or 1} (--micro-batch-size), or "
+                "turn the noise measurement off (--no-noise)"
             )
 
     def make_run(
