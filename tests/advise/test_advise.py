@@ -173,7 +173,7 @@ def test_cli_advise_json_and_bad_input(family, tmp_path, capsys):
     from anisoada.cli import main
 
     path = family["sgd"].option("dataset")
-    status = main(["advise", path, "--batch-sizes", "512", "--budget-epochs", "2", "--out",
+    status = main(["advise", path, "--batch-sizes", "512", "--epochs", "2", "--out",
                    str(tmp_path), "--json"])  # fmt: skip
     assert status == 0
     payload = json.loads(capsys.readouterr().out)

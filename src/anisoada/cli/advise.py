@@ -7,11 +7,11 @@ from pathlib import Path
 
 from anisoada.cli._common import (
     HelpFormatter,
+    add_budget,
     add_json,
     add_list,
     add_quiet,
     fraction,
-    positive_float,
     positive_int,
     print_json,
 )
@@ -55,11 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[16, 128, 1024],
         help="batch sizes to advise on: 16,128,1024 or 16 128 1024",
     )
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument(
-        "--budget-epochs", type=positive_float, help="epochs per run (default: 2 epochs)"
-    )
-    budget.add_argument("--budget-samples", type=positive_int, help="samples per run")
+    add_budget(parser.add_mutually_exclusive_group(), default="2 epochs")
     parser.add_argument("--seeds", type=positive_int, default=3, help="pilot seeds (at least 2)")
     parser.add_argument(
         "--out", type=Path, help="where the pilot and advice.json go (default: a temporary dir)"
@@ -79,10 +75,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.seeds < 2:
         raise ValueError("--seeds must be at least 2 (the pilot's paired test)")
     budget = DEFAULT_BUDGET
-    if args.budget_epochs is not None:
-        budget = Budget(epochs=args.budget_epochs)
-    if args.budget_samples is not None:
-        budget = Budget(samples=args.budget_samples)
+    if args.epochs is not None:
+        budget = Budget(epochs=args.epochs)
+    if args.samples is not None:
+        budget = Budget(samples=args.samples)
     advice = advise(
         args.data,
         problem=args.problem,
