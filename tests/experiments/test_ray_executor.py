@@ -223,7 +223,7 @@ def test_a_run_that_raises_is_recorded_and_the_others_finish(ray_module, tmp_pat
     runs = [good[0], broken, good[1]]
 
     local = LocalExecutor().run(runs, tmp_path / "local", progress=False)
-    on_ray = RayExecutor().run(runs, tmp_path / "ray", progress=False)
+    on_ray = RayExecutor(max_in_flight=1).run(runs, tmp_path / "ray", progress=False)
     assert [(f.run_id, f.error) for f in on_ray] == [(f.run_id, f.error) for f in local]
     assert [f.run_id for f in on_ray] == [broken.run_id]
     assert "gone.svm" in on_ray[0].error and "\n" not in on_ray[0].error

@@ -25,6 +25,7 @@ Ray is imported when a :class:`RayExecutor` is made, not before: ``pip install '
 
 from __future__ import annotations
 
+import collections
 import datetime
 import importlib
 import json
@@ -96,6 +97,8 @@ class RayExecutor:
             through Ray Client).
         num_cpus: Cores of the local instance (only with ``address=None``).
         max_retries: Times a run is submitted again after its worker died (0: never).
+        max_in_flight: Runs submitted to Ray at once, at most (``None``: every run; Ray queues
+            them until resources free up). A cap leaves the rest of a shared cluster to others.
 
     Raises:
         ExtraNotInstalledError: Ray is not installed (``pip install 'anisoada[ray]'``).
@@ -103,7 +106,12 @@ class RayExecutor:
     """
 
     def __init__(
-        self, address: str | None = None, *, num_cpus: int | None = None, max_retries: int = 2
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        max_retries: int = 2,
+        max_in_flight: int | None = None,
     ) -> None:
         if address is not None and (not isinstance(address, str) or not address.strip()):
             raise ValueError(f"Ray address must be 'auto' or HOST:PORT; got {address!r}")
@@ -115,9 +123,15 @@ class RayExecutor:
             raise ValueError(f"num_cpus must be a positive integer; got {num_cpus!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0; got {max_retries!r}")
+        limit = max_in_flight
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"max_in_flight must be a positive integer; got {limit!r}")
         self.address = address
         self.num_cpus = num_cpus
         self.max_retries = max_retries
+        self.max_in_flight = max_in_flight
         #: Every attempt of this executor's runs whose worker died, in the order seen.
         self.retried: list[RunRetry] = []
         self._ray = import_ray()
@@ -183,6 +197,8 @@ class RayExecutor:
         location = str(Path(root).resolve())
         attempts: dict[str, int] = {}
         pending: dict[Any, RunSpec] = {}
+        waiting = collections.deque(runs)
+        limit = self.max_in_flight or len(runs)
 
         def submit(run: RunSpec) -> None:
             attempts[run.run_id] = attempts.get(run.run_id, 0) + 1
@@ -194,11 +210,14 @@ class RayExecutor:
             )
             pending[task.remote(run, location, log)] = run
 
+        def fill() -> None:
+            while waiting and len(pending) < limit:
+                submit(waiting.popleft())
+
         failures: list[RunFailure] = []
         bar = tqdm(total=len(runs), desc=desc, unit="run", disable=not progress, leave=False)
         try:
-            for run in runs:
-                submit(run)
+            fill()
             while pending:
                 (ready,), _ = ray.wait(list(pending), num_returns=1)
                 run = pending.pop(ready)
@@ -209,7 +228,7 @@ class RayExecutor:
                     self._record_retry(store, retry)
                     if retry.attempt <= self.max_retries:
                         if log is not None:
-                            log(f"run {run.run_id}: {retry.error} (attempt {retry.attempt}); again")
+                            log(f"run {run.run_id}: {retry.error}; attempt {retry.attempt + 1}")
                         submit(run)
                         continue
                     failure = RunFailure(
@@ -223,6 +242,7 @@ class RayExecutor:
                 if failure is not None:
                     failures.append(failure)
                 bar.update()
+                fill()
         finally:
             for ref in pending:
                 # Interrupted (Ctrl-C): stop what is still queued or training.
