@@ -27,6 +27,7 @@ from anisoada.cli._common import (
     add_quiet,
     hidden_alias,
     list_of,
+    non_negative_int,
     optimizer_names,
     positive_float,
     positive_int,
@@ -75,10 +76,15 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     )
     hidden_alias(data, "--data", "data")
     data.add_argument(
-        "--n-train", type=int, default=4096, help="training examples (0: all but held-out)"
+        "--n-train",
+        type=non_negative_int,
+        default=4096,
+        help="training examples (0: all but held-out)",
     )
-    data.add_argument("--n-eval", type=int, default=256, help="held-out examples")
-    data.add_argument("--max-length", type=int, default=256, help="longest tokenised example")
+    data.add_argument("--n-eval", type=positive_int, default=256, help="held-out examples")
+    data.add_argument(
+        "--max-length", type=positive_int, default=256, help="longest tokenised example"
+    )
     data.add_argument("--data-seed", type=int, default=0, help="seed of the held-out draw")
     data.add_argument(
         "--vocabulary",
@@ -140,7 +146,7 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--warmup-ratio", type=float, default=0.0, help="warm-up fraction")
     opt.add_argument("--final-lr-ratio", type=float, default=0.0, help="end of the decay")
     opt.add_argument("--clip-norm", type=float, default=None, help="gradient-norm clipping")
-    opt.add_argument("--seeds", type=int, default=1, help="seeds per point")
+    opt.add_argument("--seeds", type=positive_int, default=1, help="seeds per point")
     opt.add_argument("--base-seed", type=int, default=0, help="seed everything derives from")
     opt.add_argument(
         "--max-extensions",
@@ -149,23 +155,30 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         help="grid extensions when the best lr is at an edge",
     )
     run = parser.add_argument_group("run")
-    run.add_argument("--evaluations", type=int, default=20, help="evaluation points per run")
+    run.add_argument(
+        "--evaluations", type=positive_int, default=20, help="evaluation points per run"
+    )
     run.add_argument("--no-noise", action="store_true", help="skip gradient-noise measurement")
-    run.add_argument("--checkpoint-every", type=int, default=None, help="steps per checkpoint")
+    run.add_argument(
+        "--checkpoint-every", type=positive_int, default=None, help="steps per checkpoint"
+    )
     run.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     run.add_argument(
         "--group-by-length",
         action="store_true",
         help="similar lengths share a micro-batch (less padding; same gradient)",
     )
-    run.add_argument("--eval-batch-size", type=int, default=32)
+    run.add_argument("--eval-batch-size", type=positive_int, default=32)
     run.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present"
     )
     add_quiet(run, help="no progress bar or per-evaluation log lines")
     add_json(run)
     run.add_argument(
-        "--jobs", type=int, default=1, help="runs trained side by side (single process only)"
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="runs trained side by side (single process only)",
     )
     from anisoada.cli.sweep import add_executor_arguments
 
@@ -196,6 +209,7 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
     missing = [name for name in args.optimizer if name not in grids]
     if missing:
         raise ValueError(f"no learning rate for {missing}: give --lr or --lr-grid NAME=...")
+    _check_data_source(args.data)
     data = LMDataSpec(
         source=args.data,
         n_train=args.n_train or None,
@@ -245,6 +259,25 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
         divergence_factor=3.0,
         **executor_fields(args),
     )
+
+
+def _check_data_source(source: str) -> None:
+    """Refuse a ``--dataset`` file that does not exist before any run starts."""
+    from pathlib import Path
+
+    if source == "synthetic" or Path(source).exists():
+        return
+    looks_like_path = source.startswith((".", "/", "~")) or Path(source).suffix.lower() in (
+        ".json",
+        ".jsonl",
+        ".gz",
+        ".xz",
+        ".bz2",
+    )
+    if looks_like_path:
+        raise FileNotFoundError(
+            f"--dataset {source}: no such file; give an Alpaca JSON/JSONL file or 'synthetic'"
+        )
 
 
 def log_line(line: str) -> None:

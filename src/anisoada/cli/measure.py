@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from anisoada.cli._common import add_json, hidden_alias, positive_int, print_json
+
 if TYPE_CHECKING:
     from anisoada.measure.lm import LanguageModelProblem
     from anisoada.measure.summary import MeasurementSummary
@@ -56,11 +58,13 @@ def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     parser.add_argument("--out", type=Path, required=True, metavar="STEM", help="output stem")
     parser.add_argument("--seed", type=int, default=0, help="seed of data subsets and probes")
+    add_json(parser)
     logreg = parser.add_argument_group("logreg")
     logreg.add_argument(
         "--dataset",
         default="synthetic",
-        help="LIBSVM name (a9a, w8a, ...) or file, or 'synthetic' (default)",
+        help="logreg: a LIBSVM name (a9a, w8a, ...) or file; lm: an Alpaca JSON/JSONL file "
+        "(.xz/.gz ok); or 'synthetic'",
     )
     logreg.add_argument(
         "--data-home",
@@ -75,26 +79,32 @@ def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="where sigma and the Hessian diagonal are measured: 'zero' (the initial point of "
         "every logistic experiment, default), 'optimum' (L-BFGS minimiser) or FILE.npy",
     )
-    logreg.add_argument("--synthetic-n", type=int, default=20_000, help="rows (synthetic)")
-    logreg.add_argument("--synthetic-d", type=int, default=2_000, help="features (synthetic)")
+    logreg.add_argument("--synthetic-n", type=positive_int, default=20_000, help="rows (synthetic)")
+    logreg.add_argument(
+        "--synthetic-d", type=positive_int, default=2_000, help="features (synthetic)"
+    )
     logreg.add_argument("--density", type=float, default=0.01, help="non-zero fraction (synthetic)")
     logreg.add_argument(
         "--exponent", type=float, default=1.0, help="feature-frequency power law (synthetic)"
     )
     lm = parser.add_argument_group("lm")
-    _lm_arguments(lm)
+    _lm_arguments(lm, dataset=False)
     lm.add_argument(
         "--smoothness",
         choices=("hutchinson", "secant"),
         default="hutchinson",
         help="L from |Hutchinson diagonal| (default) or from perturbation secants",
     )
-    lm.add_argument("--probes", type=int, default=32, help="Hutchinson probes (default 32)")
-    lm.add_argument("--power-iterations", type=int, default=50, help="per phase (default 50)")
-    lm.add_argument("--secant-radius", type=float, default=1e-3)
-    lm.add_argument("--secant-perturbations", type=int, default=8)
     lm.add_argument(
-        "--chunk-size", type=int, default=16, help="examples per vmapped per-sample call"
+        "--probes", type=positive_int, default=32, help="Hutchinson probes (default 32)"
+    )
+    lm.add_argument(
+        "--power-iterations", type=positive_int, default=50, help="per phase (default 50)"
+    )
+    lm.add_argument("--secant-radius", type=float, default=1e-3)
+    lm.add_argument("--secant-perturbations", type=positive_int, default=8)
+    lm.add_argument(
+        "--chunk-size", type=positive_int, default=16, help="examples per vmapped per-sample call"
     )
     lm.add_argument(
         "--envelope-from",
@@ -105,18 +115,33 @@ def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     parser.set_defaults(func=_run_measure)
 
 
-def _lm_arguments(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    group.add_argument("--preset", choices=tuple(_CHECK_PRESETS), default="tiny")
+def _lm_arguments(
+    group: argparse.ArgumentParser | argparse._ArgumentGroup, *, dataset: bool = True
+) -> None:
+    group.add_argument(
+        "--model",
+        dest="preset",
+        choices=tuple(_CHECK_PRESETS),
+        default="tiny",
+        help="GPT-2 preset: tiny (CPU) or gpt2 (124M)",
+    )
+    hidden_alias(group, "--preset", "preset", choices=tuple(_CHECK_PRESETS))
     group.add_argument(
         "--weights", default=None, help="local GPT-2 weights directory or cached hub id"
     )
+    if dataset:
+        group.add_argument(
+            "--dataset",
+            default="synthetic",
+            help="Alpaca-format JSON/JSONL file (.xz/.gz ok) or 'synthetic'",
+        )
+    hidden_alias(group, "--data", "dataset")
     group.add_argument(
-        "--data",
-        default="synthetic",
-        help="Alpaca-format JSON/JSONL file (.xz/.gz ok) or 'synthetic' (default)",
+        "--examples", type=positive_int, default=None, help="size of the fixed subset"
     )
-    group.add_argument("--examples", type=int, default=None, help="size of the fixed subset")
-    group.add_argument("--max-length", type=int, default=None, help="longest tokenized row")
+    group.add_argument(
+        "--max-length", type=positive_int, default=None, help="longest tokenized row"
+    )
     group.add_argument(
         "--full-vocabulary",
         action="store_true",
@@ -147,10 +172,13 @@ def _register_check(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     parser.add_argument("--out", type=Path, required=True, metavar="STEM", help="output stem")
     _lm_arguments(parser)
-    parser.add_argument("--steps", type=int, default=100, help="Adam steps (default 100)")
+    parser.add_argument("--steps", type=positive_int, default=100, help="Adam steps (default 100)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate")
     parser.add_argument(
-        "--coordinates-per-tensor", type=int, default=None, help="sampled per parameter tensor"
+        "--coordinates-per-tensor",
+        type=positive_int,
+        default=None,
+        help="sampled per parameter tensor",
     )
     parser.add_argument(
         "--perturbation-radius",
@@ -166,7 +194,7 @@ def _register_check(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         help="skip coordinates with |dw_j| <= this * |w_j| (default 1e-5)",
     )
     parser.add_argument(
-        "--chunk-size", type=int, default=None, help="examples per gradient piece (memory)"
+        "--chunk-size", type=positive_int, default=None, help="examples per gradient piece (memory)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -193,7 +221,7 @@ def _lm_problem(args: argparse.Namespace, preset_defaults: dict[str, Any]) -> La
     examples = args.examples or preset_defaults["examples"]
     compact = args.preset == "tiny" and not args.full_vocabulary
     spec = LMDataSpec(
-        source=args.data,
+        source=args.dataset,
         n_train=examples,
         n_eval=1,
         max_length=args.max_length or preset_defaults["max_length"],
@@ -214,6 +242,9 @@ def _lm_problem(args: argparse.Namespace, preset_defaults: dict[str, Any]) -> La
 def _run_measure(args: argparse.Namespace) -> int:
     summary = _measure_task(args)
     npz_path, json_path = summary.save(args.out)
+    if args.json:
+        print_json({**summary.scalars(), "npz": npz_path, "json": json_path})
+        return 0
     _print_scalars(summary.scalars(), npz_path, json_path)
     return 0
 
@@ -297,7 +328,23 @@ def _measure_logreg(args: argparse.Namespace) -> MeasurementSummary:
             raise FileNotFoundError(
                 f"--at: expected 'zero', 'optimum' or a .npy file; {path} not found"
             )
-        w = np.load(path, allow_pickle=False).astype(np.float64).reshape(-1)
+        import zipfile
+
+        try:
+            w = np.load(path, allow_pickle=False).astype(np.float64).reshape(-1)
+        except (
+            OSError,
+            ValueError,
+            EOFError,
+            TypeError,
+            AttributeError,
+            zipfile.BadZipFile,
+        ) as error:
+            reason = "not a .npy array of numbers" if "pickle" in str(error) else str(error)
+            raise ValueError(
+                f"--at {path} is damaged or not a weight vector ({reason}); save the weights "
+                "with numpy.save(FILE.npy, w)"
+            ) from None
         if w.size != X.shape[1]:
             raise ValueError(f"--at {path} holds {w.size} weights; the data has d={X.shape[1]}")
     distances = _distances(X, y)
