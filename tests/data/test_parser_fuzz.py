@@ -8,10 +8,11 @@ Two kinds of property, for both readers:
   the project's own errors (``ValueError`` subclasses, ``FileNotFoundError``), never a stray
   ``OverflowError``, ``RecursionError``, ``UnicodeDecodeError``, ``zlib.error`` and the like.
 
-Examples per property: ``ANISOADA_FUZZ_EXAMPLES`` (default 40, which keeps the CI run to a few
-seconds). The long campaign runs 10,000 per property::
+Examples per property: ``ANISOADA_FUZZ_EXAMPLES``, else the Hypothesis profile's (``ci``, the
+default: 40, which keeps the CI run to a few seconds; ``long``: 10,000, outside CI). The long
+campaign::
 
-    ANISOADA_FUZZ_EXAMPLES=10000 python -m pytest tests/data/test_parser_fuzz.py \\
+    HYPOTHESIS_PROFILE=long python -m pytest tests/data/test_parser_fuzz.py \\
         -p no:cacheprovider --hypothesis-show-statistics
 """
 
@@ -45,9 +46,17 @@ from anisoada.data import (
 from anisoada.data import libsvm as libsvm_module
 from anisoada.data.libsvm import load_libsvm_pair
 
+#: Examples per property of each Hypothesis profile (``HYPOTHESIS_PROFILE``).
+PROFILE_EXAMPLES = {"ci": 40, "long": 10_000}
+
 
 def _examples() -> int:
-    text = os.environ.get("ANISOADA_FUZZ_EXAMPLES", "40")
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    if profile not in PROFILE_EXAMPLES:
+        raise pytest.UsageError(
+            f"HYPOTHESIS_PROFILE must be one of {sorted(PROFILE_EXAMPLES)}; got {profile!r}"
+        )
+    text = os.environ.get("ANISOADA_FUZZ_EXAMPLES", str(PROFILE_EXAMPLES[profile]))
     if not text.isdigit() or int(text) < 1:
         raise pytest.UsageError(f"ANISOADA_FUZZ_EXAMPLES must be a positive integer; got {text!r}")
     return int(text)
@@ -348,4 +357,7 @@ def test_fuzz_alpaca_any_bytes_load_or_raise_our_errors(
 
 
 def test_fuzz_settings_follow_the_environment():
-    assert FUZZ.max_examples == int(os.environ.get("ANISOADA_FUZZ_EXAMPLES", "40"))
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    expected = os.environ.get("ANISOADA_FUZZ_EXAMPLES", str(PROFILE_EXAMPLES[profile]))
+    assert FUZZ.max_examples == int(expected)
+    assert PROFILE_EXAMPLES["long"] >= 10_000
