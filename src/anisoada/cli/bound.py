@@ -161,6 +161,8 @@ def run_bound(args: argparse.Namespace) -> int:
         L1=inputs["L1"] if args.setting == "nonconvex" else None,
         G=inputs["G"],
     )
+    if np.all(np.mod(table["batch_size"], 1) == 0):  # whole batch sizes print as integers
+        table["batch_size"] = table["batch_size"].astype(np.int64)
     summary = _summary(args, inputs, table)
     if args.plot is not None:
         from anisoada.theory.plot import plot_prediction

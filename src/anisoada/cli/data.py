@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from anisoada.cli._common import add_json, print_json
 from anisoada.data import DATA_HOME_ENV, LIBSVM_DATASETS, data_home, load_libsvm, locate_libsvm
 
 
@@ -26,12 +27,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     listing = actions.add_parser("list", help="registered data sets and whether they are present")
     listing.add_argument("--data-home", type=Path, help="data directory")
+    add_json(listing)
     listing.set_defaults(func=_list)
 
     fetch = actions.add_parser("fetch", help="download (if missing), parse and cache data sets")
     fetch.add_argument("names", nargs="+", metavar="NAME", choices=sorted(LIBSVM_DATASETS))
     fetch.add_argument(
-        "--split", choices=("train", "test", "all"), default="all", help="which split (all)"
+        "--split", choices=("train", "test", "all"), default="all", help="which split"
     )
     fetch.add_argument("--data-home", type=Path, help="data directory")
     fetch.add_argument(
@@ -44,6 +46,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _list(args: argparse.Namespace) -> int:
     folder = data_home(args.data_home) / "libsvm"
+    if args.json:
+        rows = []
+        for name, dataset in sorted(LIBSVM_DATASETS.items()):
+            for split, entry in dataset.splits.items():
+                found = locate_libsvm(name, split=split, data_home=args.data_home)
+                rows.append(
+                    {
+                        "name": name,
+                        "split": split,
+                        "rows": entry.n_samples,
+                        "features": dataset.n_features,
+                        "sha256_known": bool(entry.sha256),
+                        "file": entry.file_name,
+                        "path": None if found is None else found,
+                        "bundled": found is not None and found.parent != folder,
+                    }
+                )
+        print_json({"data_home": folder, "datasets": rows})
+        return 0
     print(f"data home: {folder}")
     print(f"{'name':<16} {'split':<6} {'rows':>9} {'features':>10}  {'sha256':<7} present")
     for name, dataset in sorted(LIBSVM_DATASETS.items()):
