@@ -94,7 +94,10 @@ def test_table4_holds_the_stored_final_losses_of_the_tuned_runs(reproduced):
     # Steps follow the shared sample budget: 64 examples = 4 steps at 16, 2 steps at 32.
     assert set(rows.groupby("batch_size")["step"].max().items()) == {(16, 4), (32, 2)}
     assert table["lr_min"].dtype == np.float64 and table["lrs_tried"].dtype == np.int64
-    assert "AdaGrad" in result.summary and set(result.files) == {"table4.csv"}
+    assert "AdaGrad" in result.summary and set(result.files) == {
+        "table4.csv",
+        "vocabulary_audit.csv",
+    }
     record = json.loads((out / "reproduction.json").read_text())
     assert "synthetic instructions" in record["stand_in"]
     assert "compact vocabulary" in record["stand_in"]
@@ -189,3 +192,30 @@ def test_paper_preset_falls_back_to_a_labelled_random_init_without_local_weights
     # An explicitly named directory is taken as given (building fails loudly if it is absent).
     monkeypatch.setenv("ANISOADA_GPT2_WEIGHTS", str(tmp_path / "mine"))
     assert paper_config().problems[0].weights == str(tmp_path / "mine")
+
+
+def test_vocabulary_audit_splits_each_lead_into_used_and_unused_tokens(reproduced):
+    """The compact sweep's audit: full-vocabulary runs from one initialisation at the tuned
+    rates, the loss split exactly into the tokens that occur and the mass on the others."""
+    out, _, _ = reproduced
+    audit = pd.read_csv(out / "vocabulary_audit.csv")
+    rows = pd.read_parquet(out / "vocabulary_audit" / "results.parquet")
+    assert sorted(audit["optimizer"]) == ["adagrad", "sgd"]
+    # One initialisation: both optimizers' step-0 evaluations are the same numbers.
+    first = rows[rows["step"] == 0].set_index("optimizer")
+    assert first.loc["sgd", "train_loss"] == first.loc["adagrad", "train_loss"]
+    assert first.loc["sgd", "train_loss_unused"] > 0  # a random init spreads mass everywhere
+    # The rates are those the compact sweep tuned at its smallest batch size.
+    selection = pd.read_parquet(out / "sweep" / "selection.parquet")
+    smallest = selection[selection["batch_size"] == selection["batch_size"].min()]
+    tuned = dict(zip(smallest["optimizer"], smallest["best_lr"], strict=True))
+    for row in audit.to_dict("records"):
+        assert row["lr"] == pytest.approx(tuned[row["optimizer"]])
+        assert row["train_loss_used"] == pytest.approx(
+            row["train_loss"] - row["train_loss_unused"], abs=1e-12
+        )
+    adagrad = audit.set_index("optimizer").loc["adagrad"]
+    sgd = audit.set_index("optimizer").loc["sgd"]
+    assert adagrad["lead"] == pytest.approx(sgd["train_loss"] - adagrad["train_loss"])
+    assert adagrad["unused_share"] == pytest.approx(adagrad["lead_unused"] / adagrad["lead"])
+    assert sgd["lead"] == 0

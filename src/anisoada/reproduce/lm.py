@@ -51,6 +51,7 @@ monitor ≈ 2.5 GB more during measured steps: ≈ 12 GB, so a 16 GB GPU fits (l
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -67,7 +68,15 @@ from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, writ
 from anisoada.schema import files
 from anisoada.train import Budget, DistributedContext, init_distributed, shutdown_distributed
 
-__all__ = ["QUICK", "REPRODUCTION", "lm_table", "paper_config", "run_lm_reproduction"]
+__all__ = [
+    "QUICK",
+    "REPRODUCTION",
+    "lm_table",
+    "paper_config",
+    "run_lm_reproduction",
+    "vocabulary_audit_config",
+    "vocabulary_audit_table",
+]
 
 
 def _optimizers(grids: dict[str, LRGrid]) -> tuple[OptimizerSpec, ...]:
@@ -206,6 +215,9 @@ def lm_table(out: str | Path) -> pd.DataFrame:
     (``train_loss − SGD's`` at the same batch size); and against the baseline the paired
     verdict of the sweep (:mod:`anisoada.experiments.verdict`): ``ratio_vs_sgd`` (loss ratio,
     geometric mean over seeds), ``ratio_low``/``ratio_high`` (95% interval) and ``verdict``.
+    A full-vocabulary sweep adds ``train_loss_unused`` (the mass on tokens the data never uses,
+    at the last evaluation, mean over seeds) and ``unused_share``, the fraction of the lead over
+    SGD that this part accounts for.
     """
     root = Path(out) / "sweep"
     selection = pd.read_parquet(root / "selection.parquet")
@@ -263,7 +275,44 @@ def lm_table(out: str | Path) -> pd.DataFrame:
     table = pd.DataFrame.from_records(records)
     sgd = table[table["optimizer"] == "sgd"].set_index("batch_size")["train_loss"]
     table["gap_vs_sgd"] = [r.train_loss - sgd.get(r.batch_size, np.nan) for r in table.itertuples()]
+    unused = _final_unused(root, selection)
+    if unused is not None:
+        table["train_loss_unused"] = [
+            unused.get((int(r.batch_size), str(r.optimizer)), np.nan) for r in table.itertuples()
+        ]
+        sgd_unused = table[table["optimizer"] == "sgd"].set_index("batch_size")
+        shares = []
+        for r in table.itertuples():
+            lead = -float(r.gap_vs_sgd)
+            lead_unused = float(sgd_unused["train_loss_unused"].get(r.batch_size, np.nan)) - float(
+                r.train_loss_unused
+            )
+            shares.append(lead_unused / lead if lead else np.nan)
+        table["unused_share"] = shares
     return table
+
+
+def _final_unused(root: Path, selection: pd.DataFrame) -> dict[tuple[int, str], float] | None:
+    """Full-vocabulary sweeps: ``train_loss_unused`` at each tuned run's last evaluation, mean
+    over seeds, per (batch size, optimizer); ``None`` when the rows do not have it."""
+    path = root / f"{files.RESULTS}.parquet"
+    if not path.is_file():
+        return None
+    rows = pd.read_parquet(path)
+    if "train_loss_unused" not in rows:
+        return None
+    out: dict[tuple[int, str], float] = {}
+    for r in selection.to_dict("records"):
+        mine = rows[
+            (rows["optimizer"] == r["optimizer"])
+            & (rows["batch_size"] == r["batch_size"])
+            & np.isclose(rows["lr"], r["best_lr"])
+        ]
+        if mine.empty:
+            continue
+        last = mine[mine["step"] == mine.groupby("seed")["step"].transform("max")]
+        out[(int(r["batch_size"]), str(r["optimizer"]))] = float(last["train_loss_unused"].mean())
+    return out
 
 
 def _initialisation(root: Path) -> str:
@@ -278,6 +327,90 @@ def _initialisation(root: Path) -> str:
     return "random init"
 
 
+#: The vocabulary audit of a compact-vocabulary sweep: a few full-vocabulary steps from one
+#: initialisation, small enough for the demo (batch 16, 12 steps, 64 held-out examples).
+AUDIT_BATCH_SIZE = 16
+AUDIT_STEPS = 12
+AUDIT_EXAMPLES = 64
+
+
+def vocabulary_audit_config(sweep: SweepConfig, lrs: dict[str, float]) -> SweepConfig:
+    """The audit of a compact-vocabulary LM sweep: its problem with GPT-2's full vocabulary.
+
+    Each optimizer runs :data:`AUDIT_STEPS` steps at batch :data:`AUDIT_BATCH_SIZE` from the
+    same initialisation at one learning rate (``lrs``: the rates the compact sweep tuned), with
+    ``train_loss`` split into the loss over the tokens the data uses and ``train_loss_unused``,
+    the mass on the ~48k that never occur
+    (:func:`anisoada.problems.language_model.summed_response_loss_parts`). Noise is not
+    measured and nothing diverges early (the point is the first steps' split, not a tuned run).
+    """
+    base = sweep.problems[0]
+    assert isinstance(base, LMSpec)
+    problem = dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, vocabulary="full", n_eval=AUDIT_EXAMPLES),
+        measure_noise=False,
+        noise_microbatches=None,
+        schedule="constant",
+        warmup_ratio=0.0,
+    )
+    optimizers = tuple(
+        OptimizerSpec.create(name, lr_grid=LRGrid(values_=(lrs[name],), max_extensions=0))
+        for name in ("sgd", "adagrad")
+        if name in lrs
+    )
+    return SweepConfig(
+        name=f"{sweep.name}-vocabulary-audit",
+        problems=(problem,),
+        optimizers=optimizers,
+        batch_sizes=(AUDIT_BATCH_SIZE,),
+        budget=Budget(steps=AUDIT_STEPS),
+        evaluations=2,
+        seeds=1,
+        divergence_factor=None,
+    )
+
+
+def vocabulary_audit_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per optimizer at the audit's last step: the loss, its parts and the lead over SGD.
+
+    Columns: ``optimizer, batch_size, lr, step, train_loss`` (full vocabulary),
+    ``train_loss_unused`` (the mass on unused tokens), ``train_loss_used`` (their difference:
+    the restricted-softmax loss), and against SGD ``lead`` (SGD's ``train_loss`` minus this
+    one's), ``lead_unused`` (the same for the unused part) and
+    ``unused_share = lead_unused / lead``, the fraction of the lead that comes from suppressing
+    tokens that never occur.
+    """
+    last = rows[rows["step"] == rows["step"].max()]
+    table = pd.DataFrame(
+        {
+            "optimizer": last["optimizer"].to_numpy(),
+            "batch_size": last["batch_size"].astype(int).to_numpy(),
+            "lr": last["lr"].to_numpy(),
+            "step": last["step"].astype(int).to_numpy(),
+            "train_loss": last["train_loss"].to_numpy(),
+            "train_loss_unused": last["train_loss_unused"].to_numpy(),
+        }
+    )
+    table["train_loss_used"] = table["train_loss"] - table["train_loss_unused"]
+    sgd = table[table["optimizer"] == "sgd"]
+    if len(sgd):
+        reference = sgd.iloc[0]
+        table["lead"] = reference["train_loss"] - table["train_loss"]
+        table["lead_unused"] = reference["train_loss_unused"] - table["train_loss_unused"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table["unused_share"] = np.where(
+                table["lead"] != 0, table["lead_unused"] / table["lead"], np.nan
+            )
+    return table
+
+
+def _tuned_rates(selection: pd.DataFrame) -> dict[str, float]:
+    """Each optimizer's tuned rate at the smallest batch size of a sweep."""
+    smallest = selection[selection["batch_size"] == selection["batch_size"].min()]
+    return {str(r["optimizer"]): float(r["best_lr"]) for r in smallest.to_dict("records")}
+
+
 def run_lm_reproduction(
     preset: str,
     out: str | Path,
@@ -286,6 +419,7 @@ def run_lm_reproduction(
     progress: bool = True,
     sweep: SweepConfig | None = None,
     context: DistributedContext | None = None,
+    audit: bool = True,
 ) -> ReproductionOutput:
     """Run the reproduction (see the module docstring) into ``out``; reuses stored runs.
 
@@ -297,6 +431,9 @@ def run_lm_reproduction(
         progress: show the run progress bar and one line per evaluation point on stderr.
         sweep: a sweep to run instead of the preset's (``preset`` is then only a label).
         context: the data-parallel context (default: from the ``torchrun`` environment).
+        audit: for a compact-vocabulary sweep, also run the vocabulary audit
+            (:func:`vocabulary_audit_config`) into ``out/vocabulary_audit`` and write
+            ``out/vocabulary_audit.csv``.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -319,6 +456,22 @@ def run_lm_reproduction(
         if own_context:
             shutdown_distributed(context)
     written: dict[str, Path] = {}
+    problem = sweep.problems[0]
+    if (
+        context.is_main
+        and audit
+        and isinstance(problem, LMSpec)
+        and problem.data.vocabulary == "compact"
+        and len(result.selection)
+    ):
+        audited = run_sweep(
+            vocabulary_audit_config(sweep, _tuned_rates(result.selection)),
+            out / "vocabulary_audit",
+            progress=False,
+        )
+        written["vocabulary_audit.csv"] = write_csv(
+            vocabulary_audit_table(audited.rows), out / "vocabulary_audit.csv"
+        )
     if context.is_main:
         written["table4.csv"] = write_csv(lm_table(out), out / "table4.csv")
         write_record(
