@@ -235,7 +235,15 @@ def lm_section(results: ResultsDirectory, figure_dir: Path) -> Section:
                 figure2,
                 "Training loss (solid, mean over seeds, band: their range) and held-out loss "
                 "(dashed) of the tuned SGD and AdaGrad runs, one panel per batch size; see "
-                "whether AdaGrad's band lies below SGD's in both panels.",
+                "whether AdaGrad's band lies below SGD's in both panels."
+                + (
+                    " The loss is the compact vocabulary's (a softmax over the tokens that "
+                    "occur): the vocabulary audit above says how much of a full-vocabulary lead "
+                    "would come from unused tokens instead."
+                    if base.get("data", {}).get("vocabulary") == "compact"
+                    else " Full vocabulary: Table 4's 'lead from unused tokens' says how much of "
+                    "the gap between the curves is mass on tokens the data never uses."
+                ),
                 stand_in=stand_in,
             )
         )
