@@ -197,3 +197,42 @@ def test_written_files_are_readable_by_the_group_like_any_new_file(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+
+
+_LM_ARGS = [
+    "lm", "--quiet", "--device", "cpu", "--optimizer", "adagrad", "--lr", "0.01",
+    "--n-train", "32", "--n-eval", "8", "--vocabulary", "compact", "--max-length", "96",
+    "--batch-sizes", "8", "--micro-batch-size", "4", "--samples", "64", "--evaluations", "2",
+    "--checkpoint-every", "1", "--out", "unused",
+]  # fmt: skip
+
+
+def _lm_sweep() -> SweepConfig:
+    from anisoada.cli import build_parser
+    from anisoada.cli.lm import sweep_from_args
+
+    return sweep_from_args(build_parser().parse_args(_LM_ARGS))
+
+
+@pytest.fixture
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same float reduction order in the killed child and here
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_sigkill_during_an_lm_run_with_checkpoints_then_rerun(tmp_path, one_thread):
+    reference = tmp_path / "reference"
+    renames = _count_renames(_lm_sweep(), reference)
+    expected = _rows(reference)
+    assert renames > 8 and len(expected) > 0
+    for index, (at, before) in enumerate(_kill_points(renames, 20 if LONG else 4, seed=7)):
+        out = tmp_path / f"kill{index}"
+        assert _kill(_lm_sweep(), out, at, before) == -signal.SIGKILL
+        run_sweep(_lm_sweep(), out, progress=False)
+        assert _debris(out) == [], f"kill at rename {at} (before={before}) left debris"
+        assert list(out.glob("runs/*/checkpoint.pt")) == []  # removed once the run completes
+        pd.testing.assert_frame_equal(_rows(out), expected)
