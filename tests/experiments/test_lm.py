@@ -424,3 +424,16 @@ def test_noise_measurement_needs_two_micro_batches_and_keys_runs_by_their_size(t
     four.execute(tmp_path, data=data)
     noise = pd.read_parquet(tmp_path / "runs" / four.run_id / "noise.parquet")
     assert set(noise["microbatch_size"]) == {4} and set(noise["microbatches"]) == {2}
+
+
+def test_the_models_activation_kernel_is_part_of_the_run_id(monkeypatch):
+    from anisoada.models import GPT2_PRESETS
+
+    spec = LMSpec(data=LMDataSpec(source="synthetic", n_train=8, n_eval=2, max_length=32))
+    settings = RunSettings(budget=Budget(samples=16))
+    fused = spec.make_run(OptimizerSpec("sgd"), 4, [0.1], 0, settings)
+    assert fused.identity()["architecture"] == {"activation": "gelu_pytorch_tanh"}
+    fused_id = fused.run_id
+    plain = dataclasses.replace(GPT2_PRESETS["tiny"], activation="gelu_new")
+    monkeypatch.setitem(GPT2_PRESETS, "tiny", plain)
+    assert spec.make_run(OptimizerSpec("sgd"), 4, [0.1], 0, settings).run_id != fused_id

@@ -1,6 +1,7 @@
 """Models for the experiments: GPT-2 for the instruction-tuning reproduction (Figure 2, Table 4)."""
 
 from anisoada.models.gpt2 import (
+    ACTIVATIONS,
     GPT2_PRESETS,
     WEIGHTS_ENV,
     GPT2Build,
@@ -12,6 +13,7 @@ from anisoada.models.gpt2 import (
 )
 
 __all__ = [
+    "ACTIVATIONS",
     "GPT2_PRESETS",
     "WEIGHTS_ENV",
     "GPT2Build",

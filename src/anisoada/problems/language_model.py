@@ -116,7 +116,8 @@ def summed_response_loss(
         device_type=input_ids.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
     )
     with autocast:
-        hidden = body(input_ids=input_ids).last_hidden_state
+        # No key/value cache: training never reuses one (the same numbers, less work).
+        hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state
         logits = head(hidden[scored])
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     return F.cross_entropy(logits, targets, reduction="sum")
@@ -156,7 +157,8 @@ def summed_response_loss_parts(
         device_type=input_ids.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
     )
     with autocast:
-        hidden = body(input_ids=input_ids).last_hidden_state
+        # No key/value cache: training never reuses one (the same numbers, less work).
+        hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state
         logits = head(hidden[scored])
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     total = F.cross_entropy(logits, targets, reduction="sum")
@@ -189,7 +191,7 @@ def response_token_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) 
             "example of the whole fixed set); build the batch with "
             "anisoada.measure.language_model_problem"
         )
-    logits = model(input_ids=batch["input_ids"]).logits[:, :-1]
+    logits = model(input_ids=batch["input_ids"], use_cache=False).logits[:, :-1]
     targets = batch["labels"][:, 1:]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     token_loss = F.cross_entropy(

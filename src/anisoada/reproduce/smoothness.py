@@ -97,8 +97,12 @@ class SmoothnessSettings:
 
     def identity(self) -> dict[str, Any]:
         """The fields that change the measured points (``chunk_size`` only changes memory)."""
+        from anisoada.models import GPT2_PRESETS
+
         record = dataclasses.asdict(self)
         record.pop("chunk_size")
+        preset = GPT2_PRESETS.get(self.model)  # an unknown name fails when the model is built
+        record["architecture"] = None if preset is None else preset.identity()  # e.g. the GELU
         return record
 
 

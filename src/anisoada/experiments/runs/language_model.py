@@ -329,9 +329,13 @@ class LMRun:
                 # noise_microbatches is always in the identity (it is never a memory knob).
                 continue
             spec.pop(name)
+        from anisoada.models import GPT2_PRESETS
+
         return {
             "kind": self.problem.kind,
             "spec": spec,
+            # e.g. the activation's kernel: numbers that change while the preset's name does not
+            "architecture": GPT2_PRESETS[self.problem.model].identity(),
             "optimizer": self.optimizer.identity(),
             "batch_size": self.batch_size,
             "lr": self.lr,
