@@ -73,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SystemExit:
         raise
+    except BrokenPipeError:
+        # stdout closed early (`anisoada ... | head`): stop quietly, as the Python docs advise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except BaseException as error:
         if os.environ.get("ANISOADA_TRACEBACK"):
             raise

@@ -189,6 +189,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="skip building OUT/report.html and OUT/report.md from the stored results",
     )
+    add_json(reproduce)
     reproduce.set_defaults(func=_run_reproduce)
 
 
@@ -386,6 +387,32 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     )
     if rank != 0:
         # Rank 0 prints and builds the report; the other ranks only took part in training.
+        return 0
+    if args.json:
+        import pandas as pd
+
+        payload: dict[str, Any] = {"targets": []}
+        for output in outputs:
+            payload["targets"].append(
+                {
+                    "target": output.target,
+                    "preset": output.preset,
+                    "out": output.out,
+                    "wall_time_s": output.wall_time,
+                    "summary": output.summary,
+                    "tables": {
+                        title: {"path": path, "rows": table_records(pd.read_csv(path))}
+                        for title, path in output.tables.items()
+                    },
+                    "files": dict(output.files),
+                }
+            )
+        if not args.no_report:
+            from anisoada.report import build_report
+
+            paths = build_report(out)
+            payload["report"] = {"html": paths.html, "markdown": paths.markdown}
+        print_json(payload)
         return 0
     for output in outputs:
         print(f"== {output.target} ({output.preset}) in {output.wall_time:.1f} s -> {output.out}")
