@@ -82,3 +82,29 @@ def test_family_spans_anisotropy_and_has_instances_built_for_sgd():
         assert set(np.unique(y)) <= {-1.0, 1.0}
     assert min(rhos.values()) < 0.05 and max(rhos.values()) > 0.8
     assert {"gauss-sparse", "rotated-1.0"} <= set(rhos)
+
+
+def test_report_section_reads_the_stored_tables(tmp_path):
+    import json
+
+    from anisoada.report._results import ResultsDirectory
+    from anisoada.report.sections.prediction import prediction_section
+
+    results = ResultsDirectory(tmp_path)
+    absent = prediction_section(results, tmp_path / "figures")
+    assert "Optional validation, not run" in absent.blocks[0].text
+    target = tmp_path / "prediction"
+    target.mkdir()
+    cells = _cells()
+    cells.to_csv(target / "cells.csv", index=False)
+    score_predictors(cells).to_csv(target / "predictors.csv", index=False)
+    calibration(cells).to_csv(target / "calibration.csv", index=False)
+    record = {"target": "prediction", "preset": "quick", "targets": {
+        "accuracy": {"value": 0.75, "target": 0.9, "met": False}}}  # fmt: skip
+    (target / "reproduction.json").write_text(json.dumps(record))
+    section = prediction_section(ResultsDirectory(tmp_path), tmp_path / "figures")
+    assert section.status == "ok"
+    assert (tmp_path / "figures" / "prediction_calibration.png").is_file()
+    texts = " ".join(getattr(block, "text", "") for block in section.blocks)
+    assert "accuracy 0.75 (target ≥ 0.9: not met)" in texts
+    assert "Misses: d1 at M=32: sweep tie" in texts

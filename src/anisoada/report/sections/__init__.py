@@ -5,7 +5,8 @@ Every builder takes the :class:`~anisoada.report._results.ResultsDirectory` and 
 how to run it. Sentences that state results are computed from the stored tables. One module per
 part of the paper: :mod:`.summary`, :mod:`.theory` (Table 1), :mod:`.logreg` (Table 2, the
 batch-size results, predicted vs observed), :mod:`.lm` (Figures 1 and 2, Table 4),
-:mod:`.rotated` (the control) and :mod:`.provenance`.
+:mod:`.rotated` (the control), :mod:`.prediction` (the validation of ``anisoada advise``) and
+:mod:`.provenance`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from pathlib import Path
 
 from anisoada.report._model import Section
 from anisoada.report._results import ResultsDirectory
-from anisoada.report.sections import lm, logreg, provenance, rotated, summary, theory
+from anisoada.report.sections import (
+    lm,
+    logreg,
+    prediction,
+    provenance,
+    rotated,
+    summary,
+    theory,
+)
 from anisoada.report.sections._common import SECTIONS
 
 __all__ = ["SECTIONS", "build_sections"]
@@ -32,6 +41,7 @@ def build_sections(results: ResultsDirectory, figure_dir: Path) -> list[Section]
         "lm": lambda: lm.lm_section(results, figure_dir),
         "predicted": lambda: logreg.predicted_section(results, figure_dir),
         "rotated": lambda: rotated.rotated_section(results, figure_dir),
+        "prediction": lambda: prediction.prediction_section(results, figure_dir),
         "provenance": lambda: provenance.provenance_section(results),
     }
     return [builders[section_id]() for section_id, _ in SECTIONS]

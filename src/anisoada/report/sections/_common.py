@@ -32,6 +32,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("lm", "Figure 2 and Table 4 — GPT-2 instruction tuning"),
     ("predicted", "Predicted vs observed advantage"),
     ("rotated", "Rotated-twin control"),
+    ("prediction", "Does advise call the winner? — validation"),
     ("provenance", "Provenance"),
 )
 TITLES = dict(SECTIONS)
