@@ -108,6 +108,14 @@ def summed_response_loss(
         input_ids, scored, targets: from :func:`pad_examples`.
         precision: ``"fp32"`` or ``"bf16"`` (autocast on the model's device).
     """
+    logits = _scored_logits(model, input_ids, scored, precision)
+    return F.cross_entropy(logits, targets, reduction="sum")
+
+
+def _scored_logits(
+    model: torch.nn.Module, input_ids: torch.Tensor, scored: torch.Tensor, precision: str
+) -> torch.Tensor:
+    """The output layer at the scored positions only, reduced in float32 or wider."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
     body, head = model.transformer, model.lm_head
@@ -120,7 +128,7 @@ def summed_response_loss(
         hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state
         logits = head(hidden[scored])
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    return F.cross_entropy(logits, targets, reduction="sum")
+    return logits
 
 
 def summed_response_loss_parts(
@@ -149,18 +157,7 @@ def summed_response_loss_parts(
         model, input_ids, scored, targets, precision: as for :func:`summed_response_loss`.
         used_tokens: ids of ``U`` (1-D, int64, on the model's device).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
-    body, head = model.transformer, model.lm_head
-    assert isinstance(body, torch.nn.Module) and isinstance(head, torch.nn.Module)
-    autocast = torch.autocast(
-        device_type=input_ids.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
-    )
-    with autocast:
-        # No key/value cache: training never reuses one (the same numbers, less work).
-        hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state
-        logits = head(hidden[scored])
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    logits = _scored_logits(model, input_ids, scored, precision)
     total = F.cross_entropy(logits, targets, reduction="sum")
     unused = (
         torch.logsumexp(logits, dim=-1) - torch.logsumexp(logits[:, used_tokens], dim=-1)

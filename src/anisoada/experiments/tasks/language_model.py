@@ -321,37 +321,28 @@ class LanguageModelTask:
             self.model, input_ids, scored, targets, precision=self.precision
         )
 
-    @torch.no_grad()
     def _split_loss(self, split: TokenizedExamples, subset: np.ndarray | None) -> float:
+        return self._split_means(split, subset, unused=False)[0]
+
+    def _split_loss_parts(
+        self, split: TokenizedExamples, subset: np.ndarray
+    ) -> tuple[float, float]:
+        """Token means of the loss and of its unused-token part (see :meth:`evaluate`)."""
+        total, unused = self._split_means(split, subset, unused=True)
+        return total, unused
+
+    @torch.no_grad()
+    def _split_means(
+        self, split: TokenizedExamples, subset: np.ndarray | None, *, unused: bool
+    ) -> list[float]:
+        """Token means over a split's rows: the loss, and with ``unused`` its unused-token part."""
         rows = np.arange(len(split)) if subset is None else subset
         rows = rows[self.context.rank :: self.context.world_size]
         # Similar lengths together: less padding. The order does not change the sum's value
         # beyond float rounding.
         rows = rows[np.argsort([split.input_ids[r].size for r in rows], kind="stable")]
-        totals = torch.zeros(2, dtype=torch.float64, device=self.context.device)
-        for start in range(0, rows.size, self.eval_batch_size):
-            ids, scored, targets = pad_examples(
-                split.input_ids,
-                split.labels,
-                rows[start : start + self.eval_batch_size],
-                self.pad_token_id,
-            )
-            device = self.context.device
-            loss = self._summed_loss(ids.to(device), scored.to(device), targets.to(device))
-            totals += torch.stack([loss.double(), loss.new_tensor(targets.numel()).double()])
-        self.context.all_reduce_sum(totals)
-        return float(totals[0] / totals[1])
-
-    @torch.no_grad()
-    def _split_loss_parts(
-        self, split: TokenizedExamples, subset: np.ndarray
-    ) -> tuple[float, float]:
-        """Token means of the loss and of its unused-token part (see :meth:`evaluate`)."""
-        assert self._used_tokens is not None
-        rows = subset[self.context.rank :: self.context.world_size]
-        rows = rows[np.argsort([split.input_ids[r].size for r in rows], kind="stable")]
-        totals = torch.zeros(3, dtype=torch.float64, device=self.context.device)
         device = self.context.device
+        totals = torch.zeros(3 if unused else 2, dtype=torch.float64, device=device)
         for start in range(0, rows.size, self.eval_batch_size):
             ids, scored, targets = pad_examples(
                 split.input_ids,
@@ -359,18 +350,18 @@ class LanguageModelTask:
                 rows[start : start + self.eval_batch_size],
                 self.pad_token_id,
             )
-            parts = summed_response_loss_parts(
-                self.model,
-                ids.to(device),
-                scored.to(device),
-                targets.to(device),
-                self._used_tokens,
-                precision=self.precision,
-            )
-            count = parts.new_tensor(targets.numel()).double().reshape(1)
-            totals += torch.cat([parts.double(), count])
+            ids, scored, targets = ids.to(device), scored.to(device), targets.to(device)
+            if unused:
+                assert self._used_tokens is not None
+                sums = summed_response_loss_parts(
+                    self.model, ids, scored, targets, self._used_tokens, precision=self.precision
+                )
+            else:
+                sums = self._summed_loss(ids, scored, targets).reshape(1)
+            count = sums.new_tensor(targets.numel()).double().reshape(1)
+            totals += torch.cat([sums.double(), count])
         self.context.all_reduce_sum(totals)
-        return float(totals[0] / totals[2]), float(totals[1] / totals[2])
+        return [float(value / totals[-1]) for value in totals[:-1]]
 
     def _check_token_range(self) -> None:
         weight = self.model.get_input_embeddings().weight
