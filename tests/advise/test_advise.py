@@ -123,8 +123,8 @@ def family(tmp_path_factory):
     }
 
 
-def test_advise_says_sgd_or_tie_on_a_near_isotropic_problem_with_sparse_w_star(family, tmp_path):
-    advice = advise(family["sgd"], batch_sizes=[512], budget=Budget(epochs=2.0), out=tmp_path,
+def test_advise_says_sgd_or_tie_on_a_near_isotropic_problem_with_sparse_w_star(family, iso_out):
+    advice = advise(family["sgd"], batch_sizes=[512], budget=Budget(epochs=2.0), out=iso_out,
                     pilot=FAST)  # fmt: skip
     verdict = advice.verdict(512)
     assert verdict.winner in ("sgd", "tie")
@@ -139,7 +139,7 @@ def test_advise_says_sgd_or_tie_on_a_near_isotropic_problem_with_sparse_w_star(f
         pilot.cost_sample_lanes / pilot.reference_sample_lanes
     )
     assert 0 < pilot.cost_fraction < 0.5
-    assert (tmp_path / "advice.json").is_file()
+    assert (iso_out / "advice.json").is_file()
 
 
 def test_advise_says_adagrad_on_a_strongly_anisotropic_problem(family, tmp_path):
@@ -169,12 +169,18 @@ def test_import_anisoada_stays_light_and_exposes_advise():
     assert out.stdout.strip() == "[] True"
 
 
-def test_cli_advise_json_and_bad_input(family, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def iso_out(tmp_path_factory):
+    return tmp_path_factory.mktemp("iso")
+
+
+def test_cli_advise_json_and_bad_input(family, iso_out, capsys):
     from anisoada.cli import main
 
+    # The same pilot as the API test below (same grid, data and directory): its runs are reused.
     path = family["sgd"].option("dataset")
     status = main(["advise", path, "--batch-sizes", "512", "--epochs", "2", "--out",
-                   str(tmp_path), "--json"])  # fmt: skip
+                   str(iso_out), "--lr-grid", "0.01:10:2", "--json"])  # fmt: skip
     assert status == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["verdicts"][0]["batch_size"] == 512
@@ -182,4 +188,5 @@ def test_cli_advise_json_and_bad_input(family, tmp_path, capsys):
     assert 0 < payload["pilot"]["cost_fraction"] < 1
     assert {c["name"] for c in payload["evidence"]["checks"]} >= {"finite minimiser"}
     assert main(["advise"]) == 2
-    assert main(["advise", str(tmp_path / "missing.svm")]) == 2
+    assert main(["advise", str(iso_out / "missing.svm")]) == 2
+    assert main(["advise", path, "--lr-grid", "bad"]) == 2

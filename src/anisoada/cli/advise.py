@@ -19,6 +19,19 @@ from anisoada.cli._common import (
 __all__ = ["register"]
 
 
+def _lr_grid(text: str) -> tuple[float, float, int]:
+    """``LOW:HIGH[:PER_DECADE]`` (the spelling of ``anisoada sweep --lr-grid``)."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        low, high = float(parts[0]), float(parts[1])
+        per_decade = int(parts[2]) if len(parts) == 3 else 2
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH[:PER_DECADE]; got {text!r}") from None
+    return low, high, per_decade
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``advise`` subcommand."""
     parser = subparsers.add_parser(
@@ -58,6 +71,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_budget(parser.add_mutually_exclusive_group(), default="2 epochs")
     parser.add_argument("--seeds", type=positive_int, default=3, help="pilot seeds (at least 2)")
     parser.add_argument(
+        "--lr-grid",
+        type=_lr_grid,
+        metavar="LOW:HIGH[:PER_DECADE]",
+        help="the pilot's log-spaced learning-rate grid (default: 1e-3:1e2:2, one extension)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="where the pilot and advice.json go (default: a temporary dir)"
     )
     parser.add_argument("--jobs", type=positive_int, default=1, help="worker processes")
@@ -74,6 +93,15 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("give DATA (a LIBSVM name or file) or --problem MODULE:FUNCTION, not both")
     if args.seeds < 2:
         raise ValueError("--seeds must be at least 2 (the pilot's paired test)")
+    settings = PilotSettings(seeds=args.seeds)
+    if args.lr_grid is not None:
+        from anisoada.experiments import LRGrid
+
+        low, high, per_decade = args.lr_grid
+        settings = PilotSettings(
+            grid=LRGrid(low=low, high=high, per_decade=per_decade, max_extensions=1),
+            seeds=args.seeds,
+        )
     budget = DEFAULT_BUDGET
     if args.epochs is not None:
         budget = Budget(epochs=args.epochs)
@@ -85,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_sizes=args.batch_sizes,
         budget=budget,
         out=args.out,
-        pilot=PilotSettings(seeds=args.seeds),
+        pilot=settings,
         test=args.test,
         holdout=args.holdout,
         jobs=args.jobs,
