@@ -18,7 +18,7 @@ from anisoada.report.sweep_report import is_sweep_directory, sweep_sections, swe
 __all__ = ["ReportPaths", "build_report"]
 
 _TITLE = "AdaGrad under Anisotropic Smoothness — reproduction report"
-_TARGETS = ("logreg", "lm", "smoothness", "theory")
+_TARGETS = ("logreg", "lm", "smoothness", "theory", "prediction")
 
 
 class ReportPaths(NamedTuple):
