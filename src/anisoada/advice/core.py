@@ -7,7 +7,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class Advice:
     adagrad_norm: dict[int, str]
     wall_time: float
     stand_in: str | None = None
+    skipped: dict[int, str] = field(default_factory=dict)
 
     @property
     def failed_checks(self) -> list[str]:
@@ -91,6 +92,7 @@ class Advice:
             "pilot": self.pilot.to_dict(),
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
             "adagrad_norm_vs_sgd": {str(k): v for k, v in self.adagrad_norm.items()},
+            "skipped_batch_sizes": {str(k): v for k, v in self.skipped.items()},
             "rule": _rule_text(),
             "wall_time": self.wall_time,
         }
@@ -211,8 +213,20 @@ def advise(
         samples_of = {m: float(budget.steps * m) for m in sizes}
     else:
         samples_of = {m: float(samples) for m in sizes}
-        for m in sizes:
-            budget.num_steps(m, n_train)  # raises when a batch exceeds the budget
+    skipped: dict[int, str] = {}
+    for m in sizes:
+        try:
+            steps = budget.num_steps(m, n_train)
+        except ValueError as error:
+            skipped[m] = str(error)
+            continue
+        if steps < 2:
+            skipped[m] = f"the budget allows {steps} step at batch size {m}: nothing to compare"
+    sizes = tuple(m for m in sizes if m not in skipped)
+    if not sizes:
+        raise ValueError(
+            "no batch size leaves at least two steps in the budget: " + "; ".join(skipped.values())
+        )
     result = run_pilot(
         spec,
         sizes,
@@ -276,6 +290,7 @@ def advise(
         adagrad_norm=norm,
         wall_time=time.perf_counter() - started,
         stand_in=spec.stand_in(),
+        skipped=skipped,
     )
     write_json(root / "advice.json", advice.to_dict())
     return advice

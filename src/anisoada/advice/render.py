@@ -47,6 +47,8 @@ def render_advice(advice: Advice) -> str:
         ])  # fmt: skip
     lines += _table(header, rows)
     lines.append("ratio = (f_AdaGrad − f*)/(f_SGD − f*), tuned rates; < 1 favours AdaGrad")
+    for size, reason in advice.skipped.items():
+        lines.append(f"batch size {size} skipped: {reason}")
     lines.append("")
     lines.append("Checks:")
     for check in evidence.checks:
