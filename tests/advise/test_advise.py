@@ -143,6 +143,9 @@ def test_advise_says_sgd_or_tie_on_a_near_isotropic_problem_with_sparse_w_star(f
     )
     assert 0 < pilot.cost_fraction < 0.5
     assert (iso_out / "advice.json").is_file()
+    page = (iso_out / "advice.md").read_text()
+    assert page.startswith("# Will AdaGrad beat SGD on iso-sparse?")
+    assert "| batch_size | verdict | confidence |" in page and "```text" in page
 
 
 def test_advise_says_adagrad_on_a_strongly_anisotropic_problem(family, tmp_path):

@@ -103,6 +103,18 @@ class Advice:
 
         return render_advice(self)
 
+    def markdown(self) -> str:
+        """A standalone Markdown page: the verdict table, then the whole terminal report."""
+        from anisoada.advice.render import markdown_table
+
+        return "\n".join([
+            f"# Will AdaGrad beat SGD on {self.problem}?", "",
+            markdown_table(self.table()), "",
+            "Ratios are (f_AdaGrad − f*)/(f_SGD − f*) at tuned rates (< 1 favours AdaGrad); "
+            "bound columns are the paper's convex bounds, up to absolute constants.", "",
+            "```text", self.render(), "```", "",
+        ])  # fmt: skip
+
 
 def _rule_text() -> str:
     from anisoada.advice import rule
@@ -293,6 +305,10 @@ def advise(
         skipped=skipped,
     )
     write_json(root / "advice.json", advice.to_dict())
+    from anisoada._io import atomic_open
+
+    with atomic_open(root / "advice.md", "w") as handle:
+        handle.write(advice.markdown())
     return advice
 
 

@@ -6,9 +6,11 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from anisoada.advice.core import Advice
 
-__all__ = ["render_advice"]
+__all__ = ["markdown_table", "render_advice"]
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -23,6 +25,17 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     return lines
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A data frame as a Markdown table (numbers to 3 significant digits)."""
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    rows = [
+        "| " + " | ".join(_number(v) if isinstance(v, float) else str(v) for v in row) + " |"
+        for row in table.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *rows])
 
 
 def render_advice(advice: Advice) -> str:
