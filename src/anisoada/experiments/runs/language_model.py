@@ -472,9 +472,11 @@ class LMRun:
             if len(noise):
                 with atomic_path(store.run_dir(run_id) / "noise.parquet") as temporary:
                     noise.to_parquet(temporary, index=False)
-            store.write_run(run_id, rows, info)
             if not keep_checkpoint:
+                # Before run.json marks the run complete: a kill in between redoes the run
+                # instead of leaving a checkpoint beside a complete run for ever.
                 checkpoint_path.unlink(missing_ok=True)
+            store.write_run(run_id, rows, info)
         context.barrier()
 
     def _build_task(
