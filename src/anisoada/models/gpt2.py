@@ -232,8 +232,12 @@ def restrict_vocabulary(model: PreTrainedModel, keep_token_ids: Sequence[int]) -
     inputs must be re-indexed the same way. With a tied output layer the logits are
     ``h · E_keepᵀ``: the model's softmax runs over the kept tokens only, i.e. the loss is the
     cross-entropy of the model conditioned on the next token being one of them. That equals the
-    full-vocabulary loss when the other tokens have negligible probability, and is a sound
-    CPU-sized stand-in for it in any case (the optimisation problem is still a GPT-2 one).
+    full-vocabulary loss only when the other tokens have negligible probability — never at a
+    random initialisation, where they hold most of the mass. It is a different objective, not
+    a cheaper way to compute the same one: with the full vocabulary, lowering the logits of
+    tokens that never occur lowers the loss, and AdaGrad's per-coordinate steps do that much
+    faster than SGD's (``anisoada reproduce lm`` measures how much of AdaGrad's lead that is:
+    ``vocabulary_audit.csv``). Read results of a restricted model as results on that problem.
 
     Args:
         model: a ``GPT2LMHeadModel`` with tied input/output embeddings.
