@@ -192,6 +192,7 @@ def test_cli_advise_json_and_bad_input(family, iso_out, capsys):
     assert payload["verdicts"][0]["batch_size"] == 512
     assert payload["verdicts"][0]["winner"] in ("sgd", "tie")
     assert 0 < payload["pilot"]["cost_fraction"] < 1
+    assert payload["out"] == str(iso_out)
     assert {c["name"] for c in payload["evidence"]["checks"]} >= {"finite minimiser"}
     assert main(["advise"]) == 2
     assert main(["advise", str(iso_out / "missing.svm")]) == 2

@@ -46,6 +46,7 @@ class Advice:
     wall_time: float
     stand_in: str | None = None
     skipped: dict[int, str] = field(default_factory=dict)
+    out: str = ""
 
     @property
     def failed_checks(self) -> list[str]:
@@ -93,6 +94,7 @@ class Advice:
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
             "adagrad_norm_vs_sgd": {str(k): v for k, v in self.adagrad_norm.items()},
             "skipped_batch_sizes": {str(k): v for k, v in self.skipped.items()},
+            "out": self.out,
             "rule": _rule_text(),
             "wall_time": self.wall_time,
         }
@@ -303,6 +305,7 @@ def advise(
         wall_time=time.perf_counter() - started,
         stand_in=spec.stand_in(),
         skipped=skipped,
+        out=str(root),
     )
     write_json(root / "advice.json", advice.to_dict())
     from anisoada._io import atomic_open

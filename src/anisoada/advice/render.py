@@ -118,6 +118,8 @@ def render_advice(advice: Advice) -> str:
     lines.append("Rule and what would change each verdict:")
     for v in advice.verdicts:
         lines.append(f"  M={v.batch_size}: {v.rule}; {v.would_change}")
+    if advice.out:
+        lines.append(f"  (advice.json, advice.md and the pilot's sweeps are under {advice.out})")
     if advice.failed_checks:
         lines.append("")
         lines.append("FAILED CHECKS (theory evidence void; the pilot still stands):")
