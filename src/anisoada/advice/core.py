@@ -145,13 +145,13 @@ def resolve_problem(
 
         text = os.fspath(data)
         if text in LIBSVM_DATASETS and not Path(text).exists():
-            if test is not None or holdout is not None:
-                return DatasetSpec.create(
-                    text,
-                    "libsvm",
-                    {k: v for k, v in (("holdout", holdout),) if v is not None},
+            if test is not None:
+                raise ValueError(
+                    f"--test applies to a LIBSVM file; {text} is a registered set (its official "
+                    "test split is used when present, or give --holdout)"
                 )
-            return DatasetSpec.create(text, "libsvm")
+            options = {} if holdout is None else {"holdout": holdout}
+            return DatasetSpec.create(text, "libsvm", options)
         return DatasetSpec.from_file(text, test=test, holdout=holdout)
     assert data is not None
     return data

@@ -96,7 +96,12 @@ def render_advice(advice: Advice) -> str:
             f"{_number(block['max_over_min'])}, sd of log10 = {_number(block['log10_std'])}"
         )
     lines.append("")
-    lines.append("Bound ratio AdaGrad/SGD (convex bounds, up to absolute constants):")
+    convex = "minimiser" in evidence.reference_point
+    lines.append(
+        "Bound ratio AdaGrad/SGD (convex bounds, up to absolute constants"
+        + ("" if convex else "; applied to a nonconvex model: indicative only")
+        + "):"
+    )
     header = ["framing", "can favour SGD", "bias term", "noise term",
               *[f"M={m}" for m in advice.batch_sizes]]  # fmt: skip
     rows = [
