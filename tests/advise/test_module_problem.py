@@ -58,3 +58,17 @@ def test_advise_on_a_module_problem_flags_the_hutchinson_L(tmp_path):
     assert advice.evidence.block_heterogeneity["blocks"] == 4
     assert advice.evidence.D_inf is not None and advice.evidence.D_inf > 0
     assert advice.verdict(32).theory == "void"
+
+
+def test_module_problem_round_trips_through_a_sweep_file(tmp_path):
+    from anisoada.experiments import dump_sweep_config, load_sweep_config
+
+    spec = ModuleSpec.create(f"{EXAMPLE}:problem", name="mlp", options={"n": 512})
+    config = SweepConfig(
+        name="m", problems=(spec,), optimizers=(OptimizerSpec.create("sgd"),),
+        batch_sizes=(32,), budget=Budget(epochs=1.0),
+    )  # fmt: skip
+    dump_sweep_config(config, tmp_path / "sweep.toml")
+    text = (tmp_path / "sweep.toml").read_text()
+    assert 'kind = "module"' in text and "sha256" in text
+    assert load_sweep_config(tmp_path / "sweep.toml").problems == (spec,)
