@@ -51,6 +51,10 @@ CONFIG = SweepConfig(
 )
 
 
+#: The executor fields of a local sweep.
+_LOCAL = {"executor": "local", "ray_address": None}
+
+
 @pytest.fixture(scope="module")
 def ray_module():
     """Ray, started once: 2 CPUs, bound to 127.0.0.1, no dashboard, no usage report."""
@@ -316,4 +320,14 @@ def test_the_executor_is_part_of_the_sweep_file_and_the_command_line(tmp_path):
         default_executor(1, ray_address="auto")
 
 
-_LOCAL = {"executor": "local", "ray_address": None}
+def test_ray_executor_arguments_are_checked(ray_module):
+    from anisoada.experiments.ray_executor import RayExecutor
+
+    for options, message in (
+        ({"max_retries": -1}, "max_retries must be an integer >= 0"),
+        ({"max_in_flight": 0}, "max_in_flight must be a positive integer"),
+        ({"address": "auto", "num_cpus": 2}, "num_cpus sizes a local Ray instance"),
+        ({"address": " "}, "Ray address must be"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            RayExecutor(**options)
