@@ -22,7 +22,7 @@ AdaGrad (below 0), SGD (above 0) or a tie (:mod:`anisoada.experiments.verdict`).
    the default three full-sweep seeds this step cannot fire (a predicted mean inside the
    sweep's wide interval gives ``P(tie) ≥ 0.9``), so **the verdict is the pilot's**; it matters
    only for a full sweep of many seeds. That is deliberate: on the validation cells the
-   distance-framed bounds named the winner in 2 of 24 (``anisoada reproduce prediction``).
+   distance-framed bounds named the winner in 7 of 33 (``anisoada reproduce prediction``).
 3. *Failed checks* are printed with the verdict; a failed A2 certificate or a missing finite
    minimiser voids the theory evidence (step 2 is skipped), not the pilot.
 
