@@ -153,7 +153,7 @@ def test_advise_says_adagrad_on_a_strongly_anisotropic_problem(family, tmp_path)
                     pilot=FAST)  # fmt: skip
     verdict = advice.verdict(64)
     assert verdict.winner == "adagrad"
-    assert verdict.confidence > 0.8
+    assert verdict.confidence > 0.5 and verdict.probabilities["sgd"] < 0.05
     assert advice.evidence.rho_L < 0.2
     box = next(f for f in advice.framings if f.name == "box ‖L‖_∞")
     assert not box.can_favour_sgd

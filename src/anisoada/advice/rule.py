@@ -7,12 +7,16 @@ AdaGrad (below 0), SGD (above 0) or a tie (:mod:`anisoada.experiments.verdict`).
 
 **The rule.**
 
-1. *Pilot* (the strongest evidence). From the pilot's ``n_p`` per-seed log ratios (mean ``m``,
-   standard deviation ``s``, floored at :data:`SPREAD_FLOOR`), the full sweep's mean log
-   ratio is predicted as ``m + s·√(1/n_p + 1/n_f)·t`` with ``t`` Student-t with ``n_p − 1``
-   degrees of freedom, and its interval half-width as ``h = t_{0.975, n_f−1}·s/√n_f``. Then
-   ``P(AdaGrad) = P(mean < −h)``, ``P(SGD) = P(mean > h)``, ``P(tie)`` the rest; the verdict
-   is the most probable of the three and its **confidence** that probability.
+1. *Pilot* (the strongest evidence). The pilot's ``n_p`` per-seed log ratios (mean ``m``,
+   standard deviation ``s``, floored at :data:`SPREAD_FLOOR`) give the posterior of the
+   per-seed mean ``μ`` and spread ``σ`` under a normal model with the reference prior
+   (``σ² ~ (n_p − 1)s²/χ²_{n_p−1}``, ``μ | σ ~ N(m, σ²/n_p)``); the full sweep is then simulated
+   (:data:`DRAWS` draws, a fixed seed): ``n_f`` seeds from ``N(μ, σ²)`` and *its* paired t-test
+   (95% interval ``x̄ ± t_{0.975, n_f−1}·s_f/√n_f``: AdaGrad below 0, SGD above, a tie across).
+   ``P(AdaGrad)``, ``P(tie)``, ``P(SGD)`` are the fractions of draws; the verdict is the most
+   probable of the three and its **confidence** that probability. Drawing ``σ`` (not fixing it
+   at ``s``) matters: three pilot seeds that agree closely say little about the spread the
+   sweep's seeds will show.
 2. *Theory as tie-breaker only.* When the pilot's most probable outcome is a tie with
    probability below ½, the verdict goes to the side that the pilot's point estimate ``m``, the
    distance-framed bound ratio (the one framing able to favour SGD) and the noise-scale
@@ -44,6 +48,9 @@ __all__ = ["SPREAD_FLOOR", "Verdict", "combine", "theory_verdict"]
 #: Smallest per-seed spread of log ratios the prediction assumes (2%): three pilot seeds can
 #: agree closely by chance, and the pilot's learning rates are a grid step from the sweep's.
 SPREAD_FLOOR = 0.02
+
+#: Draws of the simulated full sweep (rule step 1).
+DRAWS = 20_000
 
 #: Bound ratios within this factor of 1 are a theory tie (the constants are unknown anyway).
 THEORY_TIE_FACTOR = 2.0
@@ -90,12 +97,6 @@ def theory_verdict(ratio: float) -> str:
     return TIE
 
 
-def _t_cdf(x: float, dof: int) -> float:
-    from scipy.stats import t
-
-    return float(t.cdf(x, dof))
-
-
 def _t_ppf(q: float, dof: int) -> float:
     from scipy.stats import t
 
@@ -118,11 +119,17 @@ def predicted_probabilities(
         return {ADAGRAD: math.nan, TIE: math.nan, SGD: math.nan}, math.nan, math.nan
     m = float(values.mean())
     s = max(float(values.std(ddof=1)), SPREAD_FLOOR)
-    scale = s * math.sqrt(1 / n_p + 1 / full_seeds)
-    h = _t_ppf(0.975, full_seeds - 1) * s / math.sqrt(full_seeds)
-    p_ada = _t_cdf((-h - m) / scale, n_p - 1)
-    p_sgd = 1.0 - _t_cdf((h - m) / scale, n_p - 1)
-    return {ADAGRAD: p_ada, TIE: max(0.0, 1.0 - p_ada - p_sgd), SGD: p_sgd}, m, h
+    quantile = _t_ppf(0.975, full_seeds - 1)
+    h = quantile * s / math.sqrt(full_seeds)
+    rng = np.random.default_rng(0)
+    sigma = s * np.sqrt((n_p - 1) / rng.chisquare(n_p - 1, DRAWS))
+    mu = m + sigma / math.sqrt(n_p) * rng.standard_normal(DRAWS)
+    mean_f = mu + sigma / math.sqrt(full_seeds) * rng.standard_normal(DRAWS)
+    sd_f = sigma * np.sqrt(rng.chisquare(full_seeds - 1, DRAWS) / (full_seeds - 1))
+    half = quantile * sd_f / math.sqrt(full_seeds)
+    p_ada = float(np.mean(mean_f + half < 0))
+    p_sgd = float(np.mean(mean_f - half > 0))
+    return {ADAGRAD: p_ada, TIE: 1.0 - p_ada - p_sgd, SGD: p_sgd}, m, h
 
 
 def combine(
