@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -108,3 +109,23 @@ def test_report_section_reads_the_stored_tables(tmp_path):
     texts = " ".join(getattr(block, "text", "") for block in section.blocks)
     assert "accuracy 0.75 (target ≥ 0.9: not met)" in texts
     assert "Misses: d1 at M=32: sweep tie" in texts
+
+
+@pytest.mark.slow
+def test_quick_target_end_to_end_on_a_tiny_family(tmp_path):
+    from anisoada.reproduce.prediction import PredictionPreset, run_prediction
+    from anisoada.train import Budget
+
+    tiny = PredictionPreset(
+        family=(FamilyMember("tiny-iso", "gaussian", n=300, d=20, k=2, seed=4),),
+        family_batch_sizes=(64,), libsvm=(), libsvm_batch_sizes=(), budget=Budget(epochs=1.0),
+    )  # fmt: skip
+    output = run_prediction("quick", tmp_path, progress=False, config=tiny)
+    cells = pd.read_csv(output.files["cells.csv"])
+    assert len(cells) == 1 and cells.loc[0, "stand_in"] == "synthetic logistic family"
+    assert cells.loc[0, "observed"] in ("adagrad", "sgd", "tie")
+    scores = pd.read_csv(output.files["predictors.csv"]).set_index("predictor")
+    assert 0 < scores.loc["combined", "cost_sample_lanes"] < 1
+    record = json.loads((tmp_path / "reproduction.json").read_text())
+    assert set(record["targets"]) == {"accuracy", "spearman", "pilot_cost"}
+    assert "accuracy" in output.summary
