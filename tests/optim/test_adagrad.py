@@ -279,3 +279,26 @@ def test_eps_inside_through_the_fused_kernel_follows_accumulator_changes(
     (w_eager, v_eager), (w_reference, v_reference) = runs
     torch.testing.assert_close(w_eager, w_reference, rtol=1e-13, atol=1e-13)
     torch.testing.assert_close(v_eager, v_reference, rtol=1e-13, atol=0)
+
+
+def test_fused_route_keeps_its_step_counters_and_matches_torch_bit_for_bit() -> None:
+    # torch's fused kernel wants a step counter per tensor (unused with lr_decay=0): one kept
+    # per parameter in the workspace, never a fresh one per step (a launch each on a GPU).
+    params = [torch.zeros(1 << 17, requires_grad=True) for _ in range(2)]
+    theirs = [torch.zeros(1 << 17, requires_grad=True) for _ in range(2)]
+    ours_opt = AdaGrad(params, lr=0.1)
+    torch_opt = torch.optim.Adagrad(theirs, lr=0.1, fused=True)
+    counters = None
+    for t in range(3):
+        for p, q in zip(params, theirs):
+            p.grad = torch.cos(torch.arange(p.numel(), dtype=torch.float32) + t)
+            q.grad = p.grad.clone()
+        ours_opt.step()
+        torch_opt.step()
+        kept = [ours_opt._workspaces[p]["fused_step"] for p in params]
+        assert counters is None or all(a is b for a, b in zip(kept, counters))
+        counters = kept
+    assert all(float(c) == 0.0 for c in counters)
+    assert [float(ours_opt.state[p]["step"]) for p in params] == [3.0, 3.0]
+    for p, q in zip(params, theirs):
+        assert torch.equal(p, q)

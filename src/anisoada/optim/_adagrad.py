@@ -302,8 +302,12 @@ def _adagrad_fast(
     for indices in fused_batches.values():
         batch = [params[i] for i in indices]
         # lr_decay=0 makes the kernel ignore the step counters; it still wants one per tensor.
-        # The counters live on the parameters' device, as torch's own fused path keeps them.
-        steps = [torch.zeros((), dtype=torch.float32, device=params[i].device) for i in indices]
+        # The counters live on the parameters' device, as torch's own fused path keeps them, and
+        # are kept in the workspaces: on a GPU a fresh one per tensor is a launch per tensor.
+        steps = [
+            _fused_step_counter(params[i], None if workspaces is None else workspaces[i])
+            for i in indices
+        ]
         torch._fused_adagrad_(
             batch,
             [grads[i] for i in indices],
@@ -317,6 +321,17 @@ def _adagrad_fast(
         )
         for i in indices:
             project_(params[i], boxes[i], None if workspaces is None else workspaces[i])
+
+
+def _fused_step_counter(param: Tensor, workspace: Workspace | None) -> Tensor:
+    """A zero float32 step counter on ``param``'s device for torch's fused kernel, which only
+    reads it (and, with ``lr_decay=0``, never uses its value); kept in ``workspace``."""
+    counter = None if workspace is None else workspace.get("fused_step")
+    if counter is None or counter.device != param.device:
+        counter = torch.zeros((), dtype=torch.float32, device=param.device)
+        if workspace is not None:
+            workspace["fused_step"] = counter
+    return counter
 
 
 def _shifted_accumulator(state_sum: Tensor, eps: float, workspace: Workspace | None) -> Tensor:

@@ -83,9 +83,9 @@ def start_step(
     n: int, boxes: Sequence[Box | None] | None, state_steps: Sequence[Tensor] | None
 ) -> list[Box | None]:
     """The functional forms' common prologue: one box per parameter, step counters advanced."""
-    if state_steps is not None:
-        for step in state_steps:
-            step.add_(1)
+    if state_steps:
+        # One call for every counter (as torch's optimizers do), not one per parameter.
+        torch._foreach_add_(list(state_steps), 1)
     return [None] * n if boxes is None else list(boxes)
 
 
