@@ -475,9 +475,18 @@ def _read_hub(hub_id: str, split: str) -> list[Any]:
 
 
 def _preview(value: str, width: int = 40) -> str:
-    """A string quoted for a message, shortened to ``width`` and escaped onto one line."""
-    text = value if len(value) <= width else value[: width - 3] + "..."
-    return repr(text)
+    """A string quoted for a message, escaped onto one line and at most ``width`` + 2 long.
+
+    The bound holds for the escaped form: a character such as U+11AF9 is ten characters once
+    escaped (``\\U00011af9``), so the text is cut until its escaped form fits.
+    """
+    shown = repr(value)
+    if len(shown) <= width + 2:
+        return shown
+    cut = value[:width]
+    while cut and len(repr(cut + "...")) > width + 2:
+        cut = cut[:-1]
+    return repr(cut + "...")
 
 
 def _describe(value: Any) -> str:
