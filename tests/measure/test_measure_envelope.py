@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 from scipy.stats import norm
@@ -80,6 +80,7 @@ def test_matches_the_linear_programme(coverage):
     points=st.lists(st.tuples(st.floats(0, 1e3), st.floats(0, 1e3)), min_size=1, max_size=60),
     coverage=st.floats(0.05, 1.0),
 )
+@example(points=[(1.0, 5e-324)], coverage=1.0)  # a slope floor that underflows to 0
 def test_coverage_is_always_at_least_the_target(points, coverage):
     x, y = np.array(points).T
     fit = fit_envelope(x, y, coverage=coverage)

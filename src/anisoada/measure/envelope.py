@@ -150,7 +150,9 @@ def fit_envelope(
         # Below slope_floor the slope moves the line by < 1e-15 of the largest y anywhere on the
         # data, which L1 = 0 (compared separately) represents.
         slope_floor = _NEGLIGIBLE * float(ys.max()) / float(xs.max())
-        lo, hi = math.log(min(slope_floor, slope_cap)), math.log(slope_cap)
+        # A floor that underflows to 0 (y values near the smallest float) starts at the cap.
+        lower = min(slope_floor, slope_cap) if slope_floor > 0 else slope_cap
+        lo, hi = math.log(lower), math.log(slope_cap)
         a, b = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
         fa, fb = cost(math.exp(a)), cost(math.exp(b))
         for _ in range(_ITERATIONS):
