@@ -11,6 +11,12 @@ loss diverges stops there, while its lane in the vectorised run is carried to th
 a K-lane step) and the largest relative difference of the final training losses (float
 rounding). Exit status 1 when a ratio misses the target.
 
+The machine may be shared: the vectorised run is timed before and after the separate runs (the
+mean of the two), and besides the wall clock each run's process CPU time is measured. The code
+is single-threaded, so on an idle machine the two agree, while other processes inflate the wall
+clock far more than the CPU time; the target is checked on the CPU-time ratio, and both ratios
+are printed.
+
 Data: a9a at batch 64, 3 epochs, learning rates 10^-3 … 10^2.5 (two per decade). a9a is read
 from ``--data DIR`` or ``$ANISOADA_TEST_DATA`` (a directory holding ``libsvm/a9a*``), else from
 the data home; when it is not found, a synthetic sparse problem of a9a's shape stands in and the
@@ -49,8 +55,9 @@ def _load(data: str | None):
     return problem.X, problem.y, "synthetic stand-in for a9a (a9a not found: pass --data)"
 
 
-def _train(X, y, optimizer: str, lrs, steps: int) -> tuple[float, np.ndarray, list[int]]:
-    started = time.perf_counter()
+def _train(X, y, optimizer: str, lrs, steps: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """``([wall, cpu] seconds, final train loss per lane, steps per lane)``."""
+    started = np.array([time.perf_counter(), time.process_time()])
     task = LogisticTask(X, y, lanes=len(lrs))
     opt = build_optimizer(OptimizerSpec.create(optimizer), task.parameters(), lrs)
     config = TrainConfig(
@@ -58,7 +65,7 @@ def _train(X, y, optimizer: str, lrs, steps: int) -> tuple[float, np.ndarray, li
     )
     result = train(task, opt, config)
     finals = {row["lane"]: row["train_loss"] for row in result.rows}
-    seconds = time.perf_counter() - started
+    seconds = np.array([time.perf_counter(), time.process_time()]) - started
     return seconds, np.array([finals[k] for k in range(len(lrs))]), list(result.steps)
 
 
@@ -75,30 +82,34 @@ def main() -> int:
     print(f"data: {name}, n={X.shape[0]}, d={X.shape[1]}; batch {BATCH_SIZE}, {steps} steps, "
           f"K={len(LEARNING_RATES)} learning rates; single-threaded")  # fmt: skip
     print(f"{'optimizer':<14}{'separate (s)':>14}{'vectorised (s)':>16}{'ratio':>8}"
-          f"{'full runs':>11}{'max rel diff':>14}  target")  # fmt: skip
+          f"{'wall ratio':>11}{'full runs':>11}{'max rel diff':>14}  target")  # fmt: skip
     missed = []
     torch.set_num_threads(1)
     with threadpoolctl.threadpool_limits(1):
         for optimizer in ("sgd", "adagrad", "adagrad_norm"):
-            separate_time, separate, full = 0.0, [], 0
+            _train(X, y, optimizer, LEARNING_RATES[:1], 20)  # untimed: first-call costs
+            first, _, _ = _train(X, y, optimizer, LEARNING_RATES, steps)
+            separate_time, separate, full = np.zeros(2), [], 0
             for lr in LEARNING_RATES:
                 seconds, loss, run_steps = _train(X, y, optimizer, [lr], steps)
                 separate_time += seconds
                 separate.append(loss[0])
                 full += run_steps[0] == steps
-            vector_time, vectorised, _ = _train(X, y, optimizer, LEARNING_RATES, steps)
+            second, vectorised, _ = _train(X, y, optimizer, LEARNING_RATES, steps)
+            vector_time = (first + second) / 2
             finite = np.isfinite(separate)
             difference = np.max(
                 np.abs(vectorised[finite] - np.asarray(separate)[finite])
                 / np.abs(np.asarray(separate)[finite])
             )
-            ratio = separate_time / vector_time
+            wall_ratio, ratio = separate_time / vector_time
             ok = ratio >= TARGET
             missed += [] if ok else [optimizer]
-            print(f"{optimizer:<14}{separate_time:>14.2f}{vector_time:>16.2f}{ratio:>7.1f}x"
-                  f"{f'{full}/{len(LEARNING_RATES)}':>11}{difference:>14.1e}  "
+            print(f"{optimizer:<14}{separate_time[1]:>14.2f}{vector_time[1]:>16.2f}{ratio:>7.1f}x"
+                  f"{wall_ratio:>10.1f}x{f'{full}/{len(LEARNING_RATES)}':>11}{difference:>14.1e}  "
                   f">= {TARGET:.0f}x: {'PASS' if ok else 'MISS'}")  # fmt: skip
-    print(f"target: ratio >= {TARGET:.0f}x (baseline: K separate runs through the same loop)")
+    print(f"target: ratio >= {TARGET:.0f}x in CPU time (baseline: K separate runs through the "
+          "same loop); times are CPU seconds")  # fmt: skip
     return 1 if missed else 0
 
 
