@@ -328,7 +328,8 @@ def _initialisation(root: Path) -> str:
 
 
 #: The vocabulary audit of a compact-vocabulary sweep: a few full-vocabulary steps from one
-#: initialisation, small enough for the demo (batch 16, 12 steps, 64 held-out examples).
+#: initialisation, small enough for the demo (batch 16, 12 steps, at most 64 held-out examples,
+#: which also size the training subset the loss is split on).
 AUDIT_BATCH_SIZE = 16
 AUDIT_STEPS = 12
 AUDIT_EXAMPLES = 64
@@ -348,7 +349,9 @@ def vocabulary_audit_config(sweep: SweepConfig, lrs: dict[str, float]) -> SweepC
     assert isinstance(base, LMSpec)
     problem = dataclasses.replace(
         base,
-        data=dataclasses.replace(base.data, vocabulary="full", n_eval=AUDIT_EXAMPLES),
+        data=dataclasses.replace(
+            base.data, vocabulary="full", n_eval=min(AUDIT_EXAMPLES, base.data.n_eval)
+        ),
         measure_noise=False,
         noise_microbatches=None,
         schedule="constant",
