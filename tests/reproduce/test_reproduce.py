@@ -188,7 +188,7 @@ def test_registry_and_presets():
         ("synthetic", "synthetic"),
         ("rotated", "rotated"),
     ]
-    assert quick.seeds >= 3 and quick.budget.samples == 80_000
+    assert quick.seeds >= 3 and quick.budget.samples == 48_000
     assert {o.name for o in quick.optimizers} == {"sgd", "adagrad", "adagrad_norm"}
     paper = preset_config("paper")
     assert paper.batch_sizes[0] == 8 and paper.batch_sizes[-1] == 4096

@@ -24,6 +24,7 @@ __all__ = [
     "figure2",
     "lm_noise_figure",
     "logreg_figures",
+    "predicted_vs_observed_figure",
     "prediction_figure",
     "smoothness_figure",
     "sweep_figures",
@@ -228,20 +229,33 @@ def logreg_figures(out: str | Path, figures_dir: str | Path) -> dict[str, Path]:
     ``predicted_vs_observed.png`` — the AdaGrad/SGD ratio predicted by the convex bounds and
     observed (with its 95% interval over seeds), vs batch size.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out)
     table2 = pd.read_csv(out / "table2.csv")
-    comparison = pd.read_csv(out / "predicted_vs_observed.csv")
     f_star = {str(k): float(v) for k, v in zip(table2["dataset"], table2["f_star"])}
     selection = pd.read_parquet(out / "sweep" / "selection.parquet")
     # The order of the reproduction's datasets (Table 2 keeps the sweep's order).
     datasets = [str(name) for name in table2["dataset"] if name in set(selection["dataset"])]
     figures_dir = Path(figures_dir)
     files = sweep_figures(out / "sweep", figures_dir, dict(f_star), datasets)
+    predicted = predicted_vs_observed_figure(out, figures_dir)
+    if predicted is not None:
+        files["predicted_vs_observed.png"] = predicted
+    return files
+
+
+def predicted_vs_observed_figure(out: str | Path, figures_dir: str | Path) -> Path | None:
+    """``predicted_vs_observed.png`` of the logistic target alone (``None`` without rows):
+    the AdaGrad/SGD ratio of the convex bounds and the observed one with its 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out, figures_dir = Path(out), Path(figures_dir)
+    table2 = pd.read_csv(out / "table2.csv")
+    comparison = pd.read_csv(out / "predicted_vs_observed.csv")
+    datasets = [str(name) for name in table2["dataset"] if name in set(comparison["dataset"])]
+    path = None
     if not comparison.empty:
         figure, axes = plt.subplots(
             1, len(datasets), figsize=(4.2 * len(datasets), 3.4), squeeze=False, sharey=True
@@ -269,11 +283,9 @@ def logreg_figures(out: str | Path, figures_dir: str | Path) -> dict[str, Path]:
         axes[0][0].legend(fontsize=7)
         figure.suptitle("AdaGrad vs SGD: predicted (up to constants) and observed")
         figure.tight_layout()
-        files["predicted_vs_observed.png"] = _save(
-            figure, figures_dir / "predicted_vs_observed.png"
-        )
+        path = _save(figure, figures_dir / "predicted_vs_observed.png")
         plt.close(figure)
-    return files
+    return path
 
 
 def figure2(lm_dir: str | Path, path: str | Path) -> Path:

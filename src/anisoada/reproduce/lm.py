@@ -16,13 +16,14 @@ rows.
 
 Presets:
 
-``quick`` (CPU, a few minutes on two cores): the ``tiny`` GPT-2 (2 layers, width 64) trained from
-a random initialisation on the data layer's synthetic instructions (4096 training, 256
-held-out examples, the short prompt template, ≈ 32 tokens per example), with the compact
-vocabulary (the ≈1.5k tokens the data uses), batches 256 and 512 at a budget of 25,600
-examples (6.25 epochs: 100 steps at batch 256, 50 at 512), cosine decay after a 5% warm-up,
-learning-rate grids of two values per optimizer (half a decade apart) plus up to two
-extensions of one value at an edge (see :data:`QUICK`). It stands in for the paper's
+``quick`` (CPU, about two minutes on two cores): the ``tiny`` GPT-2 (2 layers, width 64)
+trained from a random initialisation on the data layer's synthetic instructions (4096
+training, 256 held-out examples, the short prompt template, ≈ 32 tokens per example), with the
+compact vocabulary (the ≈1.5k tokens the data uses), batches 256 and 512 at a budget of 8,192
+examples (2 epochs: 32 steps at batch 256, 16 at 512), cosine decay after a 5% warm-up,
+learning-rate grids of three values per optimizer (half a decade apart) plus up to two
+extensions of one value at an edge, 2 seeds (rates tuned on the first; see :data:`QUICK`),
+then the vocabulary audit (:func:`vocabulary_audit_config`). It stands in for the paper's
 setting at a size a laptop trains in minutes; its numbers are not the paper's.
 
 ``paper`` (GPUs): GPT-2 124M from the pretrained weights (a directory given by
@@ -114,8 +115,8 @@ QUICK = SweepConfig(
     ),
     optimizers=_optimizers({"sgd": _grid(0.1, 1.0), "adagrad": _grid(0.01, 0.1)}),
     batch_sizes=(256, 512),
-    budget=Budget(samples=12800),
-    evaluations=10,
+    budget=Budget(samples=8192),
+    evaluations=8,
     divergence_factor=3.0,
     seeds=2,
     tuning_seeds=1,

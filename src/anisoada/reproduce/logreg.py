@@ -92,8 +92,8 @@ def preset_config(preset: str) -> SweepConfig:
 
     ``quick``: the real a9a (UCI Adult, bundled with the package: n = 32,561 + 16,281 test,
     d = 123) first, then the stand-ins — synthetic (n = 8000 + 2000 test, d = 400, power-law
-    features) and its rotated twin; batch sizes 16 … 4096 (×4); 80,000 samples per run
-    (2.5 epochs of a9a, 10 of synthetic); learning rates 10^-3 … 10^2 at two per decade; 3 seeds.
+    features) and its rotated twin; batch sizes 16 … 4096 (×4); 48,000 samples per run
+    (1.5 epochs of a9a, 6 of synthetic); learning rates 10^-3 … 10^2 at two per decade; 3 seeds.
     ``paper``: a9a, w8a (+ other local LIBSVM sets); batch sizes 8 … 4096 (×2); 5 epochs; the
     same grid; 5 seeds. Both tune on every seed (the selection rule averages their tails) and
     extend the grid by up to two decades where the best rate is at an edge.
@@ -111,7 +111,7 @@ def preset_config(preset: str) -> SweepConfig:
             batch_sizes=(16, 64, 256, 1024, 4096),
             lr_grid=grid,
             seeds=3,
-            budget=Budget(samples=80_000),
+            budget=Budget(samples=48_000),
             evaluations=20,
         )
     if preset == "paper":

@@ -172,7 +172,7 @@ def synthetic_problem() -> ProblemConstants:
     target's ``synthetic`` dataset): ``L_j = (1/(4n)) Σ_k |(XᵀX)_jk|`` and ``λ_max(XᵀX/(4n))``
     from :mod:`anisoada.problems.logistic`, ``σ = σ(0)`` (the initial point), and ``D_∞``,
     ``D_2`` of the planted weights (the minimiser is not computed here); the budget is the
-    preset's (80,000 samples: 10 epochs of these rows) and the batch sizes its sweep.
+    preset's (48,000 samples: 6 epochs of these rows) and the batch sizes its sweep.
     """
     from anisoada.experiments import DatasetSpec, load_dataset
     from anisoada.problems.logistic import logistic_lambda_max, logistic_noise, logistic_smoothness

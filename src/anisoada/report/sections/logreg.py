@@ -204,8 +204,10 @@ def predicted_section(results: ResultsDirectory, figure_dir: Path) -> Section:
                 winner_columns=("predicted_winner", "observed_winner"),
             )
         )
-        drawn = figures.logreg_figures(results.logreg.directory, figure_dir / "logreg")
-        figure = drawn.get("predicted_vs_observed.png")
+        # The sweep's own figures are drawn once, by the results section.
+        figure = figures.predicted_vs_observed_figure(
+            results.logreg.directory, figure_dir / "logreg"
+        )
         if figure is not None:
             blocks.append(
                 Figure(
