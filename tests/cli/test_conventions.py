@@ -89,7 +89,7 @@ def test_old_spellings_still_work_but_are_hidden(argv, dest, value):
         ("demo", ["--samples", "--json", "--batch-sizes"]),
         ("bound", ["--samples", "--json", "--batch-sizes"]),
         ("measure", ["--model", "--dataset", "--json"]),
-        ("smoothness-check", ["--model", "--dataset"]),
+        ("smoothness-check", ["--model", "--dataset", "--json"]),
         ("data list", ["--json"]),
     ],
 )
@@ -152,3 +152,16 @@ def test_json_output_of_demo_bound_and_measure(tmp_path, capsys):
     assert record["provenance"]["packages"]["anisoada"] == anisoada.__version__
     assert record["provenance"]["packages"]["torch"] is not None
     assert (tmp_path / "m.json").stat().st_mode & 0o044 == 0o044  # group and others read
+
+
+def test_smoothness_check_json_is_the_stored_envelope(tmp_path, capsys):
+    stem = tmp_path / "check"
+    argv = ["smoothness-check", "--out", str(stem), "--model", "tiny", "--steps", "2",
+            "--examples", "4", "--coordinates-per-tensor", "2", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stored = json.loads((tmp_path / "check.json").read_text())
+    assert printed["points"] == stored["n_points"] and printed["skipped"] == stored["n_skipped"]
+    for key in ("L0", "L1", "covered_fraction", "coverage"):
+        assert printed["pooled"][key] == stored["envelope"]["pooled"][key]
+    assert printed["files"] == [str(stem) + suffix for suffix in (".npz", ".json", ".png")]

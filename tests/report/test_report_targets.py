@@ -12,6 +12,7 @@ from report_fixtures import LM_TABLE4, TINY_SMOOTHNESS, lm_noise_expected
 
 from anisoada.measure.summary import load_summary
 from anisoada.reproduce import reproductions
+from anisoada.reproduce.logreg import preset_config
 from anisoada.reproduce.smoothness import run_smoothness
 from anisoada.reproduce.theory import run_theory
 from anisoada.theory import predict, table1
@@ -104,7 +105,7 @@ def test_theory_without_logreg_uses_the_exact_synthetic_problem(tmp_path):
     assert record["fallback_synthetic"] and "embedded synthetic" in record["notes"][0]
     assert "note: no stored logreg measurements" in output.summary
     (problem,) = record["problems"]
-    assert problem["stand_in"] and problem["budget"] == 10 * SYNTHETIC_DEFAULTS["n"]
+    assert problem["stand_in"] and problem["budget"] == preset_config("quick").budget.samples
     # Closed forms, written out densely: L_j = (1/(4n)) Σ_k |(XᵀX)_jk|; at w = 0 a sample's
     # gradient is −y_i x_i / 2, and σ_j is its population standard deviation over the rows.
     data = load_dataset(DatasetSpec.create("synthetic", "synthetic"))

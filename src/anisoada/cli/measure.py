@@ -202,6 +202,7 @@ def _register_check(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         action="store_true",
         help="only redraw <stem>.png from an existing <stem>.npz/.json (no training)",
     )
+    add_json(parser)
     parser.set_defaults(func=_run_check)
 
 
@@ -456,6 +457,23 @@ def _run_check(args: argparse.Namespace) -> int:
     npz_path, json_path = result.save(args.out)
     plot_smoothness_check(result, png, title=f"GPT-2 ({args.preset}), Adam, full gradients")
     pooled = result.fits["pooled"]
+    if args.json:
+        print_json(
+            {
+                "points": int(result.x.size),
+                "skipped": int(result.n_skipped),
+                "pooled": {
+                    "L0": pooled.L0,
+                    "L1": pooled.L1,
+                    "covered_fraction": pooled.covered_fraction,
+                    "coverage": pooled.coverage,
+                },
+                "loss_first": float(result.losses[0]),
+                "loss_last": float(result.losses[-1]),
+                "files": [str(npz_path), str(json_path), str(png)],
+            }
+        )
+        return 0
     print(
         f"{result.x.size} points, {result.n_skipped} skipped; pooled envelope "
         f"L0={pooled.L0:.4g} L1={pooled.L1:.4g} covering {pooled.covered_fraction:.3f} "

@@ -164,8 +164,9 @@ class LMSpec:
         positions = GPT2_PRESETS[self.model].n_positions
         if self.data.max_length > positions:
             raise ValueError(
-                f"max_length={self.data.max_length} exceeds the {self.model!r} model's "
-                f"{positions} positions; lower max_length to at most {positions}"
+                f"sequence length {self.data.max_length} (--max-length, max_length in a sweep "
+                f"file) exceeds the {self.model!r} model's {positions} positions; use "
+                f"--max-length {positions} or less"
             )
         micro = self.micro_batch_size
         if micro is not None and (
