@@ -34,6 +34,7 @@ __all__ = [
     "Resources",
     "RunSettings",
     "RunSpec",
+    "SingleProcessRun",
     "derive_seed",
     "identity_hash",
     "spec_from_table",
@@ -199,6 +200,43 @@ def spec_from_table(cls: type[_Spec], table: Mapping[str, Any], where: str) -> _
         raise ValueError(f"{where}: invalid value ({error})") from None
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
+
+
+class SingleProcessRun:
+    """What the one-process run kinds (quadratic, a user's module) share: the identity of a
+    (problem, optimizer, batch size, seed, learning rates, settings), its hash as the run id,
+    and one CPU as the resources.
+
+    Subclasses are frozen dataclasses with those six fields.
+    """
+
+    problem: Any
+    optimizer: OptimizerSpec
+    batch_size: int
+    seed: int
+    lrs: tuple[float, ...]
+    settings: RunSettings
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the run's numbers."""
+        return {
+            "kind": self.problem.kind,
+            "problem": self.problem.to_dict(),
+            "optimizer": self.optimizer.identity(),
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "lrs": list(self.lrs),
+            **settings_identity(self.settings),
+        }
+
+    @property
+    def run_id(self) -> str:
+        """Hash of :meth:`identity`."""
+        return identity_hash(self.identity())
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(num_cpus=1.0)
 
 
 def settings_identity(settings: RunSettings) -> dict[str, Any]:

@@ -27,13 +27,11 @@ from typing import Any, ClassVar
 
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
 from anisoada.experiments.runs.base import (
-    Resources,
     RunSettings,
+    SingleProcessRun,
     derive_seed,
-    identity_hash,
     run_record,
     run_rows,
-    settings_identity,
 )
 from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.module import ModuleProblem, ModuleTask, as_module_problem
@@ -196,7 +194,7 @@ class ModuleSpec:
 
 
 @dataclass(frozen=True)
-class ModuleRun:
+class ModuleRun(SingleProcessRun):
     """One learning rate of one (module problem, optimizer, batch size, seed)."""
 
     problem: ModuleSpec
@@ -205,25 +203,6 @@ class ModuleRun:
     seed: int
     lrs: tuple[float, ...]
     settings: RunSettings
-
-    def identity(self) -> dict[str, Any]:
-        return {
-            "kind": self.problem.kind,
-            "problem": self.problem.to_dict(),
-            "optimizer": self.optimizer.identity(),
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "lrs": list(self.lrs),
-            **settings_identity(self.settings),
-        }
-
-    @property
-    def run_id(self) -> str:
-        return identity_hash(self.identity())
-
-    @property
-    def resources(self) -> Resources:
-        return Resources(num_cpus=1.0)
 
     def execute(
         self,

@@ -19,13 +19,11 @@ import numpy as np
 
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
 from anisoada.experiments.runs.base import (
-    Resources,
     RunSettings,
+    SingleProcessRun,
     derive_seed,
-    identity_hash,
     run_record,
     run_rows,
-    settings_identity,
     spec_from_table,
 )
 from anisoada.experiments.store import ResultsStore
@@ -128,7 +126,7 @@ class QuadraticSpec:
 
 
 @dataclass(frozen=True)
-class QuadraticRun:
+class QuadraticRun(SingleProcessRun):
     """K learning rates of one (quadratic, optimizer, batch size, seed), as lanes."""
 
     problem: QuadraticSpec
@@ -137,25 +135,6 @@ class QuadraticRun:
     seed: int
     lrs: tuple[float, ...]
     settings: RunSettings
-
-    def identity(self) -> dict[str, Any]:
-        return {
-            "kind": self.problem.kind,
-            "problem": self.problem.to_dict(),
-            "optimizer": self.optimizer.identity(),
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "lrs": list(self.lrs),
-            **settings_identity(self.settings),
-        }
-
-    @property
-    def run_id(self) -> str:
-        return identity_hash(self.identity())
-
-    @property
-    def resources(self) -> Resources:
-        return Resources(num_cpus=1.0)
 
     def execute(
         self,
