@@ -186,6 +186,9 @@ def _trainer_throughput(data, device: str, steps: int) -> float:
     from transformers.trainer_callback import PrinterCallback
 
     from anisoada.optim import AdaGrad
+    from lm_throughput import (
+        padded_collate,  # the CPU benchmark's baseline collate, beside this file
+    )
 
     examples = [
         {"input_ids": ids.tolist(), "labels": labels.tolist()}
@@ -193,18 +196,7 @@ def _trainer_throughput(data, device: str, steps: int) -> float:
     ]
     counted: list[int] = []
 
-    def collate(batch):
-        length = max(len(item["input_ids"]) for item in batch)
-        ids = torch.zeros(len(batch), length, dtype=torch.long)
-        labels = torch.full((len(batch), length), -100, dtype=torch.long)
-        mask = torch.zeros(len(batch), length, dtype=torch.long)
-        for row, item in enumerate(batch):
-            n = len(item["input_ids"])
-            ids[row, :n] = torch.tensor(item["input_ids"])
-            labels[row, :n] = torch.tensor(item["labels"])
-            mask[row, :n] = 1
-        counted.append(int(mask.sum()))
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    collate = padded_collate(counted)
 
     class Clock(TrainerCallback):
         def __init__(self) -> None:

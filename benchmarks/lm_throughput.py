@@ -72,14 +72,9 @@ def _ours(split: TokenizedExamples, kept, warmup: int, steps: int) -> float:
     return tokens / (clock.times[warmup + steps - 1] - clock.times[warmup - 1])
 
 
-def _trainer(split: TokenizedExamples, kept, warmup: int, steps: int) -> float:
-    from transformers import Trainer, TrainerCallback, TrainingArguments
-
-    examples = [
-        {"input_ids": ids.tolist(), "labels": labels.tolist()}
-        for ids, labels in zip(split.input_ids, split.labels)
-    ]
-    counted: list[int] = []
+def padded_collate(counted: list[int]):
+    """The Trainer baseline's collate: right-padded ids, labels (-100 on padding) and mask;
+    appends each batch's real token count to ``counted`` (the tokens/s numerator)."""
 
     def collate(batch):
         length = max(len(item["input_ids"]) for item in batch)
@@ -93,6 +88,20 @@ def _trainer(split: TokenizedExamples, kept, warmup: int, steps: int) -> float:
             mask[row, :n] = 1
         counted.append(int(mask.sum()))
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    return collate
+
+
+def _trainer(split: TokenizedExamples, kept, warmup: int, steps: int) -> float:
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    examples = [
+        {"input_ids": ids.tolist(), "labels": labels.tolist()}
+        for ids, labels in zip(split.input_ids, split.labels)
+    ]
+    counted: list[int] = []
+
+    collate = padded_collate(counted)
 
     class Clock(TrainerCallback):
         def __init__(self) -> None:
