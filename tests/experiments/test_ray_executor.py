@@ -38,14 +38,16 @@ from anisoada.train import Budget
 
 TOY = DatasetSpec.create("toy", "synthetic", {"n": 400, "n_test": 100, "d": 30, "density": 0.1})
 
-#: 2 optimizers x 2 batch sizes x 2 learning rates, one run each: 8 runs of ~0.2 s.
+#: 2 optimizers x 2 batch sizes x 2 learning rates, one run each: 8 runs of 0.3-0.6 s, long
+#: enough that a poll of the process table catches a worker in the middle of one (at 2,500
+#: samples a run took 25-55 ms and the kill tests found no worker to kill).
 CONFIG = SweepConfig(
     name="ray",
     problems=(TOY,),
     optimizers=(OptimizerSpec.create("sgd"), OptimizerSpec.create("adagrad")),
     batch_sizes=(4, 8),
     lr_grid=LRGrid(low=0.1, high=1.0, per_decade=1, max_extensions=0),
-    budget=Budget(samples=2500),
+    budget=Budget(samples=30_000),
     evaluations=4,
     vectorize=False,
 )
@@ -127,7 +129,7 @@ def _training_worker(deadline: float) -> tuple[int, str]:
             if seen.get(pid) == run_id:
                 return pid, run_id
             seen[pid] = run_id
-        time.sleep(0.05)
+        time.sleep(0.01)
     raise AssertionError("no Ray worker was seen training a run")
 
 
