@@ -35,9 +35,12 @@ References:
 
 from __future__ import annotations
 
+import inspect
 import math
+import textwrap
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -146,18 +149,147 @@ class Bound:
         return row
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: What each parameter means in every bound that takes it: :func:`_documented` writes the
+#: ``Args:`` sections from this table, so that a shared parameter is described once.
+_ARGS: dict[str, str] = {
+    "L": "Smoothness vector (A2), shape ``(d,)``.",
+    "sigma": "Per-coordinate noise standard deviation of one sample (A5), shape ``(d,)``.",
+    "D_inf": "ℓ∞ diameter of the feasible set.",
+    "D_2": "ℓ2 diameter of the feasible set.",
+    "delta": "Initial suboptimality ``Δ = f(w_1) − inf f``.",
+    "M": "Batch size.",
+    "T": "Number of iterations (give ``T`` or ``N``).",
+    "N": "Sample budget ``M·T`` (give ``T`` or ``N``).",
+    "lambda_max": "Measured ℓ2 smoothness constant; replaces ``‖L‖_∞`` when given.",
+    "c_bias": "Absolute constant of the bias term.",
+    "c_noise": "Absolute constant of the noise term.",
+}
+
+#: Per setting: the bounded quantity, and ``p`` such that ``bias ∝ M**p`` at a fixed budget.
+_SETTINGS: dict[str, tuple[str, float]] = {
+    "convex": (_CONVEX_CRITERION, 1.0),
+    "nonconvex": (_STATIONARITY_CRITERION, 0.5),
+    "generalized": (_STATIONARITY_CRITERION, 0.5),
+    "nonsmooth": (_CONVEX_CRITERION, 0.5),
+}
+
+
+def _documented(**own: str) -> Callable[[_F], _F]:
+    """Put a bound's ``Args:`` section where its docstring has the line ``{args}``.
+
+    One entry per parameter, in signature order: the text given in ``own`` (what is particular to
+    this bound), else the shared one of :data:`_ARGS`. A parameter described nowhere fails at
+    import, so the section cannot fall behind the signature.
+    """
+
+    def document(function: _F) -> _F:
+        lines = ["Args:"]
+        for name in inspect.signature(function).parameters:
+            entry = textwrap.wrap(f"{name}: {own.get(name) or _ARGS[name]}", width=92)
+            lines += [" " * 8 + entry[0]] + [" " * 12 + more for more in entry[1:]]
+        if function.__doc__:  # None under ``python -OO``
+            function.__doc__ = function.__doc__.replace("{args}", "\n".join(lines))
+        return function
+
+    return document
+
+
 def _divide(numerator: float, denominator: float) -> float:
     """``numerator / denominator`` with ``x/0 = inf`` (a zero constant allows any step size)."""
     return numerator / denominator if denominator > 0 else math.inf
 
 
-def _uniform_smoothness(L: np.ndarray, lambda_max: float | None) -> tuple[float, str]:
-    """SGD's single smoothness constant: ``‖L‖_∞`` (A2 framing) or a measured ``λ_max``."""
+def _vectors(**named: ArrayLike) -> list[np.ndarray]:
+    """The checked vectors, in the order given; they must share one length ``d``."""
+    arrays = [_validate.vector(name, value) for name, value in named.items()]
+    _validate.same_length(*zip(named, arrays, strict=True))
+    return arrays
+
+
+def _scalars(
+    scale: tuple[str, float], M: float, T: float | None, N: float | None, **constants: float
+) -> tuple[float, float, float]:
+    """The checked ``D`` or ``Δ`` (``scale`` is its name and value) and ``(M, T)``."""
+    value = _validate.positive(*scale)
+    M, T = _validate.schedule(M, T, N)
+    _validate.constants(**constants)
+    return value, M, T
+
+
+def _uniform_norms(
+    L: np.ndarray, sigma: np.ndarray, lambda_max: float | None
+) -> tuple[float, str, float]:
+    """SGD's one smoothness constant ``ℓ`` with its label, and ``‖σ‖_2``.
+
+    ``ℓ = ‖L‖_∞`` (the A2 framing) or the measured ``λ_max`` when given.
+    """
+    sigma_l2 = float(np.linalg.norm(sigma))
     if lambda_max is None:
-        return float(L.max()), "‖L‖_∞"
-    return _validate.positive("lambda_max", lambda_max), "λ_max"
+        return float(L.max()), "‖L‖_∞", sigma_l2
+    return _validate.positive("lambda_max", lambda_max), "λ_max", sigma_l2
 
 
+def _measured(theorem: str, lambda_max: float | None) -> str:
+    return theorem if lambda_max is None else theorem + ", λ_max"
+
+
+def _convex_terms(
+    smoothness: float, noise: float, D: float, M: float, T: float, c_bias: float, c_noise: float
+) -> tuple[float, float]:
+    """``(c_bias·ℓ·D²/T, c_noise·s·D/√(M·T))``: the form of every smooth convex bound here."""
+    return c_bias * smoothness * D**2 / T, c_noise * noise * D / math.sqrt(M * T)
+
+
+def _nonconvex_terms(
+    smoothness: float,
+    noise: float,
+    delta: float,
+    M: float,
+    T: float,
+    c_bias: float,
+    c_noise: float,
+    d: int = 1,
+) -> tuple[float, float]:
+    """``(c_bias·√(dΔℓ/T), c_noise·(d²Δℓs²/(M·T))^{1/4})``: every ℓ1-stationarity bound here.
+
+    ``d = 1`` with AdaGrad's ℓ1 norms; the dimension for an ℓ2 rate turned into ℓ1 stationarity
+    by ``‖x‖_1 ≤ √d·‖x‖_2``.
+    """
+    return (
+        c_bias * math.sqrt(d * delta * smoothness / T),
+        c_noise * (d**2 * delta * smoothness * noise**2 / (M * T)) ** 0.25,
+    )
+
+
+def _bound(
+    method: str,
+    setting: str,
+    theorem: str,
+    smoothness: str,
+    terms: tuple[float, float],
+    M: float,
+    T: float,
+    step_size: float,
+) -> Bound:
+    criterion, bias_exponent = _SETTINGS[setting]
+    return Bound(
+        method=method,
+        setting=setting,
+        theorem=theorem,
+        criterion=criterion,
+        smoothness=smoothness,
+        bias=terms[0],
+        noise=terms[1],
+        batch_size=M,
+        iterations=T,
+        step_size=float(step_size),
+        bias_exponent=bias_exponent,
+    )
+
+
+@_documented()
 def convex_adagrad_bound(
     L: ArrayLike,
     sigma: ArrayLike,
@@ -178,15 +310,7 @@ def convex_adagrad_bound(
 
     Norms [paper]: ``‖L‖_1``, ``‖σ‖_1`` and ``D_∞``; the form of the sum is [recon].
 
-    Args:
-        L: Smoothness vector (A2), shape ``(d,)``.
-        sigma: Per-coordinate noise standard deviation of one sample (A5), shape ``(d,)``.
-        D_inf: ℓ∞ diameter of the feasible set.
-        M: Batch size.
-        T: Number of iterations (give ``T`` or ``N``).
-        N: Sample budget ``M·T`` (give ``T`` or ``N``).
-        c_bias: Absolute constant of the bias term.
-        c_noise: Absolute constant of the noise term.
+    {args}
 
     Returns:
         The :class:`Bound`, ``step_size = D_∞`` (option I of the paper's Algorithm 1).
@@ -199,62 +323,14 @@ def convex_adagrad_bound(
     References:
         Liu, Pan, Zhang (ICLR 2025), Theorem 4.1.
     """
-    L, sigma = _validate.vector("L", L), _validate.vector("sigma", sigma)
-    _validate.same_length(("L", L), ("sigma", sigma))
-    D_inf = _validate.positive("D_inf", D_inf)
-    M, T = _validate.schedule(M, T, N)
-    _validate.constants(c_bias=c_bias, c_noise=c_noise)
-    return Bound(
-        method="adagrad",
-        setting="convex",
-        theorem="Thm 4.1 [paper norms, recon form]",
-        criterion=_CONVEX_CRITERION,
-        smoothness="‖L‖_1",
-        bias=c_bias * float(L.sum()) * D_inf**2 / T,
-        noise=c_noise * float(sigma.sum()) * D_inf / math.sqrt(M * T),
-        batch_size=M,
-        iterations=T,
-        step_size=D_inf,
-        bias_exponent=1.0,
-    )
+    L, sigma = _vectors(L=L, sigma=sigma)
+    D_inf, M, T = _scalars(("D_inf", D_inf), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    terms = _convex_terms(float(L.sum()), float(sigma.sum()), D_inf, M, T, c_bias, c_noise)
+    theorem = "Thm 4.1 [paper norms, recon form]"
+    return _bound("adagrad", "convex", theorem, "‖L‖_1", terms, M, T, step_size=D_inf)
 
 
-def _convex_uniform(
-    method: str,
-    theorem: str,
-    L: ArrayLike,
-    sigma: ArrayLike,
-    D_2: float,
-    M: float,
-    T: float | None,
-    N: float | None,
-    lambda_max: float | None,
-    c_bias: float,
-    c_noise: float,
-) -> tuple[Bound, float, float]:
-    L, sigma = _validate.vector("L", L), _validate.vector("sigma", sigma)
-    _validate.same_length(("L", L), ("sigma", sigma))
-    D_2 = _validate.positive("D_2", D_2)
-    M, T = _validate.schedule(M, T, N)
-    _validate.constants(c_bias=c_bias, c_noise=c_noise)
-    smoothness, label = _uniform_smoothness(L, lambda_max)
-    sigma_l2 = float(np.linalg.norm(sigma))
-    bound = Bound(
-        method=method,
-        setting="convex",
-        theorem=theorem,
-        criterion=_CONVEX_CRITERION,
-        smoothness=label,
-        bias=c_bias * smoothness * D_2**2 / T,
-        noise=c_noise * sigma_l2 * D_2 / math.sqrt(M * T),
-        batch_size=M,
-        iterations=T,
-        step_size=math.nan,
-        bias_exponent=1.0,
-    )
-    return bound, smoothness, sigma_l2
-
-
+@_documented(L="Smoothness vector (A2), shape ``(d,)``; only ``max(L)`` is used.")
 def convex_sgd_bound(
     L: ArrayLike,
     sigma: ArrayLike,
@@ -280,16 +356,7 @@ def convex_sgd_bound(
 
     Norms [paper]: ``‖L‖_∞``, ``‖σ‖_2``, ``D_2``; the form is the standard [recon] one.
 
-    Args:
-        L: Smoothness vector (A2), shape ``(d,)``; only ``max(L)`` is used.
-        sigma: Per-coordinate noise standard deviation of one sample, shape ``(d,)``.
-        D_2: ℓ2 diameter of the feasible set.
-        M: Batch size.
-        T: Number of iterations (give ``T`` or ``N``).
-        N: Sample budget ``M·T`` (give ``T`` or ``N``).
-        lambda_max: Measured ℓ2 smoothness constant; replaces ``‖L‖_∞`` when given.
-        c_bias: Absolute constant of the bias term.
-        c_noise: Absolute constant of the noise term.
+    {args}
 
     Returns:
         The :class:`Bound`; ``smoothness`` says which constant was used.
@@ -303,17 +370,16 @@ def convex_sgd_bound(
         Liu, Pan, Zhang (ICLR 2025), Eq. (6); Lan, "An optimal method for stochastic composite
         optimization", Math. Program. 133, 2012.
     """
-    theorem = "Eq. 6 [paper norms, recon form]" + ("" if lambda_max is None else ", λ_max")
-    bound, smoothness, sigma_l2 = _convex_uniform(
-        "sgd", theorem, L, sigma, D_2, M, T, N, lambda_max, c_bias, c_noise
-    )
-    step = min(
-        _divide(1.0, smoothness),
-        _divide(D_2 * math.sqrt(bound.batch_size), sigma_l2 * math.sqrt(bound.iterations)),
-    )
-    return _replace_step(bound, step)
+    L, sigma = _vectors(L=L, sigma=sigma)
+    D_2, M, T = _scalars(("D_2", D_2), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    smoothness, label, sigma_l2 = _uniform_norms(L, sigma, lambda_max)
+    step = min(_divide(1.0, smoothness), _divide(D_2 * math.sqrt(M), sigma_l2 * math.sqrt(T)))
+    terms = _convex_terms(smoothness, sigma_l2, D_2, M, T, c_bias, c_noise)
+    theorem = _measured("Eq. 6 [paper norms, recon form]", lambda_max)
+    return _bound("sgd", "convex", theorem, label, terms, M, T, step)
 
 
+@_documented(L="Smoothness vector (A2), shape ``(d,)``; only ``max(L)`` is used.")
 def convex_adagrad_norm_bound(
     L: ArrayLike,
     sigma: ArrayLike,
@@ -337,16 +403,7 @@ def convex_adagrad_norm_bound(
 
     Norms: ``‖L‖_∞``, ``‖σ‖_2``, ``D_2`` [paper: "SGD (and AdaGrad-Norm)"]; form [recon].
 
-    Args:
-        L: Smoothness vector (A2), shape ``(d,)``; only ``max(L)`` is used.
-        sigma: Per-coordinate noise standard deviation of one sample, shape ``(d,)``.
-        D_2: ℓ2 diameter of the feasible set.
-        M: Batch size.
-        T: Number of iterations (give ``T`` or ``N``).
-        N: Sample budget ``M·T`` (give ``T`` or ``N``).
-        lambda_max: Measured ℓ2 smoothness constant; replaces ``‖L‖_∞`` when given.
-        c_bias: Absolute constant of the bias term.
-        c_noise: Absolute constant of the noise term.
+    {args}
 
     Returns:
         The :class:`Bound`.
@@ -358,13 +415,15 @@ def convex_adagrad_norm_bound(
     References:
         Levy, Yurtsever, Cevher (NeurIPS 2018); Liu, Pan, Zhang (ICLR 2025), Section 4.
     """
-    theorem = "AdaGrad-Norm, Eq. 6 form [recon]" + ("" if lambda_max is None else ", λ_max")
-    bound, _, _ = _convex_uniform(
-        "adagrad_norm", theorem, L, sigma, D_2, M, T, N, lambda_max, c_bias, c_noise
-    )
-    return _replace_step(bound, D_2)
+    L, sigma = _vectors(L=L, sigma=sigma)
+    D_2, M, T = _scalars(("D_2", D_2), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    smoothness, label, sigma_l2 = _uniform_norms(L, sigma, lambda_max)
+    theorem = _measured("AdaGrad-Norm, Eq. 6 form [recon]", lambda_max)
+    terms = _convex_terms(smoothness, sigma_l2, D_2, M, T, c_bias, c_noise)
+    return _bound("adagrad_norm", "convex", theorem, label, terms, M, T, step_size=D_2)
 
 
+@_documented()
 def nonconvex_adagrad_bound(
     L: ArrayLike,
     sigma: ArrayLike,
@@ -385,15 +444,7 @@ def nonconvex_adagrad_bound(
     Norms [paper]: ``‖L‖_1``, ``‖σ‖_1``, stationarity in ℓ1; the form is [recon] (logarithmic
     factors of the analysis are not modelled).
 
-    Args:
-        L: Smoothness vector (A2), shape ``(d,)``.
-        sigma: Per-coordinate noise standard deviation of one sample, shape ``(d,)``.
-        delta: Initial suboptimality ``Δ = f(w_1) − inf f``.
-        M: Batch size.
-        T: Number of iterations (give ``T`` or ``N``).
-        N: Sample budget ``M·T`` (give ``T`` or ``N``).
-        c_bias: Absolute constant of the bias term.
-        c_noise: Absolute constant of the noise term.
+    {args}
 
     Returns:
         The :class:`Bound`.
@@ -406,63 +457,17 @@ def nonconvex_adagrad_bound(
     References:
         Liu, Pan, Zhang (ICLR 2025), Theorem 4.3.
     """
-    L, sigma = _validate.vector("L", L), _validate.vector("sigma", sigma)
-    _validate.same_length(("L", L), ("sigma", sigma))
-    delta = _validate.positive("delta", delta)
-    M, T = _validate.schedule(M, T, N)
-    _validate.constants(c_bias=c_bias, c_noise=c_noise)
-    L_l1, sigma_l1 = float(L.sum()), float(sigma.sum())
-    return Bound(
-        method="adagrad",
-        setting="nonconvex",
-        theorem="Thm 4.3 [paper norms, recon form]",
-        criterion=_STATIONARITY_CRITERION,
-        smoothness="‖L‖_1",
-        bias=c_bias * math.sqrt(delta * L_l1 / T),
-        noise=c_noise * (delta * L_l1 * sigma_l1**2 / (M * T)) ** 0.25,
-        batch_size=M,
-        iterations=T,
-        step_size=math.sqrt(_divide(delta, L_l1)),
-        bias_exponent=0.5,
-    )
+    L, sigma = _vectors(L=L, sigma=sigma)
+    delta, M, T = _scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    L_l1 = float(L.sum())
+    terms = _nonconvex_terms(L_l1, float(sigma.sum()), delta, M, T, c_bias, c_noise)
+    theorem, step = "Thm 4.3 [paper norms, recon form]", math.sqrt(_divide(delta, L_l1))
+    return _bound("adagrad", "nonconvex", theorem, "‖L‖_1", terms, M, T, step)
 
 
-def _nonconvex_uniform(
-    method: str,
-    theorem: str,
-    L: ArrayLike,
-    sigma: ArrayLike,
-    delta: float,
-    M: float,
-    T: float | None,
-    N: float | None,
-    lambda_max: float | None,
-    c_bias: float,
-    c_noise: float,
-) -> tuple[Bound, float, float]:
-    L, sigma = _validate.vector("L", L), _validate.vector("sigma", sigma)
-    d = _validate.same_length(("L", L), ("sigma", sigma))
-    delta = _validate.positive("delta", delta)
-    M, T = _validate.schedule(M, T, N)
-    _validate.constants(c_bias=c_bias, c_noise=c_noise)
-    smoothness, label = _uniform_smoothness(L, lambda_max)
-    sigma_l2 = float(np.linalg.norm(sigma))
-    bound = Bound(
-        method=method,
-        setting="nonconvex",
-        theorem=theorem,
-        criterion=_STATIONARITY_CRITERION,
-        smoothness=label,
-        bias=c_bias * math.sqrt(d * delta * smoothness / T),
-        noise=c_noise * (d**2 * delta * smoothness * sigma_l2**2 / (M * T)) ** 0.25,
-        batch_size=M,
-        iterations=T,
-        step_size=math.nan,
-        bias_exponent=0.5,
-    )
-    return bound, smoothness, sigma_l2
-
-
+@_documented(
+    L="Smoothness vector (A2), shape ``(d,)``; sets ``d`` and, without ``lambda_max``, ``ℓ``."
+)
 def nonconvex_sgd_bound(
     L: ArrayLike,
     sigma: ArrayLike,
@@ -486,16 +491,7 @@ def nonconvex_sgd_bound(
 
     Norms [paper]: ``‖L‖_∞``, ``‖σ‖_2`` and the dimension ``d``; the form is [recon].
 
-    Args:
-        L: Smoothness vector (A2), shape ``(d,)``; sets ``d`` and, without ``lambda_max``, ``ℓ``.
-        sigma: Per-coordinate noise standard deviation of one sample, shape ``(d,)``.
-        delta: Initial suboptimality ``Δ = f(w_1) − inf f``.
-        M: Batch size.
-        T: Number of iterations (give ``T`` or ``N``).
-        N: Sample budget ``M·T`` (give ``T`` or ``N``).
-        lambda_max: Measured ℓ2 smoothness constant; replaces ``‖L‖_∞`` when given.
-        c_bias: Absolute constant of the bias term.
-        c_noise: Absolute constant of the noise term.
+    {args}
 
     Returns:
         The :class:`Bound`.
@@ -508,18 +504,18 @@ def nonconvex_sgd_bound(
     References:
         Ghadimi, Lan (SIAM J. Optim. 2013); Liu, Pan, Zhang (ICLR 2025), Section 4.
     """
-    theorem = "SGD ℓ2 rate ×√d [recon]" + ("" if lambda_max is None else ", λ_max")
-    bound, smoothness, sigma_l2 = _nonconvex_uniform(
-        "sgd", theorem, L, sigma, delta, M, T, N, lambda_max, c_bias, c_noise
-    )
-    delta = float(delta)
+    L, sigma = _vectors(L=L, sigma=sigma)
+    delta, M, T = _scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    smoothness, label, sigma_l2 = _uniform_norms(L, sigma, lambda_max)
     step = min(
-        _divide(1.0, smoothness),
-        math.sqrt(_divide(delta * bound.batch_size, smoothness * bound.iterations * sigma_l2**2)),
+        _divide(1.0, smoothness), math.sqrt(_divide(delta * M, smoothness * T * sigma_l2**2))
     )
-    return _replace_step(bound, step)
+    terms = _nonconvex_terms(smoothness, sigma_l2, delta, M, T, c_bias, c_noise, d=L.size)
+    theorem = _measured("SGD ℓ2 rate ×√d [recon]", lambda_max)
+    return _bound("sgd", "nonconvex", theorem, label, terms, M, T, step)
 
 
+@_documented()
 def nonconvex_adagrad_norm_bound(
     L: ArrayLike,
     sigma: ArrayLike,
@@ -543,16 +539,7 @@ def nonconvex_adagrad_norm_bound(
 
     Norms: ``‖L‖_∞``, ``‖σ‖_2``, ``d`` [paper]; form [recon], logarithmic factors not modelled.
 
-    Args:
-        L: Smoothness vector (A2), shape ``(d,)``.
-        sigma: Per-coordinate noise standard deviation of one sample, shape ``(d,)``.
-        delta: Initial suboptimality ``Δ = f(w_1) − inf f``.
-        M: Batch size.
-        T: Number of iterations (give ``T`` or ``N``).
-        N: Sample budget ``M·T`` (give ``T`` or ``N``).
-        lambda_max: Measured ℓ2 smoothness constant; replaces ``‖L‖_∞`` when given.
-        c_bias: Absolute constant of the bias term.
-        c_noise: Absolute constant of the noise term.
+    {args}
 
     Returns:
         The :class:`Bound`.
@@ -564,13 +551,23 @@ def nonconvex_adagrad_norm_bound(
     References:
         Ward, Wu, Bottou, "AdaGrad stepsizes", JMLR 2020; Liu, Pan, Zhang (ICLR 2025), Section 4.
     """
-    theorem = "AdaGrad-Norm, SGD form [recon]" + ("" if lambda_max is None else ", λ_max")
-    bound, smoothness, _ = _nonconvex_uniform(
-        "adagrad_norm", theorem, L, sigma, delta, M, T, N, lambda_max, c_bias, c_noise
-    )
-    return _replace_step(bound, math.sqrt(_divide(float(delta), smoothness)))
+    L, sigma = _vectors(L=L, sigma=sigma)
+    delta, M, T = _scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    smoothness, label, sigma_l2 = _uniform_norms(L, sigma, lambda_max)
+    theorem = _measured("AdaGrad-Norm, SGD form [recon]", lambda_max)
+    terms = _nonconvex_terms(smoothness, sigma_l2, delta, M, T, c_bias, c_noise, d=L.size)
+    step = math.sqrt(_divide(delta, smoothness))
+    return _bound("adagrad_norm", "nonconvex", theorem, label, terms, M, T, step)
 
 
+@_documented(
+    L0="Constant part of the generalized smoothness (A3), shape ``(d,)``.",
+    L1="Gradient-proportional part of the generalized smoothness (A3), shape ``(d,)``.",
+    c_bias="Absolute constant of the ``L0`` bias term.",
+    c_noise="Absolute constant of the ``L0`` noise term.",
+    c_l1="Absolute constant of the ``‖L1‖`` terms.",
+    c_ceiling="Absolute constant of the step-size ceiling ``c_ceiling/‖L1‖_∞``.",
+)
 def generalized_adagrad_bound(
     L0: ArrayLike,
     L1: ArrayLike,
@@ -605,18 +602,7 @@ def generalized_adagrad_bound(
 
     Norms: ``‖L0‖_1``, ``‖σ‖_1`` [paper]; ``‖L1‖_∞`` [recon, from the step-size ceiling].
 
-    Args:
-        L0: Constant part of the generalized smoothness (A3), shape ``(d,)``.
-        L1: Gradient-proportional part of the generalized smoothness (A3), shape ``(d,)``.
-        sigma: Per-coordinate noise standard deviation of one sample, shape ``(d,)``.
-        delta: Initial suboptimality ``Δ = f(w_1) − inf f``.
-        M: Batch size.
-        T: Number of iterations (give ``T`` or ``N``).
-        N: Sample budget ``M·T`` (give ``T`` or ``N``).
-        c_bias: Absolute constant of the ``L0`` bias term.
-        c_noise: Absolute constant of the ``L0`` noise term.
-        c_l1: Absolute constant of the ``‖L1‖`` terms.
-        c_ceiling: Absolute constant of the step-size ceiling ``c_ceiling/‖L1‖_∞``.
+    {args}
 
     Returns:
         The :class:`Bound`, with ``l1_term`` and ``step_size_ceiling`` filled in.
@@ -630,33 +616,24 @@ def generalized_adagrad_bound(
         Liu, Pan, Zhang (ICLR 2025), Theorem 5.3; Zhang, He, Sra, Jadbabaie, "Why gradient clipping
         accelerates training", ICLR 2020 (the scalar (L0, L1) condition).
     """
-    L0, L1 = _validate.vector("L0", L0), _validate.vector("L1", L1)
-    sigma = _validate.vector("sigma", sigma)
-    _validate.same_length(("L0", L0), ("L1", L1), ("sigma", sigma))
-    delta = _validate.positive("delta", delta)
-    M, T = _validate.schedule(M, T, N)
-    _validate.constants(c_bias=c_bias, c_noise=c_noise, c_l1=c_l1, c_ceiling=c_ceiling)
+    L0, L1, sigma = _vectors(L0=L0, L1=L1, sigma=sigma)
+    constants = {"c_bias": c_bias, "c_noise": c_noise, "c_l1": c_l1, "c_ceiling": c_ceiling}
+    delta, M, T = _scalars(("delta", delta), M, T, N, **constants)
     L0_l1, L1_linf, sigma_l1 = float(L0.sum()), float(L1.max()), float(sigma.sum())
+    bias, noise = _nonconvex_terms(L0_l1, sigma_l1, delta, M, T, c_bias, c_noise)
     l1_bias = c_l1 * delta * L1_linf / math.sqrt(T)
     l1_noise = c_l1 * math.sqrt(delta * L1_linf * sigma_l1 / math.sqrt(M * T))
     ceiling = _divide(c_ceiling, L1_linf)
-    return Bound(
-        method="adagrad",
-        setting="generalized",
-        theorem="Thm 5.3 [recon]",
-        criterion=_STATIONARITY_CRITERION,
-        smoothness="‖L0‖_1, ‖L1‖_∞",
-        bias=c_bias * math.sqrt(delta * L0_l1 / T) + l1_bias,
-        noise=c_noise * (delta * L0_l1 * sigma_l1**2 / (M * T)) ** 0.25 + l1_noise,
-        batch_size=M,
-        iterations=T,
-        step_size=min(math.sqrt(_divide(delta, L0_l1)), ceiling),
-        bias_exponent=0.5,
-        l1_term=l1_bias + l1_noise,
-        step_size_ceiling=ceiling,
-    )
+    step = min(math.sqrt(_divide(delta, L0_l1)), ceiling)
+    terms = (bias + l1_bias, noise + l1_noise)
+    bound = _bound("adagrad", "generalized", "Thm 5.3 [recon]", "‖L0‖_1, ‖L1‖_∞", terms, M, T, step)
+    return replace(bound, l1_term=l1_bias + l1_noise, step_size_ceiling=ceiling)
 
 
+@_documented(
+    G="Per-coordinate bound on the stochastic gradients' root mean square, shape ``(d,)``.",
+    c_bias="Absolute constant (``√2`` in Duchi et al.'s regret bound).",
+)
 def nonsmooth_adagrad_bound(
     G: ArrayLike,
     *,
@@ -681,13 +658,7 @@ def nonsmooth_adagrad_bound(
 
     Norms: ``‖G‖_1`` and ``D_∞`` (the classical result; its form here is [recon]).
 
-    Args:
-        G: Per-coordinate bound on the stochastic gradients' root mean square, shape ``(d,)``.
-        D_inf: ℓ∞ diameter of the feasible set.
-        M: Batch size.
-        T: Number of iterations (give ``T`` or ``N``).
-        N: Sample budget ``M·T`` (give ``T`` or ``N``).
-        c_bias: Absolute constant (``√2`` in Duchi et al.'s regret bound).
+    {args}
 
     Returns:
         The :class:`Bound`, ``step_size = D_∞``.
@@ -700,24 +671,8 @@ def nonsmooth_adagrad_bound(
         Duchi, Hazan, Singer (JMLR 2011), regret bound of diagonal AdaGrad; Liu, Pan, Zhang
         (ICLR 2025), Section 1.
     """
-    G = _validate.vector("G", G)
-    D_inf = _validate.positive("D_inf", D_inf)
-    M, T = _validate.schedule(M, T, N)
-    _validate.constants(c_bias=c_bias)
-    return Bound(
-        method="adagrad",
-        setting="nonsmooth",
-        theorem="Duchi et al. 2011 [recon]",
-        criterion=_CONVEX_CRITERION,
-        smoothness="none (‖G‖_1)",
-        bias=c_bias * D_inf * float(G.sum()) / math.sqrt(T),
-        noise=0.0,
-        batch_size=M,
-        iterations=T,
-        step_size=D_inf,
-        bias_exponent=0.5,
-    )
-
-
-def _replace_step(bound: Bound, step_size: float) -> Bound:
-    return replace(bound, step_size=float(step_size))
+    [G] = _vectors(G=G)
+    D_inf, M, T = _scalars(("D_inf", D_inf), M, T, N, c_bias=c_bias)
+    terms = (c_bias * D_inf * float(G.sum()) / math.sqrt(T), 0.0)
+    theorem = "Duchi et al. 2011 [recon]"
+    return _bound("adagrad", "nonsmooth", theorem, "none (‖G‖_1)", terms, M, T, step_size=D_inf)
