@@ -446,3 +446,16 @@ def test_absolute_constants_must_be_finite_and_positive(name, bad):
         convex_adagrad_bound([1.0, 2.0], [1.0, 1.0], D_inf=1.0, M=1, T=10, **{name: bad})
     with pytest.raises(ValueError, match=name):
         nonconvex_sgd_bound([1.0, 2.0], [1.0, 1.0], delta=1.0, M=1, T=10, **{name: bad})
+
+
+@pytest.mark.parametrize("name", ALL_BOUNDS)
+def test_args_section_describes_every_parameter_in_signature_order(name):
+    import inspect
+
+    function = getattr(bounds_module, f"{name}_bound")
+    doc = inspect.getdoc(function)
+    assert "{args}" not in doc
+    section = doc.split("Args:\n", 1)[1].split("\n\n", 1)[0]
+    entries = [line for line in section.splitlines() if not line.startswith(" " * 5)]
+    described = [line.split(":", 1)[0].strip() for line in entries]
+    assert described == list(inspect.signature(function).parameters)

@@ -150,3 +150,12 @@ def test_unknown_format_is_rejected():
         table1("rst")
     with pytest.raises(ValueError, match="give both L and sigma"):
         rates_table(L=[1.0])
+
+
+def test_an_unknown_keyword_is_a_type_error_as_for_a_signature():
+    # rates_table takes its inputs as keywords (the TypedDict table1 forwards): a misspelt one
+    # must fail as it would against an explicit signature, not be ignored.
+    with pytest.raises(TypeError, match="unexpected keyword argument 'D_infinity'"):
+        rates_table(L=[1.0], sigma=[1.0], D_infinity=1.0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'caption'"):
+        rates_table(caption="x")

@@ -16,17 +16,8 @@ the shapes and norms are the paper's, the constants are unknown. Entry points:
 * ``anisoada bound`` — the command line (``anisoada bound --help``).
 """
 
-from anisoada.theory.bounds import (
-    Bound,
-    convex_adagrad_bound,
-    convex_adagrad_norm_bound,
-    convex_sgd_bound,
-    generalized_adagrad_bound,
-    nonconvex_adagrad_bound,
-    nonconvex_adagrad_norm_bound,
-    nonconvex_sgd_bound,
-    nonsmooth_adagrad_bound,
-)
+from anisoada.theory import bounds
+from anisoada.theory.bounds import *  # noqa: F403 (Bound and the bounds, bounds.__all__)
 from anisoada.theory.plot import plot_prediction
 from anisoada.theory.prediction import PREDICTION_COLUMNS, VARIANTS, predict
 from anisoada.theory.ratios import TermRatios, rho_D, rho_L, rho_sigma, term_ratios
@@ -35,16 +26,7 @@ from anisoada.theory.table import rates_table, table1
 __all__ = [
     "PREDICTION_COLUMNS",
     "VARIANTS",
-    "Bound",
     "TermRatios",
-    "convex_adagrad_bound",
-    "convex_adagrad_norm_bound",
-    "convex_sgd_bound",
-    "generalized_adagrad_bound",
-    "nonconvex_adagrad_bound",
-    "nonconvex_adagrad_norm_bound",
-    "nonconvex_sgd_bound",
-    "nonsmooth_adagrad_bound",
     "plot_prediction",
     "predict",
     "rates_table",
@@ -54,3 +36,4 @@ __all__ = [
     "table1",
     "term_ratios",
 ]
+__all__ += bounds.__all__

@@ -5,24 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from anisoada.theory import _validate
-from anisoada.theory.bounds import (
-    Bound,
-    convex_adagrad_bound,
-    convex_adagrad_norm_bound,
-    convex_sgd_bound,
-    generalized_adagrad_bound,
-    nonconvex_adagrad_bound,
-    nonconvex_adagrad_norm_bound,
-    nonconvex_sgd_bound,
-    nonsmooth_adagrad_bound,
-)
+from anisoada.theory import _validate, bounds
+from anisoada.theory.bounds import Bound
 
 __all__ = ["PREDICTION_COLUMNS", "VARIANTS", "predict"]
 
@@ -70,7 +61,7 @@ _CONSTANT_NAMES: tuple[str, ...] = ("c_bias", "c_noise")
 @dataclass(frozen=True)
 class _Curve:
     variant: str
-    evaluate: Callable[[float, float], Bound]  # (batch size M, budget N) -> Bound
+    evaluate: Callable[..., Bound]  # keywords M and N (or T) -> Bound
 
 
 def predict(
@@ -148,8 +139,8 @@ def predict(
 
     rows = []
     for M in sizes:
-        bounds = {curve.variant: curve.evaluate(float(M), budget) for curve in curves}
-        for variant, bound in bounds.items():
+        evaluated = {curve.variant: curve.evaluate(M=float(M), N=budget) for curve in curves}
+        for variant, bound in evaluated.items():
             method, label = VARIANTS[variant]
             row = {
                 "batch_size": float(M),
@@ -169,10 +160,10 @@ def predict(
                 "critical_batch_size": bound.critical_batch_size,
                 "step_size": bound.step_size,
             }
-            row["ratio_to_sgd"], row["verdict"] = _compare(variant, "sgd", bounds)
-            if "sgd_lambda_max" in bounds:
+            row["ratio_to_sgd"], row["verdict"] = _compare(variant, "sgd", evaluated)
+            if "sgd_lambda_max" in evaluated:
                 row["ratio_to_sgd_lambda_max"], row["verdict_lambda_max"] = _compare(
-                    variant, "sgd_lambda_max", bounds
+                    variant, "sgd_lambda_max", evaluated
                 )
             rows.append(row)
     columns = [c for c in PREDICTION_COLUMNS if lambda_max is not None or "lambda_max" not in c]
@@ -188,6 +179,17 @@ def _compare(variant: str, reference: str, bounds: Mapping[str, Bound]) -> tuple
     if abs(ratio - 1.0) <= _TIE_RTOL:
         return ratio, "tie"
     return ratio, "better" if ratio < 1.0 else "worse"
+
+
+#: The bound of each variant in the convex and in the nonconvex setting (None: not in that one).
+_BOUNDS: dict[str, tuple[Callable[..., Bound] | None, Callable[..., Bound] | None]] = {
+    "adagrad": (bounds.convex_adagrad_bound, bounds.nonconvex_adagrad_bound),
+    "sgd": (bounds.convex_sgd_bound, bounds.nonconvex_sgd_bound),
+    "adagrad_norm": (bounds.convex_adagrad_norm_bound, bounds.nonconvex_adagrad_norm_bound),
+    "sgd_lambda_max": (bounds.convex_sgd_bound, bounds.nonconvex_sgd_bound),
+    "adagrad_nonsmooth": (bounds.nonsmooth_adagrad_bound, None),
+    "adagrad_l0l1": (None, bounds.generalized_adagrad_bound),
+}
 
 
 def _curves(
@@ -226,8 +228,7 @@ def _curves(
         return given
 
     kw = {variant: c(variant) for variant in VARIANTS}
-
-    curves: list[_Curve] = []
+    vectors: dict[str, tuple[np.ndarray, ...]] = {}
     if setting == "convex":
         if D_inf is None:
             raise ValueError("D_inf is required for setting='convex' (AdaGrad's bound uses D_∞)")
@@ -236,91 +237,37 @@ def _curves(
         if L0 is not None:
             raise ValueError("L0/L1 enter only the nonconvex (Thm 5.3) bound; use 'nonconvex'")
         D_inf, D_2 = _validate.diameters(D_inf, D_2, d)
-        curves += [
-            _Curve(
-                "adagrad",
-                lambda M, N: convex_adagrad_bound(L, sigma, D_inf=D_inf, M=M, N=N, **kw["adagrad"]),
-            ),
-            _Curve("sgd", lambda M, N: convex_sgd_bound(L, sigma, D_2=D_2, M=M, N=N, **kw["sgd"])),
-            _Curve(
-                "adagrad_norm",
-                lambda M, N: convex_adagrad_norm_bound(
-                    L, sigma, D_2=D_2, M=M, N=N, **kw["adagrad_norm"]
-                ),
-            ),
-        ]
-        if lambda_max is not None:
-            curves.append(
-                _Curve(
-                    "sgd_lambda_max",
-                    lambda M, N: convex_sgd_bound(
-                        L, sigma, D_2=D_2, M=M, N=N, lambda_max=lambda_max, **kw["sgd_lambda_max"]
-                    ),
-                )
-            )
         if G is not None:
             G = _validate.vector("G", G)
             _validate.same_length(("L", L), ("G", G))
-            curves.append(
-                _Curve(
-                    "adagrad_nonsmooth",
-                    lambda M, N: nonsmooth_adagrad_bound(
-                        G, D_inf=D_inf, M=M, N=N, **kw["adagrad_nonsmooth"]
-                    ),
-                )
-            )
+            vectors["adagrad_nonsmooth"] = (G,)
     elif setting == "nonconvex":
         if delta is None:
             raise ValueError("delta (= f(w_1) − inf f) is required for setting='nonconvex'")
         delta = _validate.positive("delta", delta)
         if G is not None:
             raise ValueError("G (the nonsmooth bound) is a convex result; use setting='convex'")
-        curves += [
-            _Curve(
-                "adagrad",
-                lambda M, N: nonconvex_adagrad_bound(
-                    L, sigma, delta=delta, M=M, N=N, **kw["adagrad"]
-                ),
-            ),
-            _Curve(
-                "sgd",
-                lambda M, N: nonconvex_sgd_bound(L, sigma, delta=delta, M=M, N=N, **kw["sgd"]),
-            ),
-            _Curve(
-                "adagrad_norm",
-                lambda M, N: nonconvex_adagrad_norm_bound(
-                    L, sigma, delta=delta, M=M, N=N, **kw["adagrad_norm"]
-                ),
-            ),
-        ]
-        if lambda_max is not None:
-            curves.append(
-                _Curve(
-                    "sgd_lambda_max",
-                    lambda M, N: nonconvex_sgd_bound(
-                        L,
-                        sigma,
-                        delta=delta,
-                        M=M,
-                        N=N,
-                        lambda_max=lambda_max,
-                        **kw["sgd_lambda_max"],
-                    ),
-                )
-            )
         if L0 is not None and L1 is not None:  # both or neither (checked above)
             L0, L1 = _validate.vector("L0", L0), _validate.vector("L1", L1)
             _validate.same_length(("L", L), ("L0", L0), ("L1", L1))
-            curves.append(
-                _Curve(
-                    "adagrad_l0l1",
-                    lambda M, N: generalized_adagrad_bound(
-                        L0, L1, sigma, delta=delta, M=M, N=N, **kw["adagrad_l0l1"]
-                    ),
-                )
-            )
+            vectors["adagrad_l0l1"] = (L0, L1, sigma)
     else:
         raise ValueError(f"setting must be 'convex' or 'nonconvex'; got {setting!r}")
     if "sgd_lambda_max" in constants and lambda_max is None:
         raise ValueError("constants for 'sgd_lambda_max' given but lambda_max is None")
+
+    curves = []
+    for variant in ("adagrad", "sgd", "adagrad_norm", "sgd_lambda_max", *vectors):
+        bound = _BOUNDS[variant][setting == "nonconvex"]
+        assert bound is not None  # each variant is in vectors only for its setting
+        # AdaGrad's convex bounds are in the ℓ∞ geometry, the uniform-step methods' in ℓ2.
+        inputs: dict[str, float | None] = {"delta": delta}
+        if setting == "convex":
+            inputs = {"D_inf": D_inf} if VARIANTS[variant][0] == "adagrad" else {"D_2": D_2}
+        if variant == "sgd_lambda_max":
+            if lambda_max is None:
+                continue
+            inputs["lambda_max"] = lambda_max
+        evaluate = partial(bound, *vectors.get(variant, (L, sigma)), **inputs, **kw[variant])
+        curves.append(_Curve(variant, evaluate))
     return curves

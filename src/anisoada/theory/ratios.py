@@ -17,9 +17,11 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from anisoada.theory import _validate
@@ -46,10 +48,7 @@ def rho_L(L: ArrayLike) -> float:
     References:
         Liu, Pan, Zhang (ICLR 2025), Section 4.
     """
-    L = _validate.vector("L", L)
-    if L.max() == 0:
-        raise ValueError("rho_L is undefined for L = 0 (0/0); L needs a positive entry")
-    return float(L.sum() / (L.size * L.max()))
+    return _anisotropy("L", L, lambda v: v.size * float(v.max()))
 
 
 def rho_sigma(sigma: ArrayLike) -> float:
@@ -70,11 +69,7 @@ def rho_sigma(sigma: ArrayLike) -> float:
     References:
         Liu, Pan, Zhang (ICLR 2025), Section 4.
     """
-    sigma = _validate.vector("sigma", sigma)
-    norm = math.sqrt(float((sigma**2).sum()))
-    if norm == 0:
-        raise ValueError("rho_sigma is undefined for sigma = 0 (0/0); sigma needs a positive entry")
-    return float(sigma.sum()) / (math.sqrt(sigma.size) * norm)
+    return _anisotropy("sigma", sigma, lambda v: math.sqrt(v.size) * math.sqrt(float((v**2).sum())))
 
 
 def rho_D(D_inf: float, D_2: float, d: int) -> float:
@@ -187,6 +182,18 @@ def term_ratios(
     else:
         raise ValueError(f"setting must be 'convex' or 'nonconvex'; got {setting!r}")
     return TermRatios(setting=setting, smoothness=label, bias=bias, noise=noise)
+
+
+def _anisotropy(name: str, value: ArrayLike, largest: Callable[[np.ndarray], float]) -> float:
+    """``‖v‖_1 / largest(v)``: the ℓ1 norm of the vector over the most it can be for ``v``'s other
+    norm (``d·‖v‖_∞`` or ``√d·‖v‖_2``); undefined (0/0) for ``v = 0``."""
+    vector = _validate.vector(name, value)
+    bound = largest(vector)
+    if bound == 0:
+        raise ValueError(
+            f"rho_{name} is undefined for {name} = 0 (0/0); {name} needs a positive entry"
+        )
+    return float(vector.sum()) / bound
 
 
 def _dimension(d: int) -> int:

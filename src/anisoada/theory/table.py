@@ -6,7 +6,7 @@ import html
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, TypedDict, Unpack
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,12 @@ class _Rate:
     large_batch_latex: str
     source: str
 
+
+#: The inputs of each setting's bounds besides L, σ and λ_max; the first one is required.
+_SETTING_INPUTS: dict[Literal["convex", "nonconvex"], tuple[str, ...]] = {
+    "convex": ("D_inf", "D_2", "G"),
+    "nonconvex": ("delta", "L0", "L1"),
+}
 
 _CONVEX_SCALING = ("bias ∝ M, noise flat", r"bias $\propto M$, noise flat")
 _NONCONVEX_SCALING = ("bias ∝ √M, noise flat", r"bias $\propto \sqrt{M}$, noise flat")
@@ -160,19 +166,7 @@ _HEADERS = {
 }
 
 
-def rates_table(
-    *,
-    L: ArrayLike | None = None,
-    sigma: ArrayLike | None = None,
-    D_inf: float | None = None,
-    D_2: float | None = None,
-    delta: float | None = None,
-    lambda_max: float | None = None,
-    L0: ArrayLike | None = None,
-    L1: ArrayLike | None = None,
-    G: ArrayLike | None = None,
-    budget: float | None = None,
-) -> pd.DataFrame:
+def rates_table(**inputs: Unpack[_RatesInputs]) -> pd.DataFrame:
     """The comparison of rates as a DataFrame, with measured coefficients when inputs are given.
 
     One row per bound of the paper's table (convex: AdaGrad, SGD, AdaGrad-Norm, the nonsmooth
@@ -192,7 +186,7 @@ def rates_table(
       :func:`~anisoada.theory.ratios.term_ratios`); NaN for SGD's own row and the nonsmooth row;
     * ``critical_batch_size`` — only with ``budget``: the batch size where bias = noise at ``N``.
 
-    Args:
+    Args (keyword arguments, each optional):
         L: Smoothness vector (A2).
         sigma: Per-coordinate noise standard deviation (A5).
         D_inf: ℓ∞ diameter (convex rows).
@@ -215,6 +209,12 @@ def rates_table(
         Liu, Pan, Zhang. "AdaGrad under Anisotropic Smoothness." ICLR 2025, Table 1 and Sections
         4–5; Duchi, Hazan, Singer (JMLR 2011).
     """
+    given: dict[str, Any] = dict(inputs)
+    unknown = sorted(set(given) - _RatesInputs.__optional_keys__)
+    if unknown:
+        raise TypeError(f"rates_table() got an unexpected keyword argument {unknown[0]!r}")
+    L, sigma, budget = given.get("L"), given.get("sigma"), given.get("budget")
+    lambda_max = given.get("lambda_max")
     rates = [r for r in _RATES if r.variant != "sgd_lambda_max" or lambda_max is not None]
     table = pd.DataFrame(
         {
@@ -235,18 +235,7 @@ def rates_table(
 
     def at_batch_one(setting: Literal["convex", "nonconvex"], N: float) -> pd.DataFrame:
         """The bounds of ``setting`` at ``M = 1`` and budget ``N``, from that setting's inputs."""
-        if setting == "convex":
-            return predict(
-                setting=setting,
-                batch_sizes=[1],
-                budget=N,
-                L=L,
-                sigma=sigma,
-                lambda_max=lambda_max,
-                D_inf=D_inf,
-                D_2=D_2,
-                G=G,
-            )
+        geometry = {name: given.get(name) for name in _SETTING_INPUTS[setting]}
         return predict(
             setting=setting,
             batch_sizes=[1],
@@ -254,19 +243,13 @@ def rates_table(
             L=L,
             sigma=sigma,
             lambda_max=lambda_max,
-            delta=delta,
-            L0=L0,
-            L1=L1,
+            **geometry,
         )
 
     measured: dict[tuple[str, str], pd.Series] = {}
-    # (setting, the input its bounds need); a row's group (see _group) is its setting here
-    groups: tuple[tuple[Literal["convex", "nonconvex"], float | None], ...] = (
-        ("convex", D_inf),
-        ("nonconvex", delta),
-    )
-    for group, required in groups:
-        if required is None:
+    # A row's group (see _group) is its setting; a setting needs its first input (D_∞ or Δ).
+    for group in _SETTING_INPUTS:
+        if given.get(_SETTING_INPUTS[group][0]) is None:
             continue
         at_one = at_batch_one(group, 1)
         crit = None
