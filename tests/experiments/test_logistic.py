@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.special import expit, log_expit
 
 from anisoada.data import make_sparse_logistic, rotated_twin
 from anisoada.experiments import OptimizerSpec, build_optimizer
@@ -36,6 +37,27 @@ def test_batch_loss_and_gradient_equal_the_closed_forms(problem, dense):
     np.testing.assert_allclose(task.weights.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("dense", [False, True])
+def test_losses_and_gradients_are_the_plain_expressions_to_the_bit(problem, dense):
+    # The task multiplies signed rows y_i x_i in SciPy's kernels; the plain expressions
+    # multiply x_i and then y_i. Multiplying by ±1 is exact, so every number must agree.
+    X = problem.X.toarray() if dense else problem.X
+    y = problem.y
+    W = np.random.default_rng(5).normal(size=(40, 3))
+    task = LogisticTask(X, y, lanes=3, initial=W)
+    rows = np.random.default_rng(6).integers(0, 600, size=37)
+    losses = task.accumulate_gradient(rows, 1.0).numpy()
+    margins = y[rows, None] * (X[rows] @ W)
+    gradient = X[rows].T @ (-y[rows, None] * expit(-margins)) / len(rows)
+    np.testing.assert_array_equal(task.weights.grad.numpy(), gradient)
+    full = y[:, None] * (X @ W)
+    for k in range(3):  # a column's mean alone: NumPy sums a strided axis in another order
+        np.testing.assert_array_equal(losses[k], np.mean(-log_expit(margins[:, k])))
+        np.testing.assert_array_equal(
+            task.evaluate()["train_loss"][k], np.mean(-log_expit(full[:, k]))
+        )
+
+
 def test_evaluate_equals_the_closed_forms(problem):
     W = np.random.default_rng(1).normal(size=(40, 2))
     X_test, y_test = problem.X[:100], problem.y[:100]
@@ -49,6 +71,26 @@ def test_evaluate_equals_the_closed_forms(problem):
     zero = LogisticTask(problem.X, problem.y, X_test=X_test, y_test=y_test).evaluate()
     assert zero["test_accuracy"][0] == 0.5
     assert zero["train_loss"][0] == pytest.approx(np.log(2.0), rel=1e-15)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_evaluate_lanes_is_evaluate_of_those_lanes_to_the_bit(problem, dense):
+    X = problem.X.toarray() if dense else problem.X
+    W = np.random.default_rng(4).normal(size=(40, 4))
+    W[:, 1] = 0.0  # every test margin a tie: accuracy exactly 1/2
+    X_test, y_test = X[:100], problem.y[:100]
+    task = LogisticTask(X, problem.y, lanes=4, initial=W, X_test=X_test, y_test=y_test)
+    everything = task.evaluate()
+    for lanes in ([0, 1, 2, 3], [3], [1, 3], [0, 2, 3]):
+        some = task.evaluate_lanes(lanes)
+        assert some.keys() == everything.keys()
+        for name, values in some.items():
+            np.testing.assert_array_equal(values, everything[name][lanes], err_msg=name)
+    assert task.evaluate_lanes([1])["test_accuracy"][0] == 0.5
+    # One lane alone in a task of its own: the same numbers again (lanes = separate runs).
+    alone = LogisticTask(X, problem.y, initial=W[:, 2], X_test=X_test, y_test=y_test).evaluate()
+    for name, values in alone.items():
+        np.testing.assert_array_equal(values, everything[name][[2]], err_msg=name)
 
 
 def test_sample_rows_resumes_exactly_and_is_uniform():

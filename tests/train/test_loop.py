@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from anisoada.experiments import OptimizerSpec, build_optimizer
 from anisoada.experiments.tasks import QuadraticTask
 from anisoada.train import (
     Budget,
@@ -114,6 +115,39 @@ def test_non_finite_loss_diverges_even_without_a_factor():
     result = train(task, torch.optim.SGD(task.parameters(), lr=10.0), config)
     assert result.status == ["diverged"]
     assert result.steps[0] < 50
+
+
+class _LaneCountingQuadratic(QuadraticTask):
+    """A quadratic task that can evaluate some lanes only, and records which it was asked for."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked = []
+
+    def evaluate_lanes(self, lanes):
+        self.asked.append(list(lanes))
+        return {"loss": self.evaluate()["loss"][list(lanes)]}
+
+
+def test_after_a_divergence_only_the_running_lanes_are_evaluated():
+    # Lane 1 has η h = 0.3 · 10 = 3 > 2 and diverges after 5 steps (as in the test above);
+    # lanes 0 and 2 converge. From then on a task that can is asked for lanes [0, 2] only.
+    def run(task):
+        optimizer = build_optimizer(OptimizerSpec.create("sgd"), task.parameters(), lrs)
+        config = TrainConfig(batch_size=1, budget=Budget(steps=12), eval_every=2)
+        return train(task, optimizer, config)
+
+    lrs = [0.05, 0.3, 0.1]
+    counting = _LaneCountingQuadratic(curvatures=[1.0, 10.0], lanes=3)
+    result = run(counting)
+    assert result.status == ["finished", "diverged", "finished"] and result.steps[1] == 5
+    assert counting.asked == [[0, 2]] * 4  # steps 6, 8, 10, 12; steps 0, 2, 4 saw all lanes
+    # The rows are those of a task without evaluate_lanes, lane for lane, to the bit — the
+    # metrics of lane 2 came back second of two.
+    _assert_rows_equal(result.rows, run(QuadraticTask(curvatures=[1.0, 10.0], lanes=3)).rows)
+    lane_two = [row for row in result.rows if row["lane"] == 2]
+    # w_t − w* = (1 − η h)^t (w_1 − w*) with η h = 0.1 and 1: f(w_12) = ½ · 0.9^24.
+    assert lane_two[-1]["loss"] == pytest.approx(0.5 * 0.9**24, rel=1e-12)
 
 
 class _StopAt(Callback):

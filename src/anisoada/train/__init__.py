@@ -14,21 +14,14 @@ This layer knows nothing about sweeps, stores or measurements.
 """
 
 from anisoada.train.callbacks import Checkpointer, RowLogger, load_checkpoint
+from anisoada.train.config import Budget, TrainConfig
 from anisoada.train.distributed import (
     DistributedContext,
     GradientAllReduce,
     init_distributed,
     shutdown_distributed,
 )
-from anisoada.train.loop import (
-    Budget,
-    Callback,
-    Task,
-    TrainConfig,
-    TrainResult,
-    TrainState,
-    train,
-)
+from anisoada.train.loop import Callback, Task, TrainResult, TrainState, train
 from anisoada.train.schedules import SCHEDULE_KINDS, LRSchedule
 
 __all__ = [

@@ -45,6 +45,10 @@ Protocol for a task (the LM task of issue 7 implements exactly this):
 ``evaluate() -> Mapping[str, float | array of shape (K,)]``
     Metrics at the current parameters (e.g. full training loss, test loss and accuracy);
     must not change the parameters or any random state the training stream depends on.
+``evaluate_lanes(lanes) -> Mapping[str, float | array of shape (len(lanes),)]`` (optional)
+    ``evaluate()`` of some lanes only, lane for lane the same numbers. Once a lane has
+    diverged the loop asks only for the running ones, so a task whose evaluation costs per
+    lane (a full-data loss) does not spend it on lanes that no longer get rows.
 ``state_dict() / load_state_dict(state)``
     Everything needed, with the optimizer's own state dict, to continue exactly (the
     parameters; buffers; nothing about the data position, which is ``start_step``).
@@ -78,6 +82,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+# Re-exported: the loop's own records (``from anisoada.train.loop import Budget`` keeps working).
+from anisoada.train.config import Budget, TrainConfig
+
 __all__ = [
     "Budget",
     "Callback",
@@ -108,141 +115,6 @@ class Task(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How long to train: optimizer steps, samples (examples) or epochs — exactly one.
-
-    A sample budget ``N`` at batch size ``M`` gives ``T = ⌊N / M⌋`` steps, so larger batches take
-    fewer steps — the fair comparison across batch sizes (the paper's ``N = M·T``). An epoch
-    budget ``E`` is the sample budget ``N = round(E · n)`` of a training set of ``n`` examples.
-    The same vocabulary is used by single runs, sweeps, their TOML files and the command line.
-
-    Example:
-        >>> Budget(samples=1000).num_steps(batch_size=64)
-        15
-        >>> Budget(epochs=2.5).num_steps(batch_size=100, n_train=400)
-        10
-    """
-
-    steps: int | None = None
-    samples: int | None = None
-    epochs: float | None = None
-
-    def __post_init__(self) -> None:
-        given = {
-            name: value
-            for name, value in (
-                ("steps", self.steps),
-                ("samples", self.samples),
-                ("epochs", self.epochs),
-            )
-            if value is not None
-        }
-        if len(given) != 1:
-            raise ValueError(
-                "a budget needs exactly one of steps, samples or epochs; got "
-                + (", ".join(f"{k}={v!r}" for k, v in given.items()) or "none")
-            )
-        ((name, value),) = given.items()
-        if name == "epochs":
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"an epoch budget must be a positive number; got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"an epoch budget must be finite; got {value!r}")
-        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"a {name} budget must be a positive integer; got {value!r}")
-
-    def samples_for(self, n_train: int | None = None) -> int | None:
-        """The sample budget ``N`` (``None`` for a step budget); epochs need ``n_train``."""
-        if self.samples is not None:
-            return self.samples
-        if self.epochs is not None:
-            if n_train is None:
-                raise ValueError("an epoch budget needs the training-set size n_train")
-            return max(1, round(self.epochs * n_train))
-        return None
-
-    def num_steps(self, batch_size: int, n_train: int | None = None) -> int:
-        """Optimizer steps this budget allows at ``batch_size``.
-
-        Raises:
-            ValueError: the sample budget is smaller than one batch (no step could be taken;
-                recording a run of zero steps, or one oversized step, as finished would hide it).
-        """
-        if self.steps is not None:
-            return self.steps
-        samples = self.samples_for(n_train)
-        assert samples is not None
-        if samples < batch_size:
-            raise ValueError(
-                f"a budget of {samples} samples is less than one step at batch size "
-                f"{batch_size}; raise the budget or lower the batch size"
-            )
-        return samples // batch_size
-
-    def to_dict(self) -> dict[str, int | float]:
-        """``{"samples": N}``, ``{"epochs": E}`` or ``{"steps": T}`` (a TOML ``[budget]`` table)."""
-        return {
-            name: value
-            for name, value in (
-                ("steps", self.steps),
-                ("samples", self.samples),
-                ("epochs", self.epochs),
-            )
-            if value is not None
-        }
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything the loop itself decides (the task and the optimizer are built outside).
-
-    Attributes:
-        batch_size: Examples per optimizer step (the effective batch, ``M``).
-        budget: Steps or samples to train for.
-        micro_batch_size: Examples per forward/backward; ``None`` means ``batch_size`` (no
-            gradient accumulation). Must divide nothing: the last micro-batch may be smaller.
-        seed: Seed of the data stream and of torch's global generator (dropout etc.).
-        eval_every: Evaluate every this many steps (and always before the first and after the
-            last step); ``None`` evaluates only at the start and the end.
-        clip_norm: Clip the global gradient norm to this value (one lane only).
-        divergence_factor: A lane diverges when its mini-batch loss exceeds this multiple of
-            its first mini-batch loss; ``None`` checks only for NaN/inf.
-    """
-
-    batch_size: int
-    budget: Budget
-    micro_batch_size: int | None = None
-    seed: int = 0
-    eval_every: int | None = None
-    clip_norm: float | None = None
-    divergence_factor: float | None = 100.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}")
-        micro = self.micro_batch_size
-        if micro is not None and (not isinstance(micro, int) or micro < 1):
-            raise ValueError(f"micro_batch_size must be a positive integer; got {micro!r}")
-        if self.eval_every is not None and self.eval_every < 1:
-            raise ValueError(f"eval_every must be a positive integer; got {self.eval_every!r}")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"clip_norm must be positive; got {self.clip_norm!r}")
-        factor = self.divergence_factor
-        if factor is not None and not factor > 1:
-            raise ValueError(f"divergence_factor must be > 1 (or None); got {factor!r}")
-
-    @property
-    def num_steps(self) -> int:
-        """Optimizer steps of the whole run (the budget must not be in epochs here)."""
-        return self.budget.num_steps(self.batch_size)
-
-    @property
-    def effective_micro_batch_size(self) -> int:
-        """Examples per micro-batch (``batch_size`` when not accumulating)."""
-        return min(self.micro_batch_size or self.batch_size, self.batch_size)
 
 
 @dataclass
@@ -373,6 +245,10 @@ class TrainResult:
     steps: list[int]
 
 
+# Where a step's loss sum starts: one tensor for all steps (never changed in place).
+_ZERO_LOSS = torch.zeros(())
+
+
 def _lane_values(value: Any, lanes: int, name: str) -> np.ndarray:
     """A scalar or per-lane metric as a float array of shape (lanes,)."""
     if isinstance(value, torch.Tensor):
@@ -393,13 +269,17 @@ def _current_lrs(optimizer: Any, lanes: int) -> np.ndarray:
 def _emit_rows(
     state: TrainState, optimizer: Any, metrics: Mapping[str, Any], lanes_to_emit: Sequence[int]
 ) -> list[dict[str, Any]]:
-    """Append one row per lane in ``lanes_to_emit`` and restart their loss averages."""
+    """Append one row per lane in ``lanes_to_emit`` and restart their loss averages.
+
+    ``metrics`` holds scalars or arrays of shape ``(len(lanes_to_emit),)``, in that order.
+    """
     if not state.metric_names:
         state.metric_names = list(metrics)
     lrs = _current_lrs(optimizer, state.lanes)
-    per_lane = {name: _lane_values(value, state.lanes, name) for name, value in metrics.items()}
+    count = len(lanes_to_emit)
+    per_lane = {name: _lane_values(value, count, name) for name, value in metrics.items()}
     rows = []
-    for lane in lanes_to_emit:
+    for position, lane in enumerate(lanes_to_emit):
         count = int(state.loss_count[lane])
         row = {
             "lane": lane,
@@ -409,7 +289,7 @@ def _emit_rows(
             "lr": float(lrs[lane]),
             "batch_loss": float(state.loss_sum[lane]) / count if count else float("nan"),
         }
-        row.update({name: float(values[lane]) for name, values in per_lane.items()})
+        row.update({name: float(values[position]) for name, values in per_lane.items()})
         rows.append(row)
         state.loss_sum[lane] = 0.0
         state.loss_count[lane] = 0
@@ -497,7 +377,7 @@ def train(
         micro_batches = next(batches)
         weights = [float(task.weight(batch)) for batch in micro_batches]
         total_weight = sum(weights)
-        step_loss = torch.zeros(())
+        step_loss = _ZERO_LOSS
         for index, (batch, weight) in enumerate(zip(micro_batches, weights)):
             for callback in callbacks:
                 callback.on_micro_batch_start(state, index, len(micro_batches))
@@ -508,7 +388,8 @@ def train(
                 loss = task.loss(batch)
                 (loss * share).sum().backward()
                 loss = loss.detach()
-            step_loss = step_loss + loss * share
+            # One micro-batch has share 1 and 0 + loss · 1 is its loss: two tensor operations less.
+            step_loss = loss if len(micro_batches) == 1 else step_loss + loss * share
             for callback in callbacks:
                 callback.on_micro_batch_end(state, index, len(micro_batches), loss)
         losses = _lane_values(step_loss, step_loss.numel(), "loss")
@@ -568,7 +449,15 @@ def _evaluate(state: TrainState, task: Task, optimizer: Any, callbacks: Sequence
     running = [lane for lane in range(state.lanes) if state.status[lane] == "running"]
     if not running:
         return False
-    rows = _emit_rows(state, optimizer, task.evaluate(), running)
+    evaluate_lanes = getattr(task, "evaluate_lanes", None)
+    if evaluate_lanes is not None and len(running) < state.lanes:
+        metrics = evaluate_lanes(running)
+    else:
+        metrics = {
+            name: _lane_values(value, state.lanes, name)[running]
+            for name, value in task.evaluate().items()
+        }
+    rows = _emit_rows(state, optimizer, metrics, running)
     for callback in callbacks:
         callback.on_evaluate(state, rows)
     return True

@@ -96,27 +96,29 @@ def _row_chunks(n: int, batch_size: int, *, seed: int, start_step: int) -> Itera
 class MiniBatch(NamedTuple):
     """Rows of the training set, gathered: what :meth:`LogisticTask.batches` yields.
 
+    The rows are stored **signed**, ``y_i x_i``: the margins ``y_i ⟨x_i, w⟩`` are then one
+    product, and since multiplying by ``±1`` is exact, every number equals the one computed
+    from ``x_i`` and ``y_i`` apart.
+
     Attributes:
         rows: Their indices into ``X`` (``M`` of them).
-        labels: ``y[rows]``.
-        dense: ``X[rows]`` for dense ``X``; ``None`` for sparse ``X``.
-        indptr, indices, data: For sparse ``X``, the rows in CSR form: ``indptr`` holds
+        signed: ``y_B ⊙ X[rows]`` for dense ``X``; ``None`` for sparse ``X``.
+        indptr, indices, data: For sparse ``X``, the signed rows in CSR form: ``indptr`` holds
             ``M + 1`` offsets into ``indices`` and ``data``, arrays shared by every mini-batch
             gathered in the same block (so ``indptr[0]`` need not be 0).
     """
 
     rows: np.ndarray
-    labels: np.ndarray
-    dense: np.ndarray | None
+    signed: np.ndarray | None
     indptr: np.ndarray | None = None
     indices: np.ndarray | None = None
     data: np.ndarray | None = None
 
 
 def _features_times(batch: MiniBatch, W: np.ndarray) -> np.ndarray:
-    """``X_B @ W``, shape ``(M, K)``: the numbers of SciPy's product, without its matrix."""
-    if batch.dense is not None:
-        return batch.dense @ W
+    """``(y_B ⊙ X_B) @ W``, shape ``(M, K)``: SciPy's product's numbers, without its matrix."""
+    if batch.signed is not None:
+        return batch.signed @ W
     assert batch.indptr is not None and batch.indices is not None and batch.data is not None
     rows, lanes = len(batch.rows), W.shape[1]
     if not _RAW_KERNELS:  # pragma: no cover
@@ -133,9 +135,9 @@ def _features_times(batch: MiniBatch, W: np.ndarray) -> np.ndarray:
 
 
 def _features_transposed_times(batch: MiniBatch, C: np.ndarray, d: int) -> np.ndarray:
-    """``X_Bᵀ @ C``, shape ``(d, K)``, for ``C`` of shape ``(M, K)``: SciPy's numbers again."""
-    if batch.dense is not None:
-        return np.asarray(batch.dense.T @ C)
+    """``(y_B ⊙ X_B)ᵀ @ C``, shape ``(d, K)``, for ``C`` of shape ``(M, K)``: SciPy's numbers."""
+    if batch.signed is not None:
+        return np.asarray(batch.signed.T @ C)
     assert batch.indptr is not None and batch.indices is not None and batch.data is not None
     rows, lanes = C.shape
     if not _RAW_KERNELS:  # pragma: no cover
@@ -160,12 +162,36 @@ def _csr_rows(batch: MiniBatch, d: int) -> sp.csr_matrix:  # pragma: no cover
 
 
 def _loss_and_gradient(batch: MiniBatch, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column of ``W``: the mean loss over the batch and its gradient ``X_Bᵀ c_B / M``."""
-    margins = batch.labels[:, None] * _features_times(batch, W)
-    losses = _column_means(-log_expit(margins))
-    coefficients = -batch.labels[:, None] * expit(-margins)
-    gradient = _features_transposed_times(batch, coefficients, W.shape[0]) / len(batch.rows)
-    return losses, gradient
+    """Per column of ``W``: the mean loss over the batch and its gradient ``X_Bᵀ c_B / M``.
+
+    With margins ``m_i = y_i ⟨x_i, w⟩`` the coefficients are ``c_i = −y_i s(−m_i)``; the
+    product takes the signed rows ``y_i x_i`` times ``−s(−m_i)``, term for term the same
+    numbers. The margins' buffer is reused for the coefficients (small arrays, many steps).
+    """
+    margins = _features_times(batch, W)
+    losses = _mean_losses(margins)
+    coefficients = np.negative(margins, out=margins)
+    expit(coefficients, out=coefficients)
+    np.negative(coefficients, out=coefficients)
+    gradient = _features_transposed_times(batch, coefficients, W.shape[0])
+    return losses, np.divide(gradient, len(batch.rows), out=gradient)
+
+
+def _mean_losses(margins: np.ndarray) -> np.ndarray:
+    """Per column of ``margins`` (shape ``(M, K)``): ``(1/M) Σ_i −log s(m_ik)``.
+
+    Each column's terms are written contiguously (``log_expit`` straight into the transposed
+    buffer) and summed in the same order whatever the number of columns: NumPy sums a
+    contiguous axis pairwise but a strided one sequentially, so ``mean(axis=0)`` of an
+    ``(M, K)`` array would round differently for K = 1 and K > 1, and lane k's value would not
+    be bit-identical to a run with lane k alone. (The sum and the division are
+    ``ndarray.mean``'s own two steps, without its Python wrapper.)
+    """
+    rows, lanes = margins.shape
+    terms = np.empty((lanes, rows))
+    log_expit(margins, out=terms.T)
+    np.negative(terms, out=terms)
+    return np.add.reduce(terms, axis=1) / rows
 
 
 class _BatchLogisticLoss(torch.autograd.Function):
@@ -192,7 +218,8 @@ class LogisticTask:
     returns per lane the full training loss ``train_loss`` (equal to
     :func:`anisoada.problems.logistic.logistic_loss` on all of ``X``) and, when a test set is given,
     ``test_loss`` and ``test_accuracy`` (the fraction with ``y_i ⟨x_i, w⟩ > 0``; a margin within
-    rounding of zero counts one half).
+    rounding of zero counts one half); :meth:`evaluate_lanes` computes them for some lanes only
+    (the loop asks for the lanes still running).
 
     Args:
         X: ``(n, d)`` training features, scipy sparse (converted to CSR) or dense, float64.
@@ -237,6 +264,10 @@ class LogisticTask:
                 self.X_test.multiply(self.X_test) if sp.issparse(self.X_test) else self.X_test**2
             )
             self._test_row_norms = np.sqrt(np.asarray(squares.sum(axis=1)).ravel())
+            self._test_rows = _all_rows(_signed(self.X_test, self.y_test))
+        # The signed rows y_i x_i, which every product reads (see MiniBatch).
+        self._signed = _signed(self.X, self.y)
+        self._rows = _all_rows(self._signed)
         d = self.X.shape[1]
         start = np.zeros((d, lanes))
         if initial is not None:
@@ -304,41 +335,54 @@ class LogisticTask:
         return self._slice(self._gather_block(rows), 0, len(rows))
 
     def _gather_block(self, rows: np.ndarray) -> MiniBatch:
-        """The rows of several steps: labels, and for sparse ``X`` one CSR selection of all.
+        """The signed rows of several steps, for sparse ``X`` as one CSR selection of all.
 
-        Dense features are left out (``dense`` and ``indptr`` both ``None``): :meth:`_slice`
+        Dense features are left out (``signed`` and ``indptr`` both ``None``): :meth:`_slice`
         gathers them per mini-batch.
         """
-        labels = self.y[rows]
-        if not sp.issparse(self.X):
-            return MiniBatch(rows, labels, None)
-        block = self.X[rows]
-        return MiniBatch(rows, labels, None, block.indptr, block.indices, block.data)
+        if not sp.issparse(self._signed):
+            return MiniBatch(rows, None)
+        block = self._signed[rows]
+        return MiniBatch(rows, None, block.indptr, block.indices, block.data)
 
     def _slice(self, block: MiniBatch, start: int, stop: int) -> MiniBatch:
-        """Rows ``start:stop`` of a block: views of its CSR arrays, or dense rows of ``X``.
+        """Rows ``start:stop`` of a block: views of its CSR arrays, or dense signed rows.
 
         Dense rows are gathered afresh, as one array per mini-batch: BLAS then multiplies the
         operand it always did.
         """
-        rows, labels = block.rows[start:stop], block.labels[start:stop]
+        rows = block.rows[start:stop]
         if block.indptr is None:
-            return MiniBatch(rows, labels, np.asarray(self.X[rows]))
-        indptr = block.indptr[start : stop + 1]
-        return MiniBatch(rows, labels, None, indptr, block.indices, block.data)
+            return MiniBatch(rows, np.asarray(self._signed[rows]))
+        return MiniBatch(rows, None, block.indptr[start : stop + 1], block.indices, block.data)
 
     def evaluate(self) -> Mapping[str, np.ndarray]:
-        W = self.weights.detach().numpy()
-        metrics = {"train_loss": _column_means(-log_expit(self.y[:, None] * (self.X @ W)))}
-        if self.X_test is not None and self.y_test is not None:  # both or neither
-            margins = self.y_test[:, None] * (self.X_test @ W)
-            metrics["test_loss"] = _column_means(-log_expit(margins))
+        return self._evaluate(None)
+
+    def evaluate_lanes(self, lanes: Sequence[int]) -> Mapping[str, np.ndarray]:
+        """:meth:`evaluate` of the given lanes only, each value of shape ``(len(lanes),)``.
+
+        Lane k's numbers are those of ``evaluate()[name][k]``, to the last bit: each column's
+        products and sums do not depend on the other columns. The full-data loss is the cost
+        of an evaluation, ``n`` logarithms per lane, so leaving out lanes that no longer
+        train (diverged) saves their share.
+        """
+        return self._evaluate(np.asarray(lanes, dtype=np.intp))
+
+    def _evaluate(self, lanes: np.ndarray | None) -> Mapping[str, np.ndarray]:
+        all_lanes = self.weights.detach().numpy()
+        W = all_lanes if lanes is None else np.ascontiguousarray(all_lanes[:, lanes])
+        metrics = {"train_loss": _mean_losses(_features_times(self._rows, W))}
+        if self.X_test is not None:
+            margins = _features_times(self._test_rows, W)
+            metrics["test_loss"] = _mean_losses(margins)
             # A margin within rounding of 0 is a tie (counted half right, random tie-breaking):
             # e.g. w = 0, or — in rotated coordinates — a test row whose features training
-            # never touched, where the exact margin is 0 and the computed one ±1e-19.
-            tie = np.abs(margins) <= _TIE_RTOL * self._test_row_norms[:, None] * np.linalg.norm(
-                W, axis=0
-            )
+            # never touched, where the exact margin is 0 and the computed one ±1e-19. (The
+            # norms of all lanes, then the subset: a norm's rounding depends on the lane count.)
+            norms = np.linalg.norm(all_lanes, axis=0)
+            norms = norms if lanes is None else norms[lanes]
+            tie = np.abs(margins) <= _TIE_RTOL * self._test_row_norms[:, None] * norms
             metrics["test_accuracy"] = ((margins > 0) & ~tie).mean(axis=0) + 0.5 * tie.mean(axis=0)
         return metrics
 
@@ -350,15 +394,21 @@ class LogisticTask:
             self.weights.copy_(state["weights"])
 
 
-def _column_means(values: np.ndarray) -> np.ndarray:
-    """Mean of each column, summed in the same order whatever the number of columns.
+def _signed(X: Matrix, y: np.ndarray) -> Matrix:
+    """``y ⊙ X``: row i times its label (exact, a sign), in ``X``'s format."""
+    if sp.issparse(X):
+        signed = X.copy()
+        signed.data *= np.repeat(y, np.diff(X.indptr))
+        return signed
+    return y[:, None] * X
 
-    NumPy sums a contiguous axis pairwise but a strided one sequentially, so ``mean(axis=0)``
-    of an ``(n, K)`` array rounds differently for K = 1 and K > 1; reducing the rows of the
-    transposed copy makes lane k's value bit-identical to a run with lane k alone. (The sum and
-    the division are ``ndarray.mean``'s own two steps, without its Python wrapper.)
-    """
-    return np.add.reduce(np.ascontiguousarray(values.T), axis=1) / values.shape[0]
+
+def _all_rows(signed: Matrix) -> MiniBatch:
+    """Every row of a signed matrix as one :class:`MiniBatch` (for the full-data metrics)."""
+    rows = np.arange(signed.shape[0])
+    if sp.issparse(signed):
+        return MiniBatch(rows, None, signed.indptr, signed.indices, signed.data)
+    return MiniBatch(rows, signed)
 
 
 def _as_matrix(X: Any, name: str) -> Matrix:
