@@ -44,16 +44,19 @@ def test_convex_table_matches_the_bound_functions():
     D_2 = math.sqrt(L.size) * 0.5
     for M in SIZES:
         rows = table[table.batch_size == M].set_index("variant")
-        ada = convex_adagrad_bound(L, SIGMA, D_inf=0.5, M=M, N=BUDGET)
-        sgd = convex_sgd_bound(L, SIGMA, D_2=D_2, M=M, N=BUDGET)
-        norm = convex_adagrad_norm_bound(L, SIGMA, D_2=D_2, M=M, N=BUDGET)
+        T = BUDGET // M  # whole steps
+        ada = convex_adagrad_bound(L, SIGMA, D_inf=0.5, M=M, T=T)
+        sgd = convex_sgd_bound(L, SIGMA, D_2=D_2, M=M, T=T)
+        norm = convex_adagrad_norm_bound(L, SIGMA, D_2=D_2, M=M, T=T)
         for variant, bound in (("adagrad", ada), ("sgd", sgd), ("adagrad_norm", norm)):
             row = rows.loc[variant]
-            assert row.iterations == pytest.approx(BUDGET / M)
+            assert row.iterations == T
             assert (row.bias, row.noise, row.bound) == (bound.bias, bound.noise, bound.total)
             assert row.dominant == bound.dominant
-            assert row.critical_batch_size == bound.critical_batch_size
             assert row.step_size == bound.step_size
+        # The critical batch size is the continuous form's at the budget N (T = N/M).
+        at_budget = convex_adagrad_bound(L, SIGMA, D_inf=0.5, M=M, N=BUDGET)
+        assert rows.loc["adagrad", "critical_batch_size"] == at_budget.critical_batch_size
         assert rows.loc["adagrad", "ratio_to_sgd"] == pytest.approx(ada.total / sgd.total)
         assert rows.loc["sgd", "verdict"] == "reference"
         assert rows.loc["adagrad_norm", "verdict"] == "tie"
@@ -79,7 +82,7 @@ def test_lambda_max_adds_a_labelled_comparison():
     rows = table[table.batch_size == 4096].set_index("variant")
     assert rows.loc["sgd_lambda_max", "label"] == "SGD (λ_max)"
     assert rows.loc["sgd_lambda_max", "smoothness"] == "λ_max"
-    measured = convex_sgd_bound(L, SIGMA, D_2=math.sqrt(6) * 0.5, M=4096, N=BUDGET, lambda_max=1.5)
+    measured = convex_sgd_bound(L, SIGMA, D_2=math.sqrt(6) * 0.5, M=4096, T=244, lambda_max=1.5)
     assert rows.loc["sgd_lambda_max", "bound"] == measured.total
     assert rows.loc["adagrad", "ratio_to_sgd_lambda_max"] == pytest.approx(
         rows.loc["adagrad", "bound"] / measured.total
@@ -105,15 +108,13 @@ def test_nonconvex_with_generalized_smoothness_row():
     assert table.variant.unique().tolist() == ["adagrad", "sgd", "adagrad_norm", "adagrad_l0l1"]
     for M in SIZES:
         rows = table[table.batch_size == M].set_index("variant")
+        T = BUDGET // M
         assert (
             rows.loc["adagrad", "bound"]
-            == nonconvex_adagrad_bound(L, SIGMA, delta=3.0, M=M, N=BUDGET).total
+            == nonconvex_adagrad_bound(L, SIGMA, delta=3.0, M=M, T=T).total
         )
-        assert (
-            rows.loc["sgd", "bound"]
-            == nonconvex_sgd_bound(L, SIGMA, delta=3.0, M=M, N=BUDGET).total
-        )
-        gen = generalized_adagrad_bound(L0, L1, SIGMA, delta=3.0, M=M, N=BUDGET)
+        assert rows.loc["sgd", "bound"] == nonconvex_sgd_bound(L, SIGMA, delta=3.0, M=M, T=T).total
+        gen = generalized_adagrad_bound(L0, L1, SIGMA, delta=3.0, M=M, T=T)
         assert rows.loc["adagrad_l0l1", "bound"] == gen.total
         assert rows.loc["adagrad_l0l1", "l1_term"] == gen.l1_term > 0
         assert rows.loc["adagrad_l0l1", "setting"] == "generalized"
@@ -123,7 +124,7 @@ def test_nonsmooth_row_grows_with_batch_size():
     G = SIGMA * 3
     table = predict(L=L, sigma=SIGMA, D_inf=0.5, G=G, batch_sizes=SIZES, budget=BUDGET)
     rows = table[table.variant == "adagrad_nonsmooth"]
-    expected = [nonsmooth_adagrad_bound(G, D_inf=0.5, M=M, N=BUDGET).total for M in SIZES]
+    expected = [nonsmooth_adagrad_bound(G, D_inf=0.5, M=M, T=BUDGET // M).total for M in SIZES]
     assert rows.bound.tolist() == expected
     assert rows.bound.is_monotonic_increasing and (rows.dominant == "bias").all()
 
@@ -202,8 +203,40 @@ def test_bad_input_names_the_argument(kwargs, message):
     assert message in str(error.value)
 
 
-def test_returns_a_dataframe_with_float_batch_sizes():
-    table = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=np.array([3, 7]), budget=100)
+def test_whole_batch_sizes_run_whole_steps_in_integer_columns():
+    table = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=np.array([3, 7, 100]), budget=100)
     assert isinstance(table, pd.DataFrame)
-    assert table.batch_size.dtype == np.float64
-    assert table.iterations.tolist()[::3] == pytest.approx([100 / 3, 100 / 7])
+    assert table.batch_size.dtype == np.int64 and table.iterations.dtype == np.int64
+    # T = ⌊N/M⌋: 33 steps of 3 (99 samples), 14 of 7 (98), one of the whole budget.
+    assert table.iterations.tolist()[::3] == [33, 14, 1]
+    assert table.batch_size.tolist()[::3] == [3, 7, 100]
+
+
+def test_closed_forms_at_whole_steps():
+    # ‖L‖_1 = 7, ‖σ‖_1 = 4, ‖L‖_∞ = 4, ‖σ‖_2 = 2, D_∞ = 1, D_2 = 2 (a box, d = 4); N = 10.
+    table = predict(
+        L=[4.0, 1.0, 1.0, 1.0], sigma=[1.0] * 4, D_inf=1.0, batch_sizes=[3, 4], budget=10
+    )
+    rows = table.set_index(["batch_size", "variant"])
+    # M = 3: T = 3 (9 samples). AdaGrad 7·1/3 and 4·1/√9; SGD 4·4/3 and 2·2/√9.
+    assert rows.loc[(3, "adagrad"), ["bias", "noise"]].tolist() == pytest.approx([7 / 3, 4 / 3])
+    assert rows.loc[(3, "sgd"), ["bias", "noise"]].tolist() == pytest.approx([16 / 3, 4 / 3])
+    # M = 4: T = 2 (8 samples), not 2.5: the bias is 7/2, the noise 4/√8.
+    assert rows.loc[(4, "adagrad"), ["bias", "noise"]].tolist() == pytest.approx(
+        [3.5, 4 / math.sqrt(8)]
+    )
+    assert rows.loc[(4, "adagrad"), "iterations"] == 2
+
+
+def test_a_batch_of_the_whole_budget_is_one_step_and_a_larger_one_an_error():
+    table = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=[64], budget=64)
+    assert set(table.iterations) == {1}
+    with pytest.raises(ValueError, match="exceeds the sample budget"):
+        predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=[65], budget=64)
+
+
+def test_a_continuous_grid_keeps_float_batch_sizes_and_whole_steps():
+    sizes = np.geomspace(1.0, 1000.0, 7)
+    table = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=sizes, budget=1000)
+    assert table.batch_size.dtype == np.float64 and table.iterations.dtype == np.int64
+    assert table.iterations.tolist()[::3] == [int(1000 // M) for M in sizes]

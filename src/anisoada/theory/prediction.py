@@ -82,8 +82,10 @@ def predict(
 ) -> pd.DataFrame:
     """Evaluate every applicable bound at each batch size for a fixed sample budget ``N``.
 
-    For each batch size ``M`` the methods run ``T = N/M`` iterations. Rows (one per batch size and
-    ``variant``; all bounds up to absolute constants, see :mod:`anisoada.theory.bounds`):
+    For each batch size ``M`` the methods run whole steps, ``T = ⌊N/M⌋`` iterations on
+    ``M·T ≤ N`` samples (the last partial batch is not taken); a batch size above the budget
+    would give no step and is a ValueError. Rows (one per batch size and ``variant``; all bounds
+    up to absolute constants, see :mod:`anisoada.theory.bounds`):
 
     * ``adagrad`` — Thm 4.1 (convex) or Thm 4.3 (nonconvex), ``‖L‖_1``, ``‖σ‖_1``, ``D_∞``;
     * ``sgd`` — Eq. 6 / SGD's ℓ2 rate ×√d with ``‖L‖_∞``, ``‖σ‖_2``, ``D_2`` (the reference);
@@ -97,8 +99,8 @@ def predict(
     ``lambda_max`` the pair ``ratio_to_sgd_lambda_max`` / ``verdict_lambda_max`` compares with SGD
     under ``λ_max`` instead. Since ``λ_max ≤ ‖L‖_∞`` whenever ``L`` satisfies A2, that is the
     harder comparison for AdaGrad. ``dominant`` names the larger term and ``critical_batch_size``
-    is the batch size at which the row's bias and noise terms are equal (the same on every row of a
-    variant, since ``N`` is fixed).
+    is the batch size at which the variant's bias and noise terms are equal at the budget ``N``
+    (the bounds' continuous form, ``T = N/M``: the same on every row of a variant).
 
     Args:
         L: Smoothness vector (A2), shape ``(d,)``.
@@ -119,14 +121,16 @@ def predict(
     Returns:
         A tidy DataFrame with the columns :data:`PREDICTION_COLUMNS` (without the two λ_max
         columns when ``lambda_max`` is None), one block of rows per batch size in the order given.
+        ``iterations`` holds integers; so does ``batch_size`` when every batch size is a whole
+        number (floats otherwise, e.g. a continuous grid for a plot).
 
     Example:
         >>> table = predict(L=[4.0, 1.0, 1.0, 1.0], sigma=[1.0, 1.0, 1.0, 1.0], D_inf=1.0,
         ...                 batch_sizes=[1, 100], budget=10_000)
         >>> table.loc[table.variant == "adagrad", ["batch_size", "bias", "noise", "verdict"]]
            batch_size    bias  noise verdict
-        0         1.0  0.0007   0.04  better
-        3       100.0  0.0700   0.04  better
+        0           1  0.0007   0.04  better
+        3         100  0.0700   0.04  better
 
     References:
         Liu, Pan, Zhang. "AdaGrad under Anisotropic Smoothness." ICLR 2025, Sections 4–5.
@@ -137,14 +141,17 @@ def predict(
     d = _validate.same_length(("L", L), ("sigma", sigma))
     curves = _curves(setting, L, sigma, d, D_inf, D_2, delta, lambda_max, L0, L1, G, constants)
 
+    whole = bool(np.all(sizes == np.floor(sizes)))
     rows = []
     for M in sizes:
-        evaluated = {curve.variant: curve.evaluate(M=float(M), N=budget) for curve in curves}
+        steps = int(budget // M)  # ≥ 1: every batch size is at most the budget
+        evaluated = {curve.variant: curve.evaluate(M=float(M), T=steps) for curve in curves}
+        at_budget = {curve.variant: curve.evaluate(M=float(M), N=budget) for curve in curves}
         for variant, bound in evaluated.items():
             method, label = VARIANTS[variant]
             row = {
-                "batch_size": float(M),
-                "iterations": bound.iterations,
+                "batch_size": int(M) if whole else float(M),
+                "iterations": steps,
                 "budget": budget,
                 "variant": variant,
                 "method": method,
@@ -157,7 +164,7 @@ def predict(
                 "l1_term": bound.l1_term,
                 "bound": bound.total,
                 "dominant": bound.dominant,
-                "critical_batch_size": bound.critical_batch_size,
+                "critical_batch_size": at_budget[variant].critical_batch_size,
                 "step_size": bound.step_size,
             }
             row["ratio_to_sgd"], row["verdict"] = _compare(variant, "sgd", evaluated)
