@@ -20,17 +20,18 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
-from anisoada.experiments.optimizers import OptimizerSpec
-from anisoada.experiments.store import provenance
-from anisoada.train import Budget, DistributedContext, TrainResult
+from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
+from anisoada.experiments.store import ResultsStore, provenance
+from anisoada.train import Budget, DistributedContext, Task, TrainConfig, TrainResult, train
 
 __all__ = [
     "ProblemSpec",
+    "ProblemSpecBase",
     "Resources",
     "RunSettings",
     "RunSpec",
@@ -202,15 +203,58 @@ def spec_from_table(cls: type[_Spec], table: Mapping[str, Any], where: str) -> _
         raise ValueError(f"{where}: {error}") from None
 
 
-class SingleProcessRun:
-    """What the one-process run kinds (quadratic, a user's module) share: the identity of a
-    (problem, optimizer, batch size, seed, learning rates, settings), its hash as the run id,
-    and one CPU as the resources.
+_Problem = TypeVar("_Problem", bound=ProblemSpec)
+_Run = TypeVar("_Run", bound="SingleProcessRun[Any]")
 
-    Subclasses are frozen dataclasses with those six fields.
+
+class ProblemSpecBase(Generic[_Run]):
+    """What the problem specs share besides their own fields: the defaults of the
+    :class:`ProblemSpec` class constants (no extra tables, one process) and :meth:`make_run`.
+
+    A subclass sets ``kind`` and ``lanes`` and says which run class it makes
+    (:meth:`_run_class`).
     """
 
-    problem: Any
+    kind: ClassVar[str]
+    lanes: ClassVar[bool]
+    extra_tables: ClassVar[tuple[str, ...]] = ()
+    distributed: ClassVar[bool] = False
+
+    def _run_class(self) -> type[_Run]:
+        raise NotImplementedError
+
+    def make_run(
+        self,
+        optimizer: OptimizerSpec,
+        batch_size: int,
+        lrs: Sequence[float],
+        seed: int,
+        settings: RunSettings,
+    ) -> _Run:
+        """The run of ``lrs`` at one batch size and seed index: the lanes of one run when the kind
+        has lanes, else exactly one learning rate."""
+        if not self.lanes and len(lrs) != 1:
+            raise ValueError(f"a {self.kind} problem trains one learning rate per run (no lanes)")
+        rates = tuple(float(lr) for lr in lrs)
+        return self._run_class()(self, optimizer, batch_size, seed, rates, settings)
+
+
+@dataclass(frozen=True)
+class SingleProcessRun(Generic[_Problem]):
+    """What the run kinds that train in one process share (logistic, quadratic, a user's module).
+
+    The identity of a (problem, optimizer, batch size, seed, learning rates, settings), its hash
+    as the run id, one CPU as the resources, the data stream's seed, the loop's configuration,
+    and :meth:`execute`: train in this process (with the thread policy :attr:`threads`) and
+    write the run into the store. A subclass implements ``_execute(root)``.
+    """
+
+    #: ``"any"``: the process's thread settings; ``"torch"``: one torch thread; ``"torch+blas"``:
+    #: one torch thread and one BLAS/OpenMP thread. Small problems lose more to thread pools
+    #: than they gain (5-10x on 2 cores); parallelism comes from running runs side by side.
+    threads: ClassVar[str] = "any"
+
+    problem: _Problem
     optimizer: OptimizerSpec
     batch_size: int
     seed: int
@@ -237,6 +281,73 @@ class SingleProcessRun:
     @property
     def resources(self) -> Resources:
         return Resources(num_cpus=1.0)
+
+    @property
+    def data_seed(self) -> int:
+        """Seed of the mini-batch stream (shared by every optimizer and lr at the batch size)."""
+        stream = self.problem.stream_key
+        return derive_seed(self.settings.base_seed, stream, self.batch_size, self.seed)
+
+    def execute(
+        self,
+        root: Path,
+        *,
+        context: DistributedContext | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """Train and store the run, in this process (``context`` and ``log`` are not used)."""
+        if self.threads == "any":
+            self._execute(Path(root))
+            return
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            if self.threads == "torch+blas":
+                import threadpoolctl
+
+                with threadpoolctl.threadpool_limits(1):
+                    self._execute(Path(root))
+            else:
+                self._execute(Path(root))
+        finally:
+            torch.set_num_threads(threads)
+
+    def _execute(self, root: Path) -> None:
+        raise NotImplementedError
+
+    def _train(self, task: Task, n_train: int | None = None) -> tuple[TrainResult, int]:
+        """Train ``task`` through the one loop; the result and the number of steps.
+
+        The run's optimizer at its learning rates (as lanes when the kind has lanes); the sweep's
+        budget (samples or epochs of ``n_train`` rows, or steps); the data stream of
+        :attr:`data_seed`; ``settings.evaluations`` evaluations.
+        """
+        lrs = self.lrs if self.problem.lanes else self.lrs[0]
+        optimizer = build_optimizer(self.optimizer, task.parameters(), lrs)
+        budget = self.settings.budget
+        if n_train is not None and budget.steps is None:
+            budget = Budget(samples=budget.samples_for(n_train))
+        steps = budget.num_steps(self.batch_size)
+        config = TrainConfig(
+            batch_size=self.batch_size,
+            budget=budget,
+            seed=self.data_seed,
+            eval_every=max(1, steps // self.settings.evaluations),
+            divergence_factor=self.settings.divergence_factor,
+        )
+        return train(task, optimizer, config), steps
+
+    def _store(
+        self,
+        root: Path,
+        rows: pd.DataFrame,
+        record: Mapping[str, Any],
+        vectors: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Write the run into the store at ``root``: its rows, ``run.json`` and vectors."""
+        ResultsStore(root).write_run(self.run_id, rows, record, vectors)
 
 
 def settings_identity(settings: RunSettings) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,19 +32,16 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
+from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
-    Resources,
+    ProblemSpecBase,
     RunSettings,
-    derive_seed,
-    identity_hash,
+    SingleProcessRun,
     run_record,
     run_rows,
 )
-from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.logistic import LogisticTask
 from anisoada.problems.logistic import LogisticOptimum
-from anisoada.train import Budget, DistributedContext, TrainConfig, train
 
 __all__ = [
     "DATASET_SOURCES",
@@ -97,7 +94,7 @@ class LogisticData(NamedTuple):
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(ProblemSpecBase["LogisticRun"]):
     """A named dataset: its source and the source's options (hashable, JSON-friendly).
 
     Args:
@@ -121,8 +118,6 @@ class DatasetSpec:
 
     kind: ClassVar[str] = "logistic"
     lanes: ClassVar[bool] = True
-    extra_tables: ClassVar[tuple[str, ...]] = ()
-    distributed: ClassVar[bool] = False
 
     name: str
     source: str = "libsvm"
@@ -285,23 +280,8 @@ class DatasetSpec:
             if settings.budget.epochs is None:
                 settings.budget.num_steps(batch_size)
 
-    def make_run(
-        self,
-        optimizer: OptimizerSpec,
-        batch_size: int,
-        lrs: Sequence[float],
-        seed: int,
-        settings: RunSettings,
-    ) -> LogisticRun:
-        """The run of ``lrs`` (as lanes) at one batch size and seed index."""
-        return LogisticRun(
-            problem=self,
-            optimizer=optimizer,
-            batch_size=batch_size,
-            seed=seed,
-            lrs=tuple(float(lr) for lr in lrs),
-            settings=settings,
-        )
+    def _run_class(self) -> type[LogisticRun]:
+        return LogisticRun
 
 
 @lru_cache(maxsize=8)
@@ -425,22 +405,19 @@ def _option_problem(source: str, key: str, value: Any) -> str | None:
 
 
 @dataclass(frozen=True)
-class LogisticRun:
-    """K learning rates of one (dataset, optimizer, batch size, seed), trained as lanes."""
+class LogisticRun(SingleProcessRun[DatasetSpec]):
+    """K learning rates of one (dataset, optimizer, batch size, seed), trained as lanes.
 
-    problem: DatasetSpec
-    optimizer: OptimizerSpec
-    batch_size: int
-    seed: int
-    lrs: tuple[float, ...]
-    settings: RunSettings
+    The arithmetic is small (mini-batch products of a few hundred columns), where BLAS and torch
+    thread pools cost far more than they give — 5-10x on 2 cores — so it runs single-threaded.
+    """
+
+    threads: ClassVar[str] = "torch+blas"
 
     @property
     def run_seed(self) -> int:
         """Seed of the mini-batch stream (shared by every optimizer and lr of the cell)."""
-        return derive_seed(
-            self.settings.base_seed, self.problem.stream_key, self.batch_size, self.seed
-        )
+        return self.data_seed
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines the run's rows."""
@@ -461,39 +438,6 @@ class LogisticRun:
             identity["budget_steps"] = budget.steps
         return identity
 
-    @property
-    def run_id(self) -> str:
-        """Hash of :meth:`identity`."""
-        return identity_hash(self.identity())
-
-    @property
-    def resources(self) -> Resources:
-        return Resources(num_cpus=1.0)
-
-    def execute(
-        self,
-        root: Path,
-        *,
-        context: DistributedContext | None = None,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        """Train and store the run.
-
-        The arithmetic is small (mini-batch products of a few hundred columns), where BLAS
-        and torch thread pools cost far more than they give — 5-10x on 2 cores — so it runs
-        single-threaded; parallelism comes from running runs side by side.
-        """
-        import threadpoolctl
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with threadpoolctl.threadpool_limits(1):
-                self._execute(Path(root))
-        finally:
-            torch.set_num_threads(threads)
-
     def _execute(self, root: Path) -> None:
         started = time.perf_counter()
         data = load_dataset(self.problem)
@@ -501,33 +445,16 @@ class LogisticRun:
         task = LogisticTask(
             data.X, data.y, lanes=len(self.lrs), X_test=data.X_test, y_test=data.y_test
         )
-        optimizer = build_optimizer(self.optimizer, task.parameters(), self.lrs)
-        budget = (
-            Budget(samples=self.settings.budget.samples_for(n_train))
-            if (self.settings.budget.steps is None)
-            else self.settings.budget
-        )
-        steps = budget.num_steps(self.batch_size)
-        config = TrainConfig(
-            batch_size=self.batch_size,
-            budget=budget,
-            seed=self.run_seed,
-            eval_every=max(1, steps // self.settings.evaluations),
-            divergence_factor=self.settings.divergence_factor,
-        )
-        result = train(task, optimizer, config)
+        result, steps = self._train(task, n_train)
         samples = np.array([row["samples"] for row in result.rows])
         rows = run_rows(self, result, extra={"epoch": samples / n_train})
-        ResultsStore(root).write_run(
-            self.run_id,
-            rows,
-            run_record(
-                self,
-                started,
-                result,
-                steps_budget=steps,
-                n_train=n_train,
-                dataset_description=data.description,
-            ),
-            {"weights": task.weights.detach().numpy(), "lrs": np.asarray(self.lrs)},
+        record = run_record(
+            self,
+            started,
+            result,
+            steps_budget=steps,
+            n_train=n_train,
+            dataset_description=data.description,
         )
+        vectors = {"weights": task.weights.detach().numpy(), "lrs": np.asarray(self.lrs)}
+        self._store(root, rows, record, vectors)

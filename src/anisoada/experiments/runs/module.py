@@ -19,23 +19,22 @@ import importlib
 import importlib.util
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
+from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
+    ProblemSpecBase,
     RunSettings,
     SingleProcessRun,
     derive_seed,
     run_record,
     run_rows,
 )
-from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.module import ModuleProblem, ModuleTask, as_module_problem
-from anisoada.train import Budget, DistributedContext, TrainConfig, train
 
 __all__ = ["ModuleRun", "ModuleSpec", "load_module_problem"]
 
@@ -87,7 +86,7 @@ def load_module_problem(target: str, options: tuple[tuple[str, Any], ...] = ()) 
 
 
 @dataclass(frozen=True)
-class ModuleSpec:
+class ModuleSpec(ProblemSpecBase["ModuleRun"]):
     """A user's PyTorch problem on the sweep's problem axis (see the module docstring).
 
     Args:
@@ -100,8 +99,6 @@ class ModuleSpec:
 
     kind: ClassVar[str] = "module"
     lanes: ClassVar[bool] = False
-    extra_tables: ClassVar[tuple[str, ...]] = ()
-    distributed: ClassVar[bool] = False
 
     target: str
     name: str = ""
@@ -180,47 +177,16 @@ class ModuleSpec:
         for batch_size in batch_sizes:
             settings.budget.num_steps(batch_size, n)
 
-    def make_run(
-        self,
-        optimizer: OptimizerSpec,
-        batch_size: int,
-        lrs: Sequence[float],
-        seed: int,
-        settings: RunSettings,
-    ) -> ModuleRun:
-        if len(lrs) != 1:
-            raise ValueError("a module problem trains one learning rate per run (no lanes)")
-        return ModuleRun(self, optimizer, batch_size, seed, (float(lrs[0]),), settings)
+    def _run_class(self) -> type[ModuleRun]:
+        return ModuleRun
 
 
 @dataclass(frozen=True)
-class ModuleRun(SingleProcessRun):
-    """One learning rate of one (module problem, optimizer, batch size, seed)."""
+class ModuleRun(SingleProcessRun[ModuleSpec]):
+    """One learning rate of one (module problem, optimizer, batch size, seed), single-threaded
+    (small models lose more to thread pools than they gain)."""
 
-    problem: ModuleSpec
-    optimizer: OptimizerSpec
-    batch_size: int
-    seed: int
-    lrs: tuple[float, ...]
-    settings: RunSettings
-
-    def execute(
-        self,
-        root: Path,
-        *,
-        context: DistributedContext | None = None,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        """Train and store the run, single-threaded (small models lose more to thread pools
-        than they gain; parallelism comes from running runs side by side)."""
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            self._execute(Path(root))
-        finally:
-            torch.set_num_threads(threads)
+    threads: ClassVar[str] = "torch"
 
     def _execute(self, root: Path) -> None:
         started = time.perf_counter()
@@ -229,25 +195,8 @@ class ModuleRun(SingleProcessRun):
             problem, init_seed=self.problem.init_seed(self.settings.base_seed, self.seed)
         )
         initial = task.flat_parameters().double().numpy().copy()
-        optimizer = build_optimizer(self.optimizer, task.parameters(), self.lrs[0])
-        budget = self.settings.budget
-        if budget.steps is None:
-            budget = Budget(samples=budget.samples_for(task.n))
-        steps = budget.num_steps(self.batch_size)
-        config = TrainConfig(
-            batch_size=self.batch_size,
-            budget=budget,
-            seed=derive_seed(
-                self.settings.base_seed, self.problem.stream_key, self.batch_size, self.seed
-            ),
-            eval_every=max(1, steps // self.settings.evaluations),
-            divergence_factor=self.settings.divergence_factor,
-        )
-        result = train(task, optimizer, config)
+        result, steps = self._train(task, task.n)
         rows = run_rows(self, result)
-        ResultsStore(root).write_run(
-            self.run_id,
-            rows,
-            run_record(self, started, result, steps_budget=steps, n_train=task.n),
-            {"weights": task.flat_parameters().double().numpy(), "initial": initial},
-        )
+        record = run_record(self, started, result, steps_budget=steps, n_train=task.n)
+        vectors = {"weights": task.flat_parameters().double().numpy(), "initial": initial}
+        self._store(root, rows, record, vectors)

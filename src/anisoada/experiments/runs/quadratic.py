@@ -10,31 +10,29 @@ rates train as the lanes of one run on the same noise draws.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
+from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
+    ProblemSpecBase,
     RunSettings,
     SingleProcessRun,
-    derive_seed,
     run_record,
     run_rows,
     spec_from_table,
 )
-from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.quadratic import QuadraticTask
-from anisoada.train import DistributedContext, TrainConfig, train
 
 __all__ = ["QuadraticRun", "QuadraticSpec"]
 
 
 @dataclass(frozen=True)
-class QuadraticSpec:
+class QuadraticSpec(ProblemSpecBase["QuadraticRun"]):
     """A power-law stochastic quadratic (see the module docstring).
 
     Args:
@@ -48,8 +46,6 @@ class QuadraticSpec:
 
     kind: ClassVar[str] = "quadratic"
     lanes: ClassVar[bool] = True
-    extra_tables: ClassVar[tuple[str, ...]] = ()
-    distributed: ClassVar[bool] = False
 
     name: str = "quadratic"
     dim: int = 1000
@@ -114,62 +110,23 @@ class QuadraticSpec:
         for batch_size in batch_sizes:
             settings.budget.num_steps(batch_size)
 
-    def make_run(
-        self,
-        optimizer: OptimizerSpec,
-        batch_size: int,
-        lrs: Sequence[float],
-        seed: int,
-        settings: RunSettings,
-    ) -> QuadraticRun:
-        return QuadraticRun(self, optimizer, batch_size, seed, tuple(map(float, lrs)), settings)
+    def _run_class(self) -> type[QuadraticRun]:
+        return QuadraticRun
 
 
 @dataclass(frozen=True)
-class QuadraticRun(SingleProcessRun):
+class QuadraticRun(SingleProcessRun[QuadraticSpec]):
     """K learning rates of one (quadratic, optimizer, batch size, seed), as lanes."""
 
-    problem: QuadraticSpec
-    optimizer: OptimizerSpec
-    batch_size: int
-    seed: int
-    lrs: tuple[float, ...]
-    settings: RunSettings
-
-    def execute(
-        self,
-        root: Path,
-        *,
-        context: DistributedContext | None = None,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
+    def _execute(self, root: Path) -> None:
         started = time.perf_counter()
         problem = self.problem.problem()
         # w_1 = w* + 1: the same start for every optimizer, lr and batch size.
         task = QuadraticTask.from_problem(
             problem, initial=np.asarray(problem.minimiser) + 1.0, lanes=len(self.lrs)
         )
-        optimizer = build_optimizer(self.optimizer, task.parameters(), self.lrs)
-        steps = self.settings.budget.num_steps(self.batch_size)
-        config = TrainConfig(
-            batch_size=self.batch_size,
-            budget=self.settings.budget,
-            seed=derive_seed(
-                self.settings.base_seed, self.problem.stream_key, self.batch_size, self.seed
-            ),
-            eval_every=max(1, steps // self.settings.evaluations),
-            divergence_factor=self.settings.divergence_factor,
-        )
-        result = train(task, optimizer, config)
+        result, steps = self._train(task)
         rows = run_rows(self, result).rename(columns={"loss": "train_loss"})
-        ResultsStore(root).write_run(
-            self.run_id,
-            rows,
-            run_record(
-                self,
-                started,
-                result,
-                steps_budget=steps,
-                f_initial=float(problem.loss(np.asarray(problem.minimiser) + 1.0)),
-            ),
-        )
+        f_initial = float(problem.loss(np.asarray(problem.minimiser) + 1.0))
+        record = run_record(self, started, result, steps_budget=steps, f_initial=f_initial)
+        self._store(root, rows, record)
