@@ -15,10 +15,14 @@ with SciPy in the forward pass — no dense per-sample gradients, no autograd gr
 **Speed.** A step of a small batch is a few microseconds of arithmetic, so what surrounds it
 decides the speed. The rows of many steps are gathered at once (one CSR row selection per block
 of steps, each step's mini-batch a view into it); the two products call SciPy's compiled CSR
-kernels, the ones ``X_B @ W`` and ``X_B.T @ C`` run, on those views; and
+kernels, the ones ``X_B @ W`` and ``X_B.T @ C`` run, on those views, over rows stored signed
+(``y_i x_i``, so the margins are one product and no pass multiplies by labels); and
 :meth:`LogisticTask.accumulate_gradient` hands the training loop the closed-form gradient
-without an autograd graph. Every number is the one the plain SciPy expressions give, to the
-last bit (the tests compare them).
+without an autograd graph. What is left of a K-lane step is elementwise: SciPy's ``log_expit``
+and ``expit`` of the ``M × K`` margins. An evaluation is the same over all ``n`` rows, ``n``
+logarithms per lane, so the loop asks only for the lanes still running
+(:meth:`LogisticTask.evaluate_lanes`). Every number is the one the plain SciPy expressions
+give, to the last bit (the tests compare them): a faster softplus would change stored losses.
 """
 
 from __future__ import annotations
