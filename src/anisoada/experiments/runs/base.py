@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
-from anisoada.experiments.store import ResultsStore, provenance
+from anisoada.experiments.store import provenance
 from anisoada.train import Budget, DistributedContext, Task, TrainConfig, TrainResult, train
 
 __all__ = [
@@ -338,16 +338,6 @@ class SingleProcessRun(Generic[_Problem]):
             divergence_factor=self.settings.divergence_factor,
         )
         return train(task, optimizer, config), steps
-
-    def _store(
-        self,
-        root: Path,
-        rows: pd.DataFrame,
-        record: Mapping[str, Any],
-        vectors: Mapping[str, np.ndarray] | None = None,
-    ) -> None:
-        """Write the run into the store at ``root``: its rows, ``run.json`` and vectors."""
-        ResultsStore(root).write_run(self.run_id, rows, record, vectors)
 
 
 def settings_identity(settings: RunSettings) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from anisoada.experiments.runs.base import (
     run_record,
     run_rows,
 )
+from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.logistic import LogisticTask
 from anisoada.problems.logistic import LogisticOptimum
 
@@ -457,4 +458,4 @@ class LogisticRun(SingleProcessRun[DatasetSpec]):
             dataset_description=data.description,
         )
         vectors = {"weights": task.weights.detach().numpy(), "lrs": np.asarray(self.lrs)}
-        self._store(root, rows, record, vectors)
+        ResultsStore(root).write_run(self.run_id, rows, record, vectors)

@@ -34,6 +34,7 @@ from anisoada.experiments.runs.base import (
     run_record,
     run_rows,
 )
+from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.module import ModuleProblem, ModuleTask, as_module_problem
 
 __all__ = ["ModuleRun", "ModuleSpec", "load_module_problem"]
@@ -199,4 +200,4 @@ class ModuleRun(SingleProcessRun[ModuleSpec]):
         rows = run_rows(self, result)
         record = run_record(self, started, result, steps_budget=steps, n_train=task.n)
         vectors = {"weights": task.flat_parameters().double().numpy(), "initial": initial}
-        self._store(root, rows, record, vectors)
+        ResultsStore(root).write_run(self.run_id, rows, record, vectors)

@@ -26,6 +26,7 @@ from anisoada.experiments.runs.base import (
     run_rows,
     spec_from_table,
 )
+from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.quadratic import QuadraticTask
 
 __all__ = ["QuadraticRun", "QuadraticSpec"]
@@ -129,4 +130,4 @@ class QuadraticRun(SingleProcessRun[QuadraticSpec]):
         rows = run_rows(self, result).rename(columns={"loss": "train_loss"})
         f_initial = float(problem.loss(np.asarray(problem.minimiser) + 1.0))
         record = run_record(self, started, result, steps_budget=steps, f_initial=f_initial)
-        self._store(root, rows, record)
+        ResultsStore(root).write_run(self.run_id, rows, record)
