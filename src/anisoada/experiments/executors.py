@@ -18,13 +18,14 @@ is recorded as failed with its message and does not stop the others; interruptin
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from anisoada.experiments.runs.base import RunSpec
 from anisoada.train import DistributedContext
@@ -33,6 +34,7 @@ __all__ = [
     "EXECUTORS",
     "CollectiveExecutor",
     "Executor",
+    "ExecutorBase",
     "ExtraNotInstalledError",
     "LocalExecutor",
     "RunFailure",
@@ -114,18 +116,16 @@ def _set_worker_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-class LocalExecutor:
-    """This process, or ``jobs`` worker processes (``spawn``) on this machine.
+class ExecutorBase:
+    """What the executors here share: one progress bar over the runs as they finish, the failures
+    collected (never raised, so the other runs finish), and the defaults of a driver that is this
+    one process (:attr:`is_main`, :meth:`share`).
 
-    Each worker uses ``cpu_count // jobs`` torch threads (runs that prefer one thread, such as
-    the logistic ones, set it themselves). A worker that dies (killed, out of memory) fails the
-    runs it had not finished; they are redone by the next sweep invocation.
+    A subclass yields one item per finished run from ``_results``: its :class:`RunFailure`, or
+    ``None``. ``shows_progress`` is false for one that draws no bar.
     """
 
-    def __init__(self, jobs: int = 1) -> None:
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-            raise ValueError(f"jobs must be a positive integer; got {jobs!r}")
-        self.jobs = jobs
+    shows_progress: ClassVar[bool] = True
 
     @property
     def is_main(self) -> bool:
@@ -143,33 +143,18 @@ class LocalExecutor:
         desc: str = "",
         log: LogFn | None = None,
     ) -> list[RunFailure]:
+        """Train every run into the store at ``root``; return those that failed."""
         from tqdm.auto import tqdm
 
+        if not runs:
+            return []
         failures: list[RunFailure] = []
-        bar = tqdm(total=len(runs), desc=desc, unit="run", disable=not progress, leave=False)
+        shown = progress and self.shows_progress
+        bar = tqdm(total=len(runs), desc=desc, unit="run", disable=not shown, leave=False)
         try:
-            if self.jobs == 1 or len(runs) <= 1:
-                for run in runs:
-                    failure = execute_run(run, root, log)
-                    if failure is not None:
-                        failures.append(failure)
-                    bar.update()
-                return failures
-            threads = max(1, (os.cpu_count() or 1) // self.jobs)
-            with concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.jobs,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_set_worker_threads,
-                initargs=(threads,),
-            ) as pool:
-                futures = {pool.submit(execute_run, run, str(root), log): run for run in runs}
-                for future in concurrent.futures.as_completed(futures):
-                    try:
-                        failure = future.result()
-                    except concurrent.futures.process.BrokenProcessPool as error:
-                        failure = RunFailure(
-                            futures[future].run_id, f"worker process died: {error}"
-                        )
+            # closing: an interruption stops what is in flight before the bar goes.
+            with contextlib.closing(self._results(runs, root, log)) as results:
+                for failure in results:
                     if failure is not None:
                         failures.append(failure)
                     bar.update()
@@ -177,14 +162,58 @@ class LocalExecutor:
             bar.close()
         return failures
 
+    def _results(
+        self, runs: Sequence[RunSpec], root: Path, log: LogFn | None
+    ) -> Generator[RunFailure | None, None, None]:
+        raise NotImplementedError
 
-class CollectiveExecutor:
+
+class LocalExecutor(ExecutorBase):
+    """This process, or ``jobs`` worker processes (``spawn``) on this machine.
+
+    Each worker uses ``cpu_count // jobs`` torch threads (runs that prefer one thread, such as
+    the logistic ones, set it themselves). A worker that dies (killed, out of memory) fails the
+    runs it had not finished; they are redone by the next sweep invocation.
+    """
+
+    def __init__(self, jobs: int = 1) -> None:
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ValueError(f"jobs must be a positive integer; got {jobs!r}")
+        self.jobs = jobs
+
+    def _results(
+        self, runs: Sequence[RunSpec], root: Path, log: LogFn | None
+    ) -> Generator[RunFailure | None, None, None]:
+        if self.jobs == 1 or len(runs) <= 1:
+            for run in runs:
+                yield execute_run(run, root, log)
+            return
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_set_worker_threads,
+            initargs=(threads,),
+        ) as pool:
+            futures = {pool.submit(execute_run, run, str(root), log): run for run in runs}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    failure = future.result()
+                except concurrent.futures.process.BrokenProcessPool as error:
+                    failure = RunFailure(futures[future].run_id, f"worker process died: {error}")
+                yield failure
+
+
+class CollectiveExecutor(ExecutorBase):
     """Every process of a ``torchrun`` job trains every run together (data parallel).
 
     Rank 0 reads the store and decides (its answers are broadcast with :meth:`share`); the runs
     execute in the same order on every rank. A run that raises stops the job on every rank
-    (collective training cannot skip a run on one rank only).
+    (collective training cannot skip a run on one rank only). No progress bar (one per rank
+    would interleave).
     """
+
+    shows_progress: ClassVar[bool] = False
 
     def __init__(self, context: DistributedContext) -> None:
         self.context = context
@@ -196,18 +225,12 @@ class CollectiveExecutor:
     def share(self, value: _T) -> _T:
         return self.context.broadcast_object(value)
 
-    def run(
-        self,
-        runs: Sequence[RunSpec],
-        root: Path,
-        *,
-        progress: bool = True,
-        desc: str = "",
-        log: LogFn | None = None,
-    ) -> list[RunFailure]:
+    def _results(
+        self, runs: Sequence[RunSpec], root: Path, log: LogFn | None
+    ) -> Generator[RunFailure | None, None, None]:
         for run in runs:
             run.execute(root, context=self.context, log=log)
-        return []
+            yield None
 
 
 def default_executor(

@@ -29,13 +29,14 @@ import collections
 import datetime
 import importlib
 import json
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from anisoada._io import remove_temporary_files, write_json
 from anisoada.experiments.executors import (
+    ExecutorBase,
     ExtraNotInstalledError,
     LogFn,
     RunFailure,
@@ -82,7 +83,7 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-class RayExecutor:
+class RayExecutor(ExecutorBase):
     """Each run one Ray task, on a Ray cluster or a local Ray instance (see the module docstring).
 
     Tasks are named ``run:<run_id>`` (what ``ps``, ``ray list tasks`` and the dashboard show).
@@ -138,13 +139,6 @@ class RayExecutor:
         self._task: Any = None
         self._started_ray = False
 
-    @property
-    def is_main(self) -> bool:
-        return True
-
-    def share(self, value: Any) -> Any:
-        return value
-
     def _connect(self) -> Any:
         ray = self._ray
         if not ray.is_initialized():
@@ -167,24 +161,11 @@ class RayExecutor:
         self._started_ray = False
         self._task = None
 
-    def run(
-        self,
-        runs: Sequence[RunSpec],
-        root: Path,
-        *,
-        progress: bool = True,
-        desc: str = "",
-        log: LogFn | None = None,
-    ) -> list[RunFailure]:
-        """Train every run as a Ray task into the store at ``root``; return those that failed.
-
-        A run fails when it raised, or when its worker died in each of ``1 + max_retries``
-        attempts; every failure is returned, never raised, so the other runs finish.
-        """
-        from tqdm.auto import tqdm
-
-        if not runs:
-            return []
+    def _results(
+        self, runs: Sequence[RunSpec], root: Path, log: LogFn | None
+    ) -> Generator[RunFailure | None, None, None]:
+        """One Ray task per run; a run fails when it raised, or when its worker died in each of
+        ``1 + max_retries`` attempts."""
         ray = self._connect()
         died = (
             ray.exceptions.WorkerCrashedError,
@@ -214,8 +195,6 @@ class RayExecutor:
             while waiting and len(pending) < limit:
                 submit(waiting.popleft())
 
-        failures: list[RunFailure] = []
-        bar = tqdm(total=len(runs), desc=desc, unit="run", disable=not progress, leave=False)
         try:
             fill()
             while pending:
@@ -239,16 +218,12 @@ class RayExecutor:
                     # Not the run's own exception (execute_run returns those): e.g. the run
                     # could not be unpickled on the worker.
                     failure = RunFailure(run.run_id, _one_line(error), traceback=str(error))
-                if failure is not None:
-                    failures.append(failure)
-                bar.update()
+                yield failure
                 fill()
         finally:
             for ref in pending:
                 # Interrupted (Ctrl-C): stop what is still queued or training.
                 ray.cancel(ref)
-            bar.close()
-        return failures
 
     def _record_retry(self, store: ResultsStore, retry: RunRetry) -> None:
         """Clear the dead attempt's temporary files, append it to ``retries.json``."""
