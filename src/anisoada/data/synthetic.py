@@ -186,12 +186,28 @@ def logistic_problem(
         w_star = np.asarray(w_star, dtype=np.float64)
         if w_star.shape != (X.shape[1],):
             raise ValueError(f"w_star must have shape ({X.shape[1]},); got {w_star.shape}")
+    return _with_constants(X, y, w_star)
+
+
+def _with_constants(
+    X: Matrix,
+    y: np.ndarray,
+    w_star: np.ndarray | None,
+    *,
+    feature_probability: np.ndarray | None = None,
+    rotation: np.ndarray | None = None,
+    label_noise: float | None = None,
+) -> LogisticProblem:
+    """The problem of ``(X, y)`` with its A2 vector and Hessian-diagonal bound computed once."""
     return LogisticProblem(
         X=X,
         y=y,
         w_star=w_star,
         smoothness=logistic_smoothness(X),
         hessian_diagonal_bound=logistic_hessian_diagonal(X, y),
+        feature_probability=feature_probability,
+        rotation=rotation,
+        label_noise=None if label_noise is None else float(label_noise),
     )
 
 
@@ -372,15 +388,7 @@ def make_sparse_logistic(
     y = np.where(margin > 0, 1.0, np.where(margin < 0, -1.0, coin))
     flip = rng.random(n) < label_noise
     y[flip] = -y[flip]
-    return LogisticProblem(
-        X=X,
-        y=y,
-        w_star=w_star,
-        smoothness=logistic_smoothness(X),
-        hessian_diagonal_bound=logistic_hessian_diagonal(X, y),
-        feature_probability=probability,
-        label_noise=float(label_noise),
-    )
+    return _with_constants(X, y, w_star, feature_probability=probability, label_noise=label_noise)
 
 
 def random_orthogonal(d: int, *, seed: int) -> np.ndarray:
@@ -446,15 +454,8 @@ def rotated_twin(
     X = dense @ rotation
     w_star = None if problem.w_star is None else rotation.T @ problem.w_star
     total = rotation if problem.rotation is None else problem.rotation @ rotation
-    return LogisticProblem(
-        X=X,
-        y=problem.y.copy(),
-        w_star=w_star,
-        smoothness=logistic_smoothness(X),
-        hessian_diagonal_bound=logistic_hessian_diagonal(X, problem.y),
-        feature_probability=None,
-        rotation=total,
-        label_noise=problem.label_noise,
+    return _with_constants(
+        X, problem.y.copy(), w_star, rotation=total, label_noise=problem.label_noise
     )
 
 

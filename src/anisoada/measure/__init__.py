@@ -54,16 +54,9 @@ from anisoada.measure.smoothness_check import (
 )
 from anisoada.measure.summarize import summarize_logistic, summarize_model
 from anisoada.measure.summary import SUMMARY_FORMAT, MeasurementSummary, load_summary, summary_paths
+from anisoada.problems import logistic as _logistic
 from anisoada.problems.language_model import response_token_loss
-from anisoada.problems.logistic import (
-    logistic_gradient,
-    logistic_hessian_diagonal,
-    logistic_lambda_max,
-    logistic_loss,
-    logistic_noise,
-    logistic_optimum,
-    logistic_smoothness,
-)
+from anisoada.problems.logistic import *  # noqa: F403 (re-exported: the closed forms, its __all__)
 
 __all__ = [
     "SUMMARY_FORMAT",
@@ -91,13 +84,6 @@ __all__ = [
     "hutchinson_diagonal",
     "language_model_problem",
     "load_summary",
-    "logistic_gradient",
-    "logistic_hessian_diagonal",
-    "logistic_lambda_max",
-    "logistic_loss",
-    "logistic_noise",
-    "logistic_optimum",
-    "logistic_smoothness",
     "per_sample_gradients",
     "plot_smoothness_check",
     "response_token_loss",
@@ -109,3 +95,4 @@ __all__ = [
     "summary_paths",
     "top_hessian_eigenvalue",
 ]
+__all__ += _logistic.__all__

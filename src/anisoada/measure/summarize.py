@@ -15,20 +15,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from anisoada import problems
 from anisoada.measure._functional import LossFn
 from anisoada.measure.hessian import hutchinson_diagonal, top_hessian_eigenvalue
 from anisoada.measure.noise import gradient_noise
 from anisoada.measure.secant import secant_smoothness
 from anisoada.measure.summary import MeasurementSummary
-from anisoada.problems.logistic import (
-    Matrix,
-    logistic_gradient,
-    logistic_hessian_diagonal,
-    logistic_lambda_max,
-    logistic_loss,
-    logistic_noise,
-    logistic_smoothness,
-)
+from anisoada.problems.logistic import Matrix
 
 __all__ = ["SMOOTHNESS_SOURCES", "summarize_logistic", "summarize_model"]
 
@@ -45,8 +38,8 @@ def summarize_logistic(
 ) -> MeasurementSummary:
     """Closed-form summary of logistic regression at the point ``w``.
 
-    * ``L`` — the valid A2 majorant ``L_j = Σ_k |(XᵀX)_jk| / (4n)`` (:func:`logistic_smoothness`),
-      independent of ``w``;
+    * ``L`` — the valid A2 majorant ``L_j = Σ_k |(XᵀX)_jk| / (4n)``
+      (:func:`~anisoada.problems.logistic_smoothness`), independent of ``w``;
     * ``hessian_diagonal`` — the exact ``[∇²f(w)]_jj`` at ``w``;
     * ``sigma`` — the exact one-sample noise at ``w`` (population variance over the rows);
     * ``lambda_max`` — ``λ_max(XᵀX/(4n))``, SGD's tightest ℓ2 constant valid for every ``w``.
@@ -69,15 +62,15 @@ def summarize_logistic(
         "task": "logreg",
         "n": int(X.shape[0]),
         "nnz": int(X.nnz) if sp.issparse(X) else int(np.count_nonzero(X)),
-        "loss_at_point": float(logistic_loss(X, y, w)),
-        "gradient_linf_at_point": float(np.abs(logistic_gradient(X, y, w)).max()),
+        "loss_at_point": float(problems.logistic_loss(X, y, w)),
+        "gradient_linf_at_point": float(np.abs(problems.logistic_gradient(X, y, w)).max()),
         **(provenance or {}),
     }
     return MeasurementSummary(
-        L=logistic_smoothness(X),
-        sigma=logistic_noise(X, y, w),
-        lambda_max=logistic_lambda_max(X),
-        hessian_diagonal=logistic_hessian_diagonal(X, y, w),
+        L=problems.logistic_smoothness(X),
+        sigma=problems.logistic_noise(X, y, w),
+        lambda_max=problems.logistic_lambda_max(X),
+        hessian_diagonal=problems.logistic_hessian_diagonal(X, y, w),
         conventions={
             "loss": "mean logistic loss (1/n) sum_i log(1 + exp(-y_i <x_i, w>))",
             "L": "valid A2 majorant: row sums of |X^T X| / (4n), for every w",

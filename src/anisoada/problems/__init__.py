@@ -9,34 +9,8 @@ The data layer, the measurement layer and the training tasks all import from her
 is measured is what is trained.
 """
 
-from anisoada.problems.language_model import (
-    IGNORE_INDEX,
-    pad_examples,
-    response_token_loss,
-    summed_response_loss,
-)
-from anisoada.problems.logistic import (
-    LogisticOptimum,
-    logistic_gradient,
-    logistic_hessian_diagonal,
-    logistic_lambda_max,
-    logistic_loss,
-    logistic_noise,
-    logistic_optimum,
-    logistic_smoothness,
-)
+from anisoada.problems import language_model, logistic
+from anisoada.problems.language_model import *  # noqa: F403 (re-exported: its __all__)
+from anisoada.problems.logistic import *  # noqa: F403 (re-exported: its __all__)
 
-__all__ = [
-    "IGNORE_INDEX",
-    "LogisticOptimum",
-    "logistic_gradient",
-    "logistic_hessian_diagonal",
-    "logistic_lambda_max",
-    "logistic_loss",
-    "logistic_noise",
-    "logistic_optimum",
-    "logistic_smoothness",
-    "pad_examples",
-    "response_token_loss",
-    "summed_response_loss",
-]
+__all__ = [*language_model.__all__, *logistic.__all__]
