@@ -210,11 +210,14 @@ def secant_smoothness(
         :class:`SecantSmoothness`.
 
     Example:
+        A quadratic with ``∇²f = [[0.5, 1], [1, 2.5]]``: the secants reach the row sums
+        ``Σ_k |H_jk| = (1.5, 3.5)``, a valid A2 vector; the Hessian diagonal is ``(0.5, 2.5)``.
+
         >>> model = torch.nn.Linear(2, 1, bias=False).double()
-        >>> x = torch.tensor([[1.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
-        >>> loss = lambda m, b: 0.5 * m(b).square().mean()   # ∇²f = diag(0.5, 4.5)
-        >>> secant_smoothness(model, loss, x, n_perturbations=2).L
-        tensor([0.5000, 4.5000], dtype=torch.float64)
+        >>> x = torch.tensor([[1.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+        >>> loss = lambda m, b: 0.25 * m(b).square().mean()
+        >>> secant_smoothness(model, loss, x, n_perturbations=4).L
+        tensor([1.5000, 3.5000], dtype=torch.float64)
     """
     if not radius > 0:
         raise ValueError(f"Invalid radius: {radius!r}; use a positive perturbation size.")
