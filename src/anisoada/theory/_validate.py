@@ -62,6 +62,13 @@ def same_length(reference: tuple[str, np.ndarray], *others: tuple[str, np.ndarra
     return ref.size
 
 
+def vectors(**named: ArrayLike) -> list[np.ndarray]:
+    """The checked vectors, in the order given; they must share one length ``d``."""
+    arrays = [vector(name, value) for name, value in named.items()]
+    same_length(*zip(named, arrays, strict=True))
+    return arrays
+
+
 def positive(name: str, value: float) -> float:
     """A finite, strictly positive float, or a ValueError naming ``name``."""
     try:
@@ -106,6 +113,17 @@ def schedule(M: float, T: float | None, N: float | None) -> tuple[float, float]:
             "least one iteration is run"
         )
     return M, N / M
+
+
+def scalars(
+    scale: tuple[str, float], M: float, T: float | None, N: float | None, **named: float
+) -> tuple[float, float, float]:
+    """The checked ``D`` or ``Δ`` (``scale`` is its name and value) and ``(M, T)``; the absolute
+    constants ``named`` are checked too."""
+    value = positive(*scale)
+    M, T = schedule(M, T, N)
+    constants(**named)
+    return value, M, T
 
 
 def diameters(D_inf: float, D_2: float | None, d: int) -> tuple[float, float]:

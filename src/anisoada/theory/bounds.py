@@ -39,13 +39,21 @@ import inspect
 import math
 import textwrap
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
-import numpy as np
 from numpy.typing import ArrayLike
 
 from anisoada.theory import _validate
+from anisoada.theory._forms import (
+    Bound,
+    bound_of,
+    convex_terms,
+    divide,
+    measured,
+    nonconvex_terms,
+    uniform_norms,
+)
 
 __all__ = [
     "Bound",
@@ -58,95 +66,6 @@ __all__ = [
     "nonconvex_sgd_bound",
     "nonsmooth_adagrad_bound",
 ]
-
-_CONVEX_CRITERION = "E f(w̄_T) − f*"
-_STATIONARITY_CRITERION = "(1/T) Σ_t E‖∇f(w_t)‖_1"
-
-
-@dataclass(frozen=True)
-class Bound:
-    """One evaluated convergence bound, kept as its separate terms (up to absolute constants).
-
-    Attributes:
-        method: Optimizer key, as in ``anisoada.optim.OPTIMIZERS``: ``"adagrad"``, ``"sgd"`` or
-            ``"adagrad_norm"``.
-        setting: ``"convex"``, ``"nonconvex"``, ``"generalized"`` (the (L0, L1) case) or
-            ``"nonsmooth"`` (Duchi et al.'s bound).
-        theorem: The result the formula transcribes, with its PAPER.md tag.
-        criterion: The quantity that is bounded (optimality gap or average ℓ1 gradient norm).
-        smoothness: Which smoothness constant entered the bias term, e.g. ``"‖L‖_1"``,
-            ``"‖L‖_∞"`` or ``"λ_max"``.
-        bias: The term that survives without noise.
-        noise: The term proportional to a norm of ``σ`` (0 for the nonsmooth bound).
-        batch_size: ``M``.
-        iterations: ``T``.
-        step_size: The step size the bound is tuned for, up to the same absolute constants.
-        bias_exponent: ``p`` such that, at a fixed sample budget, ``bias ∝ M**p``.
-        l1_term: The part of ``bias + noise`` that comes from ``‖L1‖`` (generalized bound only;
-            0 otherwise). It is already included in ``bias`` and ``noise``.
-        step_size_ceiling: The largest step size the analysis allows (``∝ 1/‖L1‖_∞`` in the
-            generalized bound; ``inf`` otherwise).
-    """
-
-    method: str
-    setting: str
-    theorem: str
-    criterion: str
-    smoothness: str
-    bias: float
-    noise: float
-    batch_size: float
-    iterations: float
-    step_size: float
-    bias_exponent: float
-    l1_term: float = 0.0
-    step_size_ceiling: float = math.inf
-
-    @property
-    def total(self) -> float:
-        """The bound itself, ``bias + noise``."""
-        return self.bias + self.noise
-
-    @property
-    def samples(self) -> float:
-        """The number of samples used, ``N = M·T``."""
-        return self.batch_size * self.iterations
-
-    @property
-    def dominant(self) -> str:
-        """``"bias"`` or ``"noise"``: the larger term (ties go to ``"noise"``)."""
-        return "bias" if self.bias > self.noise else "noise"
-
-    @property
-    def critical_batch_size(self) -> float:
-        """Batch size at which bias and noise are equal, at this bound's sample budget ``N``.
-
-        At fixed ``N`` the noise term does not depend on ``M`` and the bias term is
-        ``bias(M) = bias·(M'/M)**p`` with ``p = bias_exponent``, so the closed form is
-
-            M* = M · (noise / bias) ** (1/p).
-
-        Below ``M*`` the noise term dominates and a larger batch costs (almost) nothing; above it
-        the bias term dominates and the bound grows with ``M``. ``inf`` when the bias is zero,
-        ``0`` when the noise is zero (every batch size is bias-dominated). The value is not
-        clipped to ``[1, N]``.
-        """
-        if self.bias == 0:
-            return math.inf
-        if self.noise == 0:
-            return 0.0
-        return self.batch_size * (self.noise / self.bias) ** (1.0 / self.bias_exponent)
-
-    def as_dict(self) -> dict[str, Any]:
-        """All fields plus ``total``, ``samples``, ``dominant`` and ``critical_batch_size``."""
-        row = asdict(self)
-        row.update(
-            total=self.total,
-            samples=self.samples,
-            dominant=self.dominant,
-            critical_batch_size=self.critical_batch_size,
-        )
-        return row
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -165,14 +84,6 @@ _ARGS: dict[str, str] = {
     "lambda_max": "Measured ℓ2 smoothness constant; replaces ``‖L‖_∞`` when given.",
     "c_bias": "Absolute constant of the bias term.",
     "c_noise": "Absolute constant of the noise term.",
-}
-
-#: Per setting: the bounded quantity, and ``p`` such that ``bias ∝ M**p`` at a fixed budget.
-_SETTINGS: dict[str, tuple[str, float]] = {
-    "convex": (_CONVEX_CRITERION, 1.0),
-    "nonconvex": (_STATIONARITY_CRITERION, 0.5),
-    "generalized": (_STATIONARITY_CRITERION, 0.5),
-    "nonsmooth": (_CONVEX_CRITERION, 0.5),
 }
 
 
@@ -194,99 +105,6 @@ def _documented(**own: str) -> Callable[[_F], _F]:
         return function
 
     return document
-
-
-def _divide(numerator: float, denominator: float) -> float:
-    """``numerator / denominator`` with ``x/0 = inf`` (a zero constant allows any step size)."""
-    return numerator / denominator if denominator > 0 else math.inf
-
-
-def _vectors(**named: ArrayLike) -> list[np.ndarray]:
-    """The checked vectors, in the order given; they must share one length ``d``."""
-    arrays = [_validate.vector(name, value) for name, value in named.items()]
-    _validate.same_length(*zip(named, arrays, strict=True))
-    return arrays
-
-
-def _scalars(
-    scale: tuple[str, float], M: float, T: float | None, N: float | None, **constants: float
-) -> tuple[float, float, float]:
-    """The checked ``D`` or ``Δ`` (``scale`` is its name and value) and ``(M, T)``."""
-    value = _validate.positive(*scale)
-    M, T = _validate.schedule(M, T, N)
-    _validate.constants(**constants)
-    return value, M, T
-
-
-def _uniform_norms(
-    L: np.ndarray, sigma: np.ndarray, lambda_max: float | None
-) -> tuple[float, str, float]:
-    """SGD's one smoothness constant ``ℓ`` with its label, and ``‖σ‖_2``.
-
-    ``ℓ = ‖L‖_∞`` (the A2 framing) or the measured ``λ_max`` when given.
-    """
-    sigma_l2 = float(np.linalg.norm(sigma))
-    if lambda_max is None:
-        return float(L.max()), "‖L‖_∞", sigma_l2
-    return _validate.positive("lambda_max", lambda_max), "λ_max", sigma_l2
-
-
-def _measured(theorem: str, lambda_max: float | None) -> str:
-    return theorem if lambda_max is None else theorem + ", λ_max"
-
-
-def _convex_terms(
-    smoothness: float, noise: float, D: float, M: float, T: float, c_bias: float, c_noise: float
-) -> tuple[float, float]:
-    """``(c_bias·ℓ·D²/T, c_noise·s·D/√(M·T))``: the form of every smooth convex bound here."""
-    return c_bias * smoothness * D**2 / T, c_noise * noise * D / math.sqrt(M * T)
-
-
-def _nonconvex_terms(
-    smoothness: float,
-    noise: float,
-    delta: float,
-    M: float,
-    T: float,
-    c_bias: float,
-    c_noise: float,
-    d: int = 1,
-) -> tuple[float, float]:
-    """``(c_bias·√(dΔℓ/T), c_noise·(d²Δℓs²/(M·T))^{1/4})``: every ℓ1-stationarity bound here.
-
-    ``d = 1`` with AdaGrad's ℓ1 norms; the dimension for an ℓ2 rate turned into ℓ1 stationarity
-    by ``‖x‖_1 ≤ √d·‖x‖_2``.
-    """
-    return (
-        c_bias * math.sqrt(d * delta * smoothness / T),
-        c_noise * (d**2 * delta * smoothness * noise**2 / (M * T)) ** 0.25,
-    )
-
-
-def _bound(
-    method: str,
-    setting: str,
-    theorem: str,
-    smoothness: str,
-    terms: tuple[float, float],
-    M: float,
-    T: float,
-    step_size: float,
-) -> Bound:
-    criterion, bias_exponent = _SETTINGS[setting]
-    return Bound(
-        method=method,
-        setting=setting,
-        theorem=theorem,
-        criterion=criterion,
-        smoothness=smoothness,
-        bias=terms[0],
-        noise=terms[1],
-        batch_size=M,
-        iterations=T,
-        step_size=float(step_size),
-        bias_exponent=bias_exponent,
-    )
 
 
 @_documented()
@@ -323,11 +141,11 @@ def convex_adagrad_bound(
     References:
         Liu, Pan, Zhang (ICLR 2025), Theorem 4.1.
     """
-    L, sigma = _vectors(L=L, sigma=sigma)
-    D_inf, M, T = _scalars(("D_inf", D_inf), M, T, N, c_bias=c_bias, c_noise=c_noise)
-    terms = _convex_terms(float(L.sum()), float(sigma.sum()), D_inf, M, T, c_bias, c_noise)
+    L, sigma = _validate.vectors(L=L, sigma=sigma)
+    D_inf, M, T = _validate.scalars(("D_inf", D_inf), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    terms = convex_terms(float(L.sum()), float(sigma.sum()), D_inf, M, T, c_bias, c_noise)
     theorem = "Thm 4.1 [paper norms, recon form]"
-    return _bound("adagrad", "convex", theorem, "‖L‖_1", terms, M, T, step_size=D_inf)
+    return bound_of("adagrad", "convex", theorem, "‖L‖_1", terms, M, T, step_size=D_inf)
 
 
 @_documented(L="Smoothness vector (A2), shape ``(d,)``; only ``max(L)`` is used.")
@@ -370,13 +188,13 @@ def convex_sgd_bound(
         Liu, Pan, Zhang (ICLR 2025), Eq. (6); Lan, "An optimal method for stochastic composite
         optimization", Math. Program. 133, 2012.
     """
-    L, sigma = _vectors(L=L, sigma=sigma)
-    D_2, M, T = _scalars(("D_2", D_2), M, T, N, c_bias=c_bias, c_noise=c_noise)
-    smoothness, label, sigma_l2 = _uniform_norms(L, sigma, lambda_max)
-    step = min(_divide(1.0, smoothness), _divide(D_2 * math.sqrt(M), sigma_l2 * math.sqrt(T)))
-    terms = _convex_terms(smoothness, sigma_l2, D_2, M, T, c_bias, c_noise)
-    theorem = _measured("Eq. 6 [paper norms, recon form]", lambda_max)
-    return _bound("sgd", "convex", theorem, label, terms, M, T, step)
+    L, sigma = _validate.vectors(L=L, sigma=sigma)
+    D_2, M, T = _validate.scalars(("D_2", D_2), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    smoothness, label, sigma_l2 = uniform_norms(L, sigma, lambda_max)
+    step = min(divide(1.0, smoothness), divide(D_2 * math.sqrt(M), sigma_l2 * math.sqrt(T)))
+    terms = convex_terms(smoothness, sigma_l2, D_2, M, T, c_bias, c_noise)
+    theorem = measured("Eq. 6 [paper norms, recon form]", lambda_max)
+    return bound_of("sgd", "convex", theorem, label, terms, M, T, step)
 
 
 @_documented(L="Smoothness vector (A2), shape ``(d,)``; only ``max(L)`` is used.")
@@ -415,12 +233,12 @@ def convex_adagrad_norm_bound(
     References:
         Levy, Yurtsever, Cevher (NeurIPS 2018); Liu, Pan, Zhang (ICLR 2025), Section 4.
     """
-    L, sigma = _vectors(L=L, sigma=sigma)
-    D_2, M, T = _scalars(("D_2", D_2), M, T, N, c_bias=c_bias, c_noise=c_noise)
-    smoothness, label, sigma_l2 = _uniform_norms(L, sigma, lambda_max)
-    theorem = _measured("AdaGrad-Norm, Eq. 6 form [recon]", lambda_max)
-    terms = _convex_terms(smoothness, sigma_l2, D_2, M, T, c_bias, c_noise)
-    return _bound("adagrad_norm", "convex", theorem, label, terms, M, T, step_size=D_2)
+    L, sigma = _validate.vectors(L=L, sigma=sigma)
+    D_2, M, T = _validate.scalars(("D_2", D_2), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    smoothness, label, sigma_l2 = uniform_norms(L, sigma, lambda_max)
+    theorem = measured("AdaGrad-Norm, Eq. 6 form [recon]", lambda_max)
+    terms = convex_terms(smoothness, sigma_l2, D_2, M, T, c_bias, c_noise)
+    return bound_of("adagrad_norm", "convex", theorem, label, terms, M, T, step_size=D_2)
 
 
 @_documented()
@@ -457,12 +275,12 @@ def nonconvex_adagrad_bound(
     References:
         Liu, Pan, Zhang (ICLR 2025), Theorem 4.3.
     """
-    L, sigma = _vectors(L=L, sigma=sigma)
-    delta, M, T = _scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    L, sigma = _validate.vectors(L=L, sigma=sigma)
+    delta, M, T = _validate.scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
     L_l1 = float(L.sum())
-    terms = _nonconvex_terms(L_l1, float(sigma.sum()), delta, M, T, c_bias, c_noise)
-    theorem, step = "Thm 4.3 [paper norms, recon form]", math.sqrt(_divide(delta, L_l1))
-    return _bound("adagrad", "nonconvex", theorem, "‖L‖_1", terms, M, T, step)
+    terms = nonconvex_terms(L_l1, float(sigma.sum()), delta, M, T, c_bias, c_noise)
+    theorem, step = "Thm 4.3 [paper norms, recon form]", math.sqrt(divide(delta, L_l1))
+    return bound_of("adagrad", "nonconvex", theorem, "‖L‖_1", terms, M, T, step)
 
 
 @_documented(
@@ -504,15 +322,13 @@ def nonconvex_sgd_bound(
     References:
         Ghadimi, Lan (SIAM J. Optim. 2013); Liu, Pan, Zhang (ICLR 2025), Section 4.
     """
-    L, sigma = _vectors(L=L, sigma=sigma)
-    delta, M, T = _scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
-    smoothness, label, sigma_l2 = _uniform_norms(L, sigma, lambda_max)
-    step = min(
-        _divide(1.0, smoothness), math.sqrt(_divide(delta * M, smoothness * T * sigma_l2**2))
-    )
-    terms = _nonconvex_terms(smoothness, sigma_l2, delta, M, T, c_bias, c_noise, d=L.size)
-    theorem = _measured("SGD ℓ2 rate ×√d [recon]", lambda_max)
-    return _bound("sgd", "nonconvex", theorem, label, terms, M, T, step)
+    L, sigma = _validate.vectors(L=L, sigma=sigma)
+    delta, M, T = _validate.scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    smoothness, label, sigma_l2 = uniform_norms(L, sigma, lambda_max)
+    step = min(divide(1.0, smoothness), math.sqrt(divide(delta * M, smoothness * T * sigma_l2**2)))
+    terms = nonconvex_terms(smoothness, sigma_l2, delta, M, T, c_bias, c_noise, d=L.size)
+    theorem = measured("SGD ℓ2 rate ×√d [recon]", lambda_max)
+    return bound_of("sgd", "nonconvex", theorem, label, terms, M, T, step)
 
 
 @_documented()
@@ -551,13 +367,13 @@ def nonconvex_adagrad_norm_bound(
     References:
         Ward, Wu, Bottou, "AdaGrad stepsizes", JMLR 2020; Liu, Pan, Zhang (ICLR 2025), Section 4.
     """
-    L, sigma = _vectors(L=L, sigma=sigma)
-    delta, M, T = _scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
-    smoothness, label, sigma_l2 = _uniform_norms(L, sigma, lambda_max)
-    theorem = _measured("AdaGrad-Norm, SGD form [recon]", lambda_max)
-    terms = _nonconvex_terms(smoothness, sigma_l2, delta, M, T, c_bias, c_noise, d=L.size)
-    step = math.sqrt(_divide(delta, smoothness))
-    return _bound("adagrad_norm", "nonconvex", theorem, label, terms, M, T, step)
+    L, sigma = _validate.vectors(L=L, sigma=sigma)
+    delta, M, T = _validate.scalars(("delta", delta), M, T, N, c_bias=c_bias, c_noise=c_noise)
+    smoothness, label, sigma_l2 = uniform_norms(L, sigma, lambda_max)
+    theorem = measured("AdaGrad-Norm, SGD form [recon]", lambda_max)
+    terms = nonconvex_terms(smoothness, sigma_l2, delta, M, T, c_bias, c_noise, d=L.size)
+    step = math.sqrt(divide(delta, smoothness))
+    return bound_of("adagrad_norm", "nonconvex", theorem, label, terms, M, T, step)
 
 
 @_documented(
@@ -616,17 +432,19 @@ def generalized_adagrad_bound(
         Liu, Pan, Zhang (ICLR 2025), Theorem 5.3; Zhang, He, Sra, Jadbabaie, "Why gradient clipping
         accelerates training", ICLR 2020 (the scalar (L0, L1) condition).
     """
-    L0, L1, sigma = _vectors(L0=L0, L1=L1, sigma=sigma)
+    L0, L1, sigma = _validate.vectors(L0=L0, L1=L1, sigma=sigma)
     constants = {"c_bias": c_bias, "c_noise": c_noise, "c_l1": c_l1, "c_ceiling": c_ceiling}
-    delta, M, T = _scalars(("delta", delta), M, T, N, **constants)
+    delta, M, T = _validate.scalars(("delta", delta), M, T, N, **constants)
     L0_l1, L1_linf, sigma_l1 = float(L0.sum()), float(L1.max()), float(sigma.sum())
-    bias, noise = _nonconvex_terms(L0_l1, sigma_l1, delta, M, T, c_bias, c_noise)
+    bias, noise = nonconvex_terms(L0_l1, sigma_l1, delta, M, T, c_bias, c_noise)
     l1_bias = c_l1 * delta * L1_linf / math.sqrt(T)
     l1_noise = c_l1 * math.sqrt(delta * L1_linf * sigma_l1 / math.sqrt(M * T))
-    ceiling = _divide(c_ceiling, L1_linf)
-    step = min(math.sqrt(_divide(delta, L0_l1)), ceiling)
+    ceiling = divide(c_ceiling, L1_linf)
+    step = min(math.sqrt(divide(delta, L0_l1)), ceiling)
     terms = (bias + l1_bias, noise + l1_noise)
-    bound = _bound("adagrad", "generalized", "Thm 5.3 [recon]", "‖L0‖_1, ‖L1‖_∞", terms, M, T, step)
+    bound = bound_of(
+        "adagrad", "generalized", "Thm 5.3 [recon]", "‖L0‖_1, ‖L1‖_∞", terms, M, T, step
+    )
     return replace(bound, l1_term=l1_bias + l1_noise, step_size_ceiling=ceiling)
 
 
@@ -671,8 +489,8 @@ def nonsmooth_adagrad_bound(
         Duchi, Hazan, Singer (JMLR 2011), regret bound of diagonal AdaGrad; Liu, Pan, Zhang
         (ICLR 2025), Section 1.
     """
-    [G] = _vectors(G=G)
-    D_inf, M, T = _scalars(("D_inf", D_inf), M, T, N, c_bias=c_bias)
+    [G] = _validate.vectors(G=G)
+    D_inf, M, T = _validate.scalars(("D_inf", D_inf), M, T, N, c_bias=c_bias)
     terms = (c_bias * D_inf * float(G.sum()) / math.sqrt(T), 0.0)
     theorem = "Duchi et al. 2011 [recon]"
-    return _bound("adagrad", "nonsmooth", theorem, "none (‖G‖_1)", terms, M, T, step_size=D_inf)
+    return bound_of("adagrad", "nonsmooth", theorem, "none (‖G‖_1)", terms, M, T, step_size=D_inf)
