@@ -65,6 +65,31 @@ def test_deterministic_sgd_matches_closed_form():
     assert result.status == ["finished"] and result.steps == [steps]
 
 
+def test_eval_from_skips_the_early_cadence_and_leaves_the_kept_points_unchanged():
+    # Evaluations are reads: skipping some changes no parameter, so the kept points (the tail
+    # a selection rule reads) carry the numbers of a run that evaluated everywhere — except
+    # batch_loss, the mean over the interval since the previous row, which now spans more.
+    h = np.array([1.0, 10.0, 0.3])
+
+    def run(eval_from: int):
+        task = QuadraticTask(curvatures=h, initial=[1.0, -2.0, 0.5])
+        config = TrainConfig(
+            batch_size=4, budget=Budget(steps=37), eval_every=5, eval_from=eval_from
+        )
+        return train(task, torch.optim.SGD(task.parameters(), lr=0.05), config)
+
+    every, tail = run(0), run(25)
+    assert [row["step"] for row in tail.rows] == [0, 25, 30, 35, 37]
+    kept = {row["step"]: row for row in every.rows}
+    for row in tail.rows[1:]:
+        assert row["loss"] == kept[row["step"]]["loss"]
+    losses = [0.5 * np.sum(h * (1 - 0.05 * h) ** (2 * t) * np.array([1.0, -2.0, 0.5]) ** 2)
+              for t in range(25)]  # fmt: skip
+    assert tail.rows[1]["batch_loss"] == pytest.approx(np.mean(losses), rel=1e-12)
+    with pytest.raises(ValueError, match="eval_from must be an integer >= 0"):
+        TrainConfig(batch_size=4, budget=Budget(steps=3), eval_from=-1)
+
+
 def test_sample_budget_gives_fewer_steps_for_larger_batches():
     assert Budget(samples=1000).num_steps(8) == 125
     assert Budget(samples=1000).num_steps(64) == 15

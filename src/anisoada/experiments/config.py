@@ -10,6 +10,8 @@ problems, ``optimizers``, ``batch_sizes`` and ``[budget]`` is optional)::
     base_seed = 0             # every run's seed derives from it
     evaluations = 20          # evaluation points per run
     vectorize = true          # all learning rates of a run in one pass (where lanes work)
+    cells = false             # all optimizers and seeds of a batch size in one pass too
+    # tail_evaluations = 4    # compute only the last points of the cadence (default: all)
     divergence_factor = 100.0 # or "none": only NaN/inf count as divergence
     tuning_seeds = 3          # seeds that choose the learning rates (default: all)
     baseline = "sgd"          # the optimizer label the verdicts compare with (default: sgd)
@@ -80,6 +82,8 @@ _TOP_LEVEL = {
     "base_seed",
     "evaluations",
     "vectorize",
+    "cells",
+    "tail_evaluations",
     "divergence_factor",
     "budget",
     "lr_grid",
@@ -205,6 +209,8 @@ def sweep_config_from_dict(payload: Mapping[str, Any], *, name: str = "sweep") -
         "base_seed",
         "evaluations",
         "vectorize",
+        "cells",
+        "tail_evaluations",
         "tuning_seeds",
         "baseline",
         "executor",
@@ -290,7 +296,9 @@ def sweep_config_toml(config: SweepConfig) -> str:
     ]
     for key in ("name", "batch_sizes", "seeds", "base_seed", "evaluations", "vectorize"):
         lines.append(f"{key} = {_value(payload[key])}")
-    for key in ("tuning_seeds", "baseline", "ray_address"):
+    if payload["cells"]:
+        lines.append("cells = true")
+    for key in ("tail_evaluations", "tuning_seeds", "baseline", "ray_address"):
         if payload[key] is not None:
             lines.append(f"{key} = {_value(payload[key])}")
     if payload["executor"] != "local":

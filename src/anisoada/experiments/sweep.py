@@ -11,11 +11,13 @@ rates are run.
 
 Work is cut into runs (:class:`~anisoada.experiments.runs.RunSpec`): a problem whose runs take
 lanes trains all the learning rates of a (problem, optimizer, batch size, seed) in one pass when
-``vectorize`` is on, one run per rate otherwise. A run's id is a hash of everything that
-determines its results, so re-running a sweep skips stored runs, and a sweep killed at any moment
-and re-run ends with exactly the rows of an uninterrupted one. Runs execute on an
-:class:`~anisoada.experiments.executors.Executor` (this process, a local pool, every ``torchrun``
-rank together, or a cluster).
+``vectorize`` is on, one run per rate otherwise; with ``cells`` on, a problem that has cell runs
+trains every optimizer, seed and rate of a round at one batch size in one pass
+(:mod:`anisoada.experiments.runs.cell`: the same rows, fewer passes). A run's id is a hash of
+everything that determines its results, so re-running a sweep skips stored runs, and a sweep
+killed at any moment and re-run ends with exactly the rows of an uninterrupted one. Runs execute
+on an :class:`~anisoada.experiments.executors.Executor` (this process, a local pool, every
+``torchrun`` rank together, or a cluster).
 
 Outputs under ``out``: ``sweep.json`` (the resolved configuration and provenance),
 ``sweep.toml`` (the same configuration, accepted back by ``anisoada sweep``),
@@ -39,6 +41,7 @@ from anisoada.experiments.executors import EXECUTORS, Executor, RunFailure, defa
 from anisoada.experiments.grid import LRGrid
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs import ProblemSpec, RunSettings, RunSpec
+from anisoada.experiments.runs.base import CellProblem
 from anisoada.experiments.selection import SelectionRule, run_scores, seed_scores, select_best
 from anisoada.experiments.store import ResultsStore, provenance
 from anisoada.experiments.verdict import compare_to_baseline
@@ -67,6 +70,12 @@ class SweepConfig:
         evaluations: Evaluation points per run besides the initial one.
         vectorize: Train all learning rates of a (problem, optimizer, batch size, seed) as the
             lanes of one run, where the problem supports lanes.
+        cells: Train every (optimizer, seed, learning rate) of a round at one (problem, batch
+            size) as the lanes of one cell run, where the problem has cell runs (the rows are
+            those of the ordinary runs; what changes is the number of passes).
+        tail_evaluations: Compute only the last this many evaluation points of each run's
+            cadence (the selection rule reads its window and the point before it); ``None``
+            evaluates at every point, as the curves of a report need.
         divergence_factor: A run diverges when its mini-batch loss exceeds this multiple of its
             first one (``None``: only NaN/inf).
         selection: The selection rule's tail window and stability tolerance
@@ -93,6 +102,8 @@ class SweepConfig:
     base_seed: int = 0
     evaluations: int = 20
     vectorize: bool = True
+    cells: bool = False
+    tail_evaluations: int | None = None
     divergence_factor: float | None = 100.0
     selection: SelectionRule = field(default_factory=SelectionRule)
     tuning_seeds: int | None = None
@@ -131,8 +142,20 @@ class SweepConfig:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"{label} must be an integer >= {minimum}; got {value!r}")
-        if not isinstance(self.vectorize, bool):
-            raise ValueError(f"vectorize must be true or false; got {self.vectorize!r}")
+        for label, flag in (("vectorize", self.vectorize), ("cells", self.cells)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{label} must be true or false; got {flag!r}")
+        tail = self.tail_evaluations
+        if tail is not None and (
+            isinstance(tail, bool)
+            or not isinstance(tail, int)
+            or not self.selection.window < tail <= self.evaluations
+        ):
+            raise ValueError(
+                f"tail_evaluations must be an integer above the selection window "
+                f"({self.selection.window}) and at most evaluations ({self.evaluations}); "
+                f"got {tail!r}"
+            )
         factor = self.divergence_factor
         if factor is not None and (
             isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 1
@@ -169,6 +192,7 @@ class SweepConfig:
             evaluations=self.evaluations,
             divergence_factor=self.divergence_factor,
             base_seed=self.base_seed,
+            tail_evaluations=self.tail_evaluations,
         )
 
     @property
@@ -207,6 +231,8 @@ class SweepConfig:
             "base_seed": self.base_seed,
             "evaluations": self.evaluations,
             "vectorize": self.vectorize,
+            "cells": self.cells,
+            "tail_evaluations": self.tail_evaluations,
             "divergence_factor": self.divergence_factor,
             "selection": self.selection.to_dict(),
             "tuning_seeds": self.tuning_seeds,
@@ -253,20 +279,38 @@ class SweepFailedError(RuntimeError):
         )
 
 
-def _runs_of(
+def _round_runs(
     config: SweepConfig,
-    problem: ProblemSpec,
-    optimizer: OptimizerSpec,
-    batch_size: int,
-    lrs: Sequence[float],
+    specs: dict[GroupKey, tuple[ProblemSpec, OptimizerSpec, int]],
+    pending: Sequence[tuple[GroupKey, Sequence[float]]],
     seeds: Sequence[int],
 ) -> list[RunSpec]:
-    chunks = [tuple(lrs)] if config.vectorize and problem.lanes else [(lr,) for lr in lrs]
-    return [
-        problem.make_run(optimizer, batch_size, chunk, seed, config.settings)
-        for seed in seeds
-        for chunk in chunks
-    ]
+    """The runs of one round: ``pending`` learning rates of each group at ``seeds``.
+
+    A problem with cell runs (and ``cells`` on) gets one run per batch size holding every
+    pending (optimizer, seed, rate); otherwise each (optimizer, seed) gets one run of its rates
+    as lanes (``vectorize``, where the problem has lanes) or one run per rate.
+    """
+    runs: list[RunSpec] = []
+    cells: dict[tuple[str, int], list[tuple[OptimizerSpec, int, float]]] = {}
+    for key, lrs in pending:
+        problem, optimizer, batch_size = specs[key]
+        if config.cells and isinstance(problem, CellProblem):
+            cell = cells.setdefault((problem.name, batch_size), [])
+            cell += [(optimizer, seed, float(lr)) for seed in seeds for lr in lrs]
+            continue
+        chunks = [tuple(lrs)] if config.vectorize and problem.lanes else [(lr,) for lr in lrs]
+        runs += [
+            problem.make_run(optimizer, batch_size, chunk, seed, config.settings)
+            for seed in seeds
+            for chunk in chunks
+        ]
+    problems = {problem.name: problem for problem in config.problems}
+    for (name, batch_size), lanes in cells.items():
+        problem = problems[name]
+        assert isinstance(problem, CellProblem)
+        runs.append(problem.make_cell_run(config.optimizers, batch_size, lanes, config.settings))
+    return runs
 
 
 def run_sweep(
@@ -335,7 +379,7 @@ def run_sweep(
     confirming = False
     while pending:
         seeds = tuning_seeds if not confirming else list(range(config.tuning, config.seeds))
-        runs = [run for key, lrs in pending for run in _runs_of(config, *specs[key], lrs, seeds)]
+        runs = _round_runs(config, specs, pending, seeds)
         all_runs += runs
         desc = f"{config.name} " + ("confirmation seeds" if confirming else f"round {round_index}")
         failures += _execute(executor, store, runs, root, progress, desc, log)

@@ -101,6 +101,9 @@ class TrainConfig:
         seed: Seed of the data stream and of torch's global generator (dropout etc.).
         eval_every: Evaluate every this many steps (and always before the first and after the
             last step); ``None`` evaluates only at the start and the end.
+        eval_from: Skip the cadence's evaluations before this step (the initial and the final
+            one are always made): a run whose scores read only its last points (the
+            selection rule's tail window) need not pay for the others.
         clip_norm: Clip the global gradient norm to this value (one lane only).
         divergence_factor: A lane diverges when its mini-batch loss exceeds this multiple of
             its first mini-batch loss; ``None`` checks only for NaN/inf.
@@ -111,6 +114,7 @@ class TrainConfig:
     micro_batch_size: int | None = None
     seed: int = 0
     eval_every: int | None = None
+    eval_from: int = 0
     clip_norm: float | None = None
     divergence_factor: float | None = 100.0
 
@@ -122,6 +126,12 @@ class TrainConfig:
             raise ValueError(f"micro_batch_size must be a positive integer; got {micro!r}")
         if self.eval_every is not None and self.eval_every < 1:
             raise ValueError(f"eval_every must be a positive integer; got {self.eval_every!r}")
+        if (
+            isinstance(self.eval_from, bool)
+            or not isinstance(self.eval_from, int)
+            or (self.eval_from < 0)
+        ):
+            raise ValueError(f"eval_from must be an integer >= 0; got {self.eval_from!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be positive; got {self.clip_norm!r}")
         factor = self.divergence_factor

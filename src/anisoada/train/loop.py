@@ -10,7 +10,8 @@ Every experiment — logistic regression on LIBSVM data, GPT-2 instruction tunin
         clip              optional global-norm clipping
         step, zero_grad
         divergence check  non-finite loss, or loss > divergence_factor × first loss → stop
-        evaluate          every ``eval_every`` steps and at the end → one metric row per lane
+        evaluate          every ``eval_every`` steps (from ``eval_from``) and at the end → one
+                          metric row per lane
         callbacks         on_step_end (may request a stop; checkpoints are written here)
 
 Protocol for a task (the LM task of issue 7 implements exactly this):
@@ -425,7 +426,11 @@ def train(
         # 5. Evaluate on cadence and at the end; then step-end callbacks (which see the new
         #    rows, so a checkpoint written there resumes after this step's evaluation).
         at_end = state.step >= total_steps
-        on_cadence = config.eval_every is not None and state.step % config.eval_every == 0
+        on_cadence = (
+            config.eval_every is not None
+            and state.step % config.eval_every == 0
+            and state.step >= config.eval_from
+        )
         evaluated = (at_end or on_cadence) and _evaluate(state, task, optimizer, callbacks)
         for callback in callbacks:
             callback.on_step_end(state, task, optimizer)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -30,6 +31,7 @@ from anisoada.experiments.store import provenance
 from anisoada.train import Budget, DistributedContext, Task, TrainConfig, TrainResult, train
 
 __all__ = [
+    "CellProblem",
     "ProblemSpec",
     "ProblemSpecBase",
     "Resources",
@@ -52,12 +54,34 @@ class RunSettings:
         divergence_factor: A run diverges when its mini-batch loss exceeds this multiple of its
             first one (or is NaN/inf); ``None`` checks only for NaN/inf.
         base_seed: The one seed every run's seeds derive from.
+        tail_evaluations: Compute only the last this many evaluation points of the cadence
+            (and the initial one): what the selection rule reads, for runs whose curves no
+            table draws (``None``: every point).
     """
 
     budget: Budget
     evaluations: int = 20
     divergence_factor: float | None = 100.0
     base_seed: int = 0
+    tail_evaluations: int | None = None
+
+    def evaluation_steps(self, steps: int) -> tuple[int, int]:
+        """``(eval_every, eval_from)`` of the loop for a run of ``steps`` steps.
+
+        The cadence is ``max(1, steps // evaluations)``; with ``tail_evaluations = k`` the
+        evaluations start at the ``k``-th last point of it (multiples of the cadence, and the
+        final step), so the kept points are exactly those of a run that evaluated everywhere.
+
+        Example:
+            >>> RunSettings(Budget(steps=100), tail_evaluations=3).evaluation_steps(100)
+            (5, 90)
+        """
+        every = max(1, steps // self.evaluations)
+        tail = self.tail_evaluations
+        if tail is None:
+            return every, 0
+        points = sorted({*range(every, steps + 1, every), steps})
+        return every, points[-tail] if tail < len(points) else 0
 
 
 @dataclass(frozen=True)
@@ -70,32 +94,19 @@ class Resources:
 
 @runtime_checkable
 class RunSpec(Protocol):
-    """One unit of work: an optimizer with one or more learning rates, a batch size and a seed.
+    """One unit of work the engine schedules, stores and resumes.
 
-    ``run_id`` is a hash of everything that determines the results (:meth:`identity`), so a
-    re-run sweep skips stored runs. :meth:`execute` trains the run and writes it into the store
-    at ``root`` with :meth:`~anisoada.experiments.ResultsStore.write_run` — rows with the columns
-    of :data:`anisoada.schema.IDENTITY_COLUMNS`, ``step`` and the metrics; ``run.json`` last — or
+    Usually an optimizer with one or more learning rates at a batch size and a seed
+    (:class:`RunOfLanes`); a cell run (:class:`~anisoada.experiments.runs.cell.CellRun`)
+    holds several optimizers and seeds. ``run_id`` is a hash of everything that determines the
+    results (:meth:`identity`), so a re-run sweep skips stored runs. :meth:`execute` trains the
+    run and writes it into the store at ``root`` with
+    :meth:`~anisoada.experiments.ResultsStore.write_run` — rows with the columns of
+    :data:`anisoada.schema.IDENTITY_COLUMNS`, ``step`` and the metrics; ``run.json`` last — or
     writes nothing at all (an interrupted run is simply redone, or resumed from its checkpoint).
     """
 
-    # Read-only members (properties): the run kinds are frozen dataclasses, and a run's
-    # ``problem`` is its kind's own spec class (a read-only member may be narrowed).
-    @property
-    def problem(self) -> ProblemSpec: ...
-
-    @property
-    def optimizer(self) -> OptimizerSpec: ...
-
-    @property
-    def batch_size(self) -> int: ...
-
-    @property
-    def seed(self) -> int: ...
-
-    @property
-    def lrs(self) -> tuple[float, ...]: ...
-
+    # Read-only members (properties): the run kinds are frozen dataclasses.
     @property
     def run_id(self) -> str: ...
 
@@ -111,6 +122,29 @@ class RunSpec(Protocol):
         context: DistributedContext | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None: ...
+
+
+@runtime_checkable
+class RunOfLanes(RunSpec, Protocol):
+    """A run of one optimizer with one or more learning rates at a batch size and a seed.
+
+    Its ``problem`` is its kind's own spec class (a read-only member may be narrowed).
+    """
+
+    @property
+    def problem(self) -> ProblemSpec: ...
+
+    @property
+    def optimizer(self) -> OptimizerSpec: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def lrs(self) -> tuple[float, ...]: ...
 
 
 @runtime_checkable
@@ -159,6 +193,21 @@ class ProblemSpec(Protocol):
     def stand_in(self) -> str | None: ...
 
     def reference_loss(self) -> float | None: ...
+
+
+@runtime_checkable
+class CellProblem(ProblemSpec, Protocol):
+    """A problem with cell runs: every (optimizer, seed, learning rate) of one batch size as the
+    lanes of one run (:mod:`anisoada.experiments.runs.cell`), whose rows are those of the
+    ordinary runs of its lanes."""
+
+    def make_cell_run(
+        self,
+        optimizers: Sequence[OptimizerSpec],
+        batch_size: int,
+        lanes: Sequence[tuple[OptimizerSpec, int, float]],
+        settings: RunSettings,
+    ) -> RunSpec: ...
 
 
 def derive_seed(base_seed: int, *parts: int | str) -> int:
@@ -330,28 +379,34 @@ class SingleProcessRun(Generic[_Problem]):
         if n_train is not None and budget.steps is None:
             budget = Budget(samples=budget.samples_for(n_train))
         steps = budget.num_steps(self.batch_size)
+        every, first = self.settings.evaluation_steps(steps)
         config = TrainConfig(
             batch_size=self.batch_size,
             budget=budget,
             seed=self.data_seed,
-            eval_every=max(1, steps // self.settings.evaluations),
+            eval_every=every,
+            eval_from=first,
             divergence_factor=self.settings.divergence_factor,
         )
         return train(task, optimizer, config), steps
 
 
 def settings_identity(settings: RunSettings) -> dict[str, Any]:
-    """The shared settings as they enter a run's identity."""
-    return {
+    """The shared settings as they enter a run's identity (``tail_evaluations`` only when set,
+    so the ids of runs that evaluate everywhere are those they always had)."""
+    identity: dict[str, Any] = {
         "budget": settings.budget.to_dict(),
         "evaluations": settings.evaluations,
         "divergence_factor": settings.divergence_factor,
         "base_seed": settings.base_seed,
     }
+    if settings.tail_evaluations is not None:
+        identity["tail_evaluations"] = settings.tail_evaluations
+    return identity
 
 
 def run_rows(
-    run: RunSpec,
+    run: RunOfLanes,
     result: TrainResult,
     *,
     scheduled_lr: bool = False,
@@ -386,11 +441,11 @@ def run_rows(
     return rows
 
 
-def run_record(run: RunSpec, started: float, result: TrainResult, **fields: Any) -> dict[str, Any]:
-    """A run's ``run.json``: id, kind, identity, per-lane status and steps, ``fields``, wall
-    time since ``started`` (``time.perf_counter()``) and provenance."""
-    import time
-
+def run_record(
+    run: RunOfLanes, started: RunClock, result: TrainResult, **fields: Any
+) -> dict[str, Any]:
+    """A run's ``run.json``: id, kind, identity, per-lane status and steps, ``fields``, the wall
+    and CPU seconds since ``started`` and provenance."""
     return {
         "run_id": run.run_id,
         "kind": run.problem.kind,
@@ -398,6 +453,26 @@ def run_record(run: RunSpec, started: float, result: TrainResult, **fields: Any)
         "status": dict(zip(map(str, run.lrs), result.status)),
         "steps": dict(zip(map(str, run.lrs), result.steps)),
         **fields,
-        "wall_time": time.perf_counter() - started,
+        **started.elapsed(),
         "provenance": provenance(),
     }
+
+
+@dataclass(frozen=True)
+class RunClock:
+    """When a run started, by the wall clock and by this process's CPU time.
+
+    A run records both (``wall_time``, ``cpu_time``): the wall clock is what a user waits, the
+    CPU time what the run cost whatever else shared the machine — the figure cost comparisons
+    read (:mod:`anisoada.advice.pilot`).
+    """
+
+    wall: float = field(default_factory=time.perf_counter)
+    cpu: float = field(default_factory=time.process_time)
+
+    def elapsed(self) -> dict[str, float]:
+        """``{"wall_time": …, "cpu_time": …}`` in seconds since the start."""
+        return {
+            "wall_time": time.perf_counter() - self.wall,
+            "cpu_time": time.process_time() - self.cpu,
+        }

@@ -22,7 +22,6 @@ import dataclasses
 import functools
 import json
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +35,7 @@ from anisoada.data.instructions import LMData, LMDataSpec, prepare_lm_data
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
 from anisoada.experiments.runs.base import (
     Resources,
+    RunClock,
     RunSettings,
     derive_seed,
     identity_hash,
@@ -401,7 +401,7 @@ class LMRun:
         run_id = self.run_id
         if _rank0_says(context, store.is_complete(run_id) if context.is_main else False):
             return
-        started = time.perf_counter()
+        started = RunClock()
         data = data if data is not None else prepared_lm_data(self.problem.data)
         n_train = len(data.train)
         steps = self.num_steps(n_train)

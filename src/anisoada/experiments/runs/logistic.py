@@ -22,12 +22,11 @@ Three sources:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,6 +34,7 @@ import scipy.sparse as sp
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
     ProblemSpecBase,
+    RunClock,
     RunSettings,
     SingleProcessRun,
     run_record,
@@ -43,6 +43,9 @@ from anisoada.experiments.runs.base import (
 from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.logistic import LogisticTask
 from anisoada.problems.logistic import LogisticOptimum
+
+if TYPE_CHECKING:
+    from anisoada.experiments.runs.cell import CellRun
 
 __all__ = [
     "DATASET_SOURCES",
@@ -261,6 +264,25 @@ class DatasetSpec(ProblemSpecBase["LogisticRun"]):
         stream = entry.pop("stream", "")
         return cls.create(name, source, entry, stream=stream)
 
+    def make_cell_run(
+        self,
+        optimizers: Sequence[OptimizerSpec],
+        batch_size: int,
+        lanes: Sequence[tuple[OptimizerSpec, int, float]],
+        settings: RunSettings,
+    ) -> CellRun:
+        """Every ``(optimizer, seed index, lr)`` of ``lanes`` at one batch size in one run."""
+        from anisoada.experiments.runs.cell import CellLane, CellRun
+
+        order = list(optimizers)
+        return CellRun(
+            problem=self,
+            batch_size=batch_size,
+            optimizers=tuple(order),
+            lanes=tuple(CellLane(order.index(spec), seed, lr) for spec, seed, lr in lanes),
+            settings=settings,
+        )
+
     def stand_in(self) -> str | None:
         """What stands in for real data (``None`` for a LIBSVM set)."""
         if self.source == "synthetic":
@@ -437,10 +459,12 @@ class LogisticRun(SingleProcessRun[DatasetSpec]):
         }
         if budget.steps is not None:
             identity["budget_steps"] = budget.steps
+        if self.settings.tail_evaluations is not None:
+            identity["tail_evaluations"] = self.settings.tail_evaluations
         return identity
 
     def _execute(self, root: Path) -> None:
-        started = time.perf_counter()
+        started = RunClock()
         data = load_dataset(self.problem)
         n_train = data.X.shape[0]
         task = LogisticTask(

@@ -18,7 +18,6 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +27,7 @@ from typing import Any, ClassVar
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
     ProblemSpecBase,
+    RunClock,
     RunSettings,
     SingleProcessRun,
     derive_seed,
@@ -190,7 +190,7 @@ class ModuleRun(SingleProcessRun[ModuleSpec]):
     threads: ClassVar[str] = "torch"
 
     def _execute(self, root: Path) -> None:
-        started = time.perf_counter()
+        started = RunClock()
         problem = self.problem.load()
         task = ModuleTask(
             problem, init_seed=self.problem.init_seed(self.settings.base_seed, self.seed)

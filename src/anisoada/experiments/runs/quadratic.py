@@ -9,7 +9,6 @@ rates train as the lanes of one run on the same noise draws.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
     ProblemSpecBase,
+    RunClock,
     RunSettings,
     SingleProcessRun,
     run_record,
@@ -120,7 +120,7 @@ class QuadraticRun(SingleProcessRun[QuadraticSpec]):
     """K learning rates of one (quadratic, optimizer, batch size, seed), as lanes."""
 
     def _execute(self, root: Path) -> None:
-        started = time.perf_counter()
+        started = RunClock()
         problem = self.problem.problem()
         # w_1 = w* + 1: the same start for every optimizer, lr and batch size.
         task = QuadraticTask.from_problem(

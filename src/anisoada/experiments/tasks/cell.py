@@ -1,0 +1,237 @@
+"""Logistic regression with the lanes of a whole sweep cell: several optimizers and seeds at once.
+
+A :class:`~anisoada.experiments.tasks.LogisticTask` trains K learning rates of one optimizer and
+one seed as the columns of a ``d × K`` weight matrix. A :class:`CellTask` trains every lane of a
+*cell* — one (problem, batch size) of a sweep: each lane an (optimizer, seed, learning rate) —
+in one pass:
+
+* the weights are one ``d × K_g`` block per optimizer (:meth:`CellTask.parameters`), so that
+  each optimizer keeps its own state over its own block
+  (:class:`~anisoada.experiments.bundle.OptimizerBundle` steps them together);
+* the lanes of seed ``s`` share the mini-batch stream an ordinary run at that seed draws
+  (``stream_seeds[s]``): each step draws one mini-batch per stream, and the S batches are
+  multiplied as one of ``S·M`` rows — every lane's margins on every row, then each lane's
+  loss summed over its own stream's ``M`` rows only, and its gradient from coefficients that are
+  zero on the other streams' rows (an exact zero term changes no sum). At small batches a step
+  is dominated by the calls around the arithmetic, so one product of ``S·M`` rows costs about
+  what one of ``M`` rows does.
+
+Lane ``k``'s numbers are therefore those of the ordinary run of its (optimizer, seed, learning
+rate), to the last bit; what is shared is the work around them — one training-loop step, one
+evaluation pass — instead of one per run. Lanes are ordered block by block, as the blocks' columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from scipy.special import expit, log_expit
+
+from anisoada.experiments.tasks.logistic import (
+    LogisticTask,
+    MiniBatch,
+    _features_times,
+    _features_transposed_times,
+    _row_chunks,
+)
+
+__all__ = ["CellBatch", "CellTask"]
+
+
+class CellBatch(NamedTuple):
+    """One step's rows: the ``M`` rows of each of the S streams, stream after stream."""
+
+    rows: MiniBatch
+    batch_size: int
+
+
+class CellTask:
+    """Lanes of several optimizers (weight blocks) and seeds (batch streams) in one run.
+
+    Args:
+        X, y: Training features (scipy sparse or dense, float64) and labels in ``{−1, +1}``.
+        blocks: For each weight block (one per optimizer), the stream index of each of its
+            columns (lanes).
+        stream_seeds: The seed of each stream's mini-batches (the ``seed`` an ordinary run of
+            that lane would give the training loop).
+        X_test, y_test: Optional held-out set for the test metrics.
+
+    ``loss`` / ``accumulate_gradient`` return the K losses of a step (lane ``k`` on its
+    stream's batch); ``evaluate`` the full-data metrics of every lane, as a ``LogisticTask``
+    with the same K columns would.
+
+    Example:
+        >>> import numpy as np
+        >>> task = CellTask(np.eye(2), np.array([1.0, -1.0]), blocks=[[0, 1], [0]],
+        ...                 stream_seeds=[7, 8])
+        >>> [tuple(p.shape) for p in task.parameters()], task.lanes
+        ([(2, 2), (2, 1)], 3)
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        y: np.ndarray,
+        *,
+        blocks: Sequence[Sequence[int]],
+        stream_seeds: Sequence[int],
+        X_test: Any = None,
+        y_test: np.ndarray | None = None,
+    ) -> None:
+        self.stream_seeds = [int(seed) for seed in stream_seeds]
+        if not self.stream_seeds:
+            raise ValueError("a cell needs at least one stream")
+        if not blocks or any(len(block) == 0 for block in blocks):
+            raise ValueError("a cell needs at least one block, each with at least one lane")
+        streams = len(self.stream_seeds)
+        owners = [int(s) for block in blocks for s in block]
+        if any(not 0 <= s < streams for s in owners):
+            raise ValueError(f"lanes name streams outside 0 … {streams - 1}: {owners}")
+        self.lane_stream = np.asarray(owners, dtype=np.intp)
+        self._inner = LogisticTask(X, y, lanes=len(owners), X_test=X_test, y_test=y_test)
+        d = self._inner.X.shape[1]
+        self.blocks = [
+            torch.nn.Parameter(torch.zeros(d, len(block), dtype=torch.float64)) for block in blocks
+        ]
+        self._edges = np.cumsum([0] + [len(block) for block in blocks])
+        self._masks: dict[int, np.ndarray] = {}
+
+    @property
+    def lanes(self) -> int:
+        """K, the number of lanes (columns over all blocks)."""
+        return int(self.lane_stream.size)
+
+    def parameters(self) -> list[torch.Tensor]:
+        """The weight blocks, one ``d × K_g`` matrix per optimizer."""
+        return list(self.blocks)
+
+    def batches(
+        self, *, seed: int, batch_size: int, micro_batch_size: int, start_step: int
+    ) -> Iterator[Sequence[CellBatch]]:
+        """Each step's rows of every stream (``seed`` is unused: each stream has its own).
+
+        Stream ``s`` draws exactly the rows :func:`~anisoada.experiments.tasks.sample_rows`
+        draws for ``stream_seeds[s]``. A cell run takes whole batches: micro-batching (a memory
+        knob of large models) is not offered here, and asking for it is an error rather than a
+        silent change of stream.
+        """
+        if micro_batch_size < batch_size:
+            raise ValueError(
+                f"a cell run trains whole batches; got micro-batches of {micro_batch_size} "
+                f"for batch size {batch_size}"
+            )
+        n = self._inner.X.shape[0]
+        streams = [
+            _row_chunks(n, batch_size, seed=stream_seed, start_step=start_step)
+            for stream_seed in self.stream_seeds
+        ]
+        width = batch_size * len(streams)
+        for chunks in zip(*streams):
+            rows = np.concatenate(chunks, axis=1)
+            block = self._inner._gather_block(rows.ravel())
+            for start in range(0, len(block.rows), width):
+                yield (CellBatch(self._inner._slice(block, start, start + width), batch_size),)
+
+    def loss(self, batch: CellBatch) -> torch.Tensor:
+        """The K losses, with autograd into the weight blocks."""
+        return _CellLoss.apply(self, batch, *self.blocks)
+
+    def accumulate_gradient(self, batch: CellBatch, scale: float) -> torch.Tensor:
+        """``loss(batch)`` and its backward pass weighted by ``scale``, without autograd."""
+        losses, gradients = self._losses_and_gradients(batch)
+        for block, gradient in zip(self.blocks, gradients):
+            if scale != 1.0:  # as LogisticTask: g · 1 = g
+                gradient = gradient * scale
+            if block.grad is None:
+                block.grad = torch.from_numpy(gradient)
+            else:
+                block.grad.add_(torch.from_numpy(gradient))
+        return torch.from_numpy(losses)
+
+    def weight(self, batch: CellBatch) -> float:
+        return float(batch.batch_size)
+
+    def evaluate(self) -> Mapping[str, np.ndarray]:
+        """Full-data metrics of every lane (those of a ``LogisticTask`` on the same columns)."""
+        self._sync()
+        return self._inner.evaluate()
+
+    def evaluate_lanes(self, lanes: Sequence[int]) -> Mapping[str, np.ndarray]:
+        """:meth:`evaluate` for the given lanes only."""
+        self._sync()
+        return self._inner.evaluate_lanes(lanes)
+
+    def weights(self) -> np.ndarray:
+        """The ``d × K`` matrix of every lane's weights, blocks side by side."""
+        return torch.cat([block.detach() for block in self.blocks], dim=1).numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"blocks": [block.detach().clone() for block in self.blocks]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        with torch.no_grad():
+            for block, saved in zip(self.blocks, state["blocks"]):
+                block.copy_(saved)
+
+    def _sync(self) -> None:
+        with torch.no_grad():
+            self._inner.weights.copy_(torch.cat([block.detach() for block in self.blocks], dim=1))
+
+    def _own_rows(self, batch_size: int) -> np.ndarray:
+        """``(S·M, K)`` mask: 1 where the row belongs to the lane's stream, else 0."""
+        mask = self._masks.get(batch_size)
+        if mask is None:
+            row_stream = np.repeat(np.arange(len(self.stream_seeds)), batch_size)
+            mask = (row_stream[:, None] == self.lane_stream[None, :]).astype(np.float64)
+            self._masks[batch_size] = mask
+        return mask
+
+    def _losses_and_gradients(self, batch: CellBatch) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The K losses and each block's gradient, every lane on its own stream's rows.
+
+        The losses are :func:`~anisoada.experiments.tasks.logistic` ``_mean_losses`` of each
+        lane's own ``M`` margins (the same contiguous sum), the gradient ``X_Bᵀ c / M`` with
+        ``c`` zero off the lane's stream: the numbers of the lane's ordinary run.
+        """
+        M, K, S = batch.batch_size, self.lanes, len(self.stream_seeds)
+        weights = np.concatenate([block.detach().numpy() for block in self.blocks], axis=1)
+        margins = _features_times(batch.rows, weights)
+        terms = np.empty((K, S * M))
+        log_expit(margins, out=terms.T)
+        np.negative(terms, out=terms)
+        sums = np.add.reduce(terms.reshape(K, S, M), axis=2)
+        losses = sums[np.arange(K), self.lane_stream] / M
+        coefficients = np.negative(margins, out=margins)
+        expit(coefficients, out=coefficients)
+        np.negative(coefficients, out=coefficients)
+        coefficients *= self._own_rows(M)
+        gradient = _features_transposed_times(batch.rows, coefficients, weights.shape[0])
+        np.divide(gradient, M, out=gradient)
+        return losses, [
+            np.ascontiguousarray(gradient[:, a:b]) for a, b in zip(self._edges, self._edges[1:])
+        ]
+
+
+class _CellLoss(torch.autograd.Function):
+    """The K losses of a cell's batches; gradients into each block by the closed form."""
+
+    @staticmethod
+    def forward(ctx: Any, task: CellTask, batch: CellBatch, *blocks: torch.Tensor) -> torch.Tensor:
+        losses, gradients = task._losses_and_gradients(batch)
+        ctx.save_for_backward(*(torch.from_numpy(g) for g in gradients))
+        ctx.edges = task._edges
+        return torch.from_numpy(losses)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
+        return (
+            None,
+            None,
+            *(
+                gradient * grad_output[a:b]
+                for gradient, a, b in zip(ctx.saved_tensors, ctx.edges, ctx.edges[1:])
+            ),
+        )
