@@ -29,6 +29,14 @@ Kernels computing the same update:
   kernel run on a kept ``v + ε`` plus one pass adding ``g²`` to ``v`` (two passes, three with
   weight decay); four in-place passes for the delayed step or a tensor ``lr``, which no fused
   torch kernel computes (each needs ``√v`` in a pass of its own before the update).
+
+Every kernel but ``"reference"`` skips the clip while it provably cannot act: a step moves no
+coordinate by more than ``max η`` (``v_t ≥ g_t²``), so a box whose faces are farther than that
+from every coordinate — a lower bound kept per parameter, re-measured when it runs out — is
+not read at all (:class:`~anisoada.optim._box.ClipPlanner`). A projected run then costs the
+unconstrained step (the fused kernel, 20 bytes a float32 coordinate) until the box binds, and
+the iterates are bit for bit those of the clipped update. Not for the delayed step, whose
+``g_t/√v_{t−1}`` has no such bound.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ import torch
 from torch import Tensor
 
 from anisoada.optim import _compiled
-from anisoada.optim._box import Bounds, Box, project_
+from anisoada.optim._box import Bounds, Box, ClipPlanner, project_
 from anisoada.optim._checks import (
     check_bool,
     check_delayed_start,
@@ -51,9 +59,15 @@ from anisoada.optim._checks import (
     check_no_zero_division,
     check_nonnegative,
 )
-from anisoada.optim._common import GroupBatch, GroupOptimizer, has_fused_kernel, start_step
+from anisoada.optim._common import (
+    GroupBatch,
+    GroupOptimizer,
+    has_fused_kernel,
+    largest_lr,
+    start_step,
+)
 from anisoada.optim._compiled import AdaGradOptions, adagrad_compiled_
-from anisoada.optim._workspace import Workspace, effective_gradient, scratch
+from anisoada.optim._workspace import Workspace, effective_gradient, kept, scratch
 
 __all__ = ["AdaGrad", "adagrad"]
 
@@ -278,12 +292,14 @@ def _adagrad_fast(
     lr, eps, eps_placement, weight_decay, maximize, delayed = options
     scalar_standard = not delayed and not isinstance(lr, Tensor)
     fused_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    clips = ClipPlanner(_step_bound(options) if any(b is not None for b in boxes) else None)
+    boxes = list(boxes)
     for i, (p, g, v) in enumerate(zip(params, grads, state_sums)):
-        box = boxes[i]
         workspace = None if workspaces is None else workspaces[i]
         if g.is_sparse:
-            _adagrad_reference_sparse(p, g, v, box, options)
+            _adagrad_reference_sparse(p, g, v, boxes[i], options)
             continue
+        box = boxes[i] = clips.box(p, boxes[i], workspace)
         fusable = scalar_standard and _fusable(p, g, v)
         if fusable and eps_placement == "outside" and box is None:
             fused_batches.setdefault((p.device, p.dtype), []).append(i)
@@ -321,12 +337,20 @@ def _adagrad_fast(
         )
         for i in indices:
             project_(params[i], boxes[i], None if workspaces is None else workspaces[i])
+    clips.commit()
+
+
+def _step_bound(options: AdaGradOptions) -> float | None:
+    """A bound on every coordinate's step ``η|g_i|/(√v_i + ε)`` before rounding: ``max η``, as
+    ``v_i ≥ g_i²`` once ``g_i²`` is added (ε inside the root likewise); ``None`` when delayed,
+    where ``v_{i,t−1}`` may be far below ``g_i²``."""
+    return None if options.delayed else largest_lr(options.lr)
 
 
 def _fused_step_counter(param: Tensor, workspace: Workspace | None) -> Tensor:
     """A zero float32 step counter on ``param``'s device for torch's fused kernel, which only
     reads it (and, with ``lr_decay=0``, never uses its value); kept in ``workspace``."""
-    counter = None if workspace is None else workspace.get("fused_step")
+    counter = kept(workspace, "fused_step")
     if counter is None or counter.device != param.device:
         counter = torch.zeros((), dtype=torch.float32, device=param.device)
         if workspace is not None:
@@ -343,7 +367,7 @@ def _shifted_accumulator(state_sum: Tensor, eps: float, workspace: Workspace | N
     """
     shifted = scratch(workspace, "shifted_sum", state_sum)
     if workspace is not None:
-        tag = workspace.get("shifted_sum_tag")
+        tag = kept(workspace, "shifted_sum_tag")
         if (
             workspace.get("shifted_sum_of") is state_sum
             and tag is not None

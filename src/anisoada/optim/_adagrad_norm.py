@@ -22,6 +22,11 @@ the functional form refuses a lower precision), and so is the step size ``η/(b 
 touches a low-precision parameter only inside the update's own float32 arithmetic. Both kernels
 follow this convention, so they differ only by the order of their float32 (or float64) sums.
 
+**Boxes.** No coordinate moves by more than ``η‖g_t‖/(b + ε)`` in a step (``|g_i| ≤ ‖g_t‖``),
+a bound known before the update and shrinking as ``b`` grows: the fast kernel skips the clip
+while the box's faces are provably farther than that (see
+:class:`~anisoada.optim._box.ClipPlanner`), with iterates bit for bit those of the clipped update.
+
 **Sharded training.** The norm must be that of the *full* group. When a group's parameters are
 split across processes (FSDP, ZeRO, tensor parallelism), each process sees only its shard, so the
 local ``‖g_t‖²`` must be summed over processes (an all-reduce of one scalar per group) before the
@@ -38,7 +43,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, Box, project_
+from anisoada.optim._box import Bounds, Box, ClipPlanner, project_
 from anisoada.optim._checks import (
     check_bool,
     check_delayed_start,
@@ -275,9 +280,16 @@ def _adagrad_norm_valid_lr(
         )
         for i, (p, grad) in enumerate(zip(params, grads))
     ]
+    own_norm = squared_norm is None
     if squared_norm is None:
         squared_norm = _sum_of_squares(effective, per_column=per_column, dtype=state_sum.dtype)
     scale = _step_scale(state_sum, squared_norm, lr, eps, eps_placement, delayed)
+    has_box = any(b is not None for b in boxes)
+    clips = ClipPlanner(_largest_step(scale, squared_norm) if own_norm and has_box else None)
+    boxes = [
+        clips.box(p, box, None if workspaces is None else workspaces[i])
+        for i, (p, box) in enumerate(zip(params, boxes))
+    ]
     for i, (p, g, box) in enumerate(zip(params, effective, boxes)):
         if p.dtype in (torch.float16, torch.bfloat16):
             _low_precision_update_(p, g, scale)
@@ -286,6 +298,15 @@ def _adagrad_norm_valid_lr(
         else:
             p.add_(g, alpha=-scale)
         project_(p, box, None if workspaces is None else workspaces[i])
+    clips.commit()
+
+
+def _largest_step(scale: float | Tensor, squared_norm: Tensor) -> float:
+    """``max_k scale_k·‖g‖_k``: no coordinate moves farther, since ``|g_i| ≤ ‖g‖`` (of its column).
+
+    Delayed or not, this bounds the step before rounding, and it shrinks as ``b`` grows.
+    """
+    return float((scale * squared_norm.sqrt()).max())
 
 
 def _low_precision_update_(param: Tensor, grad: Tensor, scale: float | Tensor) -> None:

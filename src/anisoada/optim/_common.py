@@ -89,6 +89,13 @@ def start_step(
     return [None] * n if boxes is None else list(boxes)
 
 
+def largest_lr(lr: float | Tensor) -> float:
+    """The largest step size of a float or tensor ``lr`` (0 for an empty tensor)."""
+    if isinstance(lr, Tensor):
+        return float(lr.max()) if lr.numel() else 0.0
+    return float(lr)
+
+
 class GroupOptimizer(torch.optim.Optimizer, abc.ABC):
     """A ``torch.optim.Optimizer`` whose groups carry ``lr``, ``weight_decay``, ``maximize``,
     ``kernel``, ``box`` and ``box_radius``, and whose update is a functional form per group.

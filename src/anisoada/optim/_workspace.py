@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-Workspace = MutableMapping[str, Tensor]
-"""Per-parameter scratch buffers that a fast kernel fills on first use and then reuses."""
+if TYPE_CHECKING:
+    from anisoada.optim._box import BoxSlack
+
+Workspace = MutableMapping[str, "Tensor | BoxSlack"]
+"""Per-parameter scratch buffers that a fast kernel fills on first use and then reuses, and what
+it has learnt about the parameter's distance to its box (:class:`~anisoada.optim._box.BoxSlack`)."""
+
+
+def kept(workspace: Workspace | None, name: str) -> Tensor | None:
+    """The tensor kept in ``workspace`` under ``name``, or ``None``."""
+    entry = None if workspace is None else workspace.get(name)
+    return entry if isinstance(entry, Tensor) else None
 
 
 def scratch(workspace: Workspace | None, name: str, like: Tensor) -> Tensor:
@@ -19,7 +30,7 @@ def scratch(workspace: Workspace | None, name: str, like: Tensor) -> Tensor:
     """
     if workspace is None:
         return torch.empty_like(like, memory_format=torch.preserve_format)
-    buffer = workspace.get(name)
+    buffer = kept(workspace, name)
     if (
         buffer is None
         or buffer.shape != like.shape
