@@ -13,21 +13,22 @@ stream_key, batch_size, seed index)`` — shared by every optimizer and learning
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
-from anisoada.experiments.store import provenance
+from anisoada.experiments.store import ResultsStore, provenance
 from anisoada.train import Budget, DistributedContext, Task, TrainConfig, TrainResult, train
 
 __all__ = [
@@ -35,12 +36,14 @@ __all__ = [
     "ProblemSpec",
     "ProblemSpecBase",
     "Resources",
+    "RunOutput",
     "RunSettings",
     "RunSpec",
     "SingleProcessRun",
     "derive_seed",
     "identity_hash",
     "spec_from_table",
+    "thread_policy",
 ]
 
 
@@ -288,6 +291,42 @@ class ProblemSpecBase(Generic[_Run]):
         return self._run_class()(self, optimizer, batch_size, seed, rates, settings)
 
 
+class RunOutput(NamedTuple):
+    """What a trained single-process run leaves for the store: its rows, the loop's result, the
+    extra fields of its ``run.json`` and its vectors (``vectors.npz``; ``None``: none)."""
+
+    rows: pd.DataFrame
+    result: TrainResult
+    fields: dict[str, Any]
+    vectors: dict[str, np.ndarray] | None = None
+
+
+@contextlib.contextmanager
+def thread_policy(threads: str) -> Iterator[None]:
+    """Run the body under a thread policy, restoring torch's thread count afterwards.
+
+    ``"any"``: the process's settings; ``"torch"``: one torch thread; ``"torch+blas"``: one torch
+    thread and one BLAS/OpenMP thread (threadpoolctl).
+    """
+    if threads == "any":
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if threads == "torch+blas":
+            import threadpoolctl
+
+            with threadpoolctl.threadpool_limits(1):
+                yield
+        else:
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 @dataclass(frozen=True)
 class SingleProcessRun(Generic[_Problem]):
     """What the run kinds that train in one process share (logistic, quadratic, a user's module).
@@ -295,7 +334,8 @@ class SingleProcessRun(Generic[_Problem]):
     The identity of a (problem, optimizer, batch size, seed, learning rates, settings), its hash
     as the run id, one CPU as the resources, the data stream's seed, the loop's configuration,
     and :meth:`execute`: train in this process (with the thread policy :attr:`threads`) and
-    write the run into the store. A subclass implements ``_execute(root)``.
+    write the run into the store. A subclass implements ``_train_run()``, which trains the run
+    (:meth:`_train`) and returns what the store keeps (:class:`RunOutput`).
     """
 
     #: ``"any"``: the process's thread settings; ``"torch"``: one torch thread; ``"torch+blas"``:
@@ -345,25 +385,13 @@ class SingleProcessRun(Generic[_Problem]):
         log: Callable[[str], None] | None = None,
     ) -> None:
         """Train and store the run, in this process (``context`` and ``log`` are not used)."""
-        if self.threads == "any":
-            self._execute(Path(root))
-            return
-        import torch
+        with thread_policy(self.threads):
+            started = RunClock()
+            output = self._train_run()
+            record = run_record(self, started, output.result, **output.fields)
+            ResultsStore(root).write_run(self.run_id, output.rows, record, output.vectors)
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            if self.threads == "torch+blas":
-                import threadpoolctl
-
-                with threadpoolctl.threadpool_limits(1):
-                    self._execute(Path(root))
-            else:
-                self._execute(Path(root))
-        finally:
-            torch.set_num_threads(threads)
-
-    def _execute(self, root: Path) -> None:
+    def _train_run(self) -> RunOutput:
         raise NotImplementedError
 
     def _train(self, task: Task, n_train: int | None = None) -> tuple[TrainResult, int]:

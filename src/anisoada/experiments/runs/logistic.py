@@ -34,13 +34,11 @@ import scipy.sparse as sp
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
     ProblemSpecBase,
-    RunClock,
+    RunOutput,
     RunSettings,
     SingleProcessRun,
-    run_record,
     run_rows,
 )
-from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.logistic import LogisticTask
 from anisoada.problems.logistic import LogisticOptimum
 
@@ -463,8 +461,7 @@ class LogisticRun(SingleProcessRun[DatasetSpec]):
             identity["tail_evaluations"] = self.settings.tail_evaluations
         return identity
 
-    def _execute(self, root: Path) -> None:
-        started = RunClock()
+    def _train_run(self) -> RunOutput:
         data = load_dataset(self.problem)
         n_train = data.X.shape[0]
         task = LogisticTask(
@@ -473,13 +470,10 @@ class LogisticRun(SingleProcessRun[DatasetSpec]):
         result, steps = self._train(task, n_train)
         samples = np.array([row["samples"] for row in result.rows])
         rows = run_rows(self, result, extra={"epoch": samples / n_train})
-        record = run_record(
-            self,
-            started,
-            result,
-            steps_budget=steps,
-            n_train=n_train,
-            dataset_description=data.description,
-        )
+        fields = {
+            "steps_budget": steps,
+            "n_train": n_train,
+            "dataset_description": data.description,
+        }
         vectors = {"weights": task.weights.detach().numpy(), "lrs": np.asarray(self.lrs)}
-        ResultsStore(root).write_run(self.run_id, rows, record, vectors)
+        return RunOutput(rows, result, fields, vectors)

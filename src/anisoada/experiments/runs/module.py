@@ -27,14 +27,12 @@ from typing import Any, ClassVar
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
     ProblemSpecBase,
-    RunClock,
+    RunOutput,
     RunSettings,
     SingleProcessRun,
     derive_seed,
-    run_record,
     run_rows,
 )
-from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.module import ModuleProblem, ModuleTask, as_module_problem
 
 __all__ = ["ModuleRun", "ModuleSpec", "load_module_problem"]
@@ -189,8 +187,7 @@ class ModuleRun(SingleProcessRun[ModuleSpec]):
 
     threads: ClassVar[str] = "torch"
 
-    def _execute(self, root: Path) -> None:
-        started = RunClock()
+    def _train_run(self) -> RunOutput:
         problem = self.problem.load()
         task = ModuleTask(
             problem, init_seed=self.problem.init_seed(self.settings.base_seed, self.seed)
@@ -198,6 +195,5 @@ class ModuleRun(SingleProcessRun[ModuleSpec]):
         initial = task.flat_parameters().double().numpy().copy()
         result, steps = self._train(task, task.n)
         rows = run_rows(self, result)
-        record = run_record(self, started, result, steps_budget=steps, n_train=task.n)
         vectors = {"weights": task.flat_parameters().double().numpy(), "initial": initial}
-        ResultsStore(root).write_run(self.run_id, rows, record, vectors)
+        return RunOutput(rows, result, {"steps_budget": steps, "n_train": task.n}, vectors)

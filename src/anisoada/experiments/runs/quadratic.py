@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,14 +18,12 @@ import numpy as np
 from anisoada.experiments.optimizers import OptimizerSpec
 from anisoada.experiments.runs.base import (
     ProblemSpecBase,
-    RunClock,
+    RunOutput,
     RunSettings,
     SingleProcessRun,
-    run_record,
     run_rows,
     spec_from_table,
 )
-from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.quadratic import QuadraticTask
 
 __all__ = ["QuadraticRun", "QuadraticSpec"]
@@ -119,8 +116,7 @@ class QuadraticSpec(ProblemSpecBase["QuadraticRun"]):
 class QuadraticRun(SingleProcessRun[QuadraticSpec]):
     """K learning rates of one (quadratic, optimizer, batch size, seed), as lanes."""
 
-    def _execute(self, root: Path) -> None:
-        started = RunClock()
+    def _train_run(self) -> RunOutput:
         problem = self.problem.problem()
         # w_1 = w* + 1: the same start for every optimizer, lr and batch size.
         task = QuadraticTask.from_problem(
@@ -129,5 +125,4 @@ class QuadraticRun(SingleProcessRun[QuadraticSpec]):
         result, steps = self._train(task)
         rows = run_rows(self, result).rename(columns={"loss": "train_loss"})
         f_initial = float(problem.loss(np.asarray(problem.minimiser) + 1.0))
-        record = run_record(self, started, result, steps_budget=steps, f_initial=f_initial)
-        ResultsStore(root).write_run(self.run_id, rows, record)
+        return RunOutput(rows, result, {"steps_budget": steps, "f_initial": f_initial})
