@@ -70,8 +70,10 @@ def _assert_same_rows(cells: pd.DataFrame, plain: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("problem", [TOY, DENSE], ids=["sparse", "dense"])
 def test_a_cell_sweep_writes_the_rows_and_selection_of_the_ordinary_sweep(problem, tmp_path):
-    plain = run_sweep(_config(problems=(problem,)), tmp_path / "plain", progress=False)
-    cells = run_sweep(_config(problems=(problem,), cells=True), tmp_path / "cells", progress=False)
+    # Batch 128 with 3 seeds (384 rows a step) takes the per-stream products, 4 and 32 the joint.
+    sizes = {"problems": (problem,), "batch_sizes": (4, 32, 128)}
+    plain = run_sweep(_config(**sizes), tmp_path / "plain", progress=False)
+    cells = run_sweep(_config(**sizes, cells=True), tmp_path / "cells", progress=False)
     _assert_same_rows(cells.rows, plain.rows)
     pd.testing.assert_frame_equal(cells.selection, plain.selection)
     # One run per batch size and round (the grid extension adds a round), not one per

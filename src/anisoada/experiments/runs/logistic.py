@@ -281,6 +281,22 @@ class DatasetSpec(ProblemSpecBase["LogisticRun"]):
             settings=settings,
         )
 
+    def training_only(self) -> DatasetSpec:
+        """The same training rows without test data (so without test metrics): for runs that
+        read only the training loss, such as the advice pilot's. A synthetic problem keeps its
+        test split (it is generated with the training rows), and a holdout keeps its rows out.
+
+        Example:
+            >>> DatasetSpec.create("a9a", "libsvm").training_only().options
+            (('test', False),)
+        """
+        if self.source != "libsvm":
+            return self
+        options = {k: v for k, v in self.options if k not in ("test", "test_file", "test_sha256")}
+        if "holdout" not in options:
+            options["test"] = False
+        return DatasetSpec.create(self.name, self.source, options, stream=self.stream)
+
     def stand_in(self) -> str | None:
         """What stands in for real data (``None`` for a LIBSVM set)."""
         if self.source == "synthetic":
@@ -328,13 +344,18 @@ def load_dataset(spec: DatasetSpec) -> LogisticData:
     )
 
 
-@lru_cache(maxsize=8)
 def dataset_optimum(spec: DatasetSpec) -> LogisticOptimum:
-    """The minimiser of the mean logistic loss on a dataset's training rows (cached per process).
+    """The minimiser of the mean logistic loss on a dataset's training rows (cached per process,
+    shared by the specs that differ only in their test data: :meth:`DatasetSpec.training_only`).
 
     Separable data has no finite minimiser: L-BFGS then stops with ``converged`` false at a
     large ``w`` and a tiny ``f*`` (see :func:`anisoada.problems.logistic_optimum`).
     """
+    return _training_optimum(spec.training_only())
+
+
+@lru_cache(maxsize=8)
+def _training_optimum(spec: DatasetSpec) -> LogisticOptimum:
     from anisoada.problems.logistic import logistic_optimum
 
     data = load_dataset(spec)

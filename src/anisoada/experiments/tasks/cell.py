@@ -35,6 +35,7 @@ from anisoada.experiments.tasks.logistic import (
     MiniBatch,
     _features_times,
     _features_transposed_times,
+    _mean_losses,
     _row_chunks,
 )
 
@@ -129,11 +130,14 @@ class CellTask:
             for stream_seed in self.stream_seeds
         ]
         width = batch_size * len(streams)
+        steps_per_block = self._inner.steps_per_block(width)
         for chunks in zip(*streams):
             rows = np.concatenate(chunks, axis=1)
-            block = self._inner._gather_block(rows.ravel())
-            for start in range(0, len(block.rows), width):
-                yield (CellBatch(self._inner._slice(block, start, start + width), batch_size),)
+            for first in range(0, len(rows), steps_per_block):
+                block = self._inner._gather_block(rows[first : first + steps_per_block].ravel())
+                for start in range(0, len(block.rows), width):
+                    batch = self._inner._slice(block, start, start + width)
+                    yield (CellBatch(batch, batch_size),)
 
     def loss(self, batch: CellBatch) -> torch.Tensor:
         """The K losses, with autograd into the weight blocks."""
@@ -192,27 +196,61 @@ class CellTask:
     def _losses_and_gradients(self, batch: CellBatch) -> tuple[np.ndarray, list[np.ndarray]]:
         """The K losses and each block's gradient, every lane on its own stream's rows.
 
-        The losses are :func:`~anisoada.experiments.tasks.logistic` ``_mean_losses`` of each
-        lane's own ``M`` margins (the same contiguous sum), the gradient ``X_Bᵀ c / M`` with
-        ``c`` zero off the lane's stream: the numbers of the lane's ordinary run.
+        The losses are each lane's mean of ``−log s(m_i)`` over its own ``M`` margins (the same
+        contiguous sum as ``LogisticTask``), the gradient ``X_Bᵀ c / M`` over its own rows: the
+        numbers of the lane's ordinary run. Small steps multiply the ``S·M`` rows once for
+        every lane (the other streams' coefficients set to zero, which adds exact zeros);
+        larger ones, where the ``S``-fold arithmetic would outweigh the calls it saves, take one
+        product per stream over that stream's lanes.
         """
-        M, K, S = batch.batch_size, self.lanes, len(self.stream_seeds)
         weights = np.concatenate([block.detach().numpy() for block in self.blocks], axis=1)
+        if batch.batch_size * len(self.stream_seeds) <= _JOINT_ROWS:
+            losses, gradient = self._joint(batch, weights)
+        else:
+            losses, gradient = self._per_stream(batch, weights)
+        return losses, [
+            np.ascontiguousarray(gradient[:, a:b]) for a, b in zip(self._edges, self._edges[1:])
+        ]
+
+    def _joint(self, batch: CellBatch, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        M, K, S = batch.batch_size, self.lanes, len(self.stream_seeds)
         margins = _features_times(batch.rows, weights)
         terms = np.empty((K, S * M))
         log_expit(margins, out=terms.T)
         np.negative(terms, out=terms)
         sums = np.add.reduce(terms.reshape(K, S, M), axis=2)
         losses = sums[np.arange(K), self.lane_stream] / M
-        coefficients = np.negative(margins, out=margins)
-        expit(coefficients, out=coefficients)
-        np.negative(coefficients, out=coefficients)
+        coefficients = _coefficients(margins)
         coefficients *= self._own_rows(M)
         gradient = _features_transposed_times(batch.rows, coefficients, weights.shape[0])
-        np.divide(gradient, M, out=gradient)
-        return losses, [
-            np.ascontiguousarray(gradient[:, a:b]) for a, b in zip(self._edges, self._edges[1:])
-        ]
+        return losses, np.divide(gradient, M, out=gradient)
+
+    def _per_stream(self, batch: CellBatch, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        M, d = batch.batch_size, weights.shape[0]
+        losses = np.empty(self.lanes)
+        gradient = np.empty_like(weights)
+        for stream, lanes in enumerate(self._stream_lanes):
+            rows = self._inner._slice(batch.rows, stream * M, (stream + 1) * M)
+            margins = _features_times(rows, np.ascontiguousarray(weights[:, lanes]))
+            losses[lanes] = _mean_losses(margins)
+            part = _features_transposed_times(rows, _coefficients(margins), d)
+            gradient[:, lanes] = np.divide(part, M, out=part)
+        return losses, gradient
+
+    @property
+    def _stream_lanes(self) -> list[np.ndarray]:
+        return [np.flatnonzero(self.lane_stream == s) for s in range(len(self.stream_seeds))]
+
+
+#: Up to this many rows a step (``S·M``), the streams are multiplied as one batch.
+_JOINT_ROWS = 256
+
+
+def _coefficients(margins: np.ndarray) -> np.ndarray:
+    """``c_i = −s(−m_i)`` in place of the margins (``LogisticTask``'s arithmetic)."""
+    coefficients = np.negative(margins, out=margins)
+    expit(coefficients, out=coefficients)
+    return np.negative(coefficients, out=coefficients)
 
 
 class _CellLoss(torch.autograd.Function):

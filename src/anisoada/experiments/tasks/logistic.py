@@ -297,10 +297,7 @@ class LogisticTask:
         """Each step's micro-batches of the rows :func:`sample_rows` draws."""
         micro = min(micro_batch_size, batch_size)
         n = self.X.shape[0]
-        steps_per_block = _STEPS_PER_CHUNK
-        if sp.issparse(self.X):
-            step_entries = max(1, batch_size * self.X.nnz // n)
-            steps_per_block = max(1, min(_STEPS_PER_CHUNK, _BLOCK_ENTRIES // step_entries))
+        steps_per_block = self.steps_per_block(batch_size)
         for chunk in _row_chunks(n, batch_size, seed=seed, start_step=start_step):
             for first in range(0, len(chunk), steps_per_block):
                 block = self._gather_block(chunk[first : first + steps_per_block].ravel())
@@ -309,6 +306,15 @@ class LogisticTask:
                         self._slice(block, start + i, start + min(i + micro, batch_size))
                         for i in range(0, batch_size, micro)
                     )
+
+    def steps_per_block(self, rows_per_step: int) -> int:
+        """How many steps' rows one gather takes: a chunk's worth, or for sparse ``X`` as many as
+        keep a block near ``_BLOCK_ENTRIES`` stored entries (a large batch's chunk of 256 steps
+        would be gathered at once otherwise, and most of it perhaps never trained on)."""
+        if not sp.issparse(self.X):
+            return _STEPS_PER_CHUNK
+        step_entries = max(1, rows_per_step * self.X.nnz // self.X.shape[0])
+        return max(1, min(_STEPS_PER_CHUNK, _BLOCK_ENTRIES // step_entries))
 
     def loss(self, batch: MiniBatch | np.ndarray) -> torch.Tensor:
         return _BatchLogisticLoss.apply(self.weights, self._batch(batch))
