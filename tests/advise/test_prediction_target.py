@@ -48,7 +48,7 @@ def _cells():
             "box_lambda_max": "adagrad", "box_lambda_max_log_ratio": [-0.5, -0.4, -0.3, -0.2][i],
             "box_lambda_max_can_favour_sgd": False,
             "dataset_sweep_cost": 100.0, "dataset_pilot_cost": 15.0,
-            "dataset_sweep_wall": 10.0, "dataset_pilot_wall": 4.0, "dataset_evidence_wall": 1.0,
+            "dataset_sweep_cpu": 10.0, "dataset_pilot_cpu": 1.2, "dataset_evidence_wall": 1.0,
         })  # fmt: skip
     return pd.DataFrame.from_records(records)
 
@@ -65,7 +65,10 @@ def test_scores_count_ties_and_refuse_to_score_a_predictor_that_cannot_be_wrong(
         assert "not a test" in scores.loc[name, "note"]
     assert scores.loc["combined", "spearman"] == pytest.approx(1.0)
     assert scores.loc["combined", "cost_sample_lanes"] == pytest.approx(0.15)
-    assert scores.loc["combined", "cost_wall"] == pytest.approx(0.5)
+    # CPU: the pilot's 2 × 1.2 s of runs against 2 × 10 s of sweep runs; the evidence apart.
+    assert scores.loc["combined", "cost_cpu"] == pytest.approx(0.12)
+    assert scores.loc["combined", "cost_evidence"] == pytest.approx(0.1)
+    assert scores.loc["theory", "cost_cpu"] == 0.0
     table = calibration(_cells())
     top = table[table["bin_low"] == 0.9].iloc[0]
     assert top["cells"] == 4 and top["accuracy"] == pytest.approx(0.75)
@@ -126,6 +129,7 @@ def test_quick_target_end_to_end_on_a_tiny_family(tmp_path):
     assert cells.loc[0, "observed"] in ("adagrad", "sgd", "tie")
     scores = pd.read_csv(output.files["predictors.csv"]).set_index("predictor")
     assert 0 < scores.loc["combined", "cost_sample_lanes"] < 1
+    assert 0 < scores.loc["combined", "cost_cpu"] < 1
     record = json.loads((tmp_path / "reproduction.json").read_text())
-    assert set(record["targets"]) == {"accuracy", "spearman", "pilot_cost"}
+    assert set(record["targets"]) == {"accuracy", "spearman", "pilot_cost", "pilot_cpu"}
     assert "accuracy" in output.summary

@@ -2,29 +2,39 @@
 
 At each batch size ``M`` the pilot runs SGD, AdaGrad and AdaGrad-Norm in two stages:
 
-1. **search** — the whole learning-rate grid as the lanes of one run per optimizer, one seed,
-   for a fraction ``search_fraction`` of the budget (at least ``min_search_steps`` steps, never
-   more than the budget), with one grid extension where the best rate is at an edge;
-2. **confirm** — at the *full* budget, the searched rate and its neighbour on the side the
-   longer horizon moves it to (the extrapolation to the budget): for SGD the grid point below
-   (``bracket_sgd``: a constant step that suits a short run is too large for a long one, whose
-   noise floor it sets), for AdaGrad and AdaGrad-Norm the point above (``bracket_adaptive``:
-   their effective step ``η/√(Σ_s g_s²)`` shrinks like ``η/√t``, so a longer run needs a larger
+1. **search** — the whole learning-rate grid of each optimizer, one seed, for a fraction
+   ``search_fraction`` of the budget's steps (at least ``min_search_steps``, never more than the
+   budget), with one grid extension where the best rate is at an edge;
+2. **confirm** — at the *full* budget, on ``seeds`` seeds (independent of the search's and of
+   any sweep's), a bracket around each searched rate, shifted the way a longer horizon moves the
+   best rate (the extrapolation to the budget): for SGD the searched rate and the grid point
+   below (``bracket_sgd``: a constant step that suits a short run is too large for a long one,
+   whose noise floor it sets), for AdaGrad the rate and the point above (``bracket_adagrad``:
+   its effective step ``η/√(Σ_s g_s²)`` shrinks like ``η/√t``, so a longer run needs a larger
    ``η``; on the design set the short search chose AdaGrad's rate a half-decade below the full
-   sweep's in most cells). The better of the two is chosen on the first seed and run alone on
-   the remaining seeds (``seeds`` in all), with the sweep's selection rule and its paired
-   verdict (:mod:`anisoada.experiments.verdict`).
+   sweep's in most cells), for AdaGrad-Norm one rate between the two (``bracket_norm``; its
+   verdict against SGD is reported, not used). The rate of each optimizer is then chosen among
+   its bracket by the sweep's own selection rule (the tail loss averaged over the seeds) and the
+   seeds' paired log ratios at the chosen rates are the pilot's evidence
+   (:mod:`anisoada.experiments.verdict`).
 
-The pilot's seeds are drawn from ``base_seed`` (default 1000), so its mini-batches are
-independent of a full sweep's (base seed 0): a pilot that agrees with a sweep does so on other
-samples.
+Where the problem allows it (logistic regression), each stage at a batch size is **one cell
+run** (:mod:`anisoada.experiments.runs.cell`): every optimizer, seed and rate as a lane of one
+pass, each lane's numbers those of its ordinary run. Only the last ``tail_evaluations``
+evaluation points of the usual cadence are computed — what the selection rule reads — and only
+the training loss (a LIBSVM set's test split is left out: nothing here reads test metrics).
 
-**Cost**, stated as sample-lanes: each run costs the samples it processed times the learning
-rates it trained side by side (a lane costs a column of the products; a run of one rate per
-process costs the same per rate). The full tuned sweep it stands for is ``grid points × seeds
-× budget`` per (optimizer, batch size) before any extension — a lower bound on the real sweep's
-cost, so the printed fraction is an upper bound. Wall time is reported beside it (small runs
-carry a fixed per-step overhead, so the wall-time fraction is larger).
+**Cost.** Two measures, both printed:
+
+* *sample-lanes* — per run, the samples it processed times the lanes it trained (a lane costs
+  its share of the products and of the update, whichever way runs are cut), against the full
+  tuned sweep's ``optimizers × grid points × seeds × budget`` per batch size before any
+  extension (a lower bound on the sweep, so the fraction is an upper bound);
+* *CPU seconds* of the runs (each run's ``run.json``), against the measured sweep where one
+  was run (:mod:`anisoada.reproduce.prediction`).
+
+The pilot's seeds derive from ``base_seed`` (default 1000), so its mini-batches are independent
+of a full sweep's (base seed 0): a pilot that agrees with a sweep does so on other samples.
 """
 
 from __future__ import annotations
@@ -40,12 +50,13 @@ import numpy as np
 import pandas as pd
 
 from anisoada.experiments import LRGrid, OptimizerSpec, SweepConfig, run_sweep
-from anisoada.experiments.runs import ProblemSpec
+from anisoada.experiments.runs import DatasetSpec, ProblemSpec
 from anisoada.experiments.selection import SelectionRule, seed_scores
 from anisoada.experiments.verdict import GAP_FLOOR
 from anisoada.train import Budget
 
 __all__ = [
+    "PILOT_OPTIMIZERS",
     "PilotCell",
     "PilotResult",
     "PilotSettings",
@@ -54,7 +65,7 @@ __all__ = [
     "sample_lanes",
 ]
 
-#: The three methods the pilot compares (registry keys).
+#: The three methods the pilot compares (registry keys), the baseline first.
 PILOT_OPTIMIZERS = ("sgd", "adagrad", "adagrad_norm")
 
 
@@ -65,26 +76,29 @@ class PilotSettings:
     Attributes:
         grid: Learning rates of the search stage (default: the reproduction sweeps' grid,
             10^-3 … 10^2 at two per decade), extended at most ``grid.max_extensions`` times.
-        search_fraction: Budget fraction of the search stage.
+        search_fraction: Fraction of the budget's steps the search stage trains.
         min_search_steps: Fewest steps of a search run (capped at the budget's steps).
-        bracket_sgd: Multipliers of SGD's searched rate tried at the full budget.
-        bracket_adaptive: The same for AdaGrad and AdaGrad-Norm.
+        bracket_sgd, bracket_adagrad, bracket_norm: Multipliers of each optimizer's searched
+            rate tried at the full budget.
         seeds: Seeds of the confirm stage (the paired verdict's sample size).
         base_seed: Seed the pilot's streams derive from.
-        evaluations: Evaluation points per run.
+        evaluations: The evaluation cadence (points per run, as a sweep's ``evaluations``).
+        tail_evaluations: How many of the last points of that cadence are computed.
         reference_seeds: Seeds of the full tuned sweep the cost is compared with.
     """
 
     grid: LRGrid = field(
         default_factory=lambda: LRGrid(low=1e-3, high=1e2, per_decade=2, max_extensions=1)
     )
-    search_fraction: float = 0.15
+    search_fraction: float = 0.1
     min_search_steps: int = 3
     bracket_sgd: tuple[float, ...] = (10**-0.5, 1.0)
-    bracket_adaptive: tuple[float, ...] = (1.0, 10**0.5)
+    bracket_adagrad: tuple[float, ...] = (1.0, 10**0.5)
+    bracket_norm: tuple[float, ...] = (10**0.25,)
     seeds: int = 3
     base_seed: int = 1000
     evaluations: int = 20
+    tail_evaluations: int = 4
     reference_seeds: int = 3
 
     def __post_init__(self) -> None:
@@ -94,13 +108,19 @@ class PilotSettings:
             raise ValueError(
                 f"the pilot needs at least 2 seeds for a paired test; got {self.seeds}"
             )
-        for bracket in (self.bracket_sgd, self.bracket_adaptive):
+        for bracket in (self.bracket_sgd, self.bracket_adagrad, self.bracket_norm):
             if not bracket or any(not b > 0 for b in bracket):
                 raise ValueError(f"a bracket must hold positive multipliers; got {bracket!r}")
+        if self.tail_evaluations < 2:
+            raise ValueError(
+                "tail_evaluations must be at least 2 (the selection rule's stability test "
+                f"compares consecutive points); got {self.tail_evaluations}"
+            )
 
     def bracket(self, optimizer: str) -> tuple[float, ...]:
         """The multipliers tried at the full budget for an optimizer (registry key)."""
-        return self.bracket_sgd if optimizer == "sgd" else self.bracket_adaptive
+        brackets = {"sgd": self.bracket_sgd, "adagrad_norm": self.bracket_norm}
+        return brackets.get(optimizer, self.bracket_adagrad)
 
 
 @dataclass(frozen=True)
@@ -152,16 +172,17 @@ class PilotResult:
     reference_run: tuple[str, str] | None = None
 
     def reference_vectors(self) -> dict[str, np.ndarray] | None:
-        """The stored vectors of the reference run (AdaGrad, seed 0, smallest batch size)."""
+        """The weights of the reference run (AdaGrad, first seed, smallest batch size)."""
         if self.reference_run is None:
             return None
         from anisoada.experiments.store import ResultsStore
 
         root, run_id = self.reference_run
         try:
-            return ResultsStore(root).read_vectors(run_id)
+            vectors = ResultsStore(root).read_vectors(run_id)
         except FileNotFoundError:
             return None
+        return vectors
 
     @property
     def cost_fraction(self) -> float:
@@ -187,25 +208,35 @@ class PilotResult:
 
 
 def run_seconds(root: str | Path, rows: pd.DataFrame) -> float:
-    """Seconds the runs in ``rows`` took when they trained (their ``run.json`` wall times).
+    """CPU seconds the runs in ``rows`` took when they trained (their ``run.json``; the wall
+    time where a record has no CPU time).
 
-    Unlike the elapsed time of a sweep, this does not shrink when stored runs are reused.
+    Unlike the elapsed time of a sweep, this does not shrink when stored runs are reused, and
+    unlike wall time it does not grow when other processes share the machine.
     """
     from anisoada.experiments.store import ResultsStore
 
     if rows.empty:
         return 0.0
     store = ResultsStore(root)
-    return float(sum(store.read_info(str(run_id)).get("wall_time", 0.0)
-                     for run_id in rows["run_id"].unique()))  # fmt: skip
+    total = 0.0
+    for run_id in rows["run_id"].unique():
+        info = store.read_info(str(run_id))
+        total += float(info.get("cpu_time", info.get("wall_time", 0.0)))
+    return total
 
 
 def sample_lanes(rows: pd.DataFrame) -> float:
-    """Sample-lanes of the runs in ``rows``: per run, its last ``samples`` × its lanes."""
+    """Sample-lanes of the runs in ``rows``: per run, its last ``samples`` × its lanes.
+
+    A lane is one (optimizer, seed, learning rate) of a run: an ordinary run's lanes are its
+    rates, a cell run's every optimizer, seed and rate it trains.
+    """
     if rows.empty:
         return 0.0
-    per_run = rows.groupby("run_id").agg(samples=("samples", "max"), lanes=("lr", "nunique"))
-    return float((per_run["samples"] * per_run["lanes"]).sum())
+    lanes = rows.drop_duplicates(["run_id", "optimizer", "seed", "lr"]).groupby("run_id").size()
+    samples = rows.groupby("run_id")["samples"].max()
+    return float((samples * lanes.reindex(samples.index)).sum())
 
 
 def run_pilot(
@@ -230,19 +261,20 @@ def run_pilot(
         n_train: Training rows (for an epoch budget).
         settings: The pilot's cut.
         optimizers: Registry keys, ``"sgd"`` first (the baseline).
-        jobs: Worker processes.
+        jobs: Worker processes (problems without cell runs only: a cell stage is one run).
         progress: Show progress bars.
     """
     started = time.perf_counter()
     settings = PilotSettings() if settings is None else settings
     out = Path(out)
+    if isinstance(problem, DatasetSpec):
+        problem = problem.training_only()  # the pilot reads training losses only
     rule = SelectionRule()
     grid_points = len(settings.grid.values())
     total_samples = budget.samples_for(n_train)
+    specs = tuple(OptimizerSpec.create(name) for name in optimizers)
     cells: list[PilotCell] = []
-    cost = 0.0
-    seconds = 0.0
-    reference = 0.0
+    cost = seconds = reference = 0.0
     per_size: dict[int, dict[str, float]] = {}
     selections = []
     reference_run: tuple[str, str] | None = None
@@ -256,23 +288,12 @@ def run_pilot(
         search_steps = min(
             steps, max(settings.min_search_steps, math.ceil(settings.search_fraction * steps))
         )
-        specs = tuple(OptimizerSpec.create(name) for name in optimizers)
-        search = run_sweep(
-            SweepConfig(
-                name=f"pilot-search-{batch_size}",
-                problems=(problem,),
-                optimizers=specs,
-                batch_sizes=(batch_size,),
-                budget=Budget(samples=search_steps * batch_size),
-                lr_grid=settings.grid,
-                seeds=1,
-                base_seed=settings.base_seed,
-                evaluations=min(settings.evaluations, search_steps),
-            ),
-            out / f"search_{batch_size}",
-            jobs=jobs,
+        search = _stage(
+            f"pilot-search-{batch_size}", problem, specs, batch_size,
+            Budget(samples=search_steps * batch_size), settings, seeds=1,
+            base_seed=settings.base_seed, out=out / f"search_{batch_size}", jobs=jobs,
             progress=progress,
-        )
+        )  # fmt: skip
         searched = {}
         for record in search.selection.to_dict("records"):
             best = float(record["best_lr"])
@@ -288,33 +309,26 @@ def run_pilot(
             )
             for spec in specs
         )
-        confirm = run_sweep(
-            SweepConfig(
-                name=f"pilot-confirm-{batch_size}",
-                problems=(problem,),
-                optimizers=confirm_specs,
-                batch_sizes=(batch_size,),
-                budget=budget if total_samples is None else Budget(samples=samples),
-                seeds=settings.seeds,
-                tuning_seeds=1,
-                base_seed=settings.base_seed + 1,
-                evaluations=settings.evaluations,
-            ),
-            out / f"confirm_{batch_size}",
-            jobs=jobs,
-            progress=progress,
-        )
+        confirm = _stage(
+            f"pilot-confirm-{batch_size}", problem, confirm_specs, batch_size,
+            budget if total_samples is None else Budget(samples=samples), settings,
+            seeds=settings.seeds, base_seed=settings.base_seed + 1,
+            out=out / f"confirm_{batch_size}", jobs=jobs, progress=progress,
+        )  # fmt: skip
         selections.append(confirm.selection)
         spent = sample_lanes(search.rows) + sample_lanes(confirm.rows)
         full = float(len(specs) * grid_points * settings.reference_seeds * samples)
+        spent_seconds = run_seconds(out / f"search_{batch_size}", search.rows) + run_seconds(
+            out / f"confirm_{batch_size}", confirm.rows
+        )
         cost += spent
-        seconds += run_seconds(out / f"search_{batch_size}", search.rows)
-        seconds += run_seconds(out / f"confirm_{batch_size}", confirm.rows)
+        seconds += spent_seconds
         reference += full
         per_size[int(batch_size)] = {
             "sample_lanes": spent,
             "reference_sample_lanes": full,
             "fraction": spent / full,
+            "run_seconds": spent_seconds,
             "search_steps": float(search_steps),
             "steps": float(steps),
             "wall_time": time.perf_counter() - size_started,
@@ -324,24 +338,17 @@ def run_pilot(
         chosen = {
             str(r["optimizer"]): float(r["best_lr"]) for r in confirm.selection.to_dict("records")
         }
-        verdicts = confirm.verdicts
         if reference_run is None and "adagrad" in chosen:
-            picked = confirm.rows[
-                (confirm.rows["optimizer"] == "adagrad")
-                & (confirm.rows["seed"] == 0)
-                & (confirm.rows["lr"] == chosen["adagrad"])
-            ]
-            if len(picked):
-                reference_run = (str(out / f"confirm_{batch_size}"), str(picked["run_id"].iloc[0]))
+            reference_run = _reference_run(confirm, out / f"confirm_{batch_size}", chosen)
+        verdicts = confirm.verdicts
         for name in optimizers[1:]:
-            log_ratios = _log_ratios(scores, name, optimizers[0], f_star)
             row = verdicts[verdicts["optimizer"] == name] if len(verdicts) else verdicts
             record = row.iloc[0].to_dict() if len(row) else {}
             cells.append(
                 PilotCell(
                     batch_size=int(batch_size),
                     optimizer=name,
-                    log_ratios=tuple(log_ratios),
+                    log_ratios=tuple(_log_ratios(scores, name, optimizers[0], f_star)),
                     ratio=float(record.get("ratio", math.nan)),
                     ratio_low=float(record.get("ratio_low", math.nan)),
                     ratio_high=float(record.get("ratio_high", math.nan)),
@@ -362,6 +369,54 @@ def run_pilot(
         selection=selection,
         reference_run=reference_run,
     )
+
+
+def _stage(
+    name: str,
+    problem: ProblemSpec,
+    specs: Sequence[OptimizerSpec],
+    batch_size: int,
+    budget: Budget,
+    settings: PilotSettings,
+    *,
+    seeds: int,
+    base_seed: int,
+    out: Path,
+    jobs: int,
+    progress: bool,
+) -> Any:
+    """One stage of the pilot at one batch size: a sweep of cell runs (where the problem has
+    them), tail evaluations only."""
+    return run_sweep(
+        SweepConfig(
+            name=name,
+            problems=(problem,),
+            optimizers=tuple(specs),
+            batch_sizes=(batch_size,),
+            budget=budget,
+            lr_grid=settings.grid,
+            seeds=seeds,
+            base_seed=base_seed,
+            evaluations=settings.evaluations,
+            tail_evaluations=settings.tail_evaluations,
+            cells=True,
+        ),
+        out,
+        jobs=jobs,
+        progress=progress,
+    )
+
+
+def _reference_run(confirm: Any, root: Path, chosen: dict[str, float]) -> tuple[str, str] | None:
+    """The run holding AdaGrad's first seed at its chosen rate (its weights: the reference
+    point of a model's evidence)."""
+    rows = confirm.rows
+    picked = rows[
+        (rows["optimizer"] == "adagrad")
+        & (rows["seed"] == rows["seed"].min())
+        & (rows["lr"] == chosen["adagrad"])
+    ]
+    return (str(root), str(picked["run_id"].iloc[0])) if len(picked) else None
 
 
 def _reference(references: pd.DataFrame, name: str) -> float | None:

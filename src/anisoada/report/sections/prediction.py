@@ -21,7 +21,7 @@ _PREDICTOR_COLUMNS = {
     "accuracy_high": "95% high",
     "spearman": "Spearman",
     "cost_sample_lanes": "Cost (sample-lanes)",
-    "cost_wall": "Cost (wall)",
+    "cost_cpu": "Cost (CPU)",
     "note": "Note",
 }
 _CELL_COLUMNS = {
