@@ -168,7 +168,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_executor_arguments(sweep)
     sweep.set_defaults(func=_run_sweep)
 
-    from anisoada.reproduce import PRESETS, TARGET_MODULES
+    from anisoada.reproduce import ALL_PRESETS, TARGET_MODULES
 
     reproduce = subparsers.add_parser(
         "reproduce",
@@ -182,7 +182,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     reproduce.add_argument(
         "targets", nargs="*", default=["all"], help="targets to run (default: all)"
     )
-    reproduce.add_argument("--preset", choices=PRESETS, default="quick")
+    reproduce.add_argument(
+        "--preset",
+        choices=ALL_PRESETS,
+        default="quick",
+        help="quick or paper for every target; heldout for prediction only",
+    )
     _add_execution_arguments(reproduce, default_out="results/<preset>")
     reproduce.add_argument(
         "--no-report",

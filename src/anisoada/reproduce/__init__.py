@@ -29,6 +29,7 @@ from anisoada.experiments import provenance
 from anisoada.schema import files as file_names
 
 __all__ = [
+    "ALL_PRESETS",
     "PRESETS",
     "TARGET_MODULES",
     "Reproduction",
@@ -40,6 +41,9 @@ __all__ = [
 
 #: The presets every target offers.
 PRESETS = ("quick", "paper")
+
+#: Every preset some target offers (the command line's choices).
+ALL_PRESETS = ("quick", "heldout", "paper")
 
 #: Modules exposing ``REPRODUCTION``, in the order ``reproduce all`` runs them.
 TARGET_MODULES: tuple[str, ...] = (
@@ -85,12 +89,15 @@ class Reproduction:
             already stored under ``out``.
         in_all: Whether ``reproduce`` with no target (or ``all``) runs it; a validation target
             that re-runs every other experiment many times over (``prediction``) is run by name.
+        presets: The presets it offers (every target offers :data:`PRESETS`; ``prediction``
+            adds ``heldout``, the data its rule was not designed on).
     """
 
     name: str
     description: str
     run: Callable[..., ReproductionOutput]
     in_all: bool = True
+    presets: tuple[str, ...] = PRESETS
 
 
 def reproductions() -> dict[str, Reproduction]:
@@ -113,14 +120,17 @@ def run_reproductions(
     progress: bool = True,
 ) -> list[ReproductionOutput]:
     """Run the named targets (``["all"]`` or ``[]``: every one) into ``out/<target>``."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}; got {preset!r}")
     targets = reproductions()
     every = [name for name, target in targets.items() if target.in_all]
     selected = every if not names or names == ["all"] else names
     unknown = [name for name in selected if name not in targets]
     if unknown:
         raise ValueError(f"unknown reproduction target(s) {unknown}; known: {['all', *targets]}")
+    for name in selected:
+        if preset not in targets[name].presets:
+            raise ValueError(
+                f"target {name!r} has no preset {preset!r}; use one of {targets[name].presets}"
+            )
     return [
         targets[name].run(preset, Path(out) / name, jobs=jobs, progress=progress)
         for name in selected
