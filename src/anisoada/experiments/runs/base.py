@@ -256,7 +256,9 @@ def spec_from_table(cls: type[_Spec], table: Mapping[str, Any], where: str) -> _
 
 
 _Problem = TypeVar("_Problem", bound=ProblemSpec)
-_Run = TypeVar("_Run", bound="SingleProcessRun[Any]")
+_Run = TypeVar("_Run", bound=RunOfLanes)
+#: A run class as make_run calls it: ``(problem, optimizer, batch_size, seed, lrs, settings)``.
+_RunClass = Callable[[Any, OptimizerSpec, int, int, tuple[float, ...], RunSettings], _Run]
 
 
 class ProblemSpecBase(Generic[_Run]):
@@ -272,7 +274,7 @@ class ProblemSpecBase(Generic[_Run]):
     extra_tables: ClassVar[tuple[str, ...]] = ()
     distributed: ClassVar[bool] = False
 
-    def _run_class(self) -> type[_Run]:
+    def _run_class(self) -> _RunClass[_Run]:
         raise NotImplementedError
 
     def make_run(
