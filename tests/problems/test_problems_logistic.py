@@ -137,3 +137,31 @@ def test_separable_data_stops_at_a_tiny_loss_and_a_growing_w():
     tighter = logistic_optimum(X, y, gtol=1e-12)
     assert np.linalg.norm(tighter.w) > np.linalg.norm(optimum.w)
     assert tighter.f_star < optimum.f_star
+
+
+def test_wide_problems_take_the_same_newton_steps_in_the_row_space(monkeypatch):
+    # More columns than rows but a finite minimiser: each row a_i also appears as −a_i/2 with
+    # the same label, so the pair's loss log(1 + e^{−m}) + log(1 + e^{m/2}) has a finite best
+    # margin m* = 2 log u with u³ − u − 2 = 0 (where s(−m) = s(m/2)/2, u = e^{m/2}), and 30
+    # independent rows in 90 dimensions can all take it. The d × d Newton and the row-space
+    # Newton reach the same w*.
+    import anisoada.problems.logistic as module
+
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(30, 90))
+    X = np.vstack([A, -0.5 * A])
+    y = np.tile(np.where(rng.random(30) < 0.5, 1.0, -1.0), 2)
+    full = module.logistic_optimum(X, y)
+    monkeypatch.setattr(module, "_NEWTON_MAX_COLUMNS", 60)  # 90 columns, 60 rows: row space
+    wide = module.logistic_optimum(X, y)
+    assert full.converged and wide.converged and "row space" in wide.message
+    margins = y * (X @ wide.w)
+    u = max(root.real for root in np.roots([1.0, 0.0, -1.0, -2.0]) if abs(root.imag) < 1e-12)
+    np.testing.assert_allclose(margins[:30], 2 * np.log(u), rtol=1e-8)
+    assert wide.f_star == pytest.approx(full.f_star, rel=1e-14)
+    np.testing.assert_allclose(X @ wide.w, X @ full.w, rtol=1e-8)
+    # They differ off the row space only: the d × d solve (condition ~1e10 from its tiny
+    # damping) lets ~1e-6 leak into X's null space; the row-space w* is the minimum-norm one.
+    basis, _ = np.linalg.qr(X.T)
+    np.testing.assert_allclose(basis @ (basis.T @ wide.w), wide.w, atol=1e-12)
+    assert np.linalg.norm(wide.w) <= np.linalg.norm(full.w)
