@@ -33,6 +33,7 @@ from anisoada.train import Budget, DistributedContext, Task, TrainConfig, TrainR
 
 __all__ = [
     "CellProblem",
+    "OneProcessRun",
     "ProblemSpec",
     "ProblemSpecBase",
     "Resources",
@@ -329,8 +330,25 @@ def thread_policy(threads: str) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+class OneProcessRun:
+    """A run identified by the hash of its :meth:`identity` that trains in one process on one
+    CPU: what :class:`SingleProcessRun` and the cell run share."""
+
+    def identity(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def run_id(self) -> str:
+        """Hash of :meth:`identity`."""
+        return identity_hash(self.identity())
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(num_cpus=1.0)
+
+
 @dataclass(frozen=True)
-class SingleProcessRun(Generic[_Problem]):
+class SingleProcessRun(OneProcessRun, Generic[_Problem]):
     """What the run kinds that train in one process share (logistic, quadratic, a user's module).
 
     The identity of a (problem, optimizer, batch size, seed, learning rates, settings), its hash
@@ -363,15 +381,6 @@ class SingleProcessRun(Generic[_Problem]):
             "lrs": list(self.lrs),
             **settings_identity(self.settings),
         }
-
-    @property
-    def run_id(self) -> str:
-        """Hash of :meth:`identity`."""
-        return identity_hash(self.identity())
-
-    @property
-    def resources(self) -> Resources:
-        return Resources(num_cpus=1.0)
 
     @property
     def data_seed(self) -> int:

@@ -33,11 +33,11 @@ import pandas as pd
 
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
 from anisoada.experiments.runs.base import (
-    Resources,
+    OneProcessRun,
     RunClock,
     RunSettings,
     derive_seed,
-    identity_hash,
+    thread_policy,
 )
 from anisoada.experiments.runs.logistic import DatasetSpec, load_dataset
 from anisoada.experiments.store import ResultsStore, provenance
@@ -57,7 +57,7 @@ class CellLane:
 
 
 @dataclass(frozen=True)
-class CellRun:
+class CellRun(OneProcessRun):
     """Every lane of one (logistic problem, batch size), trained in one pass.
 
     Attributes:
@@ -122,15 +122,6 @@ class CellRun:
             identity["budget_steps"] = budget.steps
         return identity
 
-    @property
-    def run_id(self) -> str:
-        """Hash of :meth:`identity`."""
-        return identity_hash(self.identity())
-
-    @property
-    def resources(self) -> Resources:
-        return Resources(num_cpus=1.0)
-
     def execute(
         self,
         root: Path,
@@ -139,16 +130,8 @@ class CellRun:
         log: Callable[[str], None] | None = None,
     ) -> None:
         """Train and store the run (single-threaded, as an ordinary logistic run)."""
-        import threadpoolctl
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with threadpoolctl.threadpool_limits(1):
-                self._execute(Path(root))
-        finally:
-            torch.set_num_threads(threads)
+        with thread_policy("torch+blas"):
+            self._execute(Path(root))
 
     def _execute(self, root: Path) -> None:
         from anisoada.experiments.bundle import OptimizerBundle
