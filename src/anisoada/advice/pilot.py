@@ -51,6 +51,7 @@ import pandas as pd
 
 from anisoada.experiments import LRGrid, OptimizerSpec, SweepConfig, run_sweep
 from anisoada.experiments.runs import DatasetSpec, ProblemSpec
+from anisoada.experiments.runs.base import CellProblem
 from anisoada.experiments.selection import SelectionRule, seed_scores
 from anisoada.experiments.verdict import GAP_FLOOR
 from anisoada.train import Budget
@@ -269,6 +270,8 @@ def run_pilot(
     out = Path(out)
     if isinstance(problem, DatasetSpec):
         problem = problem.training_only()  # the pilot reads training losses only
+    if isinstance(problem, CellProblem):
+        jobs = 1  # a stage is one cell run: a pool would only add its start-up
     rule = SelectionRule()
     grid_points = len(settings.grid.values())
     total_samples = budget.samples_for(n_train)

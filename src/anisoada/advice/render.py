@@ -116,8 +116,9 @@ def render_advice(advice: Advice) -> str:
     lines.append(
         f"Pilot cost: {100 * pilot.cost_fraction:.1f}% of the full tuned sweep in sample-lanes "
         f"({pilot.cost_sample_lanes:.3g} of {pilot.reference_sample_lanes:.3g}; the sweep counted "
-        "without grid extensions, so this is an upper bound); "
-        f"pilot wall time {pilot.wall_time:.1f} s"
+        "without grid extensions, so this is an upper bound); its runs took "
+        f"{pilot.run_seconds:.2f} CPU-seconds, {pilot.wall_time:.1f} s of wall time in all "
+        "(`anisoada reproduce prediction` measures the CPU fraction against real sweeps)"
     )
     lines.append("")
     lines.append("Rule and what would change each verdict:")
