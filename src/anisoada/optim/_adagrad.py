@@ -42,29 +42,22 @@ the iterates are bit for bit those of the clipped update. Not for the delayed st
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Unpack
 
 import torch
 from torch import Tensor
 
 from anisoada.optim import _compiled
-from anisoada.optim._box import Bounds, Box, ClipPlanner, project_
-from anisoada.optim._checks import (
-    check_bool,
-    check_delayed_start,
-    check_eps_placement,
-    check_kernel,
-    check_lr,
-    check_no_zero_division,
-    check_nonnegative,
-)
+from anisoada.optim._box import Box, ClipPlanner, project_
+from anisoada.optim._checks import check_kernel, check_no_zero_division, check_sparse_lr
 from anisoada.optim._common import (
+    AccumulatorOptimizer,
     GroupBatch,
-    GroupOptimizer,
+    Params,
+    StepContext,
     has_fused_kernel,
     largest_lr,
-    start_step,
 )
 from anisoada.optim._compiled import AdaGradOptions, adagrad_compiled_
 from anisoada.optim._workspace import Workspace, effective_gradient, kept, scratch
@@ -84,21 +77,14 @@ def _compile_threshold(kernel: str) -> int | None:
     return {"fast": _compiled.COMPILE_MIN_NUMEL, "compiled": 0, "eager": None}[kernel]
 
 
+@AccumulatorOptimizer.functional
 def adagrad(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     state_sums: Sequence[Tensor],
     *,
     lr: float | Tensor,
-    eps: float = 1e-10,
-    eps_placement: str = "outside",
-    weight_decay: float = 0.0,
-    maximize: bool = False,
-    delayed: bool = False,
-    boxes: Sequence[Box | None] | None = None,
-    state_steps: Sequence[Tensor] | None = None,
-    workspaces: Sequence[Workspace] | None = None,
-    kernel: str = "fast",
+    **options: Unpack[AccumulatorOptimizer.FunctionalKwargs],
 ) -> None:
     r"""One AdaGrad step on every tensor of ``params``, in place.
 
@@ -151,48 +137,29 @@ def adagrad(
             f"Invalid grads/state_sums lengths: {len(grads)}/{len(state_sums)} "
             f"(expected one per parameter, {n})"
         )
-    check_lr(lr)
-    if eps == 0 and state_sums:
+    hyper, context = AccumulatorOptimizer.functional_call("adagrad", lr, options)
+    if hyper.eps == 0 and state_sums:
         # The class checks v_0 once; a caller of the functional form may pass any accumulator.
-        check_no_zero_division(eps, min(float(v.min()) for v in state_sums))
-    _adagrad_valid_lr(
-        params, grads, state_sums, lr=lr, eps=eps, eps_placement=eps_placement,
-        weight_decay=weight_decay, maximize=maximize, delayed=delayed, boxes=boxes,
-        state_steps=state_steps, workspaces=workspaces, kernel=kernel,
-    )  # fmt: skip
+        check_no_zero_division(hyper.eps, min(float(v.min()) for v in state_sums))
+    _adagrad_step(params, grads, state_sums, hyper, context)
 
 
-def _adagrad_valid_lr(
+def _adagrad_step(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     state_sums: Sequence[Tensor],
-    *,
-    lr: float | Tensor,
-    eps: float,
-    eps_placement: str,
-    weight_decay: float,
-    maximize: bool,
-    delayed: bool,
-    boxes: Sequence[Box | None] | None,
-    state_steps: Sequence[Tensor] | None,
-    workspaces: Sequence[Workspace] | None,
-    kernel: str,
+    options: AdaGradOptions,
+    context: StepContext,
 ) -> None:
-    """:func:`adagrad` for an ``lr`` the caller has checked (the class checks a tensor once)."""
-    check_nonnegative("eps", eps)
-    check_eps_placement(eps_placement)
-    check_nonnegative("weight_decay", weight_decay)
-    options = AdaGradOptions(
-        lr, float(eps), eps_placement, float(weight_decay), bool(maximize), bool(delayed)
-    )
-    boxes = start_step(len(params), boxes, state_steps)
-    if check_kernel(kernel, KERNELS) == "reference":
+    """:func:`adagrad` with its hyperparameters checked (the class checks a tensor ``lr`` once)."""
+    boxes = context.start(len(params))
+    if check_kernel(context.kernel, KERNELS) == "reference":
         for p, g, v, box in zip(params, grads, state_sums, boxes):
             _adagrad_reference_tensor(p, g, v, box, options)
         return
     _adagrad_fast(
-        params, grads, state_sums, boxes, workspaces, options,
-        compile_min_numel=_compile_threshold(kernel),
+        params, grads, state_sums, boxes, context.workspaces, options,
+        compile_min_numel=_compile_threshold(context.kernel),
     )  # fmt: skip
 
 
@@ -228,11 +195,7 @@ def _adagrad_reference_sparse(
             f"Invalid weight_decay value: {weight_decay} with a sparse gradient (the L2 term is "
             "dense); use weight_decay=0, or dense gradients (e.g. nn.Embedding(sparse=False))"
         )
-    if isinstance(lr, Tensor) and lr.numel() != 1:
-        raise ValueError(
-            f"Invalid lr value: tensor of shape {tuple(lr.shape)} with a sparse gradient "
-            "(per-coordinate step sizes need dense gradients)"
-        )
+    check_sparse_lr(lr)
     grad = grad.coalesce()
     indices, values = grad._indices(), grad._values()
     if maximize:
@@ -311,8 +274,9 @@ def _adagrad_fast(
             continue
         elif fusable and eps_placement == "outside":
             fused_batches.setdefault((p.device, p.dtype), []).append(i)
-        elif fusable:
-            _adagrad_inside_fused_tensor(p, g, v, box, workspace, options)
+        elif fusable:  # ε inside
+            _inside_through_fused_kernel(p, g, v, workspace, options)
+            project_(p, box, workspace)
         else:
             _adagrad_inplace_tensor(p, g, v, box, workspace, options)
     for indices in fused_batches.values():
@@ -361,7 +325,7 @@ def _fused_step_counter(param: Tensor, workspace: Workspace | None) -> Tensor:
 def _shifted_accumulator(state_sum: Tensor, eps: float, workspace: Workspace | None) -> Tensor:
     """``S = v + ε``, kept in the workspace and rebuilt only when ``v`` changed elsewhere.
 
-    :func:`_adagrad_inside_fused_tensor` adds ``g²`` to ``v`` and to ``S`` alike, and records
+    :func:`_inside_through_fused_kernel` adds ``g²`` to ``v`` and to ``S`` alike, and records
     ``v``'s version counter afterwards: an unchanged ``v`` (same tensor, same version, same ε)
     means ``S`` still equals ``v + ε`` up to the rounding of the sums.
     """
@@ -385,11 +349,10 @@ def _version(tensor: Tensor) -> float:
         return math.nan
 
 
-def _adagrad_inside_fused_tensor(
+def _inside_through_fused_kernel(
     param: Tensor,
     grad: Tensor,
     state_sum: Tensor,
-    box: Box | None,
     workspace: Workspace | None,
     options: AdaGradOptions,
 ) -> None:
@@ -397,7 +360,7 @@ def _adagrad_inside_fused_tensor(
 
     With ``S_t = v_t + ε``, ``g_t/√(v_t + ε) = g_t/√S_t`` and ``S_t = S_{t−1} + g_t²``:
     the fused kernel with ``ε = 0`` run on ``S`` is the ε-inside step; ``v`` then takes ``g_t²``
-    in a second pass (and a box its clip). ``S`` and ``v`` hold the same sums, rounded apart.
+    in a second pass. ``S`` and ``v`` hold the same sums, rounded apart.
     """
     lr, eps, _, weight_decay, maximize, _ = options
     g = grad
@@ -422,7 +385,6 @@ def _adagrad_inside_fused_tensor(
     state_sum.addcmul_(g, g)
     if workspace is not None:
         workspace["shifted_sum_tag"] = torch.tensor([_version(state_sum), eps], dtype=torch.float64)
-    project_(param, box, workspace)
 
 
 def _adagrad_inplace_tensor(
@@ -457,7 +419,7 @@ def _adagrad_inplace_tensor(
     project_(param, box, workspace)
 
 
-class AdaGrad(GroupOptimizer):
+class AdaGrad(AccumulatorOptimizer):
     r"""Diagonal AdaGrad with the options the paper's analysis needs.
 
     .. math::
@@ -521,45 +483,15 @@ class AdaGrad(GroupOptimizer):
         Duchi, Hazan & Singer (2011).
     """
 
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        lr: float | Tensor = 1e-2,
-        *,
-        eps: float = 1e-10,
-        eps_placement: str = "outside",
-        initial_accumulator_value: float = 0.0,
-        delayed: bool = False,
-        box: Bounds | None = None,
-        box_radius: float | None = None,
-        weight_decay: float = 0.0,
-        maximize: bool = False,
-        kernel: str = "fast",
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "eps": eps,
-            "eps_placement": eps_placement,
-            "initial_accumulator_value": initial_accumulator_value,
-            "delayed": delayed,
-            "box": box,
-            "box_radius": box_radius,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "kernel": kernel,
-        }
-        super().__init__(params, defaults)
-
     KERNELS = KERNELS
 
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        super()._validate_group(group)
-        check_nonnegative("eps", group["eps"])
-        check_eps_placement(group["eps_placement"])
-        check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
-        check_bool("delayed", group["delayed"])
-        check_delayed_start(group["delayed"], group["initial_accumulator_value"])
-        check_no_zero_division(group["eps"], group["initial_accumulator_value"])
+    def __init__(
+        self,
+        params: Params,
+        lr: float | Tensor = 1e-2,
+        **options: Unpack[AccumulatorOptimizer.Kwargs],
+    ) -> None:
+        super().__init__(params, lr, options)
 
     def _init_param_state(
         self, group: dict[str, Any], param: Tensor, state: dict[str, Any]
@@ -570,16 +502,6 @@ class AdaGrad(GroupOptimizer):
             )
 
     def _step_group(self, group: dict[str, Any], batch: GroupBatch, lr: float | Tensor) -> None:
-        _adagrad_valid_lr(
-            batch.params,
-            batch.grads,
-            [state["sum"] for state in batch.states],
-            lr=lr,
-            boxes=batch.boxes,
-            state_steps=batch.steps,
-            workspaces=batch.workspaces,
-            **{name: group[name] for name in _STEP_OPTIONS},
-        )
-
-
-_STEP_OPTIONS = ("eps", "eps_placement", "weight_decay", "maximize", "delayed", "kernel")
+        sums = [state["sum"] for state in batch.states]
+        options = self._step_options(group, lr)
+        _adagrad_step(batch.params, batch.grads, sums, options, batch.context(group["kernel"]))

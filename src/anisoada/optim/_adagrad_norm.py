@@ -37,24 +37,22 @@ as ``squared_norm``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Unpack
 
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, Box, ClipPlanner, project_
-from anisoada.optim._checks import (
-    check_bool,
-    check_delayed_start,
-    check_eps_placement,
-    check_kernel,
-    check_lr,
-    check_no_zero_division,
-    check_nonnegative,
+from anisoada.optim._box import Box, ClipPlanner, project_
+from anisoada.optim._checks import check_bool, check_kernel, check_no_zero_division
+from anisoada.optim._common import (
+    AccumulatorOptimizer,
+    GroupBatch,
+    Params,
+    StepContext,
 )
-from anisoada.optim._common import GroupBatch, GroupOptimizer, start_step
-from anisoada.optim._workspace import Workspace, effective_gradient
+from anisoada.optim._compiled import AdaGradOptions
+from anisoada.optim._workspace import effective_gradient
 
 __all__ = ["AdaGradNorm", "adagrad_norm", "squared_gradient_norm"]
 
@@ -164,23 +162,16 @@ def _sum_of_squares(tensors: Sequence[Tensor], *, per_column: bool, dtype: torch
     return total
 
 
+@AccumulatorOptimizer.functional
 def adagrad_norm(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     state_sum: Tensor,
     *,
     lr: float | Tensor,
-    eps: float = 1e-10,
-    eps_placement: str = "outside",
-    weight_decay: float = 0.0,
-    maximize: bool = False,
-    delayed: bool = False,
     per_column: bool = False,
     squared_norm: Tensor | None = None,
-    boxes: Sequence[Box | None] | None = None,
-    state_steps: Sequence[Tensor] | None = None,
-    workspaces: Sequence[Workspace] | None = None,
-    kernel: str = "fast",
+    **options: Unpack[AccumulatorOptimizer.FunctionalKwargs],
 ) -> None:
     r"""One AdaGrad-Norm step on a group of tensors, in place.
 
@@ -226,47 +217,27 @@ def adagrad_norm(
         raise ValueError(
             f"Invalid grads length: {len(grads)} (expected one per parameter, {len(params)})"
         )
-    check_lr(lr)
-    if eps == 0:
-        check_no_zero_division(eps, float(state_sum.min()))
-    _adagrad_norm_valid_lr(
-        params, grads, state_sum, lr=lr, eps=eps, eps_placement=eps_placement,
-        weight_decay=weight_decay, maximize=maximize, delayed=delayed, per_column=per_column,
-        squared_norm=squared_norm, boxes=boxes, state_steps=state_steps, workspaces=workspaces,
-        kernel=kernel,
-    )  # fmt: skip
+    hyper, context = AccumulatorOptimizer.functional_call("adagrad_norm", lr, options)
+    if hyper.eps == 0:
+        check_no_zero_division(hyper.eps, float(state_sum.min()))
+    _adagrad_norm_step(params, grads, state_sum, hyper, context, per_column, squared_norm)
 
 
-def _adagrad_norm_valid_lr(
+def _adagrad_norm_step(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     state_sum: Tensor,
-    *,
-    lr: float | Tensor,
-    eps: float,
-    eps_placement: str,
-    weight_decay: float,
-    maximize: bool,
-    delayed: bool,
+    options: AdaGradOptions,
+    context: StepContext,
     per_column: bool,
     squared_norm: Tensor | None,
-    boxes: Sequence[Box | None] | None,
-    state_steps: Sequence[Tensor] | None,
-    workspaces: Sequence[Workspace] | None,
-    kernel: str,
 ) -> None:
-    """:func:`adagrad_norm` for an ``lr`` the caller has checked (the class checks it once)."""
-    check_nonnegative("eps", eps)
-    check_eps_placement(eps_placement)
-    check_nonnegative("weight_decay", weight_decay)
+    """:func:`adagrad_norm` with its hyperparameters checked (the class checks ``lr`` once)."""
+    lr, eps, eps_placement, weight_decay, maximize, delayed = options
     _check_accumulator_dtype("state_sum dtype", state_sum.dtype)
-    boxes = start_step(len(params), boxes, state_steps)
-    if check_kernel(kernel) == "reference":
-        _adagrad_norm_reference(
-            params, grads, state_sum, boxes, lr=lr, eps=eps, eps_placement=eps_placement,
-            weight_decay=weight_decay, maximize=maximize, delayed=delayed,
-            per_column=per_column, squared_norm=squared_norm,
-        )  # fmt: skip
+    boxes = context.start(len(params))
+    if check_kernel(context.kernel) == "reference":
+        _adagrad_norm_reference(params, grads, state_sum, boxes, options, per_column, squared_norm)
         return
     for grad in grads:
         _check_dense(grad)
@@ -276,7 +247,7 @@ def _adagrad_norm_valid_lr(
             grad,
             weight_decay=weight_decay,
             maximize=maximize,
-            workspace=None if workspaces is None else workspaces[i],
+            workspace=context.workspace(i),
         )
         for i, (p, grad) in enumerate(zip(params, grads))
     ]
@@ -287,8 +258,7 @@ def _adagrad_norm_valid_lr(
     has_box = any(b is not None for b in boxes)
     clips = ClipPlanner(_largest_step(scale, squared_norm) if own_norm and has_box else None)
     boxes = [
-        clips.box(p, box, None if workspaces is None else workspaces[i])
-        for i, (p, box) in enumerate(zip(params, boxes))
+        clips.box(p, box, context.workspace(i)) for i, (p, box) in enumerate(zip(params, boxes))
     ]
     for i, (p, g, box) in enumerate(zip(params, effective, boxes)):
         if p.dtype in (torch.float16, torch.bfloat16):
@@ -297,7 +267,7 @@ def _adagrad_norm_valid_lr(
             p.addcmul_(g, scale.to(p.dtype), value=-1.0)
         else:
             p.add_(g, alpha=-scale)
-        project_(p, box, None if workspaces is None else workspaces[i])
+        project_(p, box, context.workspace(i))
     clips.commit()
 
 
@@ -354,17 +324,12 @@ def _adagrad_norm_reference(
     grads: Sequence[Tensor],
     state_sum: Tensor,
     boxes: Sequence[Box | None],
-    *,
-    lr: float | Tensor,
-    eps: float,
-    eps_placement: str,
-    weight_decay: float,
-    maximize: bool,
-    delayed: bool,
+    options: AdaGradOptions,
     per_column: bool,
     squared_norm: Tensor | None,
 ) -> None:
     """The update as written: the group concatenated into one vector (or one matrix)."""
+    lr, eps, eps_placement, weight_decay, maximize, delayed = options
     effective = []
     for p, grad in zip(params, grads):
         _check_dense(grad)
@@ -390,7 +355,7 @@ def _adagrad_norm_reference(
         project_(p, box)
 
 
-class AdaGradNorm(GroupOptimizer):
+class AdaGradNorm(AccumulatorOptimizer):
     r"""AdaGrad-Norm: one scalar step size per parameter group, adapted by the gradient norm.
 
     .. math::
@@ -416,11 +381,13 @@ class AdaGradNorm(GroupOptimizer):
         initial_accumulator_value: ``b_0² ≥ 0`` (``> 0`` when ``delayed``).
         delayed: Use ``b_{t−1}`` in the step.
         per_column: One accumulator per column of the last dimension of the group's parameters.
-        box: ``(low, high)`` bounds (floats or broadcastable tensors).
+        box: ``(low, high)`` bounds (floats or broadcastable tensors); the clip is skipped
+            while no step can reach a face.
         box_radius: ``r > 0``: the box ``w_1 ± r`` around each parameter's first iterate.
-        weight_decay: L2 coefficient added to the gradient.
-        maximize: Ascend instead of descend.
-        kernel: ``"fast"`` (default) or ``"reference"``.
+        weight_decay: L2 coefficient added to the gradient, and so to the group's norm.
+        maximize: Ascend instead of descend (the norm, and so ``b``, is unchanged).
+        kernel: ``"fast"`` (default: the squared norm in one pass, then one in-place update
+            per tensor) or ``"reference"`` (the group concatenated into one vector).
 
     Example:
         >>> w = torch.nn.Parameter(torch.tensor([0.0, 0.0]))
@@ -441,44 +408,17 @@ class AdaGradNorm(GroupOptimizer):
 
     def __init__(
         self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        params: Params,
         lr: float | Tensor = 1e-2,
         *,
-        eps: float = 1e-10,
-        eps_placement: str = "outside",
-        initial_accumulator_value: float = 0.0,
-        delayed: bool = False,
         per_column: bool = False,
-        box: Bounds | None = None,
-        box_radius: float | None = None,
-        weight_decay: float = 0.0,
-        maximize: bool = False,
-        kernel: str = "fast",
+        **options: Unpack[AccumulatorOptimizer.Kwargs],
     ) -> None:
-        defaults = {
-            "lr": lr,
-            "eps": eps,
-            "eps_placement": eps_placement,
-            "initial_accumulator_value": initial_accumulator_value,
-            "delayed": delayed,
-            "per_column": per_column,
-            "box": box,
-            "box_radius": box_radius,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "kernel": kernel,
-        }
-        super().__init__(params, defaults)
+        super().__init__(params, lr, options, per_column=per_column)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         super()._validate_group(group)
-        check_nonnegative("eps", group["eps"])
-        check_eps_placement(group["eps_placement"])
-        check_nonnegative("initial_accumulator_value", group["initial_accumulator_value"])
-        check_bool("delayed", group["delayed"])
         check_bool("per_column", group["per_column"])
-        check_delayed_start(group["delayed"], group["initial_accumulator_value"])
-        check_no_zero_division(group["eps"], group["initial_accumulator_value"])
         if group["per_column"]:
             widths = {p.shape[-1] if p.dim() else None for p in group["params"]}
             if len(widths) != 1 or None in widths:
@@ -500,19 +440,8 @@ class AdaGradNorm(GroupOptimizer):
         elif group["sum"].device != batch.params[0].device:
             # load_state_dict moves per-parameter state, never group entries: follow the params.
             group["sum"] = group["sum"].to(batch.params[0].device)
-        _adagrad_norm_valid_lr(
-            batch.params,
-            batch.grads,
-            group["sum"],
-            lr=lr,
-            squared_norm=None,
-            boxes=batch.boxes,
-            state_steps=batch.steps,
-            workspaces=batch.workspaces,
-            **{name: group[name] for name in _STEP_OPTIONS},
-        )
-
-
-_STEP_OPTIONS = (
-    "eps", "eps_placement", "weight_decay", "maximize", "delayed", "per_column", "kernel"
-)  # fmt: skip
+        options = self._step_options(group, lr)
+        _adagrad_norm_step(
+            batch.params, batch.grads, group["sum"], options, batch.context(group["kernel"]),
+            group["per_column"], None,
+        )  # fmt: skip

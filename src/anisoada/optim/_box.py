@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from anisoada.optim._workspace import Workspace, kept
+from anisoada.optim._workspace import BoxSlack, Workspace, kept
 
 Bounds = tuple[float | Tensor, float | Tensor]
 """``(low, high)``: floats, or tensors broadcastable to the parameter they bound."""
@@ -181,24 +180,6 @@ MIN_SKIPPED_STEPS = 4
 # differences go through one reused buffer per dtype and device, never a parameter-sized one.
 MEASURE_CHUNK_NUMEL = 1 << 18
 _measure_buffers: dict[tuple[torch.dtype, torch.device], Tensor] = {}
-
-
-@dataclass(slots=True)
-class BoxSlack:
-    """What is known of one parameter's distance to the faces of its box (see the module).
-
-    ``slack`` is a lower bound on ``min_i min(w_i − low_i, high_i − w_i)`` in exact arithmetic for
-    the parameter as it was at ``stamp`` (the version counters of the parameter and of a radius
-    box's center, and the parameter's storage); ``box`` is what it was measured against (the
-    center tensor or ``None``, and two floats); ``magnitude`` bounds ``|low|`` and ``|high|``.
-    """
-
-    box: tuple[Tensor | None, float, float]
-    stamp: tuple[int, int, int]
-    slack: float
-    magnitude: float
-    wait: int = 0  # steps on the clipping route before the next measurement
-    backoff: int = 1
 
 
 def _slack_box(param: Tensor, box: Box) -> tuple[Tensor | None, float, float] | None:

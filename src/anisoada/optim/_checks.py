@@ -39,6 +39,15 @@ def check_lr(value: float | Tensor) -> float | Tensor:
     return check_nonnegative("lr", value)
 
 
+def check_sparse_lr(value: float | Tensor) -> None:
+    """A sparse gradient moves only the rows it touches, by one step size: ``lr`` a scalar."""
+    if isinstance(value, Tensor) and value.numel() != 1:
+        raise ValueError(
+            f"Invalid lr value: tensor of shape {tuple(value.shape)} with a sparse gradient "
+            "(per-coordinate step sizes need dense gradients)"
+        )
+
+
 def check_eps_placement(value: Any) -> str:
     """``"outside"`` or ``"inside"``; anything else is a ``ValueError``."""
     if value not in EPS_PLACEMENTS:

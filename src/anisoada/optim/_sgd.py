@@ -13,21 +13,33 @@ The update, for the minibatch-mean gradient ``g_t`` at ``w_t`` (torch's conventi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Unpack
 
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Bounds, Box, project_
+from anisoada.optim._box import Box, project_
 from anisoada.optim._checks import (
     check_bool,
     check_kernel,
     check_lr,
     check_nonnegative,
+    check_sparse_lr,
     check_unit_interval,
 )
-from anisoada.optim._common import GroupBatch, GroupOptimizer, has_fused_kernel, start_step
+from anisoada.optim._common import (
+    STEP_DEFAULTS,
+    GroupBatch,
+    GroupKwargs,
+    GroupOptimizer,
+    Params,
+    StepContext,
+    StepKwargs,
+    has_fused_kernel,
+    merged_kwargs,
+    with_explicit_signature,
+)
 from anisoada.optim._workspace import Workspace, effective_gradient, scratch
 
 __all__ = ["SGD", "sgd"]
@@ -51,7 +63,18 @@ class SGDOptions(NamedTuple):
     weight_decay: float
     maximize: bool
 
+    @classmethod
+    def checked(cls, lr: float | Tensor, options: Mapping[str, Any]) -> SGDOptions:
+        """``momentum``, ``dampening``, ``nesterov``, ``weight_decay`` and ``maximize`` of
+        ``options``, checked; ``lr`` as given."""
+        momentum, dampening, nesterov = _check_momentum(
+            options["momentum"], options["dampening"], options["nesterov"]
+        )
+        weight_decay = check_nonnegative("weight_decay", options["weight_decay"])
+        return cls(lr, momentum, dampening, nesterov, weight_decay, bool(options["maximize"]))
 
+
+@with_explicit_signature(STEP_DEFAULTS)
 def sgd(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
@@ -61,12 +84,7 @@ def sgd(
     momentum: float = 0.0,
     dampening: float = 0.0,
     nesterov: bool = False,
-    weight_decay: float = 0.0,
-    maximize: bool = False,
-    boxes: Sequence[Box | None] | None = None,
-    state_steps: Sequence[Tensor] | None = None,
-    workspaces: Sequence[Workspace] | None = None,
-    kernel: str = "fast",
+    **options: Unpack[StepKwargs],
 ) -> None:
     r"""One SGD step on every tensor of ``params``, in place.
 
@@ -109,44 +127,28 @@ def sgd(
     n = len(params)
     if len(grads) != n:
         raise ValueError(f"Invalid grads length: {len(grads)} (expected one per parameter, {n})")
-    check_lr(lr)
-    _sgd_valid_lr(
-        params, grads, momentum_buffers, lr=lr, momentum=momentum, dampening=dampening,
-        nesterov=nesterov, weight_decay=weight_decay, maximize=maximize, boxes=boxes,
-        state_steps=state_steps, workspaces=workspaces, kernel=kernel,
-    )  # fmt: skip
+    given = merged_kwargs("sgd", options, STEP_DEFAULTS)
+    own = {"momentum": momentum, "dampening": dampening, "nesterov": nesterov}
+    hyper = SGDOptions.checked(check_lr(lr), {**given, **own})
+    _sgd_step(params, grads, momentum_buffers, hyper, StepContext.of(given))
 
 
-def _sgd_valid_lr(
+def _sgd_step(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     momentum_buffers: list[Tensor | None] | None,
-    *,
-    lr: float | Tensor,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    weight_decay: float,
-    maximize: bool,
-    boxes: Sequence[Box | None] | None,
-    state_steps: Sequence[Tensor] | None,
-    workspaces: Sequence[Workspace] | None,
-    kernel: str,
+    options: SGDOptions,
+    context: StepContext,
 ) -> None:
-    """:func:`sgd` for an ``lr`` the caller has checked (the class checks a tensor once)."""
+    """:func:`sgd` with its hyperparameters checked (the class checks a tensor ``lr`` once)."""
     n = len(params)
-    _check_momentum(momentum, dampening, nesterov)
-    check_nonnegative("weight_decay", weight_decay)
-    if momentum != 0 and (momentum_buffers is None or len(momentum_buffers) != n):
+    if options.momentum != 0 and (momentum_buffers is None or len(momentum_buffers) != n):
         raise ValueError(
             "Invalid momentum_buffers value: with momentum > 0 pass a list with one entry "
             f"(None before the first step) per parameter ({n})"
         )
-    boxes = start_step(n, boxes, state_steps)
-    options = SGDOptions(
-        lr, float(momentum), float(dampening), bool(nesterov), float(weight_decay), bool(maximize)
-    )
-    if check_kernel(kernel) == "reference":
+    boxes = context.start(n)
+    if check_kernel(context.kernel) == "reference":
         for i, (p, g) in enumerate(zip(params, grads)):
             buffer = _sgd_reference_tensor(
                 p, g, None if momentum_buffers is None else momentum_buffers[i], options
@@ -155,14 +157,11 @@ def _sgd_valid_lr(
                 momentum_buffers[i] = buffer
             project_(p, boxes[i])
         return
-    _sgd_fast(params, grads, momentum_buffers, boxes, workspaces, options)
+    _sgd_fast(params, grads, momentum_buffers, boxes, context.workspaces, options)
 
 
 def _sgd_reference_tensor(
-    param: Tensor,
-    grad: Tensor,
-    buffer: Tensor | None,
-    options: SGDOptions,
+    param: Tensor, grad: Tensor, buffer: Tensor | None, options: SGDOptions
 ) -> Tensor | None:
     """The update as the formula for one tensor; returns the (new) momentum buffer."""
     lr, momentum, dampening, nesterov, weight_decay, maximize = options
@@ -191,11 +190,7 @@ def _check_sparse_sgd(lr: float | Tensor, momentum: float, weight_decay: float) 
             f"Invalid momentum/weight_decay values: {momentum}/{weight_decay} with a sparse "
             "gradient (both are dense); use plain SGD, AdaGrad, or dense gradients"
         )
-    if isinstance(lr, Tensor) and lr.numel() != 1:
-        raise ValueError(
-            f"Invalid lr value: tensor of shape {tuple(lr.shape)} with a sparse gradient "
-            "(per-coordinate step sizes need dense gradients)"
-        )
+    check_sparse_lr(lr)
 
 
 def _fusable(param: Tensor, grad: Tensor, buffer: Tensor | None) -> bool:
@@ -296,15 +291,20 @@ def _sgd_inplace_tensor(
     return buffer
 
 
-def _check_momentum(momentum: float, dampening: float, nesterov: bool) -> None:
-    check_unit_interval("momentum", momentum)
-    check_unit_interval("dampening", dampening)
-    check_bool("nesterov", nesterov)
+def _check_momentum(momentum: float, dampening: float, nesterov: bool) -> tuple[float, float, bool]:
+    """``(momentum, dampening, nesterov)`` checked: ``μ, τ ∈ [0, 1)``; Nesterov needs ``μ > 0``
+    and ``τ = 0``."""
+    checked = (
+        check_unit_interval("momentum", momentum),
+        check_unit_interval("dampening", dampening),
+        check_bool("nesterov", nesterov),
+    )
     if nesterov and (momentum == 0 or dampening != 0):
         raise ValueError(
             f"Invalid nesterov value: True with momentum={momentum}, dampening={dampening} "
             "(Nesterov momentum needs momentum > 0 and dampening = 0)"
         )
+    return checked
 
 
 class SGD(GroupOptimizer):
@@ -328,11 +328,13 @@ class SGD(GroupOptimizer):
         momentum: ``μ ∈ [0, 1)``; 0 is plain SGD.
         dampening: ``τ ∈ [0, 1)``.
         nesterov: Nesterov momentum.
-        box: ``(low, high)`` bounds (floats or broadcastable tensors).
+        box: ``(low, high)`` bounds (floats or broadcastable tensors), clipped to after each
+            step (the Euclidean projection).
         box_radius: ``r > 0``: the box ``w_1 ± r`` around each parameter's first iterate.
-        weight_decay: L2 coefficient added to the gradient.
+        weight_decay: L2 coefficient added to the gradient, before the momentum buffer.
         maximize: Ascend instead of descend.
-        kernel: ``"fast"`` (default) or ``"reference"``.
+        kernel: ``"fast"`` (default: torch's fused SGD kernel where it applies, in-place passes
+            otherwise) or ``"reference"``.
 
     Example:
         >>> w = torch.nn.Parameter(torch.tensor([1.0]))
@@ -348,30 +350,16 @@ class SGD(GroupOptimizer):
 
     def __init__(
         self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        params: Params,
         lr: float | Tensor = 1e-2,
         *,
         momentum: float = 0.0,
         dampening: float = 0.0,
         nesterov: bool = False,
-        box: Bounds | None = None,
-        box_radius: float | None = None,
-        weight_decay: float = 0.0,
-        maximize: bool = False,
-        kernel: str = "fast",
+        **options: Unpack[GroupKwargs],
     ) -> None:
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "dampening": dampening,
-            "nesterov": nesterov,
-            "box": box,
-            "box_radius": box_radius,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "kernel": kernel,
-        }
-        super().__init__(params, defaults)
+        own = {"momentum": momentum, "dampening": dampening, "nesterov": nesterov}
+        super().__init__(params, lr, options, **own)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         super()._validate_group(group)
@@ -379,19 +367,8 @@ class SGD(GroupOptimizer):
 
     def _step_group(self, group: dict[str, Any], batch: GroupBatch, lr: float | Tensor) -> None:
         buffers = [state.get("momentum_buffer") for state in batch.states]
-        _sgd_valid_lr(
-            batch.params,
-            batch.grads,
-            buffers,
-            lr=lr,
-            boxes=batch.boxes,
-            state_steps=batch.steps,
-            workspaces=batch.workspaces,
-            **{name: group[name] for name in _STEP_OPTIONS},
-        )
+        options = SGDOptions.checked(lr, group)
+        _sgd_step(batch.params, batch.grads, buffers, options, batch.context(group["kernel"]))
         if group["momentum"] != 0:
             for state, buffer in zip(batch.states, buffers):
                 state["momentum_buffer"] = buffer
-
-
-_STEP_OPTIONS = ("momentum", "dampening", "nesterov", "weight_decay", "maximize", "kernel")

@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from anisoada.optim._box import BoxSlack
 
-Workspace = MutableMapping[str, "Tensor | BoxSlack"]
+@dataclass(slots=True)
+class BoxSlack:
+    """What a fast kernel knows of one parameter's distance to the faces of its box.
+
+    Kept by :class:`~anisoada.optim._box.ClipPlanner`, which skips the clip while it cannot act.
+
+    ``slack`` is a lower bound on ``min_i min(w_i − low_i, high_i − w_i)`` in exact arithmetic for
+    the parameter as it was at ``stamp`` (the version counters of the parameter and of a radius
+    box's center, and the parameter's storage); ``box`` is what it was measured against (the
+    center tensor or ``None``, and two floats); ``magnitude`` bounds ``|low|`` and ``|high|``.
+    """
+
+    box: tuple[Tensor | None, float, float]
+    stamp: tuple[int, int, int]
+    slack: float
+    magnitude: float
+    wait: int = 0  # steps on the clipping route before the next measurement
+    backoff: int = 1
+
+
+Workspace = MutableMapping[str, Tensor | BoxSlack]
 """Per-parameter scratch buffers that a fast kernel fills on first use and then reuses, and what
-it has learnt about the parameter's distance to its box (:class:`~anisoada.optim._box.BoxSlack`)."""
+it has learnt about the parameter's distance to its box (a :class:`BoxSlack`)."""
 
 
 def kept(workspace: Workspace | None, name: str) -> Tensor | None:
