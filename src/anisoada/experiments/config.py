@@ -75,15 +75,22 @@ from anisoada.train import Budget
 
 __all__ = ["dump_sweep_config", "load_sweep_config", "sweep_config_from_dict", "sweep_config_toml"]
 
-_TOP_LEVEL = {
-    "name",
-    "batch_sizes",
+#: Top-level keys that become the SweepConfig field of the same name as they are.
+_PLAIN_KEYS = (
     "seeds",
     "base_seed",
     "evaluations",
     "vectorize",
     "cells",
     "tail_evaluations",
+    "tuning_seeds",
+    "baseline",
+    "executor",
+    "ray_address",
+)
+_TOP_LEVEL = {
+    "name",
+    "batch_sizes",
     "divergence_factor",
     "budget",
     "lr_grid",
@@ -91,10 +98,7 @@ _TOP_LEVEL = {
     "problems",
     "optimizers",
     "selection",
-    "tuning_seeds",
-    "baseline",
-    "executor",
-    "ray_address",
+    *_PLAIN_KEYS,
 }
 #: TOML has no null: these keys take the string "none" for "no value".
 _NONE = "none"
@@ -204,18 +208,7 @@ def sweep_config_from_dict(payload: Mapping[str, Any], *, name: str = "sweep") -
         "lr_grid": LRGrid.from_dict(payload.get("lr_grid", {})),
         "divergence_factor": None if divergence == _NONE else divergence,
     }
-    for key in (
-        "seeds",
-        "base_seed",
-        "evaluations",
-        "vectorize",
-        "cells",
-        "tail_evaluations",
-        "tuning_seeds",
-        "baseline",
-        "executor",
-        "ray_address",
-    ):
+    for key in _PLAIN_KEYS:
         if key in payload:
             fields[key] = payload[key]
     if "selection" in payload:

@@ -332,9 +332,39 @@ def thread_policy(threads: str) -> Iterator[None]:
 
 class OneProcessRun:
     """A run identified by the hash of its :meth:`identity` that trains in one process on one
-    CPU: what :class:`SingleProcessRun` and the cell run share."""
+    CPU: what :class:`SingleProcessRun` and the cell run share.
+
+    :meth:`execute` trains in this process under the thread policy :attr:`threads`
+    (:func:`thread_policy`) and writes the run into the store: ``_train_run()`` returns what
+    the store keeps (:class:`RunOutput`), ``_record`` its ``run.json``.
+    """
+
+    #: ``"any"``: the process's thread settings; ``"torch"``: one torch thread; ``"torch+blas"``:
+    #: one torch thread and one BLAS/OpenMP thread. Small problems lose more to thread pools
+    #: than they gain (5-10x on 2 cores); parallelism comes from running runs side by side.
+    threads: ClassVar[str] = "any"
 
     def identity(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def execute(
+        self,
+        root: Path,
+        *,
+        context: DistributedContext | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """Train and store the run, in this process (``context`` and ``log`` are not used)."""
+        with thread_policy(self.threads):
+            started = RunClock()
+            output = self._train_run()
+            record = self._record(started, output)
+            ResultsStore(root).write_run(self.run_id, output.rows, record, output.vectors)
+
+    def _train_run(self) -> RunOutput:
+        raise NotImplementedError
+
+    def _record(self, started: RunClock, output: RunOutput) -> dict[str, Any]:
         raise NotImplementedError
 
     @property
@@ -357,11 +387,6 @@ class SingleProcessRun(OneProcessRun, Generic[_Problem]):
     write the run into the store. A subclass implements ``_train_run()``, which trains the run
     (:meth:`_train`) and returns what the store keeps (:class:`RunOutput`).
     """
-
-    #: ``"any"``: the process's thread settings; ``"torch"``: one torch thread; ``"torch+blas"``:
-    #: one torch thread and one BLAS/OpenMP thread. Small problems lose more to thread pools
-    #: than they gain (5-10x on 2 cores); parallelism comes from running runs side by side.
-    threads: ClassVar[str] = "any"
 
     problem: _Problem
     optimizer: OptimizerSpec
@@ -388,22 +413,8 @@ class SingleProcessRun(OneProcessRun, Generic[_Problem]):
         stream = self.problem.stream_key
         return derive_seed(self.settings.base_seed, stream, self.batch_size, self.seed)
 
-    def execute(
-        self,
-        root: Path,
-        *,
-        context: DistributedContext | None = None,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        """Train and store the run, in this process (``context`` and ``log`` are not used)."""
-        with thread_policy(self.threads):
-            started = RunClock()
-            output = self._train_run()
-            record = run_record(self, started, output.result, **output.fields)
-            ResultsStore(root).write_run(self.run_id, output.rows, record, output.vectors)
-
-    def _train_run(self) -> RunOutput:
-        raise NotImplementedError
+    def _record(self, started: RunClock, output: RunOutput) -> dict[str, Any]:
+        return run_record(self, started, output.result, **output.fields)
 
     def _train(self, task: Task, n_train: int | None = None) -> tuple[TrainResult, int]:
         """Train ``task`` through the one loop; the result and the number of steps.

@@ -23,9 +23,8 @@ table draws.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,13 +34,13 @@ from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
 from anisoada.experiments.runs.base import (
     OneProcessRun,
     RunClock,
+    RunOutput,
     RunSettings,
     derive_seed,
-    thread_policy,
 )
 from anisoada.experiments.runs.logistic import DatasetSpec, load_dataset
-from anisoada.experiments.store import ResultsStore, provenance
-from anisoada.train import Budget, DistributedContext, TrainConfig, TrainResult, train
+from anisoada.experiments.store import provenance
+from anisoada.train import Budget, TrainConfig, TrainResult, train
 
 __all__ = ["CellLane", "CellRun"]
 
@@ -70,6 +69,7 @@ class CellRun(OneProcessRun):
     """
 
     kind: ClassVar[str] = "cell"
+    threads: ClassVar[str] = "torch+blas"
 
     problem: DatasetSpec
     batch_size: int
@@ -122,22 +122,10 @@ class CellRun(OneProcessRun):
             identity["budget_steps"] = budget.steps
         return identity
 
-    def execute(
-        self,
-        root: Path,
-        *,
-        context: DistributedContext | None = None,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        """Train and store the run (single-threaded, as an ordinary logistic run)."""
-        with thread_policy("torch+blas"):
-            self._execute(Path(root))
-
-    def _execute(self, root: Path) -> None:
+    def _train_run(self) -> RunOutput:
         from anisoada.experiments.bundle import OptimizerBundle
         from anisoada.experiments.tasks.cell import CellTask
 
-        started = RunClock()
         data = load_dataset(self.problem)
         n_train = data.X.shape[0]
         seeds = self.seeds
@@ -174,37 +162,39 @@ class CellRun(OneProcessRun):
         )
         result = train(task, optimizer, config)
         ordered = [lane for block in blocks for lane in block]
-        rows = self._rows(result, ordered, n_train)
-        ResultsStore(root).write_run(
-            self.run_id,
-            rows,
+        lanes = [
             {
-                "run_id": self.run_id,
-                "kind": self.kind,
-                "unit": self.identity(),
-                "lanes": [
-                    {
-                        "optimizer": self.optimizers[lane.optimizer].label,
-                        "seed": lane.seed,
-                        "lr": lane.lr,
-                        "status": status,
-                        "steps": lane_steps,
-                    }
-                    for lane, status, lane_steps in zip(ordered, result.status, result.steps)
-                ],
-                "steps_budget": steps,
-                "n_train": n_train,
-                "dataset_description": data.description,
-                **started.elapsed(),
-                "provenance": provenance(),
-            },
-            {
-                "weights": task.weights(),
-                "lrs": np.array([lane.lr for lane in ordered]),
-                "seeds": np.array([lane.seed for lane in ordered]),
-                "optimizers": np.array([self.optimizers[lane.optimizer].label for lane in ordered]),
-            },
-        )
+                "optimizer": self.optimizers[lane.optimizer].label,
+                "seed": lane.seed,
+                "lr": lane.lr,
+                "status": status,
+                "steps": lane_steps,
+            }
+            for lane, status, lane_steps in zip(ordered, result.status, result.steps)
+        ]
+        vectors = {
+            "weights": task.weights(),
+            "lrs": np.array([lane.lr for lane in ordered]),
+            "seeds": np.array([lane.seed for lane in ordered]),
+            "optimizers": np.array([self.optimizers[lane.optimizer].label for lane in ordered]),
+        }
+        fields = {
+            "lanes": lanes,
+            "steps_budget": steps,
+            "n_train": n_train,
+            "dataset_description": data.description,
+        }
+        return RunOutput(self._rows(result, ordered, n_train), result, fields, vectors)
+
+    def _record(self, started: RunClock, output: RunOutput) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "unit": self.identity(),
+            **output.fields,
+            **started.elapsed(),
+            "provenance": provenance(),
+        }
 
     def _rows(self, result: TrainResult, ordered: Sequence[CellLane], n_train: int) -> pd.DataFrame:
         """The loop's rows with each lane's identity columns: an ordinary run's columns."""

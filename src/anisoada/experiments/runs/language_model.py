@@ -43,6 +43,7 @@ from anisoada.experiments.runs.base import (
     run_rows,
     settings_identity,
     spec_from_table,
+    thread_policy,
 )
 from anisoada.experiments.store import ResultsStore
 from anisoada.experiments.tasks.language_model import LanguageModelTask
@@ -395,7 +396,22 @@ class LMRun:
             data: the prepared data of ``problem.data`` (default: prepared here, once per
                 process).
         """
+        from anisoada.models import GPT2_PRESETS
+
         context = context or _single_process(self.problem.device)
+        # A small model trains on one CPU thread wherever it runs (GPT2Preset.single_threaded).
+        one_thread = GPT2_PRESETS[self.problem.model].single_threaded and context.device == "cpu"
+        with thread_policy("torch" if one_thread else "any"):
+            self._execute(root, context, log, keep_checkpoint, data)
+
+    def _execute(
+        self,
+        root: Path,
+        context: DistributedContext,
+        log: Callable[[str], None] | None,
+        keep_checkpoint: bool,
+        data: LMData | None,
+    ) -> None:
         self.problem.check_noise_microbatches(self.batch_size, context.world_size)
         store = ResultsStore(root)
         run_id = self.run_id
