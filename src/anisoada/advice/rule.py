@@ -153,41 +153,29 @@ def combine(
     regime = "noise" if batch_size <= noise_scale else "bias"
     term = noise_ratio if regime == "noise" else bias_ratio
     if not math.isfinite(m):
-        return Verdict(
-            batch_size=batch_size,
-            winner=TIE,
-            confidence=math.nan,
-            probabilities=probabilities,
-            pilot_ratio=pilot_ratio,
-            pilot_low=pilot_low,
-            pilot_high=pilot_high,
-            pilot_verdict=pilot_verdict,
-            predicted_log_ratio=math.nan,
-            theory=theory,
-            theory_ratio=theory_ratio,
-            regime=regime,
-            rule="no pilot comparison (a run diverged at every rate or lacks f*): tie",
-            would_change="a pilot with finite gaps for both methods",
-        )
-    winner = max(probabilities, key=lambda k: probabilities[k])
-    confidence = probabilities[winner]
-    rule = f"pilot: P = {confidence:.2f} for {winner}"
-    if winner == TIE and confidence < 0.5 and theory_valid:
-        side = ADAGRAD if m < 0 else SGD
-        term_side = ADAGRAD if term < 1 else SGD
-        if theory == side and term_side == side:
-            winner = side
-            confidence = probabilities[side]
-            rule = (
-                f"pilot unresolved (P(tie) = {probabilities[TIE]:.2f}); its point estimate, the "
-                f"distance-framed bounds and the {regime}-term ratio agree on {side}"
+        winner, confidence = TIE, math.nan
+        rule = "no pilot comparison (a run diverged at every rate or lacks f*): tie"
+        flips = "a pilot with finite gaps for both methods"
+    else:
+        winner = max(probabilities, key=lambda k: probabilities[k])
+        confidence = probabilities[winner]
+        rule = f"pilot: P = {confidence:.2f} for {winner}"
+        if winner == TIE and confidence < 0.5 and theory_valid:
+            side = ADAGRAD if m < 0 else SGD
+            term_side = ADAGRAD if term < 1 else SGD
+            if theory == side and term_side == side:
+                winner = side
+                confidence = probabilities[side]
+                rule = (
+                    f"pilot unresolved (P(tie) = {probabilities[TIE]:.2f}); its point estimate, "
+                    f"the distance-framed bounds and the {regime}-term ratio agree on {side}"
+                )
+        flips = f"tie if the pilot ratio were within [{math.exp(-h):.3g}, {math.exp(h):.3g}]"
+        if winner == TIE:
+            flips = (
+                f"AdaGrad below a pilot ratio of {math.exp(-h):.3g}, SGD above "
+                f"{math.exp(h):.3g} (now {math.exp(m):.3g})"
             )
-    flips = f"tie if the pilot ratio were within [{math.exp(-h):.3g}, {math.exp(h):.3g}]"
-    if winner == TIE:
-        flips = (
-            f"AdaGrad below a pilot ratio of {math.exp(-h):.3g}, SGD above {math.exp(h):.3g} "
-            f"(now {math.exp(m):.3g})"
-        )
     return Verdict(
         batch_size=batch_size,
         winner=winner,
