@@ -203,13 +203,21 @@ def _slack_box(param: Tensor, box: Box) -> tuple[Tensor | None, float, float] | 
     return None, float(low), float(high)
 
 
-def _same_box(a: tuple[Tensor | None, float, float], b: tuple[Tensor | None, float, float]) -> bool:
-    return a[0] is b[0] and a[1:] == b[1:]
-
-
 def _sum_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype the kernels sum and divide in: float32 at least."""
     return torch.promote_types(dtype, torch.float32)
+
+
+def _still_valid(record: BoxSlack, param: Tensor, box: Box) -> bool:
+    """Whether ``record`` was kept for this box and ``param`` is as the last step left it."""
+    center, a, b = record.box
+    if isinstance(box, RadiusBox):
+        same = center is box.center and a == box.radius
+    else:
+        low, high = box
+        same = center is None and isinstance(low, float) and isinstance(high, float)
+        same = same and (low, high) == (a, b)
+    return same and record.stamp == _stamp(param, center)
 
 
 def _stamp(param: Tensor, center: Tensor | None) -> tuple[int, int, int] | None:
@@ -260,7 +268,10 @@ def _measure(
         smallest, largest = (float(x) for x in torch.aminmax(param))
         magnitude = max((abs(x) for x in (a, b) if math.isfinite(x)), default=0.0)
         slack = min(smallest - a, b - largest)
-    return BoxSlack(box, stamp, math.nextafter(slack, -math.inf), magnitude)
+    # A step's bound is exceeded by the rounding of a few operations in the parameter's dtype
+    # and of a sum in float32 at least (see ClipPlanner).
+    step_factor = 1 + 8 * unit + 64 * torch.finfo(_sum_dtype(param.dtype)).eps
+    return BoxSlack(box, stamp, math.nextafter(slack, -math.inf), magnitude, unit, step_factor)
 
 
 class ClipPlanner:
@@ -296,37 +307,35 @@ class ClipPlanner:
         """The box to clip ``param`` onto after this step: ``box``, or ``None`` (skip the clip)."""
         if box is None or self.max_step is None or workspace is None:
             return box
-        key = _slack_box(param, box)
-        stamp = None if key is None else _stamp(param, key[0])
-        if key is None or stamp is None:
-            workspace.pop(SLACK, None)
-            return box
         record = workspace.get(SLACK)
-        measured = not (
-            isinstance(record, BoxSlack) and record.stamp == stamp and _same_box(record.box, key)
-        )
+        measured = not (isinstance(record, BoxSlack) and _still_valid(record, param, box))
         if measured or not isinstance(record, BoxSlack):
+            key = _slack_box(param, box)
+            stamp = None if key is None else _stamp(param, key[0])
+            if key is None or stamp is None:
+                workspace.pop(SLACK, None)
+                return box
             record = workspace[SLACK] = _measure(param, key, stamp)
-        unit = torch.finfo(param.dtype).eps
-        reach = self.max_step * (1 + 8 * unit + 64 * torch.finfo(_sum_dtype(param.dtype)).eps)
+        self._planned.append((param, record))
+        if not measured and record.wait > 0:  # binding: clipped until the next measurement
+            record.wait -= 1
+            return box
+        unit = record.unit
+        reach = self.max_step * record.step_factor
         scale = record.magnitude + reach
         move = reach + min(3 * reach, 2 * unit * scale)
         margin = 4 * unit * scale
-        if not measured and record.slack - move < margin and record.wait <= 0:
-            record.slack = _measure(param, key, stamp).slack
+        if not measured and record.slack - move < margin:
+            record.slack = _measure(param, record.box, record.stamp).slack
             measured = True
-        self._planned.append((param, record))
         remaining = math.nextafter(record.slack - move, -math.inf)
         # A measurement must buy MIN_SKIPPED_STEPS steps: skipping one step per measurement
         # would read more than the clip it saves.
         if remaining >= margin + ((MIN_SKIPPED_STEPS - 1) * move if measured else 0.0):
-            record.slack, record.wait, record.backoff = remaining, 0, 1
+            record.slack, record.backoff = remaining, 1
             return None
-        if measured:
-            record.backoff = min(2 * record.backoff, MAX_MEASURE_WAIT)
-            record.wait = record.backoff
-        else:
-            record.wait -= 1
+        record.backoff = min(2 * record.backoff, MAX_MEASURE_WAIT)
+        record.wait = record.backoff
         record.slack = -math.inf
         return box
 

@@ -25,6 +25,8 @@ class BoxSlack:
     stamp: tuple[int, int, int]
     slack: float
     magnitude: float
+    unit: float  # the parameter dtype's spacing, finfo.eps
+    step_factor: float  # how far rounding may take a computed step beyond its exact bound
     wait: int = 0  # steps on the clipping route before the next measurement
     backoff: int = 1
 
