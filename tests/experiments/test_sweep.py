@@ -215,6 +215,17 @@ def test_lr_grid_values_are_exact_powers():
         LRGrid(low=0.2, high=0.3, per_decade=1)
 
 
+def test_a_bracket_grid_is_extended_only_where_nothing_can_be_selected():
+    bracket = LRGrid.explicit([0.1, 0.316], max_extensions=1, extend_at_edges=False)
+    assert bracket.next_extension(0.1, [0.1, 0.316], 0) is None  # an edge, on purpose
+    direction, added = bracket.next_extension(float("nan"), [0.1, 0.316], 0)
+    assert direction == "down" and added == pytest.approx((0.1 / 3.16,))
+    assert bracket.next_extension(float("nan"), [0.1, 0.316], 1) is None  # none left
+    assert LRGrid.from_dict(bracket.to_dict()) == bracket
+    with pytest.raises(ValueError, match="extend_at_edges must be true or false"):
+        LRGrid(extend_at_edges="no")
+
+
 def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="exactly one of steps, samples or epochs"):
         Budget(samples=800, epochs=1.0)

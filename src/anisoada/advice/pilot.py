@@ -2,9 +2,12 @@
 
 At each batch size ``M`` the pilot runs SGD, AdaGrad and AdaGrad-Norm in two stages:
 
-1. **search** — the whole learning-rate grid of each optimizer, one seed, for a fraction
+1. **search** — each optimizer's learning rates on one seed, for a fraction
    ``search_fraction`` of the budget's steps (at least ``min_search_steps``, never more than the
-   budget), with one grid extension where the best rate is at an edge;
+   budget): at the smallest batch size the whole grid, at each larger one a window of
+   ``window`` half-decades on either side of the rate confirmed at the batch size before (SGD's
+   best rate grows with the batch until the step is stability-bound, AdaGrad's changes little:
+   the window holds both), with grid extensions where the best rate is at an edge;
 2. **confirm** — at the *full* budget, on ``seeds`` seeds (independent of the search's and of
    any sweep's), a bracket around each searched rate, shifted the way a longer horizon moves the
    best rate (the extrapolation to the budget): for SGD the searched rate and the grid point
@@ -14,8 +17,9 @@ At each batch size ``M`` the pilot runs SGD, AdaGrad and AdaGrad-Norm in two sta
    ``η``; on the design set the short search chose AdaGrad's rate a half-decade below the full
    sweep's in most cells), for AdaGrad-Norm one rate between the two (``bracket_norm``; its
    verdict against SGD is reported, not used). The rate of each optimizer is then chosen among
-   its bracket by the sweep's own selection rule (the tail loss averaged over the seeds) and the
-   seeds' paired log ratios at the chosen rates are the pilot's evidence
+   its bracket by the sweep's own selection rule (the tail loss averaged over the seeds; where
+   no rate of a bracket is stable on every seed, the bracket is extended a half-decade down,
+   once) and the seeds' paired log ratios at the chosen rates are the pilot's evidence
    (:mod:`anisoada.experiments.verdict`).
 
 Where the problem allows it (logistic regression), each stage at a batch size is **one cell
@@ -79,6 +83,8 @@ class PilotSettings:
             10^-3 … 10^2 at two per decade), extended at most ``grid.max_extensions`` times.
         search_fraction: Fraction of the budget's steps the search stage trains.
         min_search_steps: Fewest steps of a search run (capped at the budget's steps).
+        window: Half-decades on either side of the previous batch size's confirmed rate that a
+            later batch size searches.
         bracket_sgd, bracket_adagrad, bracket_norm: Multipliers of each optimizer's searched
             rate tried at the full budget.
         seeds: Seeds of the confirm stage (the paired verdict's sample size).
@@ -92,7 +98,8 @@ class PilotSettings:
         default_factory=lambda: LRGrid(low=1e-3, high=1e2, per_decade=2, max_extensions=1)
     )
     search_fraction: float = 0.1
-    min_search_steps: int = 3
+    min_search_steps: int = 2
+    window: int = 2
     bracket_sgd: tuple[float, ...] = (10**-0.5, 1.0)
     bracket_adagrad: tuple[float, ...] = (1.0, 10**0.5)
     bracket_norm: tuple[float, ...] = (10**0.25,)
@@ -105,6 +112,8 @@ class PilotSettings:
     def __post_init__(self) -> None:
         if not 0 < self.search_fraction <= 1:
             raise ValueError(f"search_fraction must be in (0, 1]; got {self.search_fraction!r}")
+        if self.window < 1:
+            raise ValueError(f"window must be at least one half-decade; got {self.window}")
         if self.seeds < 2:
             raise ValueError(
                 f"the pilot needs at least 2 seeds for a paired test; got {self.seeds}"
@@ -122,6 +131,20 @@ class PilotSettings:
         """The multipliers tried at the full budget for an optimizer (registry key)."""
         brackets = {"sgd": self.bracket_sgd, "adagrad_norm": self.bracket_norm}
         return brackets.get(optimizer, self.bracket_adagrad)
+
+    def search_grid(self, previous: float | None) -> LRGrid:
+        """The search stage's grid: the whole grid, or the window around ``previous``."""
+        if previous is None or not math.isfinite(previous):
+            return self.grid
+        rates = [previous * 10 ** (k / 2) for k in range(-self.window, self.window + 1)]
+        return LRGrid.explicit(rates, max_extensions=self.grid.max_extensions + 1)
+
+    def confirm_grid(self, optimizer: str, searched: float) -> LRGrid:
+        """The confirm stage's bracket around a searched rate; where none of it can be selected
+        (unstable or diverged on some seed) it is extended once, by its own ratio, downwards (a
+        one-rate bracket cannot be)."""
+        rates = sorted({searched * b for b in self.bracket(optimizer)})
+        return LRGrid.explicit(rates, max_extensions=1, extend_at_edges=False)
 
 
 @dataclass(frozen=True)
@@ -277,6 +300,7 @@ def run_pilot(
     total_samples = budget.samples_for(n_train)
     specs = tuple(OptimizerSpec.create(name) for name in optimizers)
     cells: list[PilotCell] = []
+    confirmed: dict[str, float] = {}  # each optimizer's rate at the previous batch size
     cost = seconds = reference = 0.0
     per_size: dict[int, dict[str, float]] = {}
     selections = []
@@ -291,8 +315,11 @@ def run_pilot(
         search_steps = min(
             steps, max(settings.min_search_steps, math.ceil(settings.search_fraction * steps))
         )
+        search_specs = tuple(
+            replace(spec, lr_grid=settings.search_grid(confirmed.get(spec.label))) for spec in specs
+        )
         search = _stage(
-            f"pilot-search-{batch_size}", problem, specs, batch_size,
+            f"pilot-search-{batch_size}", problem, search_specs, batch_size,
             Budget(samples=search_steps * batch_size), settings, seeds=1,
             base_seed=settings.base_seed, out=out / f"search_{batch_size}", jobs=jobs,
             progress=progress,
@@ -304,12 +331,7 @@ def run_pilot(
                 best = float(record["lr_min"])  # every rate diverged: start from the lowest
             searched[str(record["optimizer"])] = best
         confirm_specs = tuple(
-            replace(
-                spec,
-                lr_grid=LRGrid.explicit(
-                    sorted({searched[spec.label] * b for b in settings.bracket(spec.name)})
-                ),
-            )
+            replace(spec, lr_grid=settings.confirm_grid(spec.name, searched[spec.label]))
             for spec in specs
         )
         confirm = _stage(
@@ -341,6 +363,7 @@ def run_pilot(
         chosen = {
             str(r["optimizer"]): float(r["best_lr"]) for r in confirm.selection.to_dict("records")
         }
+        confirmed = {name: lr for name, lr in chosen.items() if math.isfinite(lr)}
         if reference_run is None and "adagrad" in chosen:
             reference_run = _reference_run(confirm, out / f"confirm_{batch_size}", chosen)
         verdicts = confirm.verdicts

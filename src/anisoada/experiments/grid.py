@@ -7,7 +7,9 @@ the smallest or the largest tried (or every rate diverged), the next ``extension
 of the grid's own progression beyond that edge are tried, at most ``max_extensions`` times per
 (problem, optimizer, batch size). Lattice values are computed from the integer ``k``, so the same
 rate is the same float in every run and every round; an explicit list continues with the ratio
-of its two values nearest that edge.
+of its two values nearest that edge. A grid with ``extend_at_edges`` off is extended only when
+no rate can be selected (every one diverged or was unstable): a bracket of rates chosen on
+purpose, where an edge is no sign of a missed optimum.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class LRGrid:
         max_extensions: Extensions allowed per (problem, optimizer, batch size).
         extension_points: Values added per extension (default ``per_decade``: one decade).
         values: An explicit ascending list of rates instead of the lattice.
+        extend_at_edges: Extend where the selected rate is at an edge (the default), or only
+            where no rate could be selected (downwards).
 
     Example:
         >>> LRGrid(low=0.01, high=1.0, per_decade=2).values()
@@ -56,10 +60,15 @@ class LRGrid:
     max_extensions: int = 2
     extension_points: int | None = None
     values_: tuple[float, ...] = ()
+    extend_at_edges: bool = True
 
     def __post_init__(self) -> None:
         _count(self.per_decade, "per_decade", 1)
         _count(self.max_extensions, "max_extensions", 0)
+        if not isinstance(self.extend_at_edges, bool):
+            raise ValueError(
+                f"lr grid extend_at_edges must be true or false; got {self.extend_at_edges!r}"
+            )
         if self.extension_points is not None:
             _count(self.extension_points, "extension_points", 1)
         if self.values_:
@@ -80,14 +89,22 @@ class LRGrid:
 
     @classmethod
     def explicit(
-        cls, values: Sequence[float], *, max_extensions: int = 0, extension_points: int = 1
+        cls,
+        values: Sequence[float],
+        *,
+        max_extensions: int = 0,
+        extension_points: int = 1,
+        extend_at_edges: bool = True,
     ) -> LRGrid:
         """A grid of the given rates (sorted), extended by their own ratio at the edges."""
         rates = sorted(_number(v, "values") for v in values)
         if not rates:
             raise ValueError("an explicit lr grid needs at least one value")
         return cls(
-            max_extensions=max_extensions, extension_points=extension_points, values_=tuple(rates)
+            max_extensions=max_extensions,
+            extension_points=extension_points,
+            values_=tuple(rates),
+            extend_at_edges=extend_at_edges,
         )
 
     @property
@@ -142,6 +159,8 @@ class LRGrid:
         """
         if done >= self.max_extensions or not tried:
             return None
+        if not self.extend_at_edges and not math.isnan(best_lr):
+            return None
         if math.isnan(best_lr) or best_lr == min(tried):
             direction = "down"
         elif best_lr == max(tried):
@@ -160,6 +179,8 @@ class LRGrid:
             payload.update(low=self.low, high=self.high, per_decade=self.per_decade)
         if self.extension_points is not None:
             payload["extension_points"] = self.extension_points
+        if not self.extend_at_edges:
+            payload["extend_at_edges"] = False
         return payload
 
     @classmethod
@@ -167,7 +188,10 @@ class LRGrid:
         """Inverse of :meth:`to_dict`, with one-line errors naming ``where``."""
         if not isinstance(table, dict):
             raise ValueError(f"{where} must be a table; got {table!r}")
-        known = {"low", "high", "per_decade", "max_extensions", "extension_points", "values"}
+        known = {
+            "low", "high", "per_decade", "max_extensions", "extension_points", "values",
+            "extend_at_edges",
+        }  # fmt: skip
         unknown = sorted(set(table) - known)
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in {where}; known: {sorted(known)}")
@@ -183,6 +207,7 @@ class LRGrid:
                     values,
                     max_extensions=fields.get("max_extensions", 0),
                     extension_points=fields.get("extension_points", 1),
+                    extend_at_edges=fields.get("extend_at_edges", True),
                 )
             return cls(**fields)
         except ValueError as error:
