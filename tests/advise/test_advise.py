@@ -219,3 +219,41 @@ def test_real_mushrooms_is_flagged_separable_and_a9a_passes(shared_data, tmp_pat
         assert distance.bias_ratio > 1
     assert checks["mushrooms"]["finite minimiser"] == "FAIL"
     assert checks["a9a"]["finite minimiser"] == "pass"
+
+
+def test_pilot_stages_are_cell_runs_with_a_window_and_a_failed_bracket_is_extended(
+    family, tmp_path
+):
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from anisoada.advice import run_pilot
+    from anisoada.experiments import ResultsStore
+
+    # AdaGrad's bracket 10^3 × the searched rate diverges on every seed: the confirm stage
+    # extends it a half-decade down once (and reports no verdict if that diverges too).
+    settings = replace(FAST, bracket_adagrad=(1e3, 10**3.5))
+    spec = family["adagrad"]
+    result = run_pilot(spec, [16, 128], Budget(epochs=1.0), tmp_path, n_train=1200,
+                       settings=settings)  # fmt: skip
+    for size in (16, 128):
+        for stage in ("search", "confirm"):
+            store = ResultsStore(tmp_path / f"{stage}_{size}")
+            rows = pd.read_parquet(tmp_path / f"{stage}_{size}" / "results.parquet")
+            run_ids = list(rows["run_id"].unique())
+            infos = [store.read_info(run_id) for run_id in run_ids]
+            # One cell run per stage and round: every optimizer (and seed) as lanes.
+            assert {info["kind"] for info in infos} == {"cell"}
+            assert all(info["cpu_time"] > 0 for info in infos)
+    confirm = result.selection.set_index(["batch_size", "optimizer"])
+    assert confirm.loc[(16, "adagrad"), "extensions_down"] == 1
+    assert confirm.loc[(16, "adagrad"), "lrs_tried"] == 3
+    assert confirm.loc[(16, "sgd"), "extensions_down"] == 0  # a stable bracket is kept as is
+    # The second batch size searches ±1 decade (5 half-decade rates) around the rate
+    # confirmed at the first, for SGD whose bracket was stable.
+    search = pd.read_parquet(tmp_path / "search_128" / "selection.parquet").set_index("optimizer")
+    sgd_rate = confirm.loc[(16, "sgd"), "best_lr"]
+    assert search.loc["sgd", "lr_min"] <= sgd_rate / 10 * (1 + 1e-12)
+    assert search.loc["sgd", "lrs_tried"] >= 5 and search.loc["sgd", "lrs_tried"] < 11
+    assert result.per_batch_size[16]["run_seconds"] > 0
