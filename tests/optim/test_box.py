@@ -268,3 +268,17 @@ def test_the_planner_never_skips_a_clip_that_would_act(
         twin.add_(step)
         _box.project_(twin, box)
         assert torch.equal(w, twin)
+
+
+def test_inside_an_outer_compile_every_box_is_clipped(monkeypatch) -> None:
+    # An outer torch.compile fuses the clip into the update itself; the planner's host-side
+    # bookkeeping (version counters, measurements) would only break its graph.
+    counter = _Counter(monkeypatch)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    w = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    optimizer = OPTIMIZERS["adagrad"]([w], lr=0.01, box_radius=1.0)
+    for _ in range(3):
+        w.grad = torch.ones_like(w)
+        optimizer.step()
+    assert counter.skipped == 0 and counter.clipped == 3 and not counter.measured_at
+    assert _box.SLACK not in optimizer._workspaces[w]

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor
 
 from anisoada.optim import _compiled
-from anisoada.optim._box import Box, ClipPlanner, project_
+from anisoada.optim._box import Box, ClipPlanner, plans_clips, project_
 from anisoada.optim._checks import check_kernel, check_no_zero_division, check_sparse_lr
 from anisoada.optim._common import (
     AccumulatorOptimizer,
@@ -255,7 +255,7 @@ def _adagrad_fast(
     lr, eps, eps_placement, weight_decay, maximize, delayed = options
     scalar_standard = not delayed and not isinstance(lr, Tensor)
     fused_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
-    clips = ClipPlanner(_step_bound(options) if any(b is not None for b in boxes) else None)
+    clips = ClipPlanner(_step_bound(options) if plans_clips(boxes) else None)
     boxes = list(boxes)
     for i, (p, g, v) in enumerate(zip(params, grads, state_sums)):
         workspace = None if workspaces is None else workspaces[i]

@@ -43,7 +43,7 @@ from typing import Any, Unpack
 import torch
 from torch import Tensor
 
-from anisoada.optim._box import Box, ClipPlanner, project_
+from anisoada.optim._box import Box, ClipPlanner, plans_clips, project_
 from anisoada.optim._checks import check_bool, check_kernel, check_no_zero_division
 from anisoada.optim._common import (
     AccumulatorOptimizer,
@@ -255,8 +255,8 @@ def _adagrad_norm_step(
     if squared_norm is None:
         squared_norm = _sum_of_squares(effective, per_column=per_column, dtype=state_sum.dtype)
     scale = _step_scale(state_sum, squared_norm, lr, eps, eps_placement, delayed)
-    has_box = any(b is not None for b in boxes)
-    clips = ClipPlanner(_largest_step(scale, squared_norm) if own_norm and has_box else None)
+    bounded = own_norm and plans_clips(boxes)
+    clips = ClipPlanner(_largest_step(scale, squared_norm) if bounded else None)
     boxes = [
         clips.box(p, box, context.workspace(i)) for i, (p, box) in enumerate(zip(params, boxes))
     ]

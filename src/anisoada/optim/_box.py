@@ -274,6 +274,13 @@ def _measure(
     return BoxSlack(box, stamp, math.nextafter(slack, -math.inf), magnitude, unit, step_factor)
 
 
+def plans_clips(boxes: Sequence[Box | None]) -> bool:
+    """Whether a step should plan its clips: some box is set, and no outer ``torch.compile`` is
+    tracing the step (its compiler fuses the clip into the update; the planner's bookkeeping on
+    the host would only break its graph)."""
+    return any(box is not None for box in boxes) and not torch.compiler.is_compiling()
+
+
 class ClipPlanner:
     """Decides, per parameter and step, whether the clip onto its box can be skipped.
 
