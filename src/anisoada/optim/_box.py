@@ -177,8 +177,10 @@ MAX_MEASURE_WAIT = 256
 # parameter (and the center), so it pays only when it saves the clip several times.
 MIN_SKIPPED_STEPS = 4
 # Elements of the parameter and the center compared at a time when measuring a radius box: the
-# differences go through one reused buffer per dtype and device, never a parameter-sized one.
-MEASURE_CHUNK_NUMEL = 1 << 18
+# differences go through one reused buffer per dtype and device, never a parameter-sized one,
+# in few enough chunks that each opens a parallel region only a handful of times (on a busy CPU
+# each region waits for its threads).
+MEASURE_CHUNK_NUMEL = 1 << 22
 _measure_buffers: dict[tuple[torch.dtype, torch.device], Tensor] = {}
 
 
@@ -239,18 +241,14 @@ def _largest_gap(param: Tensor, center: Tensor) -> tuple[float, float]:
         buffer = _measure_buffers[key] = torch.empty(
             MEASURE_CHUNK_NUMEL, dtype=param.dtype, device=param.device
         )
-    extremes = []
+    extremes = [*torch.aminmax(flat_center)]
     for start in range(0, flat_param.numel(), MEASURE_CHUNK_NUMEL):
-        stop = start + MEASURE_CHUNK_NUMEL
-        center_part = flat_center[start:stop]
-        gap = torch.sub(flat_param[start:stop], center_part, out=buffer[: center_part.numel()])
-        extremes += [*torch.aminmax(gap), *torch.aminmax(center_part)]
-    gap_low, gap_high, center_low, center_high = (
-        torch.stack(extremes).view(-1, 4).double().abs().amax(dim=0).tolist()
-        if extremes
-        else [0.0] * 4
-    )
-    return max(gap_low, gap_high), max(center_low, center_high)
+        center_part = flat_center[start : start + MEASURE_CHUNK_NUMEL]
+        gap = buffer[: center_part.numel()]
+        torch.sub(flat_param[start : start + MEASURE_CHUNK_NUMEL], center_part, out=gap)
+        extremes += torch.aminmax(gap)
+    center_low, center_high, *gaps = torch.stack(extremes).double().abs().tolist()
+    return max(gaps), max(center_low, center_high)
 
 
 def _measure(
