@@ -9,6 +9,7 @@ garbage, the wrong format) into a ``ValueError`` that names the file and what to
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -20,7 +21,7 @@ from typing import IO, Any
 TEMPORARY_GLOB = ".*.tmp"
 
 
-def _file_mode() -> int:
+def new_file_mode() -> int:
     """``0o666`` less the process's umask: the mode ``open(path, "w")`` would give."""
     mask = os.umask(0)
     os.umask(mask)
@@ -33,8 +34,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The rename is atomic on POSIX file systems, so ``path`` holds either its old content or
     the complete new one, whenever the process dies. On error the temporary file is removed.
+    A ``path`` that is a directory is refused before anything is written (``IsADirectoryError``
+    naming it), and a failed rename names ``path``, not the temporary file.
     """
     target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
@@ -43,8 +48,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield temporary
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
-        os.chmod(temporary, _file_mode())
-        os.replace(temporary, target)
+        os.chmod(temporary, new_file_mode())
+        try:
+            os.replace(temporary, target)
+        except OSError as error:
+            raise type(error)(error.errno, error.strerror, str(target)) from None
     finally:
         temporary.unlink(missing_ok=True)
 

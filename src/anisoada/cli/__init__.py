@@ -14,7 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from anisoada import __version__
-from anisoada.cli._common import Parser, fail
+from anisoada.cli._common import (
+    Parser,
+    Terminated,
+    fail,
+    one_line_warnings,
+    terminate_as_interrupt,
+)
 
 # Modules that contribute subcommands, in the order they appear in ``--help``.
 _COMMAND_MODULES: tuple[str, ...] = (
@@ -50,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     0 on success; 2 for a usage error or bad input (one line on stderr naming the input and
     what to do, never a traceback); 1 for an internal error (a bug: one line too, the traceback
-    with ``ANISOADA_TRACEBACK=1``); 130 when interrupted. Finished runs are stored as they
-    complete, so any failure keeps what was already computed.
+    with ``ANISOADA_TRACEBACK=1``); 130 when interrupted (Ctrl-C), 143 when terminated
+    (SIGTERM). Warnings are one line each, ``anisoada <command>: warning: …``. Finished runs
+    are stored as they complete, so any failure keeps what was already computed.
     """
     parser = build_parser()
     try:
@@ -62,15 +69,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("anisoada: error: give a command (see anisoada --help)", file=sys.stderr)
         return 2
+    command = _command(args)
     try:
-        status = args.func(args)
-    except KeyboardInterrupt:
+        with one_line_warnings(command), terminate_as_interrupt():
+            status = args.func(args)
+    except KeyboardInterrupt as interrupt:
+        what, code = (
+            ("terminated", 143) if isinstance(interrupt, Terminated) else ("interrupted", 130)
+        )
         print(
-            f"anisoada {args.command}: interrupted; finished runs are stored and a re-run "
-            "resumes from them",
+            f"anisoada {command}: {what}; finished runs are stored and a re-run resumes from them",
             file=sys.stderr,
         )
-        return 130
+        return code
     except SystemExit:
         raise
     except BrokenPipeError:
@@ -81,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as error:
         if os.environ.get("ANISOADA_TRACEBACK"):
             raise
-        return fail(_command(args), error)
+        return fail(command, error)
     return 0 if status is None else int(status)
 
 

@@ -15,12 +15,17 @@ line on stderr with exit status 2. Commands call these helpers rather than repea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import math
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -79,48 +84,91 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {shown.replace('%', '%%')})"
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1 (``argparse`` type; the message names the value, not the function)."""
+#: The largest integer a count may take: every count ends up in an int64 (numpy, torch, parquet).
+INT64_MAX = 2**63 - 1
+
+
+def _integer(text: str, *, low: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
+    if value > INT64_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large (at most {INT64_MAX})")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer ≥ 1 that fits in int64 (``argparse`` type; the message names the value)."""
+    return _integer(text, low=1, what="a positive integer")
 
 
 def non_negative_int(text: str) -> int:
-    """An integer ≥ 0."""
+    """An integer ≥ 0 that fits in int64 (seeds, counts that may be zero)."""
+    return _integer(text, low=0, what="a non-negative integer")
+
+
+def _real(text: str, accept: Callable[[float], bool], what: str) -> float:
+    """A finite number that ``accept`` takes; ``nan``, ``inf`` and ``1e400`` never pass."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}")
-    return value
+        value = math.nan
+    if not (math.isfinite(value) and accept(value)):
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
+    return value + 0.0  # -0.0 -> 0.0
 
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
-    return value
+    return _real(text, lambda value: value > 0, "a positive number")
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number ≥ 0."""
+    return _real(text, lambda value: value >= 0, "a number >= 0")
+
+
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _real(text, lambda value: True, "a finite number")
 
 
 def fraction(text: str) -> float:
     """A number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1; got {text!r}")
-    return value
+    return _real(text, lambda value: 0 <= value <= 1, "a number between 0 and 1")
+
+
+def open_fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (a holdout share, an envelope's coverage)."""
+    return _real(text, lambda value: 0 < value < 1, "a number strictly between 0 and 1")
+
+
+def unit_fraction(text: str) -> float:
+    """A number in [0, 1) (a dropout probability, a warm-up share)."""
+    return _real(text, lambda value: 0 <= value < 1, "a number >= 0 and below 1")
+
+
+def output_directory(text: str) -> Path:
+    """A directory to write into; an empty string (which would mean the working directory)
+    is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a directory; got {text!r}")
+    return Path(text)
+
+
+def output_stem(text: str) -> Path:
+    """The stem of output files (``STEM.npz``, ``STEM.json``): not empty, not a directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file stem such as results/a9a; got {text!r}")
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a directory; give a file stem inside it, such as {path / 'measurement'}"
+        )
+    return path
 
 
 def list_of(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
@@ -141,11 +189,15 @@ class Extend(argparse.Action):
 
     Given twice, the later occurrence replaces the earlier one (as any single-valued option),
     unless the option is repeatable (``append``): then each occurrence adds to the list.
+    ``unique``: an item given twice is a usage error (a batch size or an optimizer listed twice
+    would run twice, or be silently merged).
     """
 
-    def __init__(self, *args: Any, append: bool = False, **keywords: Any) -> None:
+    def __init__(
+        self, *args: Any, append: bool = False, unique: bool = False, **keywords: Any
+    ) -> None:
         super().__init__(*args, **keywords)
-        self.append = append
+        self.append, self.unique = append, unique
 
     def __call__(
         self,
@@ -158,6 +210,10 @@ class Extend(argparse.Action):
         items = [item for value in values for item in value]
         if self.append:  # repeatable: every occurrence adds to the list
             items = [*(getattr(namespace, self.dest, None) or []), *items]
+        if self.unique:
+            repeated = next((item for i, item in enumerate(items) if item in items[:i]), None)
+            if repeated is not None:
+                raise argparse.ArgumentError(self, f"{repeated} is given twice; give each once")
         setattr(namespace, self.dest, items)
 
 
@@ -169,23 +225,28 @@ def add_list(
     help: str,
     metavar: str = "LIST",
     append: bool = False,
+    old_spelling: str | None = None,
     **keywords: Any,
 ) -> argparse.Action:
-    """A list option: ``--flag 8,64,512``, ``--flag 8 64 512`` or both mixed, items checked.
+    """A list option: ``--flag 8,64,512``, ``--flag 8 64 512`` or both mixed, items checked,
+    each item at most once.
 
     ``append``: the option may be repeated, each occurrence adding to the list.
+    ``old_spelling``: a hidden alias filling the same list (see :func:`hidden_alias`).
     """
-    return parser.add_argument(
+    parse: dict[str, Any] = {"nargs": "+", "type": list_of(item), "action": Extend}
+    parse.update(append=append, unique=True)
+    action = parser.add_argument(
         *flags,
-        nargs="+",
-        type=list_of(item),
-        action=Extend,
-        append=append,
         default=None if default is None else list(default),
         metavar=metavar,
         help=help,
+        **parse,
         **keywords,
     )
+    if old_spelling is not None:
+        hidden_alias(parser, old_spelling, action.dest, **parse)
+    return action
 
 
 def hidden_alias(
@@ -302,6 +363,9 @@ def _os_message(error: OSError) -> str:
         return text if text else reason
     where = os.fsdecode(target) if isinstance(target, bytes | os.PathLike) else str(target)
     advice = _OS_ADVICE.get(error.errno or -1, "check the path and try again")
+    if os.path.islink(where) and not os.path.exists(where):
+        reason = "is a symbolic link to a missing location (or a loop of links)"
+        advice = "remove the link or make it point to a directory"
     return f"{where}: {reason.lower() if reason[:1].isupper() else reason} ({advice})"
 
 
@@ -365,3 +429,50 @@ class Parser(argparse.ArgumentParser):
             file=sys.stderr,
         )
         raise SystemExit(2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Warnings and signals while a command runs
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """Show each warning as ``anisoada <command>: warning: <message>`` on one line.
+
+    Python's default shows the warning's source file, line and code: internals a user of the
+    command line cannot act on.
+    """
+    previous = warnings.showwarning
+
+    def show(message: Warning | str, *args: Any, **keywords: Any) -> None:
+        text = " ".join(str(message).split())
+        print(f"anisoada {command}: warning: {text}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it ends like Ctrl-C (runs stay stored)."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` instead of killing the process
+    outright (only in the main thread, where Python delivers signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -17,16 +17,27 @@ starts its runs) removes the temporary files a killed writer left behind, and
 :meth:`ResultsStore.is_complete` checks a run before trusting it: a ``run.json`` that is not a
 JSON object, or a ``rows.parquet`` that is missing or unreadable, makes the run incomplete
 again (the damaged files are removed and the run redone, with a line on stderr naming the
-directory), so a damaged store heals on the next run instead of failing every time.
+directory), so a damaged store heals on the next run instead of failing every time. A run is
+damaged, too, when its ``run.json`` names another run (or none) or its rows lack the identity
+columns (:data:`~anisoada.schema.IDENTITY_COLUMNS` and ``step``). A ``run.json`` written by a
+newer store format (``store_format`` above :data:`STORE_FORMAT`) is refused, never redone: the
+newer results are left as they are.
+
+One process writes a store at a time: :meth:`ResultsStore.prepare` takes an exclusive lock
+(``.anisoada.lock``, held until the store is released), and a second process preparing the same
+directory is refused with a message naming it, instead of deleting the first one's temporary
+files under it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -38,13 +49,20 @@ import pandas as pd
 from anisoada._io import (
     atomic_path,
     load_npz,
+    new_file_mode,
     package_versions,
     read_json,
     remove_temporary_files,
     write_json,
 )
+from anisoada.schema import IDENTITY_COLUMNS
 
-__all__ = ["ResultsStore", "provenance"]
+__all__ = ["STORE_FORMAT", "ResultsStore", "StoreBusyError", "provenance"]
+
+#: Version of the store's layout, recorded in every ``run.json`` as ``store_format``.
+STORE_FORMAT = 1
+#: The lock file of :meth:`ResultsStore.prepare`, in the store's root.
+LOCK_FILE = ".anisoada.lock"
 
 _PACKAGES = ("anisoada", "torch", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn")
 
@@ -96,6 +114,47 @@ def provenance() -> dict[str, Any]:
     }
 
 
+class StoreBusyError(RuntimeError):
+    """Another process holds the store's lock (it is running a sweep into the same directory)."""
+
+
+# Locks this process holds: resolved root -> [file descriptor, number of stores holding it].
+_LOCKS: dict[str, list[int]] = {}
+
+
+def _lock(root: Path) -> str:
+    """Take (or share, within this process) the exclusive lock of the store at ``root``."""
+    key = str(root.resolve())
+    if key in _LOCKS:
+        _LOCKS[key][1] += 1
+        return key
+    descriptor = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, new_file_mode())
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(descriptor, 32).decode("ascii", "replace").strip()
+        os.close(descriptor)
+        by = f" (pid {holder})" if holder.isdigit() else ""
+        raise StoreBusyError(
+            f"{root} is being written by another anisoada process{by}; wait for it to finish, "
+            "or give another output directory"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"{os.getpid()}\n".encode())
+    _LOCKS[key] = [descriptor, 1]
+    return key
+
+
+def _unlock(key: str) -> None:
+    held = _LOCKS.get(key)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] == 0:
+        del _LOCKS[key]
+        os.close(held[0])  # closing the descriptor releases the lock
+
+
 class ResultsStore:
     """Reads and writes the runs of one output directory (see the module docstring).
 
@@ -112,6 +171,7 @@ class ResultsStore:
         # Runs found intact, with the mtimes of run.json and rows.parquet then (re-checked
         # when either changes).
         self._intact: dict[str, tuple[int, int]] = {}
+        self._lock_key: str | None = None
 
     def run_dir(self, run_id: str) -> Path:
         """Directory of one run."""
@@ -120,12 +180,15 @@ class ResultsStore:
     def prepare(self) -> None:
         """Create the store's directory and remove what killed writers left there.
 
-        Call it only while no run of this store is being written (a sweep calls it before
-        starting its runs): every ``.<name>.<random>.tmp`` beside the tables and in each run
-        directory is deleted.
+        A sweep calls it before starting its runs: it takes the store's lock (held until this
+        store object is released; :class:`StoreBusyError` when another process holds it), then
+        deletes every ``.<name>.<random>.tmp`` beside the tables and in each run directory.
         """
         runs = self.root / "runs"
         runs.mkdir(parents=True, exist_ok=True)
+        if self._lock_key is None:
+            self._lock_key = _lock(self.root)
+            weakref.finalize(self, _unlock, self._lock_key)
         remove_temporary_files(self.root)
         for directory in runs.iterdir():
             if directory.is_dir():
@@ -134,36 +197,46 @@ class ResultsStore:
     def is_complete(self, run_id: str) -> bool:
         """Whether the run finished writing: ``run.json`` exists and the run is intact.
 
-        A run whose ``run.json`` is not a JSON object or whose ``rows.parquet`` is missing or
-        unreadable is damaged: its ``run.json`` is removed (so the run is redone and the
-        directory no longer claims to be complete), a line on stderr says so, and the answer
-        is ``False``.
+        A run whose ``run.json`` is not a JSON object or names another run, or whose
+        ``rows.parquet`` is missing, unreadable or lacks the identity columns, is damaged: its
+        ``run.json`` is removed (so the run is redone and the directory no longer claims to be
+        complete), a line on stderr says so, and the answer is ``False``.
+
+        Raises:
+            ValueError: ``run.json`` was written by a newer store format (the run is left
+                alone), or a damaged ``run.json`` cannot be removed (say, it is a directory).
         """
         directory = self.run_dir(run_id)
         info_path, rows_path = directory / "run.json", directory / "rows.parquet"
         try:
             stamp = (info_path.stat().st_mtime_ns, rows_path.stat().st_mtime_ns)
         except FileNotFoundError:
-            if not info_path.is_file():
+            if not info_path.exists():
                 return False
             stamp = None
         if stamp is not None and self._intact.get(run_id) == stamp:
             return True
-        problem = self._damage(info_path, rows_path)
+        problem = self._damage(run_id, info_path, rows_path)
         if problem is None:
             assert stamp is not None
             self._intact[run_id] = stamp
             return True
         self._intact.pop(run_id, None)
+        try:
+            info_path.unlink(missing_ok=True)
+        except OSError as error:
+            raise ValueError(
+                f"run directory {directory} is damaged ({problem}) and its run.json cannot be "
+                f"removed ({error.strerror}); delete {directory} and re-run"
+            ) from None
         print(
             f"anisoada: run directory {directory} is damaged ({problem}); redoing the run",
             file=sys.stderr,
         )
-        info_path.unlink(missing_ok=True)
         return False
 
     @staticmethod
-    def _damage(info_path: Path, rows_path: Path) -> str | None:
+    def _damage(run_id: str, info_path: Path, rows_path: Path) -> str | None:
         """What is wrong with a finished run's files, or None when they are intact."""
         try:
             info = json.loads(info_path.read_bytes().decode("utf-8"))
@@ -171,14 +244,36 @@ class ResultsStore:
             return "run.json is not readable JSON"
         if not isinstance(info, dict):
             return "run.json is not a JSON object"
+        written = info.get("store_format", 1)
+        if isinstance(written, int) and not isinstance(written, bool) and written > STORE_FORMAT:
+            raise ValueError(
+                f"{info_path} was written by a newer anisoada (store format {written}; this one "
+                f"reads up to {STORE_FORMAT}); upgrade anisoada, or give another output directory"
+            )
+        if info.get("run_id") != run_id:
+            return f"run.json is the record of run {info.get('run_id')!r}, not of {run_id!r}"
         if not rows_path.is_file():
             return "rows.parquet is missing"
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         try:
-            pq.read_metadata(rows_path)
+            metadata = pq.read_metadata(rows_path)
         except (OSError, ValueError) as error:  # pyarrow's errors derive from these
             return f"rows.parquet is unreadable: {' '.join(str(error).split())[:100]}"
+        schema = metadata.schema.to_arrow_schema()
+        missing = [name for name in (*IDENTITY_COLUMNS, "step") if name not in schema.names]
+        if missing or metadata.num_rows == 0:
+            return f"rows.parquet has no rows or lacks the columns {missing}"
+        import pyarrow as pa
+
+        numeric = (pa.types.is_integer, pa.types.is_floating)
+        wrong = [
+            name
+            for name in ("batch_size", "seed", "lr", "step")
+            if not any(is_kind(schema.field(name).type) for is_kind in numeric)
+        ]
+        if wrong:
+            return f"rows.parquet holds non-numeric {wrong}"
         return None
 
     def write_run(
@@ -188,7 +283,8 @@ class ResultsStore:
         info: Mapping[str, Any],
         vectors: Mapping[str, np.ndarray] | None = None,
     ) -> None:
-        """Store a finished run: rows, then vectors, then ``run.json`` (the completion mark)."""
+        """Store a finished run: rows, then vectors, then ``run.json`` (the completion mark,
+        with ``run_id`` and ``store_format`` added)."""
         directory = self.run_dir(run_id)
         with atomic_path(directory / "rows.parquet") as temporary:
             rows.to_parquet(temporary, index=False)
@@ -198,7 +294,7 @@ class ResultsStore:
                 # mypy matches **arrays against savez's keyword allow_pickle: bool (a vector
                 # named allow_pickle would be the same clash at run time)
                 np.savez(f, **arrays)  # type: ignore[arg-type]
-        write_json(directory / "run.json", dict(info))
+        write_json(directory / "run.json", {**info, "run_id": run_id, "store_format": STORE_FORMAT})
         (directory / "failed.json").unlink(missing_ok=True)
 
     def write_failure(self, run_id: str, record: Mapping[str, Any]) -> None:
