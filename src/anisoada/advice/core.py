@@ -184,9 +184,10 @@ def advise(
       it can favour SGD at all on this problem (:func:`~anisoada.advice.evidence.framings`);
     * the noise scale ``B_simple = tr Σ / ‖∇f‖²`` and, for multi-block models, the Hessian's
       block heterogeneity;
-    * the pilot (:mod:`anisoada.advice.pilot`): SGD, AdaGrad and AdaGrad-Norm, lr grid searched
-      on short runs as lanes, confirmed at the full budget on ``pilot.seeds`` seeds, at a
-      measured cost fraction of the full sweep (sample-lanes).
+    * the pilot (:mod:`anisoada.advice.pilot`): SGD, AdaGrad and AdaGrad-Norm searched on short
+      runs (every rate a lane), SGD and AdaGrad confirmed at the full budget on ``pilot.seeds``
+      seeds, each stage one cell run; its cost in sample-lanes against the full sweep and in
+      CPU seconds.
 
     **The rule** (:mod:`anisoada.advice.rule`): the pilot's per-seed log ratios predict the full
     sweep's paired verdict (most probable of AdaGrad / tie / SGD, confidence its probability);
@@ -274,7 +275,12 @@ def advise(
         cell = result.cell(m, "adagrad")
         other = result.cell(m, "adagrad_norm")
         if other is not None:
-            norm[m] = other.verdict
+            norm[m] = (
+                other.verdict
+                if other.stage == "confirm"
+                else f"ratio {other.ratio:.3g} (search: 1 seed, "
+                f"{result.per_batch_size[m]['search_steps']:.0f} steps)"
+            )
         verdicts.append(
             combine(
                 m,

@@ -15,12 +15,14 @@ At each batch size ``M`` the pilot runs SGD, AdaGrad and AdaGrad-Norm in two sta
    whose noise floor it sets), for AdaGrad the rate and the point above (``bracket_adagrad``:
    its effective step ``η/√(Σ_s g_s²)`` shrinks like ``η/√t``, so a longer run needs a larger
    ``η``; on the design set the short search chose AdaGrad's rate a half-decade below the full
-   sweep's in most cells), for AdaGrad-Norm one rate between the two (``bracket_norm``; its
-   verdict against SGD is reported, not used). The rate of each optimizer is then chosen among
+   sweep's in most cells). The rate of each optimizer is then chosen among
    its bracket by the sweep's own selection rule (the tail loss averaged over the seeds; where
    no rate of a bracket is stable on every seed, the bracket is extended a half-decade down,
    once) and the seeds' paired log ratios at the chosen rates are the pilot's evidence
-   (:mod:`anisoada.experiments.verdict`).
+   (:mod:`anisoada.experiments.verdict`). AdaGrad-Norm, whose comparison with SGD is evidence
+   and not the verdict, is compared at the search stage only (its tuned rate against SGD's on
+   the search's seed, at the search's horizon): a third optimizer in the full-budget stage would
+   cost a third of its price again.
 
 Where the problem allows it (logistic regression), each stage at a batch size is **one cell
 run** (:mod:`anisoada.experiments.runs.cell`): every optimizer, seed and rate as a lane of one
@@ -73,6 +75,9 @@ __all__ = [
 #: The three methods the pilot compares (registry keys), the baseline first.
 PILOT_OPTIMIZERS = ("sgd", "adagrad", "adagrad_norm")
 
+#: The methods of the full-budget stage (the verdict's two).
+CONFIRMED_OPTIMIZERS = ("sgd", "adagrad")
+
 
 @dataclass(frozen=True)
 class PilotSettings:
@@ -85,8 +90,8 @@ class PilotSettings:
         min_search_steps: Fewest steps of a search run (capped at the budget's steps).
         window: Half-decades on either side of the previous batch size's confirmed rate that a
             later batch size searches.
-        bracket_sgd, bracket_adagrad, bracket_norm: Multipliers of each optimizer's searched
-            rate tried at the full budget.
+        bracket_sgd, bracket_adagrad: Multipliers of each optimizer's searched rate tried at
+            the full budget.
         seeds: Seeds of the confirm stage (the paired verdict's sample size).
         base_seed: Seed the pilot's streams derive from.
         evaluations: The evaluation cadence (points per run, as a sweep's ``evaluations``).
@@ -102,7 +107,6 @@ class PilotSettings:
     window: int = 2
     bracket_sgd: tuple[float, ...] = (10**-0.5, 1.0)
     bracket_adagrad: tuple[float, ...] = (1.0, 10**0.5)
-    bracket_norm: tuple[float, ...] = (10**0.25,)
     seeds: int = 3
     base_seed: int = 1000
     evaluations: int = 20
@@ -118,7 +122,7 @@ class PilotSettings:
             raise ValueError(
                 f"the pilot needs at least 2 seeds for a paired test; got {self.seeds}"
             )
-        for bracket in (self.bracket_sgd, self.bracket_adagrad, self.bracket_norm):
+        for bracket in (self.bracket_sgd, self.bracket_adagrad):
             if not bracket or any(not b > 0 for b in bracket):
                 raise ValueError(f"a bracket must hold positive multipliers; got {bracket!r}")
         if self.tail_evaluations < 2:
@@ -129,8 +133,7 @@ class PilotSettings:
 
     def bracket(self, optimizer: str) -> tuple[float, ...]:
         """The multipliers tried at the full budget for an optimizer (registry key)."""
-        brackets = {"sgd": self.bracket_sgd, "adagrad_norm": self.bracket_norm}
-        return brackets.get(optimizer, self.bracket_adagrad)
+        return self.bracket_sgd if optimizer == "sgd" else self.bracket_adagrad
 
     def search_grid(self, previous: float | None) -> LRGrid:
         """The search stage's grid: the whole grid, or the window around ``previous``."""
@@ -153,7 +156,8 @@ class PilotCell:
 
     ``log_ratios`` are the per-seed ``log((f_A − f*)/(f_SGD − f*))`` at the confirmed rates
     (losses when ``f*`` is unknown); ``verdict`` is the pilot's own paired test
-    (:func:`~anisoada.experiments.verdict.compare_to_baseline`).
+    (:func:`~anisoada.experiments.verdict.compare_to_baseline`). A ``"search"`` cell (AdaGrad-Norm)
+    holds the one seed of the search stage at its horizon, and no test.
     """
 
     batch_size: int
@@ -166,9 +170,11 @@ class PilotCell:
     verdict: str
     lrs: dict[str, float]
     search_lrs: dict[str, float]
+    stage: str = "confirm"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "stage": self.stage,
             "batch_size": self.batch_size,
             "optimizer": self.optimizer,
             "log_ratios": list(self.log_ratios),
@@ -333,6 +339,7 @@ def run_pilot(
         confirm_specs = tuple(
             replace(spec, lr_grid=settings.confirm_grid(spec.name, searched[spec.label]))
             for spec in specs
+            if spec.name in CONFIRMED_OPTIMIZERS
         )
         confirm = _stage(
             f"pilot-confirm-{batch_size}", problem, confirm_specs, batch_size,
@@ -358,32 +365,21 @@ def run_pilot(
             "steps": float(steps),
             "wall_time": time.perf_counter() - size_started,
         }
-        f_star = _reference(confirm.references, problem.name)
-        scores = seed_scores(confirm.rows, confirm.selection, rule)
         chosen = {
             str(r["optimizer"]): float(r["best_lr"]) for r in confirm.selection.to_dict("records")
         }
-        confirmed = {name: lr for name, lr in chosen.items() if math.isfinite(lr)}
+        confirmed = {name: lr for name, lr in {**searched, **chosen}.items() if math.isfinite(lr)}
         if reference_run is None and "adagrad" in chosen:
             reference_run = _reference_run(confirm, out / f"confirm_{batch_size}", chosen)
-        verdicts = confirm.verdicts
         for name in optimizers[1:]:
-            row = verdicts[verdicts["optimizer"] == name] if len(verdicts) else verdicts
-            record = row.iloc[0].to_dict() if len(row) else {}
-            cells.append(
-                PilotCell(
-                    batch_size=int(batch_size),
-                    optimizer=name,
-                    log_ratios=tuple(_log_ratios(scores, name, optimizers[0], f_star)),
-                    ratio=float(record.get("ratio", math.nan)),
-                    ratio_low=float(record.get("ratio_low", math.nan)),
-                    ratio_high=float(record.get("ratio_high", math.nan)),
-                    p_value=float(record.get("p_value", math.nan)),
-                    verdict=str(record.get("verdict", "no verdict")),
-                    lrs={k: chosen.get(k, math.nan) for k in (name, optimizers[0])},
-                    search_lrs={k: searched.get(k, math.nan) for k in (name, optimizers[0])},
-                )
-            )
+            stage, rates = (confirm, chosen) if name in CONFIRMED_OPTIMIZERS else (search, searched)
+            cell = _pilot_cell(
+                stage, rule, batch_size, name, optimizers[0],
+                lrs={k: rates.get(k, math.nan) for k in (name, optimizers[0])},
+                search_lrs={k: searched.get(k, math.nan) for k in (name, optimizers[0])},
+                confirmed=name in CONFIRMED_OPTIMIZERS, problem=problem.name,
+            )  # fmt: skip
+            cells.append(cell)
     selection = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
     return PilotResult(
         cells=tuple(cells),
@@ -394,6 +390,42 @@ def run_pilot(
         per_batch_size=per_size,
         selection=selection,
         reference_run=reference_run,
+    )
+
+
+def _pilot_cell(
+    stage: Any,
+    rule: SelectionRule,
+    batch_size: int,
+    name: str,
+    baseline: str,
+    *,
+    lrs: dict[str, float],
+    search_lrs: dict[str, float],
+    confirmed: bool,
+    problem: str,
+) -> PilotCell:
+    """One optimizer against the baseline at one batch size, from a stage's sweep."""
+    f_star = _reference(stage.references, problem)
+    log_ratios = tuple(
+        _log_ratios(seed_scores(stage.rows, stage.selection, rule), name, baseline, f_star)
+    )
+    verdicts = stage.verdicts
+    row = verdicts[verdicts["optimizer"] == name] if confirmed and len(verdicts) else None
+    record = row.iloc[0].to_dict() if row is not None and len(row) else {}
+    ratio = math.exp(log_ratios[0]) if not confirmed and log_ratios else math.nan
+    return PilotCell(
+        batch_size=int(batch_size),
+        optimizer=name,
+        log_ratios=log_ratios,
+        ratio=float(record.get("ratio", ratio)),
+        ratio_low=float(record.get("ratio_low", math.nan)),
+        ratio_high=float(record.get("ratio_high", math.nan)),
+        p_value=float(record.get("p_value", math.nan)),
+        verdict=str(record.get("verdict", "no verdict" if confirmed else "search only")),
+        lrs=lrs,
+        search_lrs=search_lrs,
+        stage="confirm" if confirmed else "search",
     )
 
 

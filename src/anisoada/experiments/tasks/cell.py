@@ -94,10 +94,14 @@ class CellTask:
         self.lane_stream = np.asarray(owners, dtype=np.intp)
         self._inner = LogisticTask(X, y, lanes=len(owners), X_test=X_test, y_test=y_test)
         d = self._inner.X.shape[1]
-        self.blocks = [
-            torch.nn.Parameter(torch.zeros(d, len(block), dtype=torch.float64)) for block in blocks
-        ]
         self._edges = np.cumsum([0] + [len(block) for block in blocks])
+        # One d × K matrix holds every lane; each block is a view of its columns (a leaf of its
+        # own, sharing the storage), so the products read the matrix as it is and each
+        # optimizer updates its columns in place: no copy in or out on a step.
+        self._weights = torch.zeros(d, int(self._edges[-1]), dtype=torch.float64)
+        self.blocks = [
+            torch.nn.Parameter(self._weights[:, a:b]) for a, b in zip(self._edges, self._edges[1:])
+        ]
         self._masks: dict[int, np.ndarray] = {}
 
     @property
@@ -145,14 +149,15 @@ class CellTask:
 
     def accumulate_gradient(self, batch: CellBatch, scale: float) -> torch.Tensor:
         """``loss(batch)`` and its backward pass weighted by ``scale``, without autograd."""
-        losses, gradients = self._losses_and_gradients(batch)
-        for block, gradient in zip(self.blocks, gradients):
-            if scale != 1.0:  # as LogisticTask: g · 1 = g
-                gradient = gradient * scale
+        losses, gradient = self._losses_and_gradient(batch)
+        if scale != 1.0:  # as LogisticTask: g · 1 = g
+            gradient = gradient * scale
+        full = torch.from_numpy(gradient)
+        for block, a, b in zip(self.blocks, self._edges, self._edges[1:]):
             if block.grad is None:
-                block.grad = torch.from_numpy(gradient)
+                block.grad = full[:, a:b]
             else:
-                block.grad.add_(torch.from_numpy(gradient))
+                block.grad.add_(full[:, a:b])
         return torch.from_numpy(losses)
 
     def weight(self, batch: CellBatch) -> float:
@@ -170,7 +175,7 @@ class CellTask:
 
     def weights(self) -> np.ndarray:
         """The ``d × K`` matrix of every lane's weights, blocks side by side."""
-        return torch.cat([block.detach() for block in self.blocks], dim=1).numpy()
+        return self._weights.numpy().copy()
 
     def state_dict(self) -> dict[str, Any]:
         return {"blocks": [block.detach().clone() for block in self.blocks]}
@@ -182,7 +187,7 @@ class CellTask:
 
     def _sync(self) -> None:
         with torch.no_grad():
-            self._inner.weights.copy_(torch.cat([block.detach() for block in self.blocks], dim=1))
+            self._inner.weights.copy_(self._weights)
 
     def _own_rows(self, batch_size: int) -> np.ndarray:
         """``(S·M, K)`` mask: 1 where the row belongs to the lane's stream, else 0."""
@@ -193,8 +198,8 @@ class CellTask:
             self._masks[batch_size] = mask
         return mask
 
-    def _losses_and_gradients(self, batch: CellBatch) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The K losses and each block's gradient, every lane on its own stream's rows.
+    def _losses_and_gradient(self, batch: CellBatch) -> tuple[np.ndarray, np.ndarray]:
+        """The K losses and the ``d × K`` gradient, every lane on its own stream's rows.
 
         The losses are each lane's mean of ``−log s(m_i)`` over its own ``M`` margins (the same
         contiguous sum as ``LogisticTask``), the gradient ``X_Bᵀ c / M`` over its own rows: the
@@ -203,14 +208,10 @@ class CellTask:
         larger ones, where the ``S``-fold arithmetic would outweigh the calls it saves, take one
         product per stream over that stream's lanes.
         """
-        weights = np.concatenate([block.detach().numpy() for block in self.blocks], axis=1)
+        weights = self._weights.numpy()
         if batch.batch_size * len(self.stream_seeds) <= _JOINT_ROWS:
-            losses, gradient = self._joint(batch, weights)
-        else:
-            losses, gradient = self._per_stream(batch, weights)
-        return losses, [
-            np.ascontiguousarray(gradient[:, a:b]) for a, b in zip(self._edges, self._edges[1:])
-        ]
+            return self._joint(batch, weights)
+        return self._per_stream(batch, weights)
 
     def _joint(self, batch: CellBatch, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         M, K, S = batch.batch_size, self.lanes, len(self.stream_seeds)
@@ -258,18 +259,13 @@ class _CellLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, task: CellTask, batch: CellBatch, *blocks: torch.Tensor) -> torch.Tensor:
-        losses, gradients = task._losses_and_gradients(batch)
-        ctx.save_for_backward(*(torch.from_numpy(g) for g in gradients))
+        losses, gradient = task._losses_and_gradient(batch)
+        ctx.save_for_backward(torch.from_numpy(gradient))
         ctx.edges = task._edges
         return torch.from_numpy(losses)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
-        return (
-            None,
-            None,
-            *(
-                gradient * grad_output[a:b]
-                for gradient, a, b in zip(ctx.saved_tensors, ctx.edges, ctx.edges[1:])
-            ),
-        )
+        (gradient,) = ctx.saved_tensors
+        scaled = gradient * grad_output
+        return (None, None, *(scaled[:, a:b] for a, b in zip(ctx.edges, ctx.edges[1:])))
