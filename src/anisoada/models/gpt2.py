@@ -71,6 +71,13 @@ class GPT2Preset:
             looked up in the local cache only; ``None`` when there is none.
         activation: the MLP's GELU implementation, one of :data:`ACTIVATIONS` (the same
             function up to float rounding; ``"gelu_pytorch_tanh"`` is one fused kernel).
+        single_threaded: train on one torch thread on the CPU. The ``tiny`` preset's matrices
+            are 64 wide: a second thread costs more in synchronisation than it computes (a
+            quick-preset run at batch 512 took 41 s of CPU and 75 s on two threads against
+            7 s and 12 s on one, on two busy cores), so its runs take one thread and a sweep's
+            parallelism comes from runs side by side. The thread count changes the order of
+            float sums, so this also makes a run's numbers the same wherever it trains (a
+            pool worker or the main process).
     """
 
     n_layer: int
@@ -81,6 +88,7 @@ class GPT2Preset:
     dropout: float = 0.0
     hub_name: str | None = None
     activation: str = "gelu_new"
+    single_threaded: bool = False
 
     def __post_init__(self) -> None:
         for name in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size"):
@@ -96,6 +104,10 @@ class GPT2Preset:
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"Invalid GPT2Preset.activation: {self.activation!r}; use one of {ACTIVATIONS}."
+            )
+        if not isinstance(self.single_threaded, bool):
+            raise ValueError(
+                f"Invalid GPT2Preset.single_threaded: {self.single_threaded!r}; use True or False."
             )
 
     def identity(self) -> dict[str, Any]:
@@ -134,7 +146,12 @@ GPT2_PRESETS: dict[str, GPT2Preset] = {
     ),
     # ~0.1M parameters outside the embedding; CPU-sized. No pretrained weights exist for it.
     "tiny": GPT2Preset(
-        n_layer=2, n_head=2, n_embd=64, n_positions=256, activation="gelu_pytorch_tanh"
+        n_layer=2,
+        n_head=2,
+        n_embd=64,
+        n_positions=256,
+        activation="gelu_pytorch_tanh",
+        single_threaded=True,
     ),
 }
 
