@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,14 @@ import numpy as np
 import pandas as pd
 
 from anisoada._io import load_npz, read_json
-from anisoada.cli._common import Extend, add_json, hidden_alias
+from anisoada.cli._common import (
+    Extend,
+    add_command,
+    add_json,
+    hidden_alias,
+    positive_float,
+    print_json,
+)
 from anisoada.theory.prediction import predict
 from anisoada.theory.ratios import rho_D, rho_L, rho_sigma, term_ratios
 
@@ -31,19 +37,25 @@ _PRINTED_COLUMNS = (
 )
 
 
+_DESCRIPTION = """\
+Evaluate the convergence bounds of AdaGrad, SGD and AdaGrad-Norm (up to absolute constants) at
+each batch size for a fixed sample budget N = M·T, and say which guarantee is better. Vectors
+come from --from FILE.npz (arrays L, sigma and optional L0, L1, as written by `anisoada
+measure`; lambda_max from a sibling FILE.json) or from --L/--sigma. A vector option takes
+comma- or space-separated numbers, or @FILE to read them from a text file."""
+
+#: Formats ``--plot`` writes, by file suffix (matplotlib's, less its raw-pixel dumps).
+_PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "pgf", "jpg", "jpeg", "tif", "tiff")
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``bound`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "bound",
+        run_bound,
         help="evaluate the paper's bounds for AdaGrad, SGD and AdaGrad-Norm per batch size",
-        description=(
-            "Evaluate the convergence bounds of AdaGrad, SGD and AdaGrad-Norm (up to absolute "
-            "constants) at each batch size for a fixed sample budget N = M·T, and say which "
-            "guarantee is better. Vectors come from --from FILE.npz (arrays L, sigma and optional "
-            "L0, L1, as written by `anisoada measure`; lambda_max from a sibling FILE.json) or "
-            "from --L/--sigma. A vector option takes comma- or space-separated numbers, or "
-            "@FILE to read them from a text file."
-        ),
+        description=_DESCRIPTION,
     )
     source = parser.add_argument_group("inputs")
     source.add_argument(
@@ -94,9 +106,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="per-coordinate gradient bound; adds Duchi et al.'s nonsmooth bound (convex)",
     )
     scalars = parser.add_argument_group("problem constants")
-    scalars.add_argument(
-        "--D-inf", dest="D_inf", type=float, default=1.0, help="ℓ∞ diameter D_∞ (default 1)"
-    )
+    scalars.add_argument("--D-inf", dest="D_inf", type=float, default=1.0, help="ℓ∞ diameter D_∞")
     scalars.add_argument(
         "--D-2",
         dest="D_2",
@@ -124,14 +134,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_vector_arg,
         nargs="+",
         action=Extend,
+        unique=True,
         default=list(_vector_arg(_DEFAULT_BATCH_SIZES)),
         metavar="M",
         help=f"batch sizes M (default {_DEFAULT_BATCH_SIZES})",
     )
     run.add_argument(
-        "--samples", dest="budget", type=float, default=1e6, help="sample budget N = M·T"
+        "--samples", dest="budget", type=positive_float, default=1e6, help="sample budget N = M·T"
     )
-    hidden_alias(run, "--budget", "budget", type=float)
+    hidden_alias(run, "--budget", "budget", type=positive_float)
     run.add_argument(
         "--setting",
         choices=("convex", "nonconvex"),
@@ -140,51 +151,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(needs --delta; uses L0/L1 when given). Default convex",
     )
     add_json(run)
-    run.add_argument("--plot", type=Path, metavar="FILE.png", help="also save the curves")
-    parser.set_defaults(func=run_bound)
+    run.add_argument(
+        "--plot",
+        type=_plot_path,
+        metavar="FILE.png",
+        help=f"also save the curves ({', '.join(_PLOT_FORMATS[:3])}, ... by the file's suffix)",
+    )
 
 
 def run_bound(args: argparse.Namespace) -> int:
     """Read the inputs, evaluate :func:`predict` and print the table (or JSON)."""
     inputs = _inputs(args)
-    table = predict(
-        L=inputs["L"],
-        sigma=inputs["sigma"],
-        batch_sizes=np.asarray(args.batch_sizes, dtype=float),
-        budget=args.budget,
-        setting=args.setting,
-        D_inf=args.D_inf if args.setting == "convex" else None,
-        D_2=args.D_2 if args.setting == "convex" else None,
-        delta=args.delta,
-        lambda_max=inputs["lambda_max"],
-        L0=inputs["L0"] if args.setting == "nonconvex" else None,
-        L1=inputs["L1"] if args.setting == "nonconvex" else None,
-        G=inputs["G"],
-    )
+    table = _predict(args, inputs, np.asarray(args.batch_sizes, dtype=float))
     if np.all(np.mod(table["batch_size"], 1) == 0):  # whole batch sizes print as integers
         table["batch_size"] = table["batch_size"].astype(np.int64)
     summary = _summary(args, inputs, table)
     if args.plot is not None:
         from anisoada.theory.plot import plot_prediction
 
-        curves = predict(
-            L=inputs["L"],
-            sigma=inputs["sigma"],
-            batch_sizes=np.geomspace(1.0, args.budget, 60),
-            budget=args.budget,
-            setting=args.setting,
-            D_inf=args.D_inf if args.setting == "convex" else None,
-            D_2=args.D_2 if args.setting == "convex" else None,
-            delta=args.delta,
-            lambda_max=inputs["lambda_max"],
-            L0=inputs["L0"] if args.setting == "nonconvex" else None,
-            L1=inputs["L1"] if args.setting == "nonconvex" else None,
-            G=inputs["G"],
-        )
+        curves = _predict(args, inputs, np.geomspace(1.0, args.budget, 60))
         plot_prediction(curves).savefig(args.plot, dpi=150)
     if args.json:
-        payload = {**summary, "rows": table.to_dict(orient="records")}
-        print(json.dumps(_finite_or_none(payload), indent=2, ensure_ascii=False, allow_nan=False))
+        print_json({**summary, "rows": table.to_dict(orient="records")})
         return 0
     print(_render(summary, table))
     if args.plot is not None:
@@ -192,17 +180,53 @@ def run_bound(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace, inputs: dict[str, Any], batch_sizes: np.ndarray) -> Any:
+    """:func:`predict` of the inputs at ``batch_sizes`` in the chosen setting."""
+    convex = args.setting == "convex"
+    return predict(
+        L=inputs["L"],
+        sigma=inputs["sigma"],
+        batch_sizes=batch_sizes,
+        budget=args.budget,
+        setting=args.setting,
+        D_inf=args.D_inf if convex else None,
+        D_2=args.D_2 if convex else None,
+        delta=args.delta,
+        lambda_max=inputs["lambda_max"],
+        L0=None if convex else inputs["L0"],
+        L1=None if convex else inputs["L1"],
+        G=inputs["G"],
+    )
+
+
+def _plot_path(text: str) -> Path:
+    """``--plot FILE``: a file name whose suffix says the format, not a directory."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file such as plot.png")
+    if path.suffix.lower().lstrip(".") not in _PLOT_FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{text}: the suffix gives the format; use one of "
+            + ", ".join(f".{suffix}" for suffix in _PLOT_FORMATS)
+        )
+    return path
+
+
 def _vector_arg(text: str) -> np.ndarray:
     """Numbers separated by commas or whitespace, or ``@FILE`` holding them."""
+    source = "expected at least one number"
     if text.startswith("@"):
         path = Path(text[1:])
+        source = f"{path} holds no numbers"
         try:
-            text = path.read_text()
+            text = path.read_bytes().decode("utf-8")
         except OSError as error:
             raise argparse.ArgumentTypeError(f"cannot read {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise argparse.ArgumentTypeError(f"{path} is not a text file of numbers") from None
     tokens = text.replace(",", " ").split()
     if not tokens:
-        raise argparse.ArgumentTypeError("expected at least one number")
+        raise argparse.ArgumentTypeError(source)
     try:
         return np.array([float(token) for token in tokens])
     except ValueError:
@@ -219,6 +243,8 @@ def _npz_path(given: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file() and candidate.suffix == ".npz":
             return candidate
+        if candidate.exists() and candidate.suffix == ".npz":
+            raise ValueError(f"--from {candidate} is not a regular file; give the .npz file")
     raise FileNotFoundError(f"--from: no such file {given} (expected <stem>.npz with L and sigma)")
 
 
@@ -408,16 +434,3 @@ def _render(summary: dict[str, Any], table: pd.DataFrame) -> str:
         },
     )
     return "\n".join([*lines, "", body])
-
-
-def _finite_or_none(value: Any) -> Any:
-    """JSON-safe copy: non-finite floats become null, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(key): _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_or_none(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
