@@ -43,6 +43,9 @@ def _cells():
             "pilot": label, "pilot_log_ratio": [-0.4, -0.2, 0.7, -0.1][i],
             "theory": "sgd", "theory_log_ratio": [1.0, 1.1, 1.2, 1.3][i],
             "theory_can_favour_sgd": True,
+            "theory_box": ["adagrad", "tie", "tie", "tie"][i],
+            "theory_box_log_ratio": [-1.0, -0.5, -0.2, -0.1][i],
+            "theory_box_can_favour_sgd": False,
             "box_linf": "adagrad", "box_linf_log_ratio": [-1.0, -0.9, -0.8, -0.7][i],
             "box_linf_can_favour_sgd": False,
             "box_lambda_max": "adagrad", "box_lambda_max_log_ratio": [-0.5, -0.4, -0.3, -0.2][i],
@@ -58,6 +61,10 @@ def test_scores_count_ties_and_refuse_to_score_a_predictor_that_cannot_be_wrong(
     assert scores.loc["combined", "accuracy"] == pytest.approx(0.75)  # the tie was missed
     assert scores.loc["pilot", "accuracy"] == pytest.approx(1.0)
     assert scores.loc["theory", "accuracy"] == pytest.approx(0.25)
+    # The box framing read with a band cannot say SGD but can say tie: it is scored (and the
+    # SGD cell counts as a miss), unlike the same framing read against 1.
+    assert scores.loc["theory_box", "informative"]
+    assert scores.loc["theory_box", "accuracy"] == pytest.approx(0.5)
     for name in ("box_linf", "box_lambda_max"):
         assert not scores.loc[name, "informative"]
         assert np.isnan(scores.loc[name, "accuracy"])

@@ -16,7 +16,7 @@ import pandas as pd
 from anisoada._io import write_json
 from anisoada.advice.evidence import Evidence, Framing, framings, logistic_evidence
 from anisoada.advice.pilot import PilotResult, PilotSettings, run_pilot
-from anisoada.advice.rule import Verdict, combine
+from anisoada.advice.rule import Verdict, combine, theory_verdict
 from anisoada.experiments.runs import DatasetSpec, ProblemSpec
 from anisoada.train import Budget
 
@@ -25,8 +25,13 @@ __all__ = ["DEFAULT_BATCH_SIZES", "DEFAULT_BUDGET", "Advice", "advise", "resolve
 DEFAULT_BATCH_SIZES = (16, 128, 1024)
 DEFAULT_BUDGET = Budget(epochs=2.0)
 
-#: The framing whose ratio is the theory-only verdict (the only one able to favour SGD).
+#: The framing whose ratio breaks a tie the pilot leaves (the only one able to favour SGD).
 THEORY_FRAMING = "distance λ_max"
+
+#: The paper's own comparison (a box: ρ_L and ρ_σ), read as a verdict with the same factor-2
+#: band: AdaGrad where its bound is at least twice smaller, otherwise no advantage (a tie). It
+#: cannot predict SGD (SGD's bound is never the smaller there), but it can be wrong.
+BOX_FRAMING = "box ‖L‖_∞"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Advice:
     verdicts: tuple[Verdict, ...]
     adagrad_norm: dict[int, str]
     wall_time: float
+    theory_box: dict[int, str] = field(default_factory=dict)
     stand_in: str | None = None
     skipped: dict[int, str] = field(default_factory=dict)
     out: str = ""
@@ -72,6 +78,7 @@ class Advice:
                 "pilot_verdict": verdict.pilot_verdict,
                 "adagrad_norm_vs_sgd": self.adagrad_norm.get(verdict.batch_size, "n/a"),
                 "theory": verdict.theory,
+                "theory_box": self.theory_box.get(verdict.batch_size, "n/a"),
                 "regime": verdict.regime,
             }
             for framing in self.framings:
@@ -93,6 +100,7 @@ class Advice:
             "pilot": self.pilot.to_dict(),
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
             "adagrad_norm_vs_sgd": {str(k): v for k, v in self.adagrad_norm.items()},
+            "theory_box": {str(k): v for k, v in self.theory_box.items()},
             "skipped_batch_sizes": {str(k): v for k, v in self.skipped.items()},
             "out": self.out,
             "rule": _rule_text(),
@@ -269,6 +277,11 @@ def advise(
     merged = _merge_framings(theory_sets)
     theory_valid = not any(check.failed for check in evidence.checks)
     distance = next((f for f in merged if f.name == THEORY_FRAMING), None)
+    box = next((f for f in merged if f.name == BOX_FRAMING), None)
+    theory_box = {
+        m: theory_verdict(box.ratios[m]) if box is not None and theory_valid else "void"
+        for m in sizes
+    }
     verdicts = []
     norm: dict[int, str] = {}
     for m in sizes:
@@ -308,6 +321,7 @@ def advise(
         pilot=result,
         verdicts=tuple(verdicts),
         adagrad_norm=norm,
+        theory_box=theory_box,
         wall_time=time.perf_counter() - started,
         stand_in=spec.stand_in(),
         skipped=skipped,

@@ -49,14 +49,15 @@ def render_advice(advice: Advice) -> str:
     )
     lines.append("")
     header = ["batch", "verdict", "confidence", "pilot ratio [95%]", "pilot test", "AdaGrad-Norm",
-              "theory", "regime"]  # fmt: skip
+              "theory: box", "theory: distance", "regime"]  # fmt: skip
     rows = []
     for v in advice.verdicts:
         interval = f"{_number(v.pilot_ratio)} [{_number(v.pilot_low)}, {_number(v.pilot_high)}]"
         rows.append([
             str(v.batch_size), v.winner.upper() if v.winner != "tie" else "tie",
             _number(v.confidence, 2), interval, v.pilot_verdict,
-            advice.adagrad_norm.get(v.batch_size, "n/a"), v.theory, v.regime,
+            advice.adagrad_norm.get(v.batch_size, "n/a"),
+            advice.theory_box.get(v.batch_size, "n/a"), v.theory, v.regime,
         ])  # fmt: skip
     lines += _table(header, rows)
     lines.append("ratio = (f_AdaGrad − f*)/(f_SGD − f*), tuned rates; < 1 favours AdaGrad")

@@ -22,6 +22,7 @@ _PREDICTOR_COLUMNS = {
     "spearman": "Spearman",
     "cost_sample_lanes": "Cost (sample-lanes)",
     "cost_cpu": "Cost (CPU)",
+    "cost_evidence": "Evidence (CPU vs sweep)",
     "note": "Note",
 }
 _CELL_COLUMNS = {
@@ -40,6 +41,7 @@ _NAMES = {
     "combined": "advise (pilot + rule)",
     "pilot": "pilot's own paired test",
     "theory": "theory: distance framing",
+    "theory_box": "theory: box framing, factor-2 band",
     "box_linf": "theory: box, ‖L‖_∞",
     "box_lambda_max": "theory: box, λ_max",
 }
