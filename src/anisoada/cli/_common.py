@@ -146,6 +146,11 @@ def open_fraction(text: str) -> float:
     return _real(text, lambda value: 0 < value < 1, "a number strictly between 0 and 1")
 
 
+def positive_fraction(text: str) -> float:
+    """A number in (0, 1] (a coverage, a density)."""
+    return _real(text, lambda value: 0 < value <= 1, "a number above 0 and at most 1")
+
+
 def unit_fraction(text: str) -> float:
     """A number in [0, 1) (a dropout probability, a warm-up share)."""
     return _real(text, lambda value: 0 <= value < 1, "a number >= 0 and below 1")

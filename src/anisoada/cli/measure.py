@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from anisoada.cli._common import add_json, hidden_alias, positive_int, print_json
+from anisoada.cli._common import (
+    add_command,
+    add_json,
+    hidden_alias,
+    non_negative_float,
+    non_negative_int,
+    output_stem,
+    positive_float,
+    positive_fraction,
+    positive_int,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from anisoada.measure.lm import LanguageModelProblem
@@ -31,17 +42,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _register_check(subparsers)
 
 
+_MEASURE_DESCRIPTION = """\
+Measure the constants the paper's bounds use — per-coordinate smoothness L, noise sigma (one
+sample, mean-reduced loss), the Hessian diagonal and lambda_max — and write them as <stem>.npz
+(vectors) + <stem>.json (norms, ratios, conventions), readable by `anisoada bound --from
+<stem>.npz`. --task logreg uses closed forms; --task lm measures GPT-2 on instruction data with
+torch.func."""
+
+_CHECK_DESCRIPTION = """\
+Run Adam with full gradients over a fixed subset of instruction data on GPT-2, record
+per-coordinate secant ratios |d_j f(w) - d_j f(w')| / |w_j - w'_j| against |d_j f(w)| for a
+seeded sample of coordinates of every parameter tensor, fit the affine envelope y <= L0 + L1 x
+(per tensor and pooled), and write <stem>.npz (raw points), <stem>.json (envelopes, settings,
+provenance) and <stem>.png (log-log scatter coloured by iteration). Presets: 'tiny' (CPU,
+minutes), 'gpt2' (124M, GPU)."""
+
+
 def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "measure",
+        _run_measure,
         help="measure per-coordinate smoothness L and noise sigma; write <stem>.npz + .json",
-        description=(
-            "Measure the constants the paper's bounds use — per-coordinate smoothness L, noise "
-            "sigma (one sample, mean-reduced loss), the Hessian diagonal and lambda_max — and "
-            "write them as <stem>.npz (vectors) + <stem>.json (norms, ratios, conventions), "
-            "readable by `anisoada bound --from <stem>.npz`. --task logreg uses closed forms; "
-            "--task lm measures GPT-2 on instruction data with torch.func."
-        ),
+        description=_MEASURE_DESCRIPTION,
     )
     parser.add_argument(
         "--task",
@@ -56,8 +79,7 @@ def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "(model_factory, loss_fn, data), measured at its initial weights on the first "
         "--examples rows (default 256); see the README's 'Your own model'",
     )
-    parser.add_argument("--out", type=Path, required=True, metavar="STEM", help="output stem")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data subsets and probes")
+    _add_stem_and_seed(parser, seed_help="seed of data subsets and probes")
     add_json(parser)
     logreg = parser.add_argument_group("logreg")
     logreg.add_argument(
@@ -101,7 +123,7 @@ def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     lm.add_argument(
         "--power-iterations", type=positive_int, default=50, help="per phase (default 50)"
     )
-    lm.add_argument("--secant-radius", type=float, default=1e-3)
+    lm.add_argument("--secant-radius", type=positive_float, default=1e-3, help="secant step")
     lm.add_argument("--secant-perturbations", type=positive_int, default=8)
     lm.add_argument(
         "--chunk-size", type=positive_int, default=16, help="examples per vmapped per-sample call"
@@ -112,7 +134,6 @@ def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         metavar="CHECK",
         help="attach per-tensor (L0, L1) from a smoothness-check record of the same model",
     )
-    parser.set_defaults(func=_run_measure)
 
 
 def _lm_arguments(
@@ -158,22 +179,17 @@ def _lm_arguments(
 
 
 def _register_check(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "smoothness-check",
+        _run_check,
         help="Figure 1: secant smoothness vs gradient along a full-batch Adam run on GPT-2",
-        description=(
-            "Run Adam with full gradients over a fixed subset of instruction data on GPT-2, "
-            "record per-coordinate secant ratios |d_j f(w) - d_j f(w')| / |w_j - w'_j| against "
-            "|d_j f(w)| for a seeded sample of coordinates of every parameter tensor, fit the "
-            "affine envelope y <= L0 + L1 x (per tensor and pooled), and write <stem>.npz (raw "
-            "points), <stem>.json (envelopes, settings, provenance) and <stem>.png (log-log "
-            "scatter coloured by iteration). Presets: 'tiny' (CPU, minutes), 'gpt2' (124M, GPU)."
-        ),
+        description=_CHECK_DESCRIPTION,
     )
-    parser.add_argument("--out", type=Path, required=True, metavar="STEM", help="output stem")
+    _add_stem_and_seed(parser, seed_help="seed of the data subset and the sampled coordinates")
     _lm_arguments(parser)
     parser.add_argument("--steps", type=positive_int, default=100, help="Adam steps (default 100)")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    parser.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate")
     parser.add_argument(
         "--coordinates-per-tensor",
         type=positive_int,
@@ -182,28 +198,35 @@ def _register_check(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     parser.add_argument(
         "--perturbation-radius",
-        type=float,
+        type=positive_float,
         default=None,
         help="also record secants between each iterate and iterate + r*z (z = ±1)",
     )
-    parser.add_argument("--coverage", type=float, default=0.99, help="envelope coverage")
+    parser.add_argument(
+        "--coverage", type=positive_fraction, default=0.99, help="envelope coverage, in (0, 1]"
+    )
     parser.add_argument(
         "--min-relative-move",
-        type=float,
+        type=non_negative_float,
         default=1e-5,
         help="skip coordinates with |dw_j| <= this * |w_j| (default 1e-5)",
     )
     parser.add_argument(
         "--chunk-size", type=positive_int, default=None, help="examples per gradient piece (memory)"
     )
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--replot",
         action="store_true",
         help="only redraw <stem>.png from an existing <stem>.npz/.json (no training)",
     )
     add_json(parser)
-    parser.set_defaults(func=_run_check)
+
+
+def _add_stem_and_seed(parser: argparse.ArgumentParser, *, seed_help: str) -> None:
+    parser.add_argument(
+        "--out", type=output_stem, required=True, metavar="STEM", help="output stem"
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help=seed_help)
 
 
 def _device(name: str) -> str:
@@ -266,7 +289,6 @@ def _measure_module(args: argparse.Namespace) -> MeasurementSummary:
 
     from anisoada.experiments.runs.module import ModuleSpec
     from anisoada.experiments.tasks.module import index_batch, num_samples
-    from anisoada.measure.summarize import summarize_model
 
     spec = ModuleSpec.create(args.problem)
     problem = spec.load()
@@ -274,21 +296,9 @@ def _measure_module(args: argparse.Namespace) -> MeasurementSummary:
     model = problem.model_factory()
     rows = min(num_samples(problem.train), args.examples or 256)
     batch = index_batch(problem.train, torch.arange(rows))
-    return summarize_model(
-        model,
-        problem.loss_fn,
-        batch,
-        smoothness=args.smoothness,
-        n_probes=args.probes,
-        power_iterations=args.power_iterations,
-        chunk_size=args.chunk_size,
-        seed=args.seed,
-        provenance={
-            "problem": spec.to_dict(),
-            "point": "initial weights (the problem's seed-0 initialisation)",
-            "samples": rows,
-        },
-    )
+    point = "initial weights (the problem's seed-0 initialisation)"
+    record = {"problem": spec.to_dict(), "point": point, "samples": rows}
+    return _summarize(args, model, problem.loss_fn, batch, record)
 
 
 def _distances(X: Matrix, y: np.ndarray) -> dict[str, Any]:
@@ -329,27 +339,32 @@ def _measure_logreg(args: argparse.Namespace) -> MeasurementSummary:
             raise FileNotFoundError(
                 f"--at: expected 'zero', 'optimum' or a .npy file; {path} not found"
             )
-        import zipfile
-
-        try:
-            w = np.load(path, allow_pickle=False).astype(np.float64).reshape(-1)
-        except (
-            OSError,
-            ValueError,
-            EOFError,
-            TypeError,
-            AttributeError,
-            zipfile.BadZipFile,
-        ) as error:
-            reason = "not a .npy array of numbers" if "pickle" in str(error) else str(error)
-            raise ValueError(
-                f"--at {path} is damaged or not a weight vector ({reason}); save the weights "
-                "with numpy.save(FILE.npy, w)"
-            ) from None
-        if w.size != X.shape[1]:
-            raise ValueError(f"--at {path} holds {w.size} weights; the data has d={X.shape[1]}")
+        w = _weights(path, X.shape[1])
     distances = _distances(X, y)
     return summarize_logistic(X, y, w, provenance={**data_record, "point": args.at, **distances})
+
+
+def _weights(path: Path, d: int) -> np.ndarray:
+    """``--at FILE.npy``: ``d`` finite real weights, or a message naming the file."""
+    import zipfile
+
+    advice = "save the weights with numpy.save(FILE.npy, w)"
+    try:
+        stored = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        reason = "not a .npy array of numbers" if "pickle" in str(error) else str(error)
+        raise ValueError(
+            f"--at {path} is damaged or not a weight vector ({reason}); {advice}"
+        ) from None
+    if not isinstance(stored, np.ndarray) or stored.dtype.kind not in "biuf":
+        kind = "an .npz archive" if not isinstance(stored, np.ndarray) else str(stored.dtype)
+        raise ValueError(f"--at {path} holds {kind}, not real numbers; {advice}")
+    w = stored.astype(np.float64).reshape(-1)
+    if w.size != d:
+        raise ValueError(f"--at {path} holds {w.size} weights; the data has d={d}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"--at {path} holds {int((~np.isfinite(w)).sum())} non-finite weights")
+    return w
 
 
 def _logistic_data(args: argparse.Namespace) -> tuple[Matrix, np.ndarray, dict[str, Any]]:
@@ -381,27 +396,17 @@ def _logistic_data(args: argparse.Namespace) -> tuple[Matrix, np.ndarray, dict[s
 
 
 def _measure_lm(args: argparse.Namespace) -> MeasurementSummary:
-    from anisoada.measure.summarize import summarize_model
-
-    problem = _lm_problem(args, _CHECK_PRESETS[args.preset])
-    problem.model.eval()  # dropout off: σ must measure sampling noise only
-    summary = summarize_model(
-        problem.model,
-        problem.loss_fn,
-        problem.batch,
-        smoothness=args.smoothness,
-        n_probes=args.probes,
-        power_iterations=args.power_iterations,
-        secant_radius=args.secant_radius,
-        secant_perturbations=args.secant_perturbations,
-        chunk_size=args.chunk_size,
-        seed=args.seed,
-        provenance={"task": "lm", **problem.provenance},
-    )
-    if args.envelope_from is not None:
+    check = None
+    if args.envelope_from is not None:  # read before measuring: a bad file fails in seconds
         from anisoada.measure.smoothness_check import SmoothnessCheckResult
 
         check = SmoothnessCheckResult.load(args.envelope_from)
+    problem = _lm_problem(args, _CHECK_PRESETS[args.preset])
+    problem.model.eval()  # dropout off: σ must measure sampling noise only
+    summary = _summarize(
+        args, problem.model, problem.loss_fn, problem.batch, {"task": "lm", **problem.provenance}
+    )
+    if check is not None:
         assert summary.block_sizes is not None  # summarize_model records the per-tensor blocks
         if tuple(check.block_sizes) != tuple(summary.block_sizes):
             raise ValueError(
@@ -416,6 +421,24 @@ def _measure_lm(args: argparse.Namespace) -> MeasurementSummary:
             },
         )
     return summary
+
+
+def _summarize(
+    args: argparse.Namespace, model: Any, loss_fn: Any, batch: Any, provenance: dict[str, Any]
+) -> MeasurementSummary:
+    """:func:`~anisoada.measure.summarize.summarize_model` with the command's estimator options."""
+    from anisoada.measure.summarize import summarize_model
+
+    options = ("smoothness", "secant_radius", "secant_perturbations", "chunk_size", "seed")
+    return summarize_model(
+        model,
+        loss_fn,
+        batch,
+        n_probes=args.probes,
+        power_iterations=args.power_iterations,
+        provenance=provenance,
+        **{name: getattr(args, name) for name in options},
+    )
 
 
 def _run_check(args: argparse.Namespace) -> int:
