@@ -216,10 +216,28 @@ class Extend(argparse.Action):
         if self.append:  # repeatable: every occurrence adds to the list
             items = [*(getattr(namespace, self.dest, None) or []), *items]
         if self.unique:
-            repeated = next((item for i, item in enumerate(items) if item in items[:i]), None)
+            repeated = first_repeated(items)
             if repeated is not None:
                 raise argparse.ArgumentError(self, f"{repeated} is given twice; give each once")
         setattr(namespace, self.dest, items)
+
+
+def first_repeated(items: Sequence[Any]) -> Any:
+    """The first item that occurs earlier in ``items`` too, or ``None``."""
+    return next((item for i, item in enumerate(items) if item in items[:i]), None)
+
+
+def lr_range(text: str) -> tuple[float, float, int]:
+    """``LOW:HIGH[:PER_DECADE]``: a log-spaced learning-rate grid (checked by ``LRGrid``)."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        low, high = float(parts[0]), float(parts[1])
+        per_decade = int(parts[2]) if len(parts) == 3 else 2
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH[:PER_DECADE]; got {text!r}") from None
+    return low, high, per_decade
 
 
 def add_list(

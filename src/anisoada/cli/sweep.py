@@ -11,51 +11,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from anisoada.experiments import DatasetSpec, SweepConfig
 
-from anisoada.cli._common import (
-    add_budget,
-    add_json,
-    add_list,
-    add_quiet,
-    optimizer_names,
-    print_json,
-    table_records,
-)
+from anisoada.cli import _common as common
 
 __all__ = ["register"]
-
-
-def _positive_int(text: str) -> int:
-    # ArgumentTypeError (not ValueError) so argparse shows this message, not the function name.
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
-
-
-def _lr_grid(text: str) -> tuple[float, float, int]:
-    parts = text.split(":")
-    if len(parts) not in (2, 3):
-        raise argparse.ArgumentTypeError(f"expected LOW:HIGH[:PER_DECADE]; got {text}")
-    try:
-        low, high = float(parts[0]), float(parts[1])
-        per_decade = int(parts[2]) if len(parts) == 3 else 2
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected LOW:HIGH[:PER_DECADE]; got {text}") from error
-    return low, high, per_decade
 
 
 def _add_execution_arguments(
     parser: argparse.ArgumentParser, *, default_out: str | None = None
 ) -> None:
     if default_out is None:
-        parser.add_argument("--out", required=True, type=Path, help="output directory")
+        parser.add_argument(
+            "--out", required=True, type=common.output_directory, help="output directory"
+        )
     else:
-        parser.add_argument("--out", type=Path, help=f"output directory (default: {default_out})")
-    parser.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
-    add_quiet(parser, help="no progress bars")
+        parser.add_argument(
+            "--out", type=common.output_directory, help=f"output directory (default: {default_out})"
+        )
+    parser.add_argument("--jobs", type=common.positive_int, default=1, help="worker processes")
+    common.add_quiet(parser, help="no progress bars")
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,18 +68,15 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sweep`` and ``reproduce`` subcommands."""
-    sweep = subparsers.add_parser(
+    sweep = common.add_command(
+        subparsers,
         "sweep",
+        _run_sweep,
         help="run a learning-rate x batch-size sweep (logistic, quadratic or LM problems)",
-        description=(
-            "Run (or finish) a sweep declared in a TOML file and/or on the command line "
-            "(options override the file). Finished runs under --out are reused; a killed "
-            "sweep re-run completes with the rows of an uninterrupted one. The resolved "
-            "configuration is written to OUT/sweep.toml, which this command accepts back."
-        ),
+        description=_SWEEP_DESCRIPTION,
     )
     sweep.add_argument("config", nargs="?", type=Path, help="sweep TOML file")
-    sweep.add_argument("--name", help="sweep label")
+    sweep.add_argument("--name", type=_label, help="sweep label")
     sweep.add_argument(
         "--only",
         action="append",
@@ -133,15 +103,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     held_out.add_argument(
         "--holdout",
-        type=float,
+        type=common.open_fraction,
         metavar="FRACTION",
         help="hold out this fraction of a --dataset file's rows as its test set (seeded by "
         "--base-seed)",
     )
-    add_list(
+    common.add_list(
         sweep,
         "--optimizer",
-        help=f"optimizers ({optimizer_names()}); repeatable, or a list",
+        help=f"optimizers ({common.optimizer_names()}); repeatable, or a list",
         metavar="NAME",
         append=True,
     )
@@ -152,26 +122,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME.KEY=VALUE",
         help="option of an --optimizer, e.g. adagrad.eps=1e-8 (repeatable; needs --optimizer)",
     )
-    add_list(sweep, "--batch-sizes", item=_positive_int, help="batch sizes, e.g. 8,64,512")
-    sweep.add_argument("--lr-grid", type=_lr_grid, help="LOW:HIGH[:PER_DECADE], log-spaced")
-    sweep.add_argument("--max-extensions", type=int, help="grid extensions at most per group")
-    sweep.add_argument("--seeds", type=_positive_int, help="number of seeds")
-    sweep.add_argument("--base-seed", type=int, help="seed every run's seed derives from")
+    common.add_list(
+        sweep, "--batch-sizes", item=common.positive_int, help="batch sizes, e.g. 8,64,512"
+    )
+    sweep.add_argument("--lr-grid", type=common.lr_range, help="LOW:HIGH[:PER_DECADE], log-spaced")
+    sweep.add_argument(
+        "--max-extensions", type=common.non_negative_int, help="grid extensions at most per group"
+    )
+    sweep.add_argument("--seeds", type=common.positive_int, help="number of seeds")
+    sweep.add_argument(
+        "--base-seed", type=common.non_negative_int, help="seed every run's seed derives from"
+    )
     budget = sweep.add_mutually_exclusive_group()
-    add_budget(budget, default="100000 samples without a CONFIG file")
-    sweep.add_argument("--evaluations", type=_positive_int, help="evaluation points per run")
+    common.add_budget(budget, default="100000 samples without a CONFIG file")
+    sweep.add_argument("--evaluations", type=common.positive_int, help="evaluation points per run")
     sweep.add_argument(
         "--no-vectorize", action="store_true", help="one process pass per learning rate"
     )
     _add_execution_arguments(sweep)
-    add_json(sweep)
+    common.add_json(sweep)
     add_executor_arguments(sweep)
-    sweep.set_defaults(func=_run_sweep)
 
     from anisoada.reproduce import ALL_PRESETS, TARGET_MODULES
 
-    reproduce = subparsers.add_parser(
+    reproduce = common.add_command(
+        subparsers,
         "reproduce",
+        _run_reproduce,
         help="reproduce the paper's experiments (default: all targets)",
         description=(
             "Run reproduction targets into OUT/<target>/: sweeps, measurements, tables and "
@@ -194,8 +171,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="skip building OUT/report.html and OUT/report.md from the stored results",
     )
-    add_json(reproduce)
-    reproduce.set_defaults(func=_run_reproduce)
+    common.add_json(reproduce)
+
+
+_SWEEP_DESCRIPTION = """\
+Run (or finish) a sweep declared in a TOML file and/or on the command line (options override
+the file). Finished runs under --out are reused; a killed sweep re-run completes with the rows
+of an uninterrupted one. The resolved configuration is written to OUT/sweep.toml, which this
+command accepts back."""
+
+
+def _label(text: str) -> str:
+    """``--name``: a non-empty label."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a non-empty label; got {text!r}")
+    return text
 
 
 def _dataset_specs(
@@ -333,9 +323,9 @@ def _run_sweep(args: argparse.Namespace) -> int:
     columns += ["at_edge"]
     shown = [column for column in columns if column in result.selection]
     if args.json:
-        print_json(
+        common.print_json(
             {
-                "selection": table_records(result.selection[shown]),
+                "selection": common.table_records(result.selection[shown]),
                 "rows": len(result.rows),
                 "results": result.root / "results.parquet",
                 "selection_csv": result.root / "selection.csv",
@@ -380,6 +370,9 @@ def _check_distributed_targets(targets: list[str], world_size: int) -> None:
 def _run_reproduce(args: argparse.Namespace) -> int:
     from anisoada.reproduce import run_reproductions
 
+    repeated = common.first_repeated(args.targets)
+    if repeated is not None:
+        raise ValueError(f"target {repeated!r} is given twice; give each target once")
     rank, world_size = _torchrun_rank()
     _check_distributed_targets(list(args.targets), world_size)
     out = args.out if args.out is not None else Path("results") / args.preset
@@ -406,7 +399,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
                     "wall_time_s": output.wall_time,
                     "summary": output.summary,
                     "tables": {
-                        title: {"path": path, "rows": table_records(pd.read_csv(path))}
+                        title: {"path": path, "rows": common.table_records(pd.read_csv(path))}
                         for title, path in output.tables.items()
                     },
                     "files": dict(output.files),
@@ -417,7 +410,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
             paths = build_report(out)
             payload["report"] = {"html": paths.html, "markdown": paths.markdown}
-        print_json(payload)
+        common.print_json(payload)
         return 0
     for output in outputs:
         print(f"== {output.target} ({output.preset}) in {output.wall_time:.1f} s -> {output.out}")
