@@ -52,6 +52,7 @@ monitor ≈ 2.5 GB more during measured steps: ≈ 12 GB, so a 16 GB GPU fits (l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -66,6 +67,7 @@ import pandas as pd
 from anisoada.data.instructions import LMDataSpec
 from anisoada.experiments import LMSpec, LRGrid, OptimizerSpec, SweepConfig, run_sweep
 from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
+from anisoada.reproduce._pool import WarmPool
 from anisoada.schema import files
 from anisoada.train import Budget, DistributedContext, init_distributed, shutdown_distributed
 
@@ -430,8 +432,10 @@ def run_lm_reproduction(
     Args:
         preset: ``"quick"`` or ``"paper"``.
         out: output directory.
-        jobs: single-process runs trained side by side in worker processes (CPU); for
-            several GPUs start the command with ``torchrun`` instead (then ``jobs`` must be 1).
+        jobs: single-process runs trained side by side in worker processes (CPU), the same
+            workers for every round of the sweep and for the audit
+            (:class:`~anisoada.reproduce._pool.WarmPool`); for several GPUs start the command
+            with ``torchrun`` instead (then ``jobs`` must be 1).
         progress: show the run progress bar and one line per evaluation point on stderr.
         sweep: a sweep to run instead of the preset's (``preset`` is then only a label).
         context: the data-parallel context (default: from the ``torchrun`` environment).
@@ -447,35 +451,44 @@ def run_lm_reproduction(
         sweep = QUICK if preset == "quick" else paper_config()
     own_context = context is None
     context = context or init_distributed()
-    try:
-        result = run_sweep(
-            sweep,
-            out / "sweep",
-            context=context,
-            jobs=jobs,
-            progress=progress,
-            log=_log_line if progress else None,
-        )
-    finally:
-        if own_context:
-            shutdown_distributed(context)
-    written: dict[str, Path] = {}
-    problem = sweep.problems[0]
-    if (
-        context.is_main
-        and audit
-        and isinstance(problem, LMSpec)
-        and problem.data.vocabulary == "compact"
-        and len(result.selection)
-    ):
-        audited = run_sweep(
-            vocabulary_audit_config(sweep, _tuned_rates(result.selection)),
-            out / "vocabulary_audit",
-            progress=False,
-        )
-        written["vocabulary_audit.csv"] = write_csv(
-            vocabulary_audit_table(audited.rows), out / "vocabulary_audit.csv"
-        )
+    # One set of warm worker processes for every round of the sweep and for the audit.
+    pool = (
+        WarmPool(jobs)
+        if jobs > 1 and not context.distributed and sweep.executor == "local"
+        else None
+    )
+    with pool or contextlib.nullcontext():
+        try:
+            result = run_sweep(
+                sweep,
+                out / "sweep",
+                context=context,
+                jobs=jobs,
+                executor=pool,
+                progress=progress,
+                log=_log_line if progress else None,
+            )
+        finally:
+            if own_context:
+                shutdown_distributed(context)
+        written: dict[str, Path] = {}
+        problem = sweep.problems[0]
+        if (
+            context.is_main
+            and audit
+            and isinstance(problem, LMSpec)
+            and problem.data.vocabulary == "compact"
+            and len(result.selection)
+        ):
+            audited = run_sweep(
+                vocabulary_audit_config(sweep, _tuned_rates(result.selection)),
+                out / "vocabulary_audit",
+                executor=pool,
+                progress=False,
+            )
+            written["vocabulary_audit.csv"] = write_csv(
+                vocabulary_audit_table(audited.rows), out / "vocabulary_audit.csv"
+            )
     if context.is_main:
         written["table4.csv"] = write_csv(lm_table(out), out / "table4.csv")
         write_record(
