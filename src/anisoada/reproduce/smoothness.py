@@ -243,6 +243,18 @@ def data_spec(settings: SmoothnessSettings) -> LMDataSpec:
 
 
 def _measure(settings: SmoothnessSettings, progress: bool) -> Any:
+    from anisoada.experiments.runs.base import thread_policy
+    from anisoada.models import GPT2_PRESETS
+
+    device = _device()
+    # A small model measures on one CPU thread, as its training runs do
+    # (GPT2Preset.single_threaded: a second thread costs more than it computes).
+    one_thread = device == "cpu" and GPT2_PRESETS[settings.model].single_threaded
+    with thread_policy("torch" if one_thread else "any"):
+        return _measure_on(settings, progress, device)
+
+
+def _measure_on(settings: SmoothnessSettings, progress: bool, device: str) -> Any:
     from anisoada.measure.lm import language_model_problem
     from anisoada.measure.smoothness_check import SmoothnessCheckConfig, run_smoothness_check
 
@@ -252,7 +264,7 @@ def _measure(settings: SmoothnessSettings, progress: bool) -> Any:
         weights=settings.weights,
         n_examples=None,
         seed=settings.seed,
-        device=_device(),
+        device=device,
     )
     config = SmoothnessCheckConfig(
         steps=settings.steps,
