@@ -19,29 +19,17 @@ import argparse
 import sys
 from typing import Any
 
-from anisoada.cli._common import (
-    Extend,
-    add_budget,
-    add_json,
-    add_list,
-    add_quiet,
-    hidden_alias,
-    list_of,
-    non_negative_int,
-    optimizer_names,
-    positive_float,
-    positive_int,
-    print_json,
-    table_records,
-)
+from anisoada.cli import _common as common
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``lm`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = common.add_command(
+        subparsers,
         "lm",
+        _main,
         help="GPT-2 instruction tuning (SGD vs AdaGrad), single process or torchrun DDP",
         description=(
             "Train GPT-2 on instruction data with response-only loss: the product of the "
@@ -51,12 +39,13 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_lm_arguments(parser)
-    parser.set_defaults(func=_main)
 
 
 def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``anisoada lm``."""
-    parser.add_argument("--out", default="results/lm", help="results directory")
+    parser.add_argument(
+        "--out", type=common.output_directory, default="results/lm", help="results directory"
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="tiny", help="GPT-2 preset: tiny or gpt2 (124M)")
     model.add_argument(
@@ -65,7 +54,9 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         help="pretrained weights: a saved-model directory or a Hugging Face id in the local "
         "cache (never downloaded); default: random initialisation",
     )
-    model.add_argument("--dropout", type=float, default=None, help="override dropout (0)")
+    model.add_argument(
+        "--dropout", type=common.unit_fraction, default=None, help="override dropout (0)"
+    )
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
@@ -74,18 +65,20 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         default="synthetic",
         help="'synthetic' or an Alpaca JSON/JSONL file (.gz/.xz ok)",
     )
-    hidden_alias(data, "--data", "data")
+    common.hidden_alias(data, "--data", "data")
     data.add_argument(
         "--n-train",
-        type=non_negative_int,
+        type=common.non_negative_int,
         default=4096,
         help="training examples (0: all but held-out)",
     )
-    data.add_argument("--n-eval", type=positive_int, default=256, help="held-out examples")
+    data.add_argument("--n-eval", type=common.positive_int, default=256, help="held-out examples")
     data.add_argument(
-        "--max-length", type=positive_int, default=256, help="longest tokenised example"
+        "--max-length", type=common.positive_int, default=256, help="longest tokenised example"
     )
-    data.add_argument("--data-seed", type=int, default=0, help="seed of the held-out draw")
+    data.add_argument(
+        "--data-seed", type=common.non_negative_int, default=0, help="seed of the held-out draw"
+    )
     data.add_argument(
         "--vocabulary",
         choices=("full", "compact"),
@@ -99,14 +92,16 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         help="prompt: the Alpaca-style one with its preamble, or the sections only",
     )
     opt = parser.add_argument_group("optimisation")
-    add_list(
+    common.add_list(
         opt,
         "--optimizer",
         default=["sgd", "adagrad"],
-        help=f"optimizers, of {optimizer_names()}",
+        help=f"optimizers, of {common.optimizer_names()}",
         metavar="NAME",
     )
-    add_list(opt, "--lr", item=positive_float, help="lr grid of every optimizer", metavar="LR")
+    common.add_list(
+        opt, "--lr", item=common.positive_float, help="lr grid of every optimizer", metavar="LR"
+    )
     opt.add_argument(
         "--lr-grid",
         action="append",
@@ -121,46 +116,52 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME.KEY=VALUE",
         help="optimizer option, e.g. adagrad.eps=1e-8 (repeatable)",
     )
-    add_list(
+    common.add_list(
         opt,
         "--batch-sizes",
         dest="batch_size",
-        item=positive_int,
+        item=common.positive_int,
         default=[256],
         help="effective batch sizes",
         metavar="M",
-    )
-    hidden_alias(
-        opt, "--batch-size", "batch_size", nargs="+", type=list_of(positive_int), action=Extend
+        old_spelling="--batch-size",
     )
     opt.add_argument(
         "--micro-batch-size",
-        type=int,
+        type=common.positive_int,
         default=None,
-        help="examples per forward per process (default: the whole share of a step); the noise "
-        "measurement needs at least two micro-batches per step",
+        help="examples per forward per process (default: with the noise measured, two "
+        "micro-batches per step, the measurement's minimum; without, the whole share of a step)",
     )
     budget = opt.add_mutually_exclusive_group()
-    add_budget(budget, default="1 epoch")
+    common.add_budget(budget, default="1 epoch")
     opt.add_argument("--schedule", choices=("constant", "linear", "cosine"), default="constant")
-    opt.add_argument("--warmup-ratio", type=float, default=0.0, help="warm-up fraction")
-    opt.add_argument("--final-lr-ratio", type=float, default=0.0, help="end of the decay")
-    opt.add_argument("--clip-norm", type=float, default=None, help="gradient-norm clipping")
-    opt.add_argument("--seeds", type=positive_int, default=1, help="seeds per point")
-    opt.add_argument("--base-seed", type=int, default=0, help="seed everything derives from")
+    opt.add_argument(
+        "--warmup-ratio", type=common.unit_fraction, default=0.0, help="warm-up fraction"
+    )
+    opt.add_argument(
+        "--final-lr-ratio", type=common.unit_fraction, default=0.0, help="end of the decay"
+    )
+    opt.add_argument(
+        "--clip-norm", type=common.positive_float, default=None, help="gradient-norm clipping"
+    )
+    opt.add_argument("--seeds", type=common.positive_int, default=1, help="seeds per point")
+    opt.add_argument(
+        "--base-seed", type=common.non_negative_int, default=0, help="seed everything derives from"
+    )
     opt.add_argument(
         "--max-extensions",
-        type=int,
+        type=common.non_negative_int,
         default=0,
         help="grid extensions when the best lr is at an edge",
     )
     run = parser.add_argument_group("run")
     run.add_argument(
-        "--evaluations", type=positive_int, default=20, help="evaluation points per run"
+        "--evaluations", type=common.positive_int, default=20, help="evaluation points per run"
     )
     run.add_argument("--no-noise", action="store_true", help="skip gradient-noise measurement")
     run.add_argument(
-        "--checkpoint-every", type=positive_int, default=None, help="steps per checkpoint"
+        "--checkpoint-every", type=common.positive_int, default=None, help="steps per checkpoint"
     )
     run.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     run.add_argument(
@@ -168,15 +169,15 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="similar lengths share a micro-batch (less padding; same gradient)",
     )
-    run.add_argument("--eval-batch-size", type=positive_int, default=32)
+    run.add_argument("--eval-batch-size", type=common.positive_int, default=32)
     run.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present"
     )
-    add_quiet(run, help="no progress bar or per-evaluation log lines")
-    add_json(run)
+    common.add_quiet(run, help="no progress bar or per-evaluation log lines")
+    common.add_json(run)
     run.add_argument(
         "--jobs",
-        type=positive_int,
+        type=common.positive_int,
         default=1,
         help="runs trained side by side (single process only)",
     )
@@ -199,16 +200,7 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
     from anisoada.train import Budget
 
     options = parse_optimizer_options(args.option, args.optimizer)
-    grids = {name: tuple(args.lr) for name in args.optimizer} if args.lr else {}
-    for item in args.lr_grid:
-        name, _, values = item.partition("=")
-        try:
-            grids[name] = tuple(float(v) for v in values.split(","))
-        except ValueError:
-            raise ValueError(f"--lr-grid {item!r}: expected NAME=LR,LR,...") from None
-    missing = [name for name in args.optimizer if name not in grids]
-    if missing:
-        raise ValueError(f"no learning rate for {missing}: give --lr or --lr-grid NAME=...")
+    grids = _lr_grids(args.lr, args.lr_grid, args.optimizer)
     _check_data_source(args.data)
     data = LMDataSpec(
         source=args.data,
@@ -224,6 +216,7 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
         model=args.model,
         weights=args.weights,
         micro_batch_size=args.micro_batch_size,
+        noise_microbatches=2 if args.micro_batch_size is None and not args.no_noise else None,
         schedule=args.schedule,
         warmup_ratio=args.warmup_ratio,
         final_lr_ratio=args.final_lr_ratio,
@@ -259,6 +252,31 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
         divergence_factor=3.0,
         **executor_fields(args),
     )
+
+
+def _lr_grids(
+    lrs: list[float] | None, per_optimizer: list[str], optimizers: list[str]
+) -> dict[str, tuple[float, ...]]:
+    """Each optimizer's learning rates: ``--lr`` for all, ``--lr-grid NAME=LR,...`` for one."""
+    grids = {name: tuple(lrs) for name in optimizers} if lrs else {}
+    given: set[str] = set()
+    for item in per_optimizer:
+        name, _, values = item.partition("=")
+        if name not in optimizers:
+            raise ValueError(
+                f"--lr-grid {item!r}: {name!r} is not among --optimizer ({', '.join(optimizers)})"
+            )
+        if name in given:
+            raise ValueError(f"--lr-grid gives {name!r} twice; give one --lr-grid per optimizer")
+        given.add(name)
+        try:
+            grids[name] = tuple(common.positive_float(v) for v in values.split(","))
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(f"--lr-grid {item!r}: {error} (NAME=LR,LR,...)") from None
+    missing = [name for name in optimizers if name not in grids]
+    if missing:
+        raise ValueError(f"no learning rate for {missing}: give --lr or --lr-grid NAME=...")
+    return grids
 
 
 def _check_data_source(source: str) -> None:
@@ -301,9 +319,9 @@ def _main(args: argparse.Namespace) -> int:
     if context.is_main:
         columns = ["optimizer", "batch_size", "best_lr", "train_loss", "eval_loss", "lrs_tried"]
         if args.json:
-            print_json(
+            common.print_json(
                 {
-                    "selection": table_records(result.selection[columns]),
+                    "selection": common.table_records(result.selection[columns]),
                     "results": result.root,
                     "wall_time_s": result.wall_time,
                 }
