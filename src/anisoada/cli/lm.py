@@ -280,12 +280,22 @@ def _lr_grids(
 
 
 def _check_data_source(source: str) -> None:
-    """Refuse a ``--dataset`` file that does not exist before any run starts."""
+    """Refuse a ``--dataset`` that is not Alpaca data before any run starts (each run would
+    fail on it in turn): a missing file, a directory, a file that does not parse."""
+    import warnings
     from pathlib import Path
 
-    if source == "synthetic" or Path(source).exists():
+    from anisoada.data import load_alpaca
+
+    path = Path(source).expanduser()
+    if source == "synthetic":
         return
-    looks_like_path = source.startswith((".", "/", "~")) or Path(source).suffix.lower() in (
+    if path.exists():
+        with warnings.catch_warnings():  # the runs report skipped records; say it once
+            warnings.simplefilter("ignore")
+            load_alpaca(path)
+        return
+    looks_like_path = source.startswith((".", "/", "~")) or path.suffix.lower() in (
         ".json",
         ".jsonl",
         ".gz",
