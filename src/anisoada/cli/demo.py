@@ -76,7 +76,7 @@ def format_table(selection: pd.DataFrame) -> str:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from anisoada.experiments import run_sweep
+    from anisoada.experiments import SweepFailedError, run_sweep
 
     config = DemoConfig(
         dim=args.dim,
@@ -87,7 +87,17 @@ def _main(args: argparse.Namespace) -> int:
     sweep = demo_sweep(config)
     with tempfile.TemporaryDirectory(prefix="anisoada-demo-") as scratch:
         out = Path(args.out) if args.out is not None else Path(scratch)
-        result = run_sweep(sweep, out, progress=False)
+        try:
+            result = run_sweep(sweep, out, progress=False)
+        except SweepFailedError as error:
+            if args.out is not None:
+                raise
+            # The details would be in the scratch directory, removed on the way out.
+            failures = error.result.failures
+            raise ValueError(
+                f"{len(failures)} of the demo's runs failed ({failures[0].error}); give "
+                "--out DIR to keep the runs and their failed.json"
+            ) from None
         order = {name: position for position, name in enumerate(config.optimizers)}
         selection = result.selection.sort_values(
             ["batch_size", "optimizer"], key=lambda c: c.map(order) if c.name == "optimizer" else c
@@ -132,7 +142,13 @@ predicts AdaGrad ahead of SGD at every batch size."""
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand."""
-    from anisoada.cli._common import add_json, add_list, positive_int
+    from anisoada.cli._common import (
+        add_json,
+        add_list,
+        non_negative_int,
+        output_directory,
+        positive_int,
+    )
 
     parser = subparsers.add_parser(
         "demo",
@@ -140,7 +156,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=_DESCRIPTION,
     )
     defaults = DemoConfig()
-    parser.add_argument("--out", default=None, help="keep the sweep in this directory")
+    parser.add_argument(
+        "--out", type=output_directory, default=None, help="keep the sweep in this directory"
+    )
     parser.add_argument("--dim", type=positive_int, default=defaults.dim, help="dimension d")
     parser.add_argument(
         "--samples",
@@ -156,6 +174,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="batch sizes M",
         metavar="M",
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="noise seed")
+    parser.add_argument("--seed", type=non_negative_int, default=defaults.seed, help="noise seed")
     add_json(parser)
     parser.set_defaults(func=_main)
