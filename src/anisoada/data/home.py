@@ -27,16 +27,33 @@ def data_home(path: str | os.PathLike[str] | None = None) -> Path:
     Resolution order: the ``path`` argument; the ``ANISOADA_DATA`` environment variable;
     ``$XDG_CACHE_HOME/anisoada``; ``~/.cache/anisoada``. The directory is not created here.
 
+    Raises:
+        ValueError: the chosen path exists but is not a directory, or names the home of a user
+            that does not exist (``~nobody/data``); the message says where it came from.
+
     Example:
         >>> data_home("/tmp/anisoada-data")
         PosixPath('/tmp/anisoada-data')
     """
     if path is not None:
-        return Path(path).expanduser()
+        return _checked(Path(path), "the data home")
     configured = os.environ.get(DATA_HOME_ENV)
     if configured:
-        return Path(configured).expanduser()
+        return _checked(Path(configured), f"${DATA_HOME_ENV}")
     return user_cache_home()
+
+
+def _checked(path: Path, origin: str) -> Path:
+    """``path`` with ``~`` expanded, refused when it is something other than a directory."""
+    try:
+        home = path.expanduser()
+    except RuntimeError:  # ~user of no such user, or no home directory at all
+        raise ValueError(
+            f"{origin} {path} starts with a ~ that names no home directory; give a full path"
+        ) from None
+    if home.exists() and not home.is_dir():
+        raise ValueError(f"{origin} {home} is a file, not a directory; give a directory")
+    return home
 
 
 def user_cache_home() -> Path:

@@ -625,9 +625,14 @@ def _check_n_features(n_features: Any) -> int | None:
         return None
     if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
         raise ValueError(f"n_features must be a positive integer or None; got {_plain(n_features)}")
-    if n_features < 1:
-        raise ValueError(f"n_features must be a positive integer or None; got {int(n_features)}")
-    return int(n_features)
+    count = int(n_features)
+    if count < 1:
+        raise ValueError(f"n_features must be a positive integer or None; got {count}")
+    if count > _MAX_INDEX:
+        raise ValueError(
+            f"n_features={count} is beyond the largest LIBSVM feature index read ({_MAX_INDEX})"
+        )
+    return count
 
 
 def _check_coding(label_coding: Any) -> tuple[float, float] | None:
@@ -731,6 +736,10 @@ def _check_file(name_or_path: Any) -> None:
         return
     if path.exists():
         raise LibsvmFormatError(path, None, "is not a regular file; give a LIBSVM file")
+    if path.is_symlink():
+        raise FileNotFoundError(
+            f"No such LIBSVM file: {path} is a symbolic link to a missing file (or a loop of links)"
+        )
     text = os.fspath(name_or_path)
     separators = {"/", os.sep, os.altsep or "/"}
     if (
@@ -816,6 +825,7 @@ _UNSUPPORTED = (
 # scikit-learn's reader keeps feature indices in a C int.
 _MAX_INDEX = 2**31 - 1
 _DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
+_BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark
 
 # One LIBSVM line without its newline, matching exactly the lines _line_problem accepts apart
 # from what a regular expression cannot see (index order, index and n_features bounds, values
@@ -888,19 +898,33 @@ class _CheckingReader(io.RawIOBase):
 
     The parser sees bytes only after this reader has passed them, so scikit-learn's lenient
     reading (``int()``/``float()`` accept ``+3``, ``1_0``, ``nan``; any token starting ``qid`` is
-    skipped) never turns a malformed line into data.
+    skipped) never turns a malformed line into data. A UTF-8 byte-order mark at the very start
+    (Windows editors write one) is hashed with the content but not passed on.
     """
 
     def __init__(self, stream: io.BufferedIOBase):
         self._stream = stream
         self._tail: list[bytes] = []  # the current unfinished line, in pieces (no quadratic +=)
         self.digest = hashlib.sha256()
+        self._at_start = True
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         chunk = self._stream.read(len(buffer))
+        if self._at_start:
+            self._at_start = False
+            while chunk and len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                more = self._stream.read(len(buffer) - len(chunk))  # a short read: finish the mark
+                if not more:
+                    break
+                chunk += more
+            if chunk.startswith(_BOM):
+                self.digest.update(_BOM)
+                chunk = chunk[len(_BOM) :]
+                if not chunk:
+                    return self.readinto(buffer)
         count = len(chunk)
         buffer[:count] = chunk
         self.digest.update(chunk)
@@ -983,13 +1007,27 @@ def _first_bad_line(path: Path, kind: str | None, n_features: int | None) -> tup
     """Scan the file line by line and describe the first line LIBSVM's grammar rejects."""
     with _open_binary(path, kind) as handle:
         for line_number, line in enumerate(handle, start=1):
-            problem = _line_problem(line, n_features)
+            problem = _line_problem(
+                line.removeprefix(_BOM) if line_number == 1 else line, n_features
+            )
             if problem is not None:
                 return line_number, problem
     return None
 
 
 def _line_problem(line: bytes, n_features: int | None) -> str | None:
+    """What is wrong with one line, or ``None`` if it is valid (see :func:`_grammar_problem`);
+    a bad line holding a carriage return inside it gets a hint about line endings."""
+    problem = _grammar_problem(line, n_features)
+    if problem is not None and b"\r" in line.split(b"#", 1)[0].strip():
+        problem += (
+            "; the line holds a carriage return (\\r) inside it: are its lines ended by \\r "
+            "alone (classic Mac)? Save the file with \\n line endings"
+        )
+    return problem
+
+
+def _grammar_problem(line: bytes, n_features: int | None) -> str | None:
     """What is wrong with one line, or ``None`` if it is valid.
 
     Grammar: ``label [qid:N] (index:value)*`` with an optional ``# comment``; ``label`` and
@@ -1146,9 +1184,10 @@ def _write_cache(
             # mypy matches **arrays against savez's keyword allow_pickle: bool (no such key here)
             np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
     except OSError as error:
+        reason = error.strerror or type(error).__name__
         warnings.warn(
-            f"could not write the cache {path} ({error}); the file will be parsed on every load. "
-            "Pass cache_dir= to a writable directory.",
+            f"could not write the cache {path} ({reason}: {error.filename}); the file will be "
+            "parsed on every load. Pass cache_dir= to a writable directory.",
             stacklevel=3,
         )
 
