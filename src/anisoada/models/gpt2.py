@@ -51,6 +51,8 @@ _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_m
 #: The two ``transformers`` implementations of GPT-2's tanh-approximated GELU (see the module
 #: docstring): GPT-2's own elementwise form and torch's fused kernel of the same formula.
 ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh")
+# The integer sizes of an architecture, named as GPT2Config names them.
+_SIZES = ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +93,7 @@ class GPT2Preset:
     single_threaded: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size"):
+        for name in _SIZES:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"Invalid GPT2Preset.{name}: {value!r}; use a positive integer.")
@@ -120,15 +122,14 @@ class GPT2Preset:
         """The ``transformers.GPT2Config`` of this architecture."""
         from transformers import GPT2Config
 
+        # The sizes carry over under their own names; the three dropouts share one probability.
+        sizes = {name: getattr(self, name) for name in _SIZES}
+        dropouts: dict[str, Any] = dict.fromkeys(
+            ("resid_pdrop", "embd_pdrop", "attn_pdrop"), self.dropout
+        )
         return GPT2Config(
-            n_layer=self.n_layer,
-            n_head=self.n_head,
-            n_embd=self.n_embd,
-            n_positions=self.n_positions,
-            vocab_size=self.vocab_size,
-            resid_pdrop=self.dropout,
-            embd_pdrop=self.dropout,
-            attn_pdrop=self.dropout,
+            **sizes,
+            **dropouts,
             activation_function=self.activation,
             tie_word_embeddings=True,
             # Training never reuses keys and values: no cache to build (same numbers).

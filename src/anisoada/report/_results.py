@@ -70,6 +70,15 @@ class TargetResults:
         return json.loads(path.read_text()) if path is not None else None
 
 
+def _target(name: str) -> cached_property[TargetResults]:
+    """``ResultsDirectory.<name>``: that target's :class:`TargetResults`, made on first use."""
+
+    def find(results: ResultsDirectory) -> TargetResults:
+        return results.target(name)
+
+    return cached_property(find)
+
+
 @dataclass(frozen=True)
 class ResultsDirectory:
     """All targets under one results directory."""
@@ -79,21 +88,11 @@ class ResultsDirectory:
     def target(self, name: str) -> TargetResults:
         return TargetResults(name, self.root / name)
 
-    @cached_property
-    def logreg(self) -> TargetResults:
-        return self.target("logreg")
-
-    @cached_property
-    def lm(self) -> TargetResults:
-        return self.target("lm")
-
-    @cached_property
-    def smoothness(self) -> TargetResults:
-        return self.target("smoothness")
-
-    @cached_property
-    def theory(self) -> TargetResults:
-        return self.target("theory")
+    # The targets the sections read, each found once (its files are then read once).
+    logreg = _target("logreg")
+    lm = _target("lm")
+    smoothness = _target("smoothness")
+    theory = _target("theory")
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the results directory (for "from <file>" labels)."""

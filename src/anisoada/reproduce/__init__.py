@@ -34,6 +34,7 @@ __all__ = [
     "TARGET_MODULES",
     "Reproduction",
     "ReproductionOutput",
+    "finish_target",
     "reproductions",
     "write_csv",
     "write_record",
@@ -171,3 +172,20 @@ def write_record(
         },
     )
     return wall_time
+
+
+def finish_target(
+    out: Path,
+    target: str,
+    preset: str,
+    started: float,
+    written: Mapping[str, Path],
+    *,
+    summary: str,
+    tables: Mapping[str, Path],
+    **fields: Any,
+) -> ReproductionOutput:
+    """A target's last step: its record (:func:`write_record`, with ``fields``) and its output,
+    the files ``written``, the ``summary`` to print and the ``tables`` worth printing."""
+    wall_time = write_record(out, target, preset, started, written, **fields)
+    return ReproductionOutput(target, preset, out, wall_time, written, summary, tables)

@@ -66,7 +66,7 @@ import pandas as pd
 
 from anisoada.data.instructions import LMDataSpec
 from anisoada.experiments import LMSpec, LRGrid, OptimizerSpec, SweepConfig, run_sweep
-from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
+from anisoada.reproduce import Reproduction, ReproductionOutput, finish_target, write_csv
 from anisoada.reproduce._pool import WarmPool
 from anisoada.schema import files
 from anisoada.train import Budget, DistributedContext, init_distributed, shutdown_distributed
@@ -91,37 +91,57 @@ def _grid(low: float, high: float) -> LRGrid:
     return LRGrid(low=low, high=high, per_decade=2, max_extensions=2, extension_points=1)
 
 
+def _sweep(
+    name: str,
+    problem: LMSpec,
+    grids: dict[str, LRGrid],
+    budget: Budget,
+    *,
+    evaluations: int,
+    seeds: int,
+) -> SweepConfig:
+    """A preset's sweep: SGD and AdaGrad at batch sizes 256 and 512, the learning rates tuned
+    on the first seed and confirmed at the others, a run diverged once its mini-batch loss
+    exceeds 3× its first."""
+    return SweepConfig(
+        name=name,
+        problems=(problem,),
+        optimizers=_optimizers(grids),
+        batch_sizes=(256, 512),
+        budget=budget,
+        evaluations=evaluations,
+        divergence_factor=3.0,
+        seeds=seeds,
+        tuning_seeds=1,
+    )
+
+
 #: The ``quick`` preset: tiny GPT-2, synthetic instructions, CPU-sized. Two seeds: the learning
 #: rates are tuned on seed 0 and confirmed at seed 1 (``tuning_seeds=1``), which keeps the demo
 #: within minutes; every step is split into k = 4 micro-batches at both batch sizes, so the
 #: noise anisotropy is estimated alike at 256 and 512.
-QUICK = SweepConfig(
-    name="lm-quick",
-    problems=(
-        LMSpec(
-            data=LMDataSpec(
-                source="synthetic",
-                n_train=4096,
-                n_eval=256,
-                max_length=128,
-                vocabulary="compact",
-                template="short",
-            ),
-            model="tiny",
-            noise_microbatches=4,
-            schedule="cosine",
-            warmup_ratio=0.05,
-            measure_noise=True,
-            group_by_length=True,
+QUICK = _sweep(
+    "lm-quick",
+    LMSpec(
+        data=LMDataSpec(
+            source="synthetic",
+            n_train=4096,
+            n_eval=256,
+            max_length=128,
+            vocabulary="compact",
+            template="short",
         ),
+        model="tiny",
+        noise_microbatches=4,
+        schedule="cosine",
+        warmup_ratio=0.05,
+        measure_noise=True,
+        group_by_length=True,
     ),
-    optimizers=_optimizers({"sgd": _grid(0.1, 1.0), "adagrad": _grid(0.01, 0.1)}),
-    batch_sizes=(256, 512),
-    budget=Budget(samples=8192),
+    {"sgd": _grid(0.1, 1.0), "adagrad": _grid(0.01, 0.1)},
+    Budget(samples=8192),
     evaluations=8,
-    divergence_factor=3.0,
     seeds=2,
-    tuning_seeds=1,
 )
 
 
@@ -191,17 +211,8 @@ def paper_config(
         eval_batch_size=32,
         group_by_length=True,
     )
-    return SweepConfig(
-        name="lm-paper",
-        problems=(spec,),
-        optimizers=_optimizers({"sgd": _grid(0.03, 1.0), "adagrad": _grid(1e-4, 3.2e-3)}),
-        batch_sizes=(256, 512),
-        budget=Budget(epochs=3.0),
-        evaluations=20,
-        seeds=3,
-        tuning_seeds=1,
-        divergence_factor=3.0,
-    )
+    grids = {"sgd": _grid(0.03, 1.0), "adagrad": _grid(1e-4, 3.2e-3)}
+    return _sweep("lm-paper", spec, grids, Budget(epochs=3.0), evaluations=20, seeds=3)
 
 
 def lm_table(out: str | Path) -> pd.DataFrame:
@@ -489,34 +500,26 @@ def run_lm_reproduction(
             written["vocabulary_audit.csv"] = write_csv(
                 vocabulary_audit_table(audited.rows), out / "vocabulary_audit.csv"
             )
-    if context.is_main:
-        written["table4.csv"] = write_csv(lm_table(out), out / "table4.csv")
-        write_record(
-            out,
-            "lm",
-            preset,
-            started,
-            written,
-            sweep_wall_time=result.wall_time,
-            world_size=context.world_size,
-            sweep=sweep.to_dict(),
-            stand_in=sweep.problems[0].stand_in(),
-        )
-    initialisation = _initialisation(out / "sweep") if context.is_main else ""
-    return ReproductionOutput(
-        target="lm",
-        preset=preset,
-        out=out,
-        wall_time=time.perf_counter() - started,
-        files=written,
-        summary=(
-            f"GPT-2 instruction tuning ({preset} preset; model: {initialisation}): SGD vs "
-            f"AdaGrad at batch sizes {', '.join(map(str, sweep.batch_sizes))}, learning rates "
-            "tuned per batch size."
-        ),
-        tables={"Table 4: final losses at the tuned learning rates": out / "table4.csv"}
-        if written
-        else {},
+    summary = (
+        f"GPT-2 instruction tuning ({preset} preset; model: "
+        f"{_initialisation(out / 'sweep') if context.is_main else ''}): SGD vs AdaGrad at batch "
+        f"sizes {', '.join(map(str, sweep.batch_sizes))}, learning rates tuned per batch size."
+    )
+    if not context.is_main:  # the other ranks only took part in training
+        return ReproductionOutput("lm", preset, out, time.perf_counter() - started, {}, summary)
+    written["table4.csv"] = write_csv(lm_table(out), out / "table4.csv")
+    return finish_target(
+        out,
+        "lm",
+        preset,
+        started,
+        written,
+        summary=summary,
+        tables={"Table 4: final losses at the tuned learning rates": written["table4.csv"]},
+        sweep_wall_time=result.wall_time,
+        world_size=context.world_size,
+        sweep=sweep.to_dict(),
+        stand_in=sweep.problems[0].stand_in(),
     )
 
 

@@ -53,7 +53,7 @@ from anisoada.problems.logistic import (
     logistic_noise,
     logistic_smoothness,
 )
-from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
+from anisoada.reproduce import Reproduction, ReproductionOutput, finish_target, write_csv
 from anisoada.schema import NO_VERDICT
 from anisoada.train import Budget
 
@@ -436,22 +436,12 @@ def run_logreg(
         ("predicted_vs_observed", comparison),
     ):
         written[f"{name}.csv"] = write_csv(table, out / f"{name}.csv")
-    wall_time = write_record(
+    return finish_target(
         out,
         "logreg",
         preset,
         started,
         written,
-        sweep_wall_time=sweep.wall_time,
-        jobs=jobs,
-        stand_in={spec.name: spec.stand_in() for spec in datasets if spec.stand_in()},
-    )
-    return ReproductionOutput(
-        target="logreg",
-        preset=preset,
-        out=out,
-        wall_time=wall_time,
-        files=written,
         summary=(
             f"Logistic regression ({preset} preset): {len(datasets)} data set(s) × "
             f"{len(config.batch_sizes)} batch sizes × {len(config.optimizers)} optimizers, "
@@ -463,6 +453,9 @@ def run_logreg(
                 "predicted_vs_observed.csv"
             ],
         },
+        sweep_wall_time=sweep.wall_time,
+        jobs=jobs,
+        stand_in={spec.name: spec.stand_in() for spec in datasets if spec.stand_in()},
     )
 
 

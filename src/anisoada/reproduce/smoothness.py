@@ -47,7 +47,7 @@ from typing import Any
 import pandas as pd
 
 from anisoada.data.instructions import LMDataSpec
-from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
+from anisoada.reproduce import Reproduction, ReproductionOutput, finish_target, write_csv
 
 __all__ = [
     "PRESETS",
@@ -266,14 +266,10 @@ def _measure_on(settings: SmoothnessSettings, progress: bool, device: str) -> An
         seed=settings.seed,
         device=device,
     )
-    config = SmoothnessCheckConfig(
-        steps=settings.steps,
-        lr=settings.lr,
-        coordinates_per_tensor=settings.coordinates_per_tensor,
-        coverage=settings.coverage,
-        data_chunk_size=settings.chunk_size,
-        seed=settings.seed,
-    )
+    # The settings of the same name carry over; the chunk size is the check's data_chunk_size.
+    same = ("steps", "lr", "coordinates_per_tensor", "coverage", "seed")
+    carried = {name: getattr(settings, name) for name in same}
+    config = SmoothnessCheckConfig(data_chunk_size=settings.chunk_size, **carried)
 
     def report(t: int, loss: float) -> None:
         if progress and (t % 10 == 0 or t == settings.steps):
@@ -332,12 +328,20 @@ def run_smoothness(
     }
     written["envelope.csv"] = write_csv(envelope_table(result), out / "envelope.csv")
     pooled = result.fits["pooled"]
-    wall_time = write_record(
+    summary = (
+        f"Figure 1 ({preset} preset{'; ' + '; '.join(stand_ins) if stand_ins else ''}): "
+        f"{result.x.size} secant points, pooled envelope L0 = {pooled.L0:.4g}, "
+        f"L1 = {pooled.L1:.4g} covering {100 * pooled.covered_fraction:.1f}%; "
+        f"f {result.losses[0]:.4f} → {result.losses[-1]:.4f} over {settings.steps} Adam steps"
+    )
+    return finish_target(
         out,
         "smoothness",
         preset,
         started,
         written,
+        summary=summary,
+        tables={"Affine envelopes y ≤ L0 + L1·x (Figure 1)": written["envelope.csv"]},
         check_seconds=record.get("seconds"),
         reused=reused,
         settings=dataclasses.asdict(settings),
@@ -348,21 +352,6 @@ def run_smoothness(
         loss_last=float(result.losses[-1]),
         pooled=pooled.to_dict(),
         measured={key: record.get(key) for key in ("model", "data", "d", "samples")},
-    )
-    summary = (
-        f"Figure 1 ({preset} preset{'; ' + '; '.join(stand_ins) if stand_ins else ''}): "
-        f"{result.x.size} secant points, pooled envelope L0 = {pooled.L0:.4g}, "
-        f"L1 = {pooled.L1:.4g} covering {100 * pooled.covered_fraction:.1f}%; "
-        f"f {result.losses[0]:.4f} → {result.losses[-1]:.4f} over {settings.steps} Adam steps"
-    )
-    return ReproductionOutput(
-        target="smoothness",
-        preset=preset,
-        out=out,
-        wall_time=wall_time,
-        files=written,
-        summary=summary,
-        tables={"Affine envelopes y ≤ L0 + L1·x (Figure 1)": written["envelope.csv"]},
     )
 
 

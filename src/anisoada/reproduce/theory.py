@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from anisoada._io import atomic_open
-from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
+from anisoada.reproduce import Reproduction, ReproductionOutput, finish_target, write_csv
 
 if TYPE_CHECKING:
     from anisoada.theory.table import Format
@@ -89,6 +89,13 @@ class ProblemConstants:
     batch_sizes: tuple[int, ...]
     source: str
     stand_in: bool
+
+    def bound_inputs(self) -> dict[str, Any]:
+        """What the box-framed bounds take (``rates_table``, ``predict``): ``L``, ``sigma``,
+        ``D_inf``, ``lambda_max`` and the budget ``N``."""
+        return {
+            name: getattr(self, name) for name in ("L", "sigma", "D_inf", "lambda_max", "budget")
+        }
 
     def record(self) -> dict[str, Any]:
         """JSON-ready scalars (no vectors)."""
@@ -265,14 +272,7 @@ def _prediction(problem: ProblemConstants) -> pd.DataFrame:
     grid = np.geomspace(1.0, problem.budget, CURVE_POINTS)
     swept = [float(size) for size in problem.batch_sizes if size <= problem.budget]
     sizes = np.unique(np.concatenate([grid, swept]))
-    return predict(
-        L=problem.L,
-        sigma=problem.sigma,
-        batch_sizes=sizes,
-        budget=problem.budget,
-        D_inf=problem.D_inf,
-        lambda_max=problem.lambda_max,
-    )
+    return predict(batch_sizes=sizes, **problem.bound_inputs())
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -339,13 +339,7 @@ def run_theory(
     for problem in problems:
         if progress:
             print(f"theory: bounds for {problem.name} (N = {problem.budget:.3g})", flush=True)
-        rates = rates_table(
-            L=problem.L,
-            sigma=problem.sigma,
-            D_inf=problem.D_inf,
-            lambda_max=problem.lambda_max,
-            budget=problem.budget,
-        )
+        rates = rates_table(**problem.bound_inputs())
         stem = f"rates_{problem.name}"
         files[f"{stem}.csv"] = write_csv(rates, out / f"{stem}.csv")
         tables[f"{problem.name}: measured coefficients, box W (D₂ = √d·D∞), up to constants"] = (
@@ -373,30 +367,23 @@ def run_theory(
             f"no per-layer LM noise under {lm_dir / 'sweep'} (run `anisoada reproduce lm`)"
         )
 
-    wall_time = write_record(
+    summary = "\n".join(
+        ["Theory: Table 1 (rates, up to absolute constants) and predictions", *summary_lines]
+        + [f"note: {note}" for note in notes]
+    )
+    return finish_target(
         out,
         "theory",
         preset,
         started,
         files,
+        summary=summary,
+        tables=tables,
         problems=[problem.record() for problem in problems],
         fallback_synthetic=fallback,
         lm_noise=lm_noise is not None,
         inputs={"logreg": str(logreg_dir), "lm": str(lm_dir)},
         notes=notes,
-    )
-    summary = "\n".join(
-        ["Theory: Table 1 (rates, up to absolute constants) and predictions", *summary_lines]
-        + [f"note: {note}" for note in notes]
-    )
-    return ReproductionOutput(
-        target="theory",
-        preset=preset,
-        out=out,
-        wall_time=wall_time,
-        files=files,
-        summary=summary,
-        tables=tables,
     )
 
 

@@ -34,6 +34,7 @@ from anisoada._io import atomic_path
 from anisoada.data.instructions import LMData, LMDataSpec, prepare_lm_data
 from anisoada.experiments.optimizers import OptimizerSpec, build_optimizer
 from anisoada.experiments.runs.base import (
+    ProblemSpecBase,
     Resources,
     RunClock,
     RunSettings,
@@ -90,7 +91,7 @@ def prepared_lm_data(spec: LMDataSpec) -> LMData:
 
 
 @dataclasses.dataclass(frozen=True)
-class LMSpec:
+class LMSpec(ProblemSpecBase["LMRun"]):
     """Instruction tuning of a GPT-2: the data, the model and how each run trains.
 
     Attributes:
@@ -289,17 +290,8 @@ class LMSpec:
                 "turn the noise measurement off (--no-noise)"
             )
 
-    def make_run(
-        self,
-        optimizer: OptimizerSpec,
-        batch_size: int,
-        lrs: Sequence[float],
-        seed: int,
-        settings: RunSettings,
-    ) -> LMRun:
-        if len(lrs) != 1:
-            raise ValueError("an LM run trains one learning rate (lanes are not supported)")
-        return LMRun(self, optimizer, batch_size, seed, (float(lrs[0]),), settings)
+    def _run_class(self) -> type[LMRun]:
+        return LMRun
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,56 @@ _ENVELOPE_COLUMNS = {
     "covered_fraction": "covered",
     "n_points": "points",
     "size": "coordinates",
+}
+
+
+_TABLE4_COLUMNS = {
+    "batch_size": "batch",
+    "optimizer": "optimizer",
+    "best_lr": "tuned lr",
+    "train_loss": "tail train loss (mean)",
+    "train_loss_min": "min over seeds",
+    "train_loss_max": "max over seeds",
+    "final_train_loss": "final train loss (mean)",
+    "eval_loss": "held-out loss",
+    "seeds": "seeds",
+    "gap_vs_sgd": "train loss − SGD's",
+    "ratio_vs_sgd": "loss ratio vs SGD",
+    "ratio_low": "95% low",
+    "ratio_high": "95% high",
+    "verdict": "verdict",
+    "rho_sigma": "ρ_σ (whole model)",
+    "noise_k": "ρ_σ from k micro-batches",
+    "lr_min": "lowest lr tried",
+    "lr_max": "highest lr tried",
+    "lrs_tried": "lrs tried",
+    "at_edge": "tuned lr at grid edge",
+    "initialisation": "initialisation",
+    "train_loss_unused": "unused-token part",
+    "unused_share": "lead from unused tokens",
+}
+_LM_NOISE_COLUMNS = {
+    "batch_size": "batch",
+    "optimizer": "optimizer",
+    "layer": "layer",
+    "d": "d",
+    "rho_sigma_first": "ρ_σ first",
+    "rho_sigma_last": "ρ_σ last",
+    "rho_sigma_mean": "ρ_σ mean",
+    "noise_ratio_ceiling": "√ρ_σ (noise-term ratio ≤)",
+}
+
+
+_AUDIT_COLUMNS = {
+    "optimizer": "optimizer",
+    "lr": "lr",
+    "step": "steps",
+    "train_loss": "loss, full vocabulary",
+    "train_loss_used": "over the tokens that occur",
+    "train_loss_unused": "mass on unused tokens",
+    "lead": "lead over SGD",
+    "lead_unused": "of it from unused tokens",
+    "unused_share": "share",
 }
 
 
@@ -88,54 +139,10 @@ def figure1_section(results: ResultsDirectory, figure_dir: Path) -> Section:
     return Section("figure1", TITLES["figure1"], tuple(blocks))
 
 
-_TABLE4_COLUMNS = {
-    "batch_size": "batch",
-    "optimizer": "optimizer",
-    "best_lr": "tuned lr",
-    "train_loss": "tail train loss (mean)",
-    "train_loss_min": "min over seeds",
-    "train_loss_max": "max over seeds",
-    "final_train_loss": "final train loss (mean)",
-    "eval_loss": "held-out loss",
-    "seeds": "seeds",
-    "gap_vs_sgd": "train loss − SGD's",
-    "ratio_vs_sgd": "loss ratio vs SGD",
-    "ratio_low": "95% low",
-    "ratio_high": "95% high",
-    "verdict": "verdict",
-    "rho_sigma": "ρ_σ (whole model)",
-    "noise_k": "ρ_σ from k micro-batches",
-    "lr_min": "lowest lr tried",
-    "lr_max": "highest lr tried",
-    "lrs_tried": "lrs tried",
-    "at_edge": "tuned lr at grid edge",
-    "initialisation": "initialisation",
-    "train_loss_unused": "unused-token part",
-    "unused_share": "lead from unused tokens",
-}
-_LM_NOISE_COLUMNS = {
-    "batch_size": "batch",
-    "optimizer": "optimizer",
-    "layer": "layer",
-    "d": "d",
-    "rho_sigma_first": "ρ_σ first",
-    "rho_sigma_last": "ρ_σ last",
-    "rho_sigma_mean": "ρ_σ mean",
-    "noise_ratio_ceiling": "√ρ_σ (noise-term ratio ≤)",
-}
-
-
-_AUDIT_COLUMNS = {
-    "optimizer": "optimizer",
-    "lr": "lr",
-    "step": "steps",
-    "train_loss": "loss, full vocabulary",
-    "train_loss_used": "over the tokens that occur",
-    "train_loss_unused": "mass on unused tokens",
-    "lead": "lead over SGD",
-    "lead_unused": "of it from unused tokens",
-    "unused_share": "share",
-}
+def _per_optimizer(table: Table, stand_in: str | None, collapsed: str | None = None) -> Table:
+    """A table of per-optimizer rows to three digits, each optimizer by its display name."""
+    frame = table.frame.assign(optimizer=table.frame["optimizer"].map(method))
+    return dataclasses.replace(table, frame=frame, digits=3, stand_in=stand_in, collapsed=collapsed)
 
 
 def _percent_range(values: pd.Series) -> str:
@@ -171,16 +178,17 @@ def _vocabulary_blocks(audit: pd.DataFrame | None, stand_in: str | None) -> list
         )
     return [
         Text(text, "stand-in"),
-        Table(
-            "lm-vocabulary-audit",
-            audit.assign(optimizer=audit["optimizer"].map(method)),
-            _AUDIT_COLUMNS,
-            caption="Vocabulary audit: the full-vocabulary loss split into the tokens that occur "
-            "and the mass on those that never do",
-            source="lm/vocabulary_audit.csv",
-            digits=3,
-            stand_in=stand_in,
-            command="anisoada reproduce lm --preset quick (writes lm/vocabulary_audit.csv)",
+        _per_optimizer(
+            Table(
+                "lm-vocabulary-audit",
+                audit,
+                _AUDIT_COLUMNS,
+                caption="Vocabulary audit: the full-vocabulary loss split into the tokens that "
+                "occur and the mass on those that never do",
+                source="lm/vocabulary_audit.csv",
+                command="anisoada reproduce lm --preset quick (writes lm/vocabulary_audit.csv)",
+            ),
+            stand_in,
         ),
     ]
 
@@ -276,17 +284,11 @@ def lm_section(results: ResultsDirectory, figure_dir: Path) -> Section:
             )
         )
     if noise is not None:
-        blocks.append(
-            Table(
-                "lm-noise",
-                noise.assign(optimizer=noise["optimizer"].map(method)),
-                _LM_NOISE_COLUMNS,
-                caption="Per-layer noise anisotropy (the nonconvex noise-term ratio "
-                "(ρ_L ρ_σ²)^¼ is at most √ρ_σ)",
-                source="theory/lm_noise.csv",
-                digits=3,
-                stand_in=stand_in,
-                collapsed="Per-layer gradient-noise anisotropy table",
-            )
+        caption = (
+            "Per-layer noise anisotropy (the nonconvex noise-term ratio (ρ_L ρ_σ²)^¼ is at "
+            "most √ρ_σ)"
         )
+        collapsed = "Per-layer gradient-noise anisotropy table"
+        noise_table = Table("lm-noise", noise, _LM_NOISE_COLUMNS, caption, "theory/lm_noise.csv")
+        blocks.append(_per_optimizer(noise_table, stand_in, collapsed=collapsed))
     return Section("lm", TITLES["lm"], tuple(blocks))

@@ -124,6 +124,23 @@ def _lm_seeds(results: ResultsDirectory) -> int | None:
     return int(seeds) if isinstance(seeds, int) else None
 
 
+def _winners_table(
+    target: str, winners: pd.DataFrame, label: str, caption: str, source: str, stand_in: str | None
+) -> Table:
+    """A target's winners as they are stored, every column but ``label`` naming a method."""
+    columns = {c: c for c in winners.columns}
+    named = tuple(c for c in winners.columns if c != label)
+    return Table(
+        f"summary-{target}",
+        winners,
+        columns,
+        caption,
+        source,
+        stand_in=stand_in,
+        winner_columns=named,
+    )
+
+
 def summary_section(results: ResultsDirectory) -> Section:
     blocks: list[Block] = []
     present = [t for t in ("logreg", "lm", "smoothness", "theory") if results.target(t).present]
@@ -173,17 +190,10 @@ def summary_section(results: ResultsDirectory) -> Section:
         blocks.append(Bullets(tuple(findings)))
         findings = []
         winners = logreg_winners(table)
-        blocks.append(
-            Table(
-                "summary-logreg",
-                winners,
-                {c: c for c in winners.columns},
-                caption="Logistic regression: verdict of AdaGrad against SGD at each batch size",
-                source="logreg/results.csv",
-                stand_in=results.logreg_stand_in_all(list(winners["dataset"])),
-                winner_columns=tuple(c for c in winners.columns if c != "dataset"),
-            )
-        )
+        caption = "Logistic regression: verdict of AdaGrad against SGD at each batch size"
+        stand_in = results.logreg_stand_in_all(list(winners["dataset"]))
+        source = "logreg/results.csv"
+        blocks.append(_winners_table("logreg", winners, "dataset", caption, source, stand_in))
     table4 = results.lm.csv("table4.csv") if results.lm.present else None
     if table4 is not None:
         winners = lm_winners(table4)
@@ -198,17 +208,9 @@ def summary_section(results: ResultsDirectory) -> Section:
             )
         blocks.append(Bullets(tuple(findings)))
         findings = []
-        blocks.append(
-            Table(
-                "summary-lm",
-                winners,
-                {c: c for c in winners.columns},
-                caption="GPT-2 instruction tuning: verdict and held-out winner per batch size",
-                source="lm/table4.csv",
-                stand_in=stand_in,
-                winner_columns=tuple(c for c in winners.columns if c != "criterion"),
-            )
-        )
+        caption = "GPT-2 instruction tuning: verdict and held-out winner per batch size"
+        source = "lm/table4.csv"
+        blocks.append(_winners_table("lm", winners, "criterion", caption, source, stand_in))
     comparison = results.logreg.csv("predicted_vs_observed.csv") if results.logreg.present else None
     if comparison is not None and "observed" in comparison:
         findings.append(_prediction_finding(results, comparison))
