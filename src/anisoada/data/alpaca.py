@@ -31,6 +31,7 @@ import io
 import json
 import lzma
 import numbers
+import os
 import re
 import string
 import warnings
@@ -99,7 +100,10 @@ class AlpacaFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class InstructionRecord:
-    """One instruction-following example: ``instruction``, optional ``input``, ``output``."""
+    """One instruction-following example: ``instruction``, ``input`` and ``output``.
+
+    ``input`` is ``""`` for a record without one (Alpaca's "no input" variant).
+    """
 
     instruction: str
     input: str
@@ -228,6 +232,11 @@ def load_alpaca(
         raise ValueError(f"limit must be a non-negative integer or None; got {limit!r}")
     if empty_output not in ("skip", "keep", "error"):
         raise ValueError(f"empty_output must be 'skip', 'keep' or 'error'; got {empty_output!r}")
+    if not isinstance(path_or_hub_id, str | os.PathLike):
+        raise TypeError(
+            "expected the path of an Alpaca JSON/JSONL file or a hub id; got "
+            f"{type(path_or_hub_id).__name__}"
+        )
     path = Path(path_or_hub_id).expanduser()
     lines: list[int] | None = None
     if path.is_file():
@@ -295,6 +304,27 @@ _MAX_INT_DIGITS = 4000
 
 class _LongNumber(Exception):
     """An integer too long for ``int()``; raised from inside ``json.loads``."""
+
+
+class _DuplicateKey(Exception):
+    """An object with the same key twice (``json`` would silently keep the last value)."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        keys = [key for key, _ in pairs]
+        raise _DuplicateKey(next(key for i, key in enumerate(keys) if key in keys[:i]))
+    return record
+
+
+def _loads(text: str) -> Any:
+    """JSON with integers bounded in length and every object's keys distinct."""
+    return json.loads(text, parse_int=_json_int, object_pairs_hook=_unique_keys)
 
 
 def _json_int(text: str) -> int:
@@ -370,12 +400,12 @@ def _read_records(path: Path) -> tuple[list[Any], list[int] | None]:
         # One object on its own is either a one-record JSON Lines file or a container such as
         # {"data": [...]}; "Extra data" after the first object means JSON Lines.
         try:
-            data = json.loads(text, parse_int=_json_int)
+            data = _loads(text)
         except json.JSONDecodeError as error:
             if error.msg == "Extra data":
                 return _json_lines(text, source)
             raise _invalid_json(error, source) from None
-        except (RecursionError, _LongNumber) as error:
+        except (RecursionError, _LongNumber, _DuplicateKey) as error:
             raise _unreadable_json(error, text, source) from None
         if isinstance(data, dict) and not any(name in data for name in _FIELDS):
             raise AlpacaFormatError(
@@ -386,10 +416,10 @@ def _read_records(path: Path) -> tuple[list[Any], list[int] | None]:
             )
         return [data], [text[: text.index("{")].count("\n") + 1]
     try:
-        data = json.loads(text, parse_int=_json_int)
+        data = _loads(text)
     except json.JSONDecodeError as error:
         raise _invalid_json(error, source) from None
-    except (RecursionError, _LongNumber) as error:
+    except (RecursionError, _LongNumber, _DuplicateKey) as error:
         raise _unreadable_json(error, text, source) from None
     if not isinstance(data, list):
         raise AlpacaFormatError(
@@ -407,13 +437,13 @@ def _json_lines(text: str, source: str) -> tuple[list[Any], list[int]]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line, parse_int=_json_int))
+            records.append(_loads(line))
         except json.JSONDecodeError as error:
             raise AlpacaFormatError(
                 f"line {line_number}, column {error.colno}: invalid JSON ({error.msg})",
                 source=source,
             ) from None
-        except (RecursionError, _LongNumber) as error:
+        except (RecursionError, _LongNumber, _DuplicateKey) as error:
             raise _unreadable_json(error, line, source, line_number) from None
         lines.append(line_number)
     return records, lines
@@ -428,8 +458,14 @@ def _invalid_json(error: json.JSONDecodeError, source: str) -> AlpacaFormatError
 def _unreadable_json(
     error: BaseException, text: str, source: str, line: int | None = None
 ) -> AlpacaFormatError:
-    """Valid-looking JSON that Python's reader cannot hold: too deeply nested, or a huge integer."""
-    if isinstance(error, RecursionError):
+    """Valid-looking JSON that Python's reader cannot hold: too deeply nested, a huge integer,
+    or an object with a key twice (which value is meant?)."""
+    if isinstance(error, _DuplicateKey):
+        message = (
+            f"a JSON object has the key {_preview(error.key)} twice (which value is meant?); "
+            "keep one"
+        )
+    elif isinstance(error, RecursionError):
         message = (
             "JSON nested too deeply to read (Alpaca records are flat objects of strings); the "
             "file is damaged or not Alpaca data"
