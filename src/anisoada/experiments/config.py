@@ -57,6 +57,7 @@ problems, ``optimizers``, ``batch_sizes`` and ``[budget]`` is optional)::
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -222,22 +223,57 @@ def sweep_config_from_dict(payload: Mapping[str, Any], *, name: str = "sweep") -
 
 
 def load_sweep_config(path: str | os.PathLike[str]) -> SweepConfig:
-    """Read and validate a sweep TOML file (its stem is the default sweep name)."""
+    """Read and validate a sweep TOML file (its stem is the default sweep name).
+
+    The file is UTF-8 (a byte-order mark is allowed). Beyond TOML's own rules, every integer
+    must fit in 64 bits (TOML's range, which Python's reader does not enforce) and dates and
+    times are refused: no key of a sweep takes one.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file {path} does not exist (or is not a file)")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"sweep file {path} is not UTF-8 text ({error.reason})") from None
+    except OSError as error:
+        raise ValueError(f"sweep file {path} cannot be read ({error.strerror})") from None
     try:
         payload = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"sweep file {path} is not valid TOML: {error}") from None
+    except RecursionError:
+        payload = None
     try:
+        if payload is None or not _values_fit(payload):
+            raise ValueError("nests arrays or tables too deeply to read")
         return sweep_config_from_dict(payload, name=path.stem)
     except ValueError as error:
         raise ValueError(f"sweep file {path}: {error}") from None
+
+
+def _values_fit(payload: dict[str, Any]) -> bool:
+    """:func:`_check_values`; ``False`` when the document is too deep to walk."""
+    try:
+        _check_values(payload, "")
+    except RecursionError:
+        return False
+    return True
+
+
+def _check_values(value: Any, where: str) -> None:
+    """Refuse integers beyond 64 bits and dates/times anywhere in a parsed document."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_values(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_values(item, f"{where}[{index}]")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{where} = {value} is beyond TOML's 64-bit integers")
+    elif isinstance(value, datetime.date | datetime.time):
+        raise ValueError(f"{where} is a date or time ({value.isoformat()}); no sweep key takes one")
 
 
 # ----------------------------------------------------------------------------------------
