@@ -183,6 +183,10 @@ def sweep_config_from_dict(payload: Mapping[str, Any], *, name: str = "sweep") -
         >>> config.problems[0].option("n"), config.budget.samples
         (100, 100)
     """
+    if not isinstance(payload, Mapping):
+        raise TypeError(
+            f"a sweep is a mapping of its keys (a parsed TOML document); got {payload!r}"
+        )
     _reject_unknown(payload, _TOP_LEVEL, "the sweep file")
     problems: list[ProblemSpec] = []
     for index, entry in enumerate(_tables(payload.get("datasets", []), "datasets")):
@@ -229,6 +233,8 @@ def load_sweep_config(path: str | os.PathLike[str]) -> SweepConfig:
     must fit in 64 bits (TOML's range, which Python's reader does not enforce) and dates and
     times are refused: no key of a sweep takes one.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"expected the path of a sweep TOML file; got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file {path} does not exist (or is not a file)")
