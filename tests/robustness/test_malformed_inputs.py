@@ -23,29 +23,12 @@ import lzma
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import Case, check_one_line, materialise
 
 from anisoada.cli import main
-
-LEAKS = ("Traceback", "np.float64(", "np.int64(", "internal error", "[Errno", "<class ")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One malformed input: files to write, the command line, text the message must contain.
-
-    ``{d}`` in ``argv`` and ``needle`` is the case's own directory.
-    """
-
-    id: str
-    argv: tuple[str, ...]
-    needle: str
-    files: dict[str, bytes | str] = field(default_factory=dict)
-
 
 CASES: list[Case] = []
 
@@ -570,9 +553,12 @@ FLAGS: dict[str, tuple[list[str], str]] = {
         ["bound", "--L", "1,2", "--sigma", "1,1", "--batch-sizes", "10", "--samples", "5"],
         "budget",
     ),
-    "bound-budget-zero": (["bound", "--L", "1,2", "--sigma", "1,1", "--samples", "0"], "budget"),
+    "bound-budget-zero": (["bound", "--L", "1,2", "--sigma", "1,1", "--samples", "0"], "--samples"),
     "bound-budget-text": (["bound", "--L", "1,2", "--sigma", "1,1", "--samples", "x"], "samples"),
-    "bound-budget-nan": (["bound", "--L", "1,2", "--sigma", "1,1", "--samples", "nan"], "budget"),
+    "bound-budget-nan": (
+        ["bound", "--L", "1,2", "--sigma", "1,1", "--samples", "nan"],
+        "--samples",
+    ),
     "bound-setting-unknown": (
         ["bound", "--L", "1,2", "--sigma", "1,1", "--setting", "weird"],
         "weird",
@@ -889,31 +875,6 @@ for name, argv in {
 # ---------------------------------------------------------------------------------------------
 
 
-def _materialise(case_: Case, root: Path) -> tuple[list[str], str]:
-    directory = root / case_.id
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, content in case_.files.items():
-        # names use "__" for "." so they can be keywords; paths keep their "/"
-        path = directory / name.replace("__", ".")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8", errors="surrogatepass")
-    argv = [part.replace("{d}", str(directory)) for part in case_.argv]
-    return argv, case_.needle.replace("{d}", str(directory))
-
-
-def _check(status: int, error: str, needle: str, label: str) -> None:
-    lines = error.strip().splitlines()
-    assert status == 2, f"{label}: exit status {status}, stderr {error!r}"
-    assert len(lines) == 1, f"{label}: {len(lines)} lines on stderr: {error!r}"
-    line = lines[0]
-    assert line.startswith("anisoada") and ": error: " in line, f"{label}: {line!r}"
-    assert not any(leak in line for leak in LEAKS), f"{label}: Python internals in {line!r}"
-    assert needle.lower() in line.lower(), f"{label}: {needle!r} not named in {line!r}"
-
-
 def test_the_corpus_is_large_enough():
     assert len(CASES) >= 250
     assert len({c.id for c in CASES}) == len(CASES)
@@ -927,10 +888,10 @@ def corpus_root(tmp_path_factory):
 @pytest.mark.parametrize("case_", CASES, ids=[c.id for c in CASES])
 def test_malformed_input_is_one_line_with_status_2(case_, corpus_root, capsys, monkeypatch):
     monkeypatch.setenv("ANISOADA_DATA", str(corpus_root / "empty-data-home"))
-    argv, needle = _materialise(case_, corpus_root)
+    argv, needle = materialise(case_, corpus_root)
     capsys.readouterr()
     status = main(argv)
-    _check(status, capsys.readouterr().err, needle, case_.id)
+    check_one_line(status, capsys.readouterr().err, needle, case_.id)
 
 
 # A failing file system, simulated where a root user cannot make one: every atomic write
@@ -970,7 +931,7 @@ def test_a_failing_file_system_is_one_line_naming_the_path(
     argv = [part.replace("{d}", str(tmp_path)) for part in argv]
     status = main(argv)
     error = capsys.readouterr().err
-    _check(status, error, str(tmp_path / "out"), f"{command}-{code}")
+    check_one_line(status, error, str(tmp_path / "out"), f"{command}-{code}")
     assert os.strerror(code).lower() in error.lower()
 
 

@@ -1,0 +1,77 @@
+"""What every corpus of bad inputs shares: a case, its files, and the one-line check.
+
+A case is a command line (``{d}`` stands for the case's own directory), the files to write
+there first, and the text its error message must contain. :func:`check_one_line` is the rule
+every bad input must meet: exit status 2 (never 0, never 1, the status of an internal error),
+exactly one line on stderr, ``anisoada <command>: error: …``, no traceback or Python internals,
+and the input named.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Text that means a message leaks Python internals instead of naming the input.
+LEAKS = ("Traceback", "np.float64(", "np.int64(", "internal error", "[Errno", "<class ")
+
+#: A file's content: bytes, text (written as UTF-8, lone surrogates kept), or a function that
+#: makes the file itself (a FIFO, a symbolic link, a directory).
+Content = bytes | str | Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One malformed input: files to write, the command line, text the message must contain.
+
+    ``{d}`` in ``argv`` and ``needle`` is the case's own directory.
+    """
+
+    id: str
+    argv: tuple[str, ...]
+    needle: str
+    files: dict[str, Content] = field(default_factory=dict)
+
+
+def materialise(case_: Case, root: Path) -> tuple[list[str], str]:
+    """Write the case's files under ``root/<id>``; its argv and needle with ``{d}`` filled in."""
+    directory = root / case_.id
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in case_.files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if callable(content):
+            content(path)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8", errors="surrogatepass")
+    argv = [part.replace("{d}", str(directory)) for part in case_.argv]
+    return argv, case_.needle.replace("{d}", str(directory))
+
+
+def check_one_line(status: int, error: str, needle: str, label: str) -> None:
+    """Exit status 2 and one line on stderr naming ``needle``, with no Python internals."""
+    lines = error.strip().splitlines()
+    assert status == 2, f"{label}: exit status {status}, stderr {error!r}"
+    assert len(lines) == 1, f"{label}: {len(lines)} lines on stderr: {error!r}"
+    line = lines[0]
+    assert line.startswith("anisoada") and ": error: " in line, f"{label}: {line!r}"
+    assert not any(leak in line for leak in LEAKS), f"{label}: Python internals in {line!r}"
+    assert needle.lower() in line.lower(), f"{label}: {needle!r} not named in {line!r}"
+
+
+def fifo(path: Path) -> None:
+    """Make ``path`` a named pipe (reading it would block until a writer comes)."""
+    os.mkfifo(path)
+
+
+def link_to(target: str) -> Callable[[Path], None]:
+    """Make the file a symbolic link to ``target`` (relative to the link's directory)."""
+
+    def make(path: Path) -> None:
+        path.symlink_to(target)
+
+    return make
