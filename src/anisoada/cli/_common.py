@@ -20,6 +20,7 @@ import errno
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -227,17 +228,18 @@ def first_repeated(items: Sequence[Any]) -> Any:
     return next((item for i, item in enumerate(items) if item in items[:i]), None)
 
 
+_LR_RANGE = re.compile(r"([^:]+):([^:]+)(?::([^:]+))?")
+
+
 def lr_range(text: str) -> tuple[float, float, int]:
     """``LOW:HIGH[:PER_DECADE]``: a log-spaced learning-rate grid (checked by ``LRGrid``)."""
-    parts = text.split(":")
+    match = _LR_RANGE.fullmatch(text.strip())
     try:
-        if len(parts) not in (2, 3):
-            raise ValueError
-        low, high = float(parts[0]), float(parts[1])
-        per_decade = int(parts[2]) if len(parts) == 3 else 2
+        if match is None:
+            raise ValueError(text)
+        return float(match[1]), float(match[2]), int(match[3] or 2)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LOW:HIGH[:PER_DECADE]; got {text!r}") from None
-    return low, high, per_decade
 
 
 def add_list(
@@ -505,11 +507,11 @@ def add_command(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
     run: Callable[[argparse.Namespace], int | None],
-    *,
     help: str,
     description: str,
 ) -> argparse.ArgumentParser:
-    """A subcommand ``name`` that calls ``run(args)``; its parser follows the conventions."""
+    """A subcommand ``name`` that calls ``run(args)``, with a one-line ``help`` for
+    ``anisoada --help`` and its ``description``; its parser follows the conventions."""
     parser = subparsers.add_parser(name, help=help, description=description)
     parser.set_defaults(func=run)
     return parser

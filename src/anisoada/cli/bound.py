@@ -37,6 +37,7 @@ _PRINTED_COLUMNS = (
 )
 
 
+_HELP = "evaluate the paper's bounds for AdaGrad, SGD and AdaGrad-Norm per batch size"
 _DESCRIPTION = """\
 Evaluate the convergence bounds of AdaGrad, SGD and AdaGrad-Norm (up to absolute constants) at
 each batch size for a fixed sample budget N = M·T, and say which guarantee is better. Vectors
@@ -44,67 +45,28 @@ come from --from FILE.npz (arrays L, sigma and optional L0, L1, as written by `a
 measure`; lambda_max from a sibling FILE.json) or from --L/--sigma. A vector option takes
 comma- or space-separated numbers, or @FILE to read them from a text file."""
 
+_FROM = "measurement summary (<stem>.npz, its stem, or its .json sibling)"
+#: The vector options and what they give.
+_VECTORS = (
+    ("--L", "smoothness vector L (A2)"),
+    ("--sigma", "noise vector σ (A5)"),
+    ("--L0", "(L0,L1) smoothness: L0"),
+    ("--L1", "(L0,L1) smoothness: L1"),
+    ("--G", "per-coordinate gradient bound; adds Duchi et al.'s nonsmooth bound (convex)"),
+)
 #: Formats ``--plot`` writes, by file suffix (matplotlib's, less its raw-pixel dumps).
 _PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "pgf", "jpg", "jpeg", "tif", "tiff")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``bound`` subcommand."""
-    parser = add_command(
-        subparsers,
-        "bound",
-        run_bound,
-        help="evaluate the paper's bounds for AdaGrad, SGD and AdaGrad-Norm per batch size",
-        description=_DESCRIPTION,
-    )
+    parser = add_command(subparsers, "bound", run_bound, _HELP, _DESCRIPTION)
     source = parser.add_argument_group("inputs")
-    source.add_argument(
-        "--from",
-        dest="from_file",
-        type=Path,
-        metavar="FILE.npz",
-        help="measurement summary (<stem>.npz, its stem, or its .json sibling)",
-    )
-    source.add_argument(
-        "--L",
-        type=_vector_arg,
-        nargs="+",
-        action=Extend,
-        metavar="LIST",
-        help="smoothness vector L (A2)",
-    )
-    source.add_argument(
-        "--sigma",
-        type=_vector_arg,
-        nargs="+",
-        action=Extend,
-        metavar="LIST",
-        help="noise vector σ (A5)",
-    )
-    source.add_argument(
-        "--L0",
-        type=_vector_arg,
-        nargs="+",
-        action=Extend,
-        metavar="LIST",
-        help="(L0,L1) smoothness: L0",
-    )
-    source.add_argument(
-        "--L1",
-        type=_vector_arg,
-        nargs="+",
-        action=Extend,
-        metavar="LIST",
-        help="(L0,L1) smoothness: L1",
-    )
-    source.add_argument(
-        "--G",
-        type=_vector_arg,
-        nargs="+",
-        action=Extend,
-        metavar="LIST",
-        help="per-coordinate gradient bound; adds Duchi et al.'s nonsmooth bound (convex)",
-    )
+    source.add_argument("--from", dest="from_file", type=Path, metavar="FILE.npz", help=_FROM)
+    for flag, text in _VECTORS:
+        source.add_argument(
+            flag, type=_vector_arg, nargs="+", action=Extend, metavar="LIST", help=text
+        )
     scalars = parser.add_argument_group("problem constants")
     scalars.add_argument("--D-inf", dest="D_inf", type=float, default=1.0, help="ℓ∞ diameter D_∞")
     scalars.add_argument(

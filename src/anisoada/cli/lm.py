@@ -24,21 +24,17 @@ from anisoada.cli import _common as common
 __all__ = ["register"]
 
 
+_HELP = "GPT-2 instruction tuning (SGD vs AdaGrad), single process or torchrun DDP"
+_DESCRIPTION = """\
+Train GPT-2 on instruction data with response-only loss: the product of the optimizers, batch
+sizes and learning rates given, each run resumable; prints the best learning rate per optimizer
+and batch size. Run under `torchrun --nproc_per_node=N -m anisoada lm ...` for data
+parallelism."""
+
+
 def register(subparsers: Any) -> None:
     """Add the ``lm`` subcommand."""
-    parser = common.add_command(
-        subparsers,
-        "lm",
-        _main,
-        help="GPT-2 instruction tuning (SGD vs AdaGrad), single process or torchrun DDP",
-        description=(
-            "Train GPT-2 on instruction data with response-only loss: the product of the "
-            "optimizers, batch sizes and learning rates given, each run resumable; prints the "
-            "best learning rate per optimizer and batch size. Run under `torchrun "
-            "--nproc_per_node=N -m anisoada lm ...` for data parallelism."
-        ),
-    )
-    add_lm_arguments(parser)
+    add_lm_arguments(common.add_command(subparsers, "lm", _main, _HELP, _DESCRIPTION))
 
 
 def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,12 +81,7 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         default="full",
         help="compact: keep only the tokens the data uses (CPU-sized output layer)",
     )
-    data.add_argument(
-        "--template",
-        choices=("alpaca", "short"),
-        default="alpaca",
-        help="prompt: the Alpaca-style one with its preamble, or the sections only",
-    )
+    add_template_argument(data, "prompt: the Alpaca-style one with its preamble, or the sections")
     opt = parser.add_argument_group("optimisation")
     common.add_list(
         opt,
@@ -186,6 +177,20 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
     add_executor_arguments(parser)
 
 
+#: Options of :class:`~anisoada.experiments.LMSpec` taken from the flag of the same name.
+_SPEC_OPTIONS = ("schedule", "warmup_ratio", "final_lr_ratio", "clip_norm", "checkpoint_every",
+                 "precision", "eval_batch_size", "dropout", "group_by_length",
+                 "device")  # fmt: skip
+
+
+def add_template_argument(group: argparse._ActionsContainer, help: str) -> None:
+    """``--template``: the prompt template of the instruction data (``anisoada lm``'s and the
+    measurements' of a GPT-2 model)."""
+    from anisoada.data import LM_TEMPLATES
+
+    group.add_argument("--template", choices=LM_TEMPLATES, default="alpaca", help=help)
+
+
 def sweep_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~anisoada.experiments.SweepConfig` (one :class:`LMSpec`) the options describe."""
     from anisoada.cli.sweep import executor_fields
@@ -217,17 +222,8 @@ def sweep_from_args(args: argparse.Namespace) -> Any:
         weights=args.weights,
         micro_batch_size=args.micro_batch_size,
         noise_microbatches=2 if args.micro_batch_size is None and not args.no_noise else None,
-        schedule=args.schedule,
-        warmup_ratio=args.warmup_ratio,
-        final_lr_ratio=args.final_lr_ratio,
-        clip_norm=args.clip_norm,
         measure_noise=not args.no_noise,
-        checkpoint_every=args.checkpoint_every,
-        precision=args.precision,
-        eval_batch_size=args.eval_batch_size,
-        dropout=args.dropout,
-        group_by_length=args.group_by_length,
-        device=args.device,
+        **{name: getattr(args, name) for name in _SPEC_OPTIONS},
     )
     if args.samples is not None:
         budget = Budget(samples=args.samples)

@@ -22,6 +22,7 @@ from anisoada.cli._common import (
     positive_int,
     print_json,
 )
+from anisoada.cli.lm import add_template_argument
 
 if TYPE_CHECKING:
     from anisoada.measure.lm import LanguageModelProblem
@@ -42,14 +43,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _register_check(subparsers)
 
 
-_MEASURE_DESCRIPTION = """\
+_MEASURE_HELP = "measure per-coordinate smoothness L and noise sigma; write <stem>.npz + .json"
+_MEASURE_TEXT = """\
 Measure the constants the paper's bounds use — per-coordinate smoothness L, noise sigma (one
 sample, mean-reduced loss), the Hessian diagonal and lambda_max — and write them as <stem>.npz
 (vectors) + <stem>.json (norms, ratios, conventions), readable by `anisoada bound --from
 <stem>.npz`. --task logreg uses closed forms; --task lm measures GPT-2 on instruction data with
 torch.func."""
 
-_CHECK_DESCRIPTION = """\
+_CHECK_HELP = "Figure 1: secant smoothness vs gradient along a full-batch Adam run on GPT-2"
+_CHECK_TEXT = """\
 Run Adam with full gradients over a fixed subset of instruction data on GPT-2, record
 per-coordinate secant ratios |d_j f(w) - d_j f(w')| / |w_j - w'_j| against |d_j f(w)| for a
 seeded sample of coordinates of every parameter tensor, fit the affine envelope y <= L0 + L1 x
@@ -59,13 +62,7 @@ minutes), 'gpt2' (124M, GPU)."""
 
 
 def _register_measure(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = add_command(
-        subparsers,
-        "measure",
-        _run_measure,
-        help="measure per-coordinate smoothness L and noise sigma; write <stem>.npz + .json",
-        description=_MEASURE_DESCRIPTION,
-    )
+    parser = add_command(subparsers, "measure", _run_measure, _MEASURE_HELP, _MEASURE_TEXT)
     parser.add_argument(
         "--task",
         choices=("logreg", "lm", "module"),
@@ -169,23 +166,12 @@ def _lm_arguments(
         help="keep all 50257 embedding rows (default for the tiny preset: only the used tokens, "
         "a different objective)",
     )
-    group.add_argument(
-        "--template",
-        choices=("alpaca", "short"),
-        default="alpaca",
-        help="prompt template, as `anisoada lm --template`",
-    )
+    add_template_argument(group, "prompt template, as `anisoada lm --template`")
     group.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if any)")
 
 
 def _register_check(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = add_command(
-        subparsers,
-        "smoothness-check",
-        _run_check,
-        help="Figure 1: secant smoothness vs gradient along a full-batch Adam run on GPT-2",
-        description=_CHECK_DESCRIPTION,
-    )
+    parser = add_command(subparsers, "smoothness-check", _run_check, _CHECK_HELP, _CHECK_TEXT)
     _add_stem_and_seed(parser, seed_help="seed of the data subset and the sampled coordinates")
     _lm_arguments(parser)
     parser.add_argument("--steps", type=positive_int, default=100, help="Adam steps (default 100)")
@@ -371,24 +357,10 @@ def _logistic_data(args: argparse.Namespace) -> tuple[Matrix, np.ndarray, dict[s
     if args.dataset == "synthetic":
         from anisoada.data import make_sparse_logistic
 
-        problem = make_sparse_logistic(
-            args.synthetic_n,
-            args.synthetic_d,
-            density=args.density,
-            exponent=args.exponent,
-            seed=args.seed,
-        )
-        record = {
-            "data": "make_sparse_logistic",
-            "data_options": {
-                "n": args.synthetic_n,
-                "d": args.synthetic_d,
-                "density": args.density,
-                "exponent": args.exponent,
-                "seed": args.seed,
-            },
-        }
-        return problem.X, problem.y, record
+        options = {"n": args.synthetic_n, "d": args.synthetic_d}
+        options.update(density=args.density, exponent=args.exponent, seed=args.seed)
+        problem = make_sparse_logistic(**options)
+        return problem.X, problem.y, {"data": "make_sparse_logistic", "data_options": options}
     from anisoada.data import load_libsvm
 
     data = load_libsvm(args.dataset, data_home=args.data_home)

@@ -9,6 +9,7 @@ from anisoada.cli._common import add_command, output_directory
 
 __all__ = ["register"]
 
+_HELP = "build report.html (self-contained) and report.md from stored results"
 _DESCRIPTION = """\
 Read the results of `anisoada reproduce --out RESULTS_DIR`, or of one sweep (`anisoada sweep
 --out RESULTS_DIR`, a user's own included), and write a self-contained HTML report (figures
@@ -18,13 +19,7 @@ get a section saying how to run them."""
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``report`` subcommand."""
-    parser = add_command(
-        subparsers,
-        "report",
-        _run,
-        help="build report.html (self-contained) and report.md from stored results",
-        description=_DESCRIPTION,
-    )
+    parser = add_command(subparsers, "report", _run, _HELP, _DESCRIPTION)
     parser.add_argument("results_dir", type=output_directory, metavar="RESULTS_DIR")
     parser.add_argument(
         "--out",

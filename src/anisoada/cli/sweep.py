@@ -68,13 +68,7 @@ def executor_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sweep`` and ``reproduce`` subcommands."""
-    sweep = common.add_command(
-        subparsers,
-        "sweep",
-        _run_sweep,
-        help="run a learning-rate x batch-size sweep (logistic, quadratic or LM problems)",
-        description=_SWEEP_DESCRIPTION,
-    )
+    sweep = common.add_command(subparsers, "sweep", _run_sweep, _SWEEP_HELP, _SWEEP_TEXT)
     sweep.add_argument("config", nargs="?", type=Path, help="sweep TOML file")
     sweep.add_argument("--name", type=_label, help="sweep label")
     sweep.add_argument(
@@ -145,17 +139,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     from anisoada.reproduce import ALL_PRESETS, TARGET_MODULES
 
-    reproduce = common.add_command(
-        subparsers,
-        "reproduce",
-        _run_reproduce,
-        help="reproduce the paper's experiments (default: all targets)",
-        description=(
-            "Run reproduction targets into OUT/<target>/: sweeps, measurements, tables and "
-            "figures. Stored results are reused, so re-running is cheap. Targets come from "
-            f"{', '.join(TARGET_MODULES)}."
-        ),
-    )
+    text = _REPRODUCE_TEXT + f" Targets come from {', '.join(TARGET_MODULES)}."
+    reproduce = common.add_command(subparsers, "reproduce", _run_reproduce, _REPRODUCE_HELP, text)
     reproduce.add_argument(
         "targets", nargs="*", default=["all"], help="targets to run (default: all)"
     )
@@ -174,7 +159,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     common.add_json(reproduce)
 
 
-_SWEEP_DESCRIPTION = """\
+_REPRODUCE_HELP = "reproduce the paper's experiments (default: all targets)"
+_REPRODUCE_TEXT = (
+    "Run reproduction targets into OUT/<target>/: sweeps, measurements, tables and figures. "
+    "Stored results are reused, so re-running is cheap."
+)
+_SWEEP_HELP = "run a learning-rate x batch-size sweep (logistic, quadratic or LM problems)"
+_SWEEP_TEXT = """\
 Run (or finish) a sweep declared in a TOML file and/or on the command line (options override
 the file). Finished runs under --out are reused; a killed sweep re-run completes with the rows
 of an uninterrupted one. The resolved configuration is written to OUT/sweep.toml, which this
