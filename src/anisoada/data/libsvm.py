@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,22 +53,10 @@ from anisoada._io import atomic_open, atomic_path
 from anisoada.data.home import DATA_HOME_ENV, user_cache_home
 from anisoada.data.home import data_home as resolve_data_home
 
-__all__ = [
-    "LIBSVM_DATASETS",
-    "ChecksumError",
-    "LibsvmData",
-    "LibsvmDataset",
-    "LibsvmDownloadError",
-    "LibsvmFile",
-    "LibsvmFormatError",
-    "LibsvmPair",
-    "content_sha256",
-    "libsvm_available",
-    "load_libsvm",
-    "load_libsvm_pair",
-    "locate_libsvm",
-    "save_libsvm",
-]
+__all__ = ["LIBSVM_DATASETS", "ChecksumError", "LibsvmData", "LibsvmDataset", "LibsvmDownloadError",
+           "LibsvmFile", "LibsvmFormatError", "LibsvmPair", "LoadOptions", "content_sha256",
+           "libsvm_available", "load_libsvm", "load_libsvm_pair", "locate_libsvm",
+           "save_libsvm"]  # fmt: skip
 
 LIBSVM_BINARY_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/"
 # Bumped whenever the parsed representation changes, so older caches are rebuilt, not trusted.
@@ -173,123 +161,61 @@ class LibsvmDataset:
 def _dataset(
     name: str,
     n_features: int,
-    train: LibsvmFile,
-    test: LibsvmFile | None = None,
-    *,
+    train: tuple[str, int],
+    test: tuple[str, int] | None = None,
     label_coding: tuple[float, float] | None = None,
-    description: str,
 ) -> tuple[str, LibsvmDataset]:
-    splits = {"train": train} if test is None else {"train": train, "test": test}
-    return name, LibsvmDataset(name, n_features, splits, label_coding, description)
+    """A registry entry from its row of :data:`_REGISTRY` (checksums and descriptions apart)."""
+    splits = {
+        split: LibsvmFile(file_name, rows, _SHA256.get(file_name))
+        for split, (file_name, rows) in (("train", train), ("test", test or ("", 0)))
+        if file_name
+    }
+    return name, LibsvmDataset(name, n_features, splits, label_coding, _DESCRIPTIONS[name])
 
 
-# Shapes and file names from the LIBSVM binary page. sha256 values (of the decompressed content)
-# are recorded only where they were verified against a copy of the file; the other files are
-# checked by their shape only.
+# Shapes and file names from the LIBSVM binary page: name, features, (train file, rows),
+# (test file, rows), (negative, positive) label values where they are not inferred.
+# fmt: off
+_REGISTRY = (
+    ("a9a", 123, ("a9a", 32_561), ("a9a.t", 16_281), (-1.0, 1.0)),
+    ("w8a", 300, ("w8a", 49_749), ("w8a.t", 14_951), (-1.0, 1.0)),
+    ("mushrooms", 112, ("mushrooms", 8_124), None, (1.0, 2.0)),
+    ("real-sim", 20_958, ("real-sim.bz2", 72_309)),
+    ("rcv1.binary", 47_236, ("rcv1_train.binary.bz2", 20_242), ("rcv1_test.binary.bz2", 677_399)),
+    ("news20.binary", 1_355_191, ("news20.binary.bz2", 19_996)),
+    ("covtype.binary", 54, ("covtype.libsvm.binary.bz2", 581_012), None, (1.0, 2.0)),
+    ("ijcnn1", 22, ("ijcnn1.bz2", 49_990), ("ijcnn1.t.bz2", 91_701)),
+    ("gisette", 5_000, ("gisette_scale.bz2", 6_000), ("gisette_scale.t.bz2", 1_000)),
+    ("madelon", 500, ("madelon", 2_000), ("madelon.t", 600)),
+    ("epsilon", 2_000, ("epsilon_normalized.bz2", 400_000), ("epsilon_normalized.t.bz2", 100_000)),
+    ("phishing", 68, ("phishing", 11_055)),
+)
+# fmt: on
+# sha256 of the decompressed content, recorded only where it was verified against a copy of the
+# file; the other files are checked by their shape only.
+_SHA256 = {
+    "a9a": "f5d5ffd8d865ff41328e7ee043e4b020816914ff6843ff15b98905ddbedce906",
+    "a9a.t": "1f448a153f0320399a7e40836eb207655b0bde0f21fc941cc472193daa9f5de9",
+    "w8a": "b464b4f6ce6a5d9e181ffc793e19a04751036273722312398ef7673705014902",
+    "mushrooms": "51919a59d92e6ec922259e77afd91d9a809299613ee0da052a19abe746aa2244",
+}
+_DESCRIPTIONS = {
+    "a9a": "UCI Adult census income, binarised features (J. Platt)",
+    "w8a": "web page keyword features (J. Platt, SMO paper)",
+    "mushrooms": "UCI Mushroom, one-hot attributes; labels 1/2",
+    "real-sim": "real vs simulated auto/aviation Usenet articles (bag of words)",
+    "rcv1.binary": "Reuters RCV1-v2 news, two merged topic groups (tf-idf)",
+    "news20.binary": "20 Newsgroups split into two halves (tf-idf)",
+    "covtype.binary": "UCI Forest Covertype, class 2 vs rest; labels 1/2",
+    "ijcnn1": "IJCNN 2001 challenge (training + validation; test)",
+    "gisette": "NIPS 2003 feature selection challenge, 4 vs 9 digits (scaled)",
+    "madelon": "NIPS 2003 feature selection challenge, synthetic XOR-like data",
+    "epsilon": "PASCAL large-scale learning challenge, dense, row-normalised",
+    "phishing": "UCI phishing websites",
+}
 LIBSVM_DATASETS: Mapping[str, LibsvmDataset] = MappingProxyType(
-    dict(
-        [
-            _dataset(
-                "a9a",
-                123,
-                LibsvmFile(
-                    "a9a",
-                    32_561,
-                    "f5d5ffd8d865ff41328e7ee043e4b020816914ff6843ff15b98905ddbedce906",
-                ),
-                LibsvmFile(
-                    "a9a.t",
-                    16_281,
-                    "1f448a153f0320399a7e40836eb207655b0bde0f21fc941cc472193daa9f5de9",
-                ),
-                label_coding=(-1.0, 1.0),
-                description="UCI Adult census income, binarised features (J. Platt)",
-            ),
-            _dataset(
-                "w8a",
-                300,
-                LibsvmFile(
-                    "w8a",
-                    49_749,
-                    "b464b4f6ce6a5d9e181ffc793e19a04751036273722312398ef7673705014902",
-                ),
-                LibsvmFile("w8a.t", 14_951),
-                label_coding=(-1.0, 1.0),
-                description="web page keyword features (J. Platt, SMO paper)",
-            ),
-            _dataset(
-                "mushrooms",
-                112,
-                LibsvmFile(
-                    "mushrooms",
-                    8_124,
-                    "51919a59d92e6ec922259e77afd91d9a809299613ee0da052a19abe746aa2244",
-                ),
-                label_coding=(1.0, 2.0),
-                description="UCI Mushroom, one-hot attributes; labels 1/2",
-            ),
-            _dataset(
-                "real-sim",
-                20_958,
-                LibsvmFile("real-sim.bz2", 72_309),
-                description="real vs simulated auto/aviation Usenet articles (bag of words)",
-            ),
-            _dataset(
-                "rcv1.binary",
-                47_236,
-                LibsvmFile("rcv1_train.binary.bz2", 20_242),
-                LibsvmFile("rcv1_test.binary.bz2", 677_399),
-                description="Reuters RCV1-v2 news, two merged topic groups (tf-idf)",
-            ),
-            _dataset(
-                "news20.binary",
-                1_355_191,
-                LibsvmFile("news20.binary.bz2", 19_996),
-                description="20 Newsgroups split into two halves (tf-idf)",
-            ),
-            _dataset(
-                "covtype.binary",
-                54,
-                LibsvmFile("covtype.libsvm.binary.bz2", 581_012),
-                label_coding=(1.0, 2.0),
-                description="UCI Forest Covertype, class 2 vs rest; labels 1/2",
-            ),
-            _dataset(
-                "ijcnn1",
-                22,
-                LibsvmFile("ijcnn1.bz2", 49_990),
-                LibsvmFile("ijcnn1.t.bz2", 91_701),
-                description="IJCNN 2001 challenge (training + validation; test)",
-            ),
-            _dataset(
-                "gisette",
-                5_000,
-                LibsvmFile("gisette_scale.bz2", 6_000),
-                LibsvmFile("gisette_scale.t.bz2", 1_000),
-                description="NIPS 2003 feature selection challenge, 4 vs 9 digits (scaled)",
-            ),
-            _dataset(
-                "madelon",
-                500,
-                LibsvmFile("madelon", 2_000),
-                LibsvmFile("madelon.t", 600),
-                description="NIPS 2003 feature selection challenge, synthetic XOR-like data",
-            ),
-            _dataset(
-                "epsilon",
-                2_000,
-                LibsvmFile("epsilon_normalized.bz2", 400_000),
-                LibsvmFile("epsilon_normalized.t.bz2", 100_000),
-                description="PASCAL large-scale learning challenge, dense, row-normalised",
-            ),
-            _dataset(
-                "phishing",
-                68,
-                LibsvmFile("phishing", 11_055),
-                description="UCI phishing websites",
-            ),
-        ]
-    )
+    dict(_dataset(*row) for row in _REGISTRY)
 )
 
 
@@ -430,18 +356,24 @@ def load_libsvm(
     return LibsvmData(loaded.X, loaded.y)
 
 
+class LoadOptions(TypedDict, total=False):
+    """The options of :func:`load_libsvm` that :func:`load_libsvm_pair` applies to both sets."""
+
+    data_home: str | Path | None
+    download: bool
+    n_features: int | None
+    cache: bool
+    cache_dir: str | Path | None
+    label_coding: tuple[float, float] | None
+
+
 def load_libsvm_pair(
     train: str | Path | LibsvmDataset,
     test: str | Path | LibsvmDataset | None = None,
     *,
     holdout: float | None = None,
     seed: int = 0,
-    data_home: str | Path | None = None,
-    download: bool = False,
-    n_features: int | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    label_coding: tuple[float, float] | None = None,
+    **options: Unpack[LoadOptions],
 ) -> LibsvmPair:
     """A training set and a test set whose columns and labels line up.
 
@@ -464,8 +396,9 @@ def load_libsvm_pair(
         test: Test data, aligned to ``train``.
         holdout: Fraction of the training rows to hold out as the test set.
         seed: Seed of the holdout split (a non-negative integer).
-        data_home, download, n_features, cache, cache_dir, label_coding: As for
-            :func:`load_libsvm` (applied to both sets).
+        options: ``data_home``, ``download``, ``n_features``, ``cache``, ``cache_dir`` and
+            ``label_coding`` (:class:`LoadOptions`), as for :func:`load_libsvm`, applied to both
+            sets.
 
     Returns:
         :class:`LibsvmPair` ``(train, test)`` of :class:`LibsvmData`.
@@ -479,17 +412,21 @@ def load_libsvm_pair(
         >>> train.X.shape, test.X.shape
         ((24421, 123), (8140, 123))
     """
+    unknown = sorted(set(options) - set(LoadOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"load_libsvm_pair() got unexpected keyword argument(s) {unknown}")
     if test is not None and holdout is not None:
         raise ValueError("give either a test file or a holdout fraction, not both")
     fraction = _check_holdout(holdout)
     seed = _check_seed(seed)
-    options: dict[str, Any] = {
-        "data_home": data_home,
-        "download": download,
-        "cache": cache,
-        "cache_dir": cache_dir,
+    n_features, label_coding = options.get("n_features"), options.get("label_coding")
+    shared: dict[str, Any] = {
+        "data_home": options.get("data_home"),
+        "download": options.get("download", False),
+        "cache": options.get("cache", True),
+        "cache_dir": options.get("cache_dir"),
     }
-    first = _load(train, split="train", n_features=n_features, label_coding=label_coding, **options)
+    first = _load(train, split="train", n_features=n_features, label_coding=label_coding, **shared)
     if fraction is not None:
         return _holdout(first, fraction, seed)
     if test is None:
@@ -500,7 +437,7 @@ def load_libsvm_pair(
         n_features=first.X.shape[1] if first.fixed_width else None,
         label_coding=first.coding,
         coding_origin="of the training data",
-        **options,
+        **shared,
     )
     width = max(first.X.shape[1], second.X.shape[1])
     return LibsvmPair(
@@ -621,18 +558,16 @@ def _load(
 
 
 def _check_n_features(n_features: Any) -> int | None:
-    if n_features is None:
-        return None
-    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
+    """``None``, or a positive integer up to the largest index the parser reads."""
+    integral = isinstance(n_features, numbers.Integral) and not isinstance(n_features, bool)
+    if n_features is not None and not (integral and int(n_features) >= 1):
         raise ValueError(f"n_features must be a positive integer or None; got {_plain(n_features)}")
-    count = int(n_features)
-    if count < 1:
-        raise ValueError(f"n_features must be a positive integer or None; got {count}")
-    if count > _MAX_INDEX:
+    if integral and int(n_features) > _MAX_INDEX:
         raise ValueError(
-            f"n_features={count} is beyond the largest LIBSVM feature index read ({_MAX_INDEX})"
+            f"n_features={int(n_features)} is beyond the largest LIBSVM feature index read "
+            f"({_MAX_INDEX})"
         )
-    return count
+    return None if n_features is None else int(n_features)
 
 
 def _check_coding(label_coding: Any) -> tuple[float, float] | None:
