@@ -243,18 +243,6 @@ def data_spec(settings: SmoothnessSettings) -> LMDataSpec:
 
 
 def _measure(settings: SmoothnessSettings, progress: bool) -> Any:
-    from anisoada.experiments.runs.base import thread_policy
-    from anisoada.models import GPT2_PRESETS
-
-    device = _device()
-    # A small model measures on one CPU thread, as its training runs do
-    # (GPT2Preset.single_threaded: a second thread costs more than it computes).
-    one_thread = device == "cpu" and GPT2_PRESETS[settings.model].single_threaded
-    with thread_policy("torch" if one_thread else "any"):
-        return _measure_on(settings, progress, device)
-
-
-def _measure_on(settings: SmoothnessSettings, progress: bool, device: str) -> Any:
     from anisoada.measure.lm import language_model_problem
     from anisoada.measure.smoothness_check import SmoothnessCheckConfig, run_smoothness_check
 
@@ -264,7 +252,7 @@ def _measure_on(settings: SmoothnessSettings, progress: bool, device: str) -> An
         weights=settings.weights,
         n_examples=None,
         seed=settings.seed,
-        device=device,
+        device=_device(),
     )
     # The settings of the same name carry over; the chunk size is the check's data_chunk_size.
     same = ("steps", "lr", "coordinates_per_tensor", "coverage", "seed")
