@@ -16,10 +16,10 @@ rows.
 
 Presets:
 
-``quick`` (CPU, about two minutes on two cores): the ``tiny`` GPT-2 (2 layers, width 64)
-trained from a random initialisation on the data layer's synthetic instructions (4096
+``quick`` (CPU, about 70 s on two cores, ≈ 120 s of CPU): the ``tiny`` GPT-2 (2 layers,
+width 64) trained from a random initialisation on the data layer's synthetic instructions (4096
 training, 256 held-out examples, the short prompt template, ≈ 32 tokens per example), with the
-compact vocabulary (the ≈1.5k tokens the data uses), batches 256 and 512 at a budget of 8,192
+compact vocabulary (the ≈1.8k tokens the data uses), batches 256 and 512 at a budget of 8,192
 examples (2 epochs: 32 steps at batch 256, 16 at 512), cosine decay after a 5% warm-up,
 learning-rate grids of three values per optimizer (half a decade apart) plus up to two
 extensions of one value at an edge, 2 seeds (rates tuned on the first; see :data:`QUICK`),

@@ -19,10 +19,10 @@
    ``(f_AdaGrad − f*) / (f_SGD − f*)`` at the tuned learning rates;
 4. tables (CSV), named in :mod:`anisoada.schema`; the report draws the figures from them.
 
-Presets: ``quick`` — the embedded synthetic anisotropic problem and its randomly rotated twin
-(the control: same spectrum, no coordinate structure), no files needed, about a minute on two
-cores; ``paper`` — a9a and w8a (plus every other LIBSVM binary set found in the data home),
-batch sizes 8 … 4096.
+Presets: ``quick`` — the bundled a9a, the embedded synthetic anisotropic problem and its
+randomly rotated twin (the control: same spectrum, no coordinate structure), no files needed,
+about 30 s on two cores; ``paper`` — a9a and w8a (plus every other LIBSVM binary set found in
+the data home), batch sizes 8 … 4096.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ Presets (:data:`PRESETS`):
 ``quick`` (CPU): the ``tiny`` GPT-2 (2 layers, width 64), randomly initialised, on 32 of the
 data layer's synthetic instructions (up to 128 tokens; the compact vocabulary of the tokens they
 use), Adam lr 1e-3, 64 coordinates per parameter tensor — a stand-in for the paper's model and
-data; about a minute on two cores.
+data; a few seconds on two cores.
 
 ``paper`` (a GPU): GPT-2 124M from pretrained weights (``ANISOADA_GPT2_WEIGHTS``, a directory or
 a cached hub id; default ``openai-community/gpt2`` from the local cache; ``random`` for a random
