@@ -437,3 +437,31 @@ def test_the_models_activation_kernel_is_part_of_the_run_id(monkeypatch):
     plain = dataclasses.replace(GPT2_PRESETS["tiny"], activation="gelu_new")
     monkeypatch.setitem(GPT2_PRESETS, "tiny", plain)
     assert spec.make_run(OptimizerSpec("sgd"), 4, [0.1], 0, settings).run_id != fused_id
+
+
+def test_a_tiny_model_trains_on_one_cpu_thread_and_the_process_keeps_its_own(monkeypatch, tmp_path):
+    # GPT2Preset.single_threaded: the tiny preset's runs take one torch thread wherever they run
+    # (the main process as a pool worker), so their numbers do not depend on where they ran;
+    # a preset without the flag trains with whatever the process has.
+    import anisoada.experiments.runs.language_model as lm_runs
+    from anisoada.models import GPT2_PRESETS
+
+    seen = []
+    monkeypatch.setattr(
+        lm_runs.LMRun, "_execute", lambda run, *args: seen.append(torch.get_num_threads())
+    )
+    spec = LMSpec(data=LMDataSpec(n_train=8), measure_noise=False, device="cpu")
+    run = spec.make_run(OptimizerSpec("sgd"), 4, [0.1], 0, RunSettings(budget=Budget(samples=8)))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run.execute(tmp_path)
+        assert torch.get_num_threads() == 2  # restored
+        monkeypatch.setitem(
+            GPT2_PRESETS, "tiny", dataclasses.replace(GPT2_PRESETS["tiny"], single_threaded=False)
+        )
+        run.execute(tmp_path)
+    finally:
+        torch.set_num_threads(previous)
+    assert seen == [1, 2]
+    assert GPT2_PRESETS["gpt2"].single_threaded is False  # 124M: the process's threads

@@ -141,6 +141,19 @@ def test_activation_kernels_agree_to_float_rounding_and_are_recorded():
         GPT2Preset(n_layer=1, n_head=1, n_embd=8, n_positions=8, activation="relu")
 
 
+def test_single_threaded_is_a_flag_of_the_tiny_preset_and_not_of_its_identity():
+    tiny = GPT2_PRESETS["tiny"]
+    assert tiny.single_threaded and not GPT2_PRESETS["gpt2"].single_threaded
+    # A compute setting, not part of the architecture: the run ids of stored runs stay.
+    assert tiny.identity() == dataclasses.replace(tiny, single_threaded=False).identity()
+    assert (
+        tiny.config().to_dict()
+        == dataclasses.replace(tiny, single_threaded=False).config().to_dict()
+    )
+    with pytest.raises(ValueError, match="single_threaded"):
+        GPT2Preset(n_layer=1, n_head=1, n_embd=8, n_positions=8, single_threaded=1)
+
+
 def test_no_key_value_cache_is_built_and_the_loss_is_bit_identical_without_it():
     from anisoada.problems.language_model import summed_response_loss
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 
@@ -312,3 +313,26 @@ def test_tuned_rates_at_the_grid_edge_are_flagged(stored_results, page):
         assert f"may be under-tuned there: {', '.join(flagged)}." in text
     else:
         assert "under-tuned" not in text
+
+
+def test_the_section_drawn_in_a_second_process_is_the_one_drawn_here(stored_results, tmp_path):
+    # With a second core and a stored logistic sweep, that section is built in a spawned process
+    # while this one builds the others; the page and every figure are the same byte for byte.
+    import anisoada.report.sections as sections
+    from anisoada.report._results import ResultsDirectory
+
+    assert sections._draw_aside(ResultsDirectory(stored_results)) == ((os.cpu_count() or 1) > 1)
+    aside = build_report(stored_results, out=tmp_path / "aside")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sections, "_draw_aside", lambda results: False)
+        here = build_report(stored_results, out=tmp_path / "here")
+
+    def without_build_time(path):
+        return re.sub(r"built [^·<\n]*", "", path.read_text())
+
+    assert without_build_time(aside.markdown) == without_build_time(here.markdown)
+    assert without_build_time(aside.html) == without_build_time(here.html)
+    drawn = sorted(p.relative_to(tmp_path / "aside") for p in (tmp_path / "aside").rglob("*.png"))
+    assert any(path.parts[1] == "logreg" for path in drawn)
+    for path in drawn:
+        assert (tmp_path / "aside" / path).read_bytes() == (tmp_path / "here" / path).read_bytes()
