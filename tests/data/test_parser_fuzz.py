@@ -260,8 +260,9 @@ def _records(draw):
     record = {"instruction": draw(_nonblank), "output": draw(_nonblank)}
     if draw(st.booleans()):
         record["input"] = draw(_text)
-    if draw(st.booleans()):
-        record[draw(_text)] = draw(st.one_of(_text, st.integers(), st.none()))  # extra: ignored
+    if draw(st.booleans()):  # an extra key (not one of the record's own): ignored
+        extra = draw(_text.filter(lambda key: key not in ("instruction", "input", "output")))
+        record[extra] = draw(st.one_of(_text, st.integers(), st.none()))
     return record
 
 
