@@ -6,13 +6,13 @@ Everything here is measured on the training data of one problem, before any opti
   (A5, the elementwise maximum of ``σ(w_0)`` and ``σ(w_ref)``: A5 bounds the noise along the
   whole path), ``λ_max`` (SGD's tightest ℓ2 constant) and the distances
   ``D_∞ = ‖w_ref − w_0‖_∞``, ``D_2 = ‖w_ref − w_0‖_2`` from a reference point ``w_ref`` — the
-  minimiser for a convex problem (L-BFGS), the end of a pilot run otherwise;
+  minimiser for a convex problem (Newton or L-BFGS), the end of a pilot run otherwise;
 * **checks** (:class:`Check`) — a failed one is reported, never hidden: the A2 certificate
   ``‖L‖_∞ ≥ λ_max`` (any valid A2 vector satisfies it: ``∇²f ⪯ diag(L)`` gives
   ``λ_max(∇²f) ≤ λ_max(diag L) = ‖L‖_∞``), a finite minimiser (a reference point that
   classifies every training row correctly proves the data separable, hence ``inf f = 0`` is
   not attained), and the
-  estimators' convergence (L-BFGS gradient test, power iteration, Hutchinson standard error);
+  estimators' convergence (the solver's gradient test, power iteration, Hutchinson error);
 * **framings** (:class:`Framing`) — the paper's convex bound ratio AdaGrad/SGD
   (:func:`anisoada.theory.predict`, up to absolute constants) in three readings, each marked
   with whether it is *able* to favour SGD on this problem: a box with SGD's ``‖L‖_∞`` (ratios
@@ -122,10 +122,10 @@ def check_finite_minimiser(margins: np.ndarray, converged: bool, gradient_linf: 
         return Check(
             name,
             WARN,
-            f"L-BFGS stopped with ‖∇f‖_∞ = {gradient_linf:.2e} (not converged): the data may be "
-            "separable along some directions; D is that of the stopping point",
+            f"the solver stopped with ‖∇f‖_∞ = {gradient_linf:.2e} (not converged): the data "
+            "may be separable along some directions; D is that of the stopping point",
         )
-    return Check(name, PASS, f"L-BFGS converged, ‖∇f(w*)‖_∞ = {gradient_linf:.1e}")
+    return Check(name, PASS, f"the solver converged, ‖∇f(w*)‖_∞ = {gradient_linf:.1e}")
 
 
 @dataclass(frozen=True)
@@ -341,8 +341,9 @@ def logistic_evidence(X: Any, y: np.ndarray, *, optimum: Any | None = None) -> E
     """The evidence of logistic regression on ``(X, y)``, in closed form (``w_0 = 0``).
 
     ``L`` is the certified A2 majorant ``Σ_k |(XᵀX)_jk| / (4n)``; ``σ = max(σ(0), σ(w*))``;
-    ``w_ref = w*`` by L-BFGS (``optimum``: a :class:`~anisoada.problems.logistic.LogisticOptimum`
-    already computed); the noise scale at ``w_0`` and at ``(w_0 + w*)/2``.
+    ``w_ref = w*`` by Newton or L-BFGS (``optimum``: a
+    :class:`~anisoada.problems.logistic.LogisticOptimum` already computed); the noise scale at
+    ``w_0`` and at ``(w_0 + w*)/2``.
     """
     from anisoada.problems.logistic import (
         logistic_gradient,
@@ -372,7 +373,8 @@ def logistic_evidence(X: Any, y: np.ndarray, *, optimum: Any | None = None) -> E
         Check(
             "estimators",
             PASS,
-            "L, σ, λ_max in closed form (Lanczos for λ_max); w* by L-BFGS "
+            "L, σ, λ_max in closed form (Lanczos for λ_max); w* by "
+            f"{'Newton' if 'Newton' in optimum.message else 'L-BFGS'} "
             f"({optimum.iterations} iterations)",
         ),
     )
@@ -385,7 +387,7 @@ def logistic_evidence(X: Any, y: np.ndarray, *, optimum: Any | None = None) -> E
         lambda_max=float(lambda_max),
         D_inf=float(np.abs(delta).max()),
         D_2=float(np.linalg.norm(delta)),
-        reference_point="w* (L-BFGS minimiser of the training loss)",
+        reference_point="w* (the minimiser of the training loss)",
         checks=checks,
         noise_scale_init=b_init,
         noise_scale_mid=b_mid,
