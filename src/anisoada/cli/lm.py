@@ -268,7 +268,7 @@ def _lr_grids(
         try:
             grids[name] = tuple(common.positive_float(v) for v in values.split(","))
         except argparse.ArgumentTypeError as error:
-            raise ValueError(f"--lr-grid {item!r}: {error} (NAME=LR,LR,...)") from None
+            raise ValueError(f"--lr-grid {item!r}: expected NAME=LR,LR,... ({error})") from None
     missing = [name for name in optimizers if name not in grids]
     if missing:
         raise ValueError(f"no learning rate for {missing}: give --lr or --lr-grid NAME=...")
