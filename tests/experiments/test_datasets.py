@@ -111,3 +111,23 @@ def test_synthetic_options_are_checked_when_the_spec_is_built(options, message):
 def test_libsvm_options_are_checked_when_the_spec_is_built(options, message):
     with pytest.raises(ValueError, match=message):
         DatasetSpec.create("mine", "libsvm", options)
+
+
+def test_training_only_keeps_the_columns_and_the_optimum_and_drops_the_test_metrics(tmp_path):
+    # A test file with a feature the training file lacks widens both to its columns: the
+    # training-only spec must see the same 9-column training rows (and f*), only no test set.
+    from anisoada.experiments.runs import DatasetSpec, dataset_optimum, load_dataset
+
+    train, test = tmp_path / "tr.svm", tmp_path / "te.svm"
+    train.write_text("+1 1:1 3:1\n-1 2:1\n+1 1:0.5 2:1\n-1 3:1\n")
+    test.write_text("+1 1:1 9:1\n-1 2:1\n")
+    spec = DatasetSpec.from_file(train, test=test)
+    lean = spec.training_only()
+    full, quick = load_dataset(spec), load_dataset(lean)
+    assert full.X.shape == quick.X.shape == (4, 9) and full.X_test is not None
+    assert quick.X_test is None and quick.y_test is None
+    assert (full.X != quick.X).nnz == 0
+    assert dataset_optimum(lean) is dataset_optimum(spec)  # one solve, shared
+    assert lean.with_test_metrics() == spec and lean != spec
+    with pytest.raises(ValueError, match="test_metrics must be true or false"):
+        spec.with_options(test_metrics="no")

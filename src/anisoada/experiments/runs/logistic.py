@@ -68,6 +68,7 @@ LIBSVM_OPTIONS = (
     "holdout_seed",
     "sha256",
     "test_sha256",
+    "test_metrics",
 )
 
 #: Defaults of the synthetic problem (``make_sparse_logistic`` arguments, the test-set size
@@ -82,6 +83,7 @@ SYNTHETIC_DEFAULTS: dict[str, Any] = {
     "margin_std": 4.0,
     "seed": 0,
     "rotation_seed": 1,
+    "test_metrics": True,
 }
 
 
@@ -225,7 +227,9 @@ class DatasetSpec(ProblemSpecBase["LogisticRun"]):
             return options[key]
         if self.source in ("synthetic", "rotated"):
             return SYNTHETIC_DEFAULTS[key]
-        return {"dataset": self.name, "test": True, "holdout_seed": 0}.get(key)
+        return {"dataset": self.name, "test": True, "holdout_seed": 0, "test_metrics": True}.get(
+            key
+        )
 
     def synthetic_problem(self) -> Any:
         """The :func:`~anisoada.data.make_sparse_logistic` problem (training and test rows,
@@ -282,20 +286,25 @@ class DatasetSpec(ProblemSpecBase["LogisticRun"]):
         )
 
     def training_only(self) -> DatasetSpec:
-        """The same training rows without test data (so without test metrics): for runs that
-        read only the training loss, such as the advice pilot's. A synthetic problem keeps its
-        test split (it is generated with the training rows), and a holdout keeps its rows out.
+        """The same data without test metrics (option ``test_metrics = false``): for runs that
+        read only the training loss, such as the advice pilot's. The training rows and columns
+        are those of the full spec (a test file can widen the columns), and so is ``f*``.
 
         Example:
             >>> DatasetSpec.create("a9a", "libsvm").training_only().options
-            (('test', False),)
+            (('test_metrics', False),)
         """
-        if self.source != "libsvm":
-            return self
-        options = {k: v for k, v in self.options if k not in ("test", "test_file", "test_sha256")}
-        if "holdout" not in options:
-            options["test"] = False
+        return self.with_options(test_metrics=False)
+
+    def with_test_metrics(self) -> DatasetSpec:
+        """The spec with test metrics (the ``test_metrics`` option dropped): the data as loaded."""
+        options = {k: v for k, v in self.options if k != "test_metrics"}
         return DatasetSpec.create(self.name, self.source, options, stream=self.stream)
+
+    def with_options(self, **options: Any) -> DatasetSpec:
+        """The spec with some options set (validated as any)."""
+        merged = {**dict(self.options), **options}
+        return DatasetSpec.create(self.name, self.source, merged, stream=self.stream)
 
     def stand_in(self) -> str | None:
         """What stands in for real data (``None`` for a LIBSVM set)."""
@@ -321,9 +330,19 @@ class DatasetSpec(ProblemSpecBase["LogisticRun"]):
         return LogisticRun
 
 
-@lru_cache(maxsize=8)
 def load_dataset(spec: DatasetSpec) -> LogisticData:
-    """Materialise a dataset (cached per process, since every run of a sweep reuses it)."""
+    """Materialise a dataset (cached per process, since every run of a sweep reuses it; a spec
+    without test metrics shares the cache of the one with them and drops its test rows)."""
+    data = _materialise(spec.with_test_metrics())
+    if spec.option("test_metrics"):
+        return data
+    return data._replace(
+        X_test=None, y_test=None, description=data.description + ", no test metrics"
+    )
+
+
+@lru_cache(maxsize=8)
+def _materialise(spec: DatasetSpec) -> LogisticData:
     if spec.source == "libsvm":
         return _load_libsvm(spec)
     from anisoada.data import rotated_twin
@@ -351,7 +370,7 @@ def dataset_optimum(spec: DatasetSpec) -> LogisticOptimum:
     Separable data has no finite minimiser: L-BFGS then stops with ``converged`` false at a
     large ``w`` and a tiny ``f*`` (see :func:`anisoada.problems.logistic_optimum`).
     """
-    return _training_optimum(spec.training_only())
+    return _training_optimum(spec.with_test_metrics())
 
 
 @lru_cache(maxsize=8)
@@ -435,11 +454,12 @@ def _option_problem(source: str, key: str, value: Any) -> str | None:
             "margin_std": lambda: number(0.0, 1e6, open_low=True),
             "seed": lambda: integer(0),
             "rotation_seed": lambda: integer(0),
+            "test_metrics": lambda: None if isinstance(value, bool) else "must be true or false",
         }
         return checks[key]()
     if key in ("dataset", "test_file", "sha256", "test_sha256"):
         return None if isinstance(value, str) and value else "must be a non-empty string"
-    if key == "test":
+    if key in ("test", "test_metrics"):
         return None if isinstance(value, bool) else "must be true or false"
     if key == "holdout":
         return number(0.0, 1.0, open_low=True) or (None if value < 1 else "must be below 1")
