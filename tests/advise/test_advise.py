@@ -257,3 +257,35 @@ def test_pilot_stages_are_cell_runs_with_a_window_and_a_failed_bracket_is_extend
     assert search.loc["sgd", "lr_min"] <= sgd_rate / 10 * (1 + 1e-12)
     assert search.loc["sgd", "lrs_tried"] >= 5 and search.loc["sgd", "lrs_tried"] < 11
     assert result.per_batch_size[16]["run_seconds"] > 0
+
+
+def test_advise_refuses_bad_inputs_before_any_run(tmp_path, capsys):
+    from anisoada.cli import main
+
+    svm = tmp_path / "tr.svm"
+    svm.write_text("+1 1:1 3:1\n-1 2:1\n+1 1:0.5 2:1\n-1 3:1\n")
+    for kwargs, error, match in (
+        ({"data": 5}, TypeError, "data must be a LIBSVM name"),
+        ({"data": svm, "budget": "x"}, TypeError, "budget must be a Budget"),
+        ({"data": None}, ValueError, r"give a data set .* or a problem"),
+        ({"data": svm, "batch_sizes": [1.5]}, ValueError, "positive integers"),
+        ({"data": svm, "batch_sizes": [True]}, ValueError, "positive integers"),
+        ({"data": svm, "batch_sizes": [2, 2]}, ValueError, "given twice"),
+        ({"data": tmp_path}, ValueError, "is a directory"),
+    ):
+        with pytest.raises(error, match=match):
+            advise(**kwargs, out=tmp_path / "never")
+    assert not (tmp_path / "never").exists()  # refused before any pilot ran
+    with pytest.raises(ValueError, match=r"from 2 seeds .* to 100"):
+        PilotSettings(seeds=1000)
+    for argv, fragment in (
+        (["advise", str(svm), "--holdout", "0"], "strictly between 0 and 1"),
+        (["advise", str(svm), "--holdout", "1"], "strictly between 0 and 1"),
+        (["advise", str(svm), "--out", ""], "expected a directory"),
+        (["advise", "--problem", "x.py:f", "--test", str(svm)], "split a LIBSVM file"),
+        (["advise", str(svm), "--seeds", "1000"], "from 2 seeds"),
+        (["advise", str(tmp_path)], "is a directory"),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert fragment in err and len(err.splitlines()) == 1, (argv, err)

@@ -140,8 +140,14 @@ def resolve_problem(
     holdout: float | None = None,
 ) -> ProblemSpec:
     """A problem spec from a LIBSVM name or path, a spec, or ``module:function``."""
-    if (data is None) == (problem is None):
-        raise ValueError("give a data set (a LIBSVM name or file) or --problem, not both")
+    if data is None and problem is None:
+        raise ValueError("give a data set (a LIBSVM name or file) or a problem (module:function)")
+    if data is not None and problem is not None:
+        raise ValueError("give a data set or a problem, not both")
+    if data is not None and not isinstance(data, str | os.PathLike | ProblemSpec):
+        raise TypeError(
+            f"data must be a LIBSVM name, a file path or a problem spec; got {type(data).__name__}"
+        )
     if problem is not None:
         if isinstance(problem, str):
             from anisoada.experiments.runs.module import ModuleSpec
@@ -152,6 +158,8 @@ def resolve_problem(
         from anisoada.data import LIBSVM_DATASETS
 
         text = os.fspath(data)
+        if Path(text).is_dir():
+            raise ValueError(f"{text} is a directory; give a LIBSVM/svmlight file or a set's name")
         if text in LIBSVM_DATASETS and not Path(text).exists():
             if test is not None:
                 raise ValueError(
@@ -224,10 +232,16 @@ def advise(
     """
     started = time.perf_counter()
     pilot = PilotSettings() if pilot is None else pilot
-    spec = resolve_problem(data, problem=problem, test=test, holdout=holdout)
-    sizes = tuple(int(m) for m in batch_sizes)
-    if not sizes or any(m < 1 for m in sizes):
+    if not isinstance(budget, Budget):
+        raise TypeError(f"budget must be a Budget (samples, epochs or steps); got {budget!r}")
+    if not isinstance(pilot, PilotSettings):
+        raise TypeError(f"pilot must be a PilotSettings; got {type(pilot).__name__}")
+    sizes = tuple(batch_sizes)
+    if not sizes or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in sizes):
         raise ValueError(f"batch sizes must be positive integers; got {list(batch_sizes)}")
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"a batch size is given twice: {list(batch_sizes)}")
+    spec = resolve_problem(data, problem=problem, test=test, holdout=holdout)
     root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="anisoada-advise-"))
     n_train, description = _size_and_description(spec)
     samples = budget.samples_for(n_train)

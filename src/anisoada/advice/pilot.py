@@ -75,6 +75,9 @@ __all__ = [
 #: The three methods the pilot compares (registry keys), the baseline first.
 PILOT_OPTIMIZERS = ("sgd", "adagrad", "adagrad_norm")
 
+#: Most seeds a pilot takes (each is a lane of every full-budget run; more is a typo).
+MAX_SEEDS = 100
+
 #: The methods of the full-budget stage (the verdict's two).
 CONFIRMED_OPTIMIZERS = ("sgd", "adagrad")
 
@@ -118,9 +121,9 @@ class PilotSettings:
             raise ValueError(f"search_fraction must be in (0, 1]; got {self.search_fraction!r}")
         if self.window < 1:
             raise ValueError(f"window must be at least one half-decade; got {self.window}")
-        if self.seeds < 2:
+        if not 2 <= self.seeds <= MAX_SEEDS:
             raise ValueError(
-                f"the pilot needs at least 2 seeds for a paired test; got {self.seeds}"
+                f"the pilot takes from 2 seeds (a paired test) to {MAX_SEEDS}; got {self.seeds}"
             )
         for bracket in (self.bracket_sgd, self.bracket_adagrad):
             if not bracket or any(not b > 0 for b in bracket):

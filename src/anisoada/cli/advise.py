@@ -6,49 +6,34 @@ import argparse
 from pathlib import Path
 
 from anisoada.cli._common import (
-    HelpFormatter,
     add_budget,
+    add_command,
     add_json,
     add_list,
     add_quiet,
-    fraction,
+    lr_range,
+    open_fraction,
+    output_directory,
     positive_int,
     print_json,
 )
 
 __all__ = ["register"]
 
-
-def _lr_grid(text: str) -> tuple[float, float, int]:
-    """``LOW:HIGH[:PER_DECADE]`` (the spelling of ``anisoada sweep --lr-grid``)."""
-    parts = text.split(":")
-    try:
-        if len(parts) not in (2, 3):
-            raise ValueError
-        low, high = float(parts[0]), float(parts[1])
-        per_decade = int(parts[2]) if len(parts) == 3 else 2
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW:HIGH[:PER_DECADE]; got {text!r}") from None
-    return low, high, per_decade
+_HELP = "will AdaGrad beat SGD on my problem, and at which batch size?"
+_DESCRIPTION = """\
+Per batch size: a verdict (AdaGrad / SGD / tie) with a confidence, and its evidence — measured
+constants with validity checks (A2 certificate, finite minimiser, estimator convergence), the
+paper's bound ratios in three framings (each marked with whether it can favour SGD) and two
+theory-only verdicts, the noise scale B_simple, and a pilot at a printed fraction of the full
+tuned sweep's cost: SGD, AdaGrad and AdaGrad-Norm searched on short runs (every learning rate a
+lane), then SGD and AdaGrad at the full budget on 3 seeds. Rule: the pilot predicts the full
+sweep's paired verdict; the bounds only break an unresolved tie (anisoada.advice.rule)."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``advise`` subcommand."""
-    parser = subparsers.add_parser(
-        "advise",
-        help="will AdaGrad beat SGD on my problem, and at which batch size?",
-        formatter_class=HelpFormatter,
-        description=(
-            "Per batch size: a verdict (AdaGrad / SGD / tie) with a confidence, and its\n"
-            "evidence — measured constants with validity checks (A2 certificate, finite\n"
-            "minimiser, estimator convergence), the paper's bound ratios in three framings\n"
-            "(each marked with whether it can favour SGD), the noise scale B_simple, and a\n"
-            "pilot (SGD, AdaGrad, AdaGrad-Norm: the lr grid as lanes on short runs, then the\n"
-            "full budget over 3 seeds) at a printed fraction of the full tuned sweep's cost.\n"
-            "Rule: the pilot predicts the full sweep's paired verdict; the bounds only break\n"
-            "an unresolved tie (anisoada.advice.rule)."
-        ),
-    )
+    parser = add_command(subparsers, "advise", _run, _HELP, _DESCRIPTION)
     parser.add_argument(
         "data", nargs="?", help="a registered LIBSVM name (a9a, w8a, …) or a LIBSVM/svmlight file"
     )
@@ -60,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--test", type=Path, help="test file for a LIBSVM file")
-    split.add_argument("--holdout", type=fraction, help="hold out this fraction as the test set")
+    split.add_argument(
+        "--holdout", type=open_fraction, help="hold out this fraction as the test set"
+    )
     add_list(
         parser,
         "--batch-sizes",
@@ -69,20 +56,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="batch sizes to advise on: 16,128,1024 or 16 128 1024",
     )
     add_budget(parser.add_mutually_exclusive_group(), default="2 epochs")
-    parser.add_argument("--seeds", type=positive_int, default=3, help="pilot seeds (at least 2)")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="pilot seeds (from 2 to 100)")
     parser.add_argument(
         "--lr-grid",
-        type=_lr_grid,
+        type=lr_range,
         metavar="LOW:HIGH[:PER_DECADE]",
         help="the pilot's log-spaced learning-rate grid (default: 1e-3:1e2:2, one extension)",
     )
     parser.add_argument(
-        "--out", type=Path, help="where the pilot and advice.json go (default: a temporary dir)"
+        "--out",
+        type=output_directory,
+        help="where the pilot and advice.json go (default: a temporary dir)",
     )
     parser.add_argument("--jobs", type=positive_int, default=1, help="worker processes")
     add_json(parser)
     add_quiet(parser, help="no progress bars")
-    parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -91,8 +79,11 @@ def _run(args: argparse.Namespace) -> int:
 
     if (args.data is None) == (args.problem is None):
         raise ValueError("give DATA (a LIBSVM name or file) or --problem MODULE:FUNCTION, not both")
-    if args.seeds < 2:
-        raise ValueError("--seeds must be at least 2 (the pilot's paired test)")
+    if args.problem is not None and (args.test is not None or args.holdout is not None):
+        raise ValueError(
+            "--test and --holdout split a LIBSVM file; a --problem gives its own test data "
+            "(a {'train': …, 'test': …} mapping)"
+        )
     settings = PilotSettings(seeds=args.seeds)
     if args.lr_grid is not None:
         from anisoada.experiments import LRGrid
