@@ -92,7 +92,9 @@ def test_json_matches_the_library(capsys):
     assert payload["ratios"]["bias_ratio"] == pytest.approx(ratios.bias)
     assert payload["ratios"]["noise_ratio"] == pytest.approx(ratios.noise)
     assert payload["ratios"]["rho_D"] == pytest.approx(0.8 / (math.sqrt(5) * 0.5))
-    assert payload["inputs"] == {"D_inf": 0.5, "D_2": 0.8, "delta": None, "lambda_max": 1.5}
+    assert payload["inputs"] == {
+        "D_inf": 0.5, "distances": "box", "D_2": 0.8, "delta": None, "lambda_max": 1.5
+    }  # fmt: skip
     critical = table.drop_duplicates("variant").set_index("variant").critical_batch_size
     assert payload["critical_batch_sizes"] == pytest.approx(critical.to_dict())
     assert payload["norms"]["L_l1"] == sum(L) and payload["d"] == 5

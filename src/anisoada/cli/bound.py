@@ -68,13 +68,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             flag, type=_vector_arg, nargs="+", action=Extend, metavar="LIST", help=text
         )
     scalars = parser.add_argument_group("problem constants")
-    scalars.add_argument("--D-inf", dest="D_inf", type=float, default=1.0, help="ℓ∞ diameter D_∞")
+    scalars.add_argument(
+        "--D-inf", dest="D_inf", type=float, default=None, help="ℓ∞ diameter D_∞ (default 1)"
+    )
     scalars.add_argument(
         "--D-2",
         dest="D_2",
         type=float,
         default=None,
         help="ℓ2 diameter D_2 (default √d·D_∞, a box)",
+    )
+    scalars.add_argument(
+        "--distances",
+        choices=("box", "measured"),
+        default="box",
+        help="box: D_∞ (default 1) and D_2 = √d·D_∞, where AdaGrad's bound is never the larger; "
+        "measured: D_∞ = ‖w* − w_0‖_∞, D_2 = ‖w* − w_0‖_2 from the --from measurement (written "
+        "by `anisoada measure --task logreg`), a comparison that can go either way",
     )
     scalars.add_argument("--delta", type=float, help="Δ = f(w_1) − inf f (nonconvex setting)")
     scalars.add_argument(
@@ -124,6 +134,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_bound(args: argparse.Namespace) -> int:
     """Read the inputs, evaluate :func:`predict` and print the table (or JSON)."""
     inputs = _inputs(args)
+    _set_distances(args, inputs)
     table = _predict(args, inputs, np.asarray(args.batch_sizes, dtype=float))
     if np.all(np.mod(table["batch_size"], 1) == 0):  # whole batch sizes print as integers
         table["batch_size"] = table["batch_size"].astype(np.int64)
@@ -256,6 +267,16 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
                 raise ValueError(
                     f"{sidecar} says d={d} but {path} holds {inputs['L'].size} coordinates"
                 )
+            record = scalars.get("provenance")
+            if isinstance(record, dict):
+                inputs["distances"] = {
+                    key: float(record[key])
+                    for key in ("D_inf", "D_2")
+                    if isinstance(record.get(key), int | float)
+                    and not isinstance(record.get(key), bool)
+                    and math.isfinite(record[key])
+                    and record[key] > 0
+                }
             value = scalars.get("lambda_max")
             if lambda_max is None and value is not None:
                 if isinstance(value, bool) or not isinstance(value, int | float):
@@ -277,6 +298,26 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("--delta enters only the nonconvex bounds; add --setting nonconvex")
     inputs["lambda_max"] = lambda_max if args.use_lambda_max else None
     return inputs
+
+
+def _set_distances(args: argparse.Namespace, inputs: dict[str, Any]) -> None:
+    """``args.D_inf`` / ``args.D_2`` by ``--distances`` (a box by default)."""
+    if args.distances == "box":
+        args.D_inf = 1.0 if args.D_inf is None else args.D_inf
+        return
+    if args.D_inf is not None or args.D_2 is not None:
+        raise ValueError("--distances measured reads D_∞ and D_2; drop --D-inf/--D-2 (or use box)")
+    if args.setting != "convex":
+        raise ValueError(
+            "--distances enters the convex bounds only; drop it or use --setting convex"
+        )
+    measured = inputs.get("distances") or {}
+    if "D_inf" not in measured or "D_2" not in measured:
+        raise ValueError(
+            "--distances measured needs a measurement with D_∞ and D_2 (`anisoada measure --task "
+            "logreg --out STEM`, then --from STEM.npz)"
+        )
+    args.D_inf, args.D_2 = measured["D_inf"], measured["D_2"]
 
 
 def _optional(function: Callable[..., Any], *arguments: Any, **keywords: Any) -> Any:
@@ -322,6 +363,7 @@ def _summary(
         "constants_note": "all bounds up to absolute constants (set to 1)",
         "inputs": {
             "D_inf": args.D_inf if convex else None,
+            "distances": args.distances if convex else None,
             "D_2": D_2,
             "delta": args.delta,
             "lambda_max": inputs["lambda_max"],
@@ -369,6 +411,13 @@ def _render(summary: dict[str, Any], table: pd.DataFrame) -> str:
             f"; vs SGD (λ_max): bias {_fmt(ratios['bias_ratio_lambda_max'])}, "
             f"noise {_fmt(ratios['noise_ratio_lambda_max'])}"
         )
+    terms = [ratios.get(key) for key in ("bias_ratio", "noise_ratio")]
+    if summary["setting"] == "convex" and all(t is not None and t <= 1 + 1e-12 for t in terms):
+        lines.append(
+            "note: here AdaGrad's bound is never the larger (both term ratios ≤ 1, as in any "
+            "box): 'better' is an identity, not a prediction; --distances measured (or --D-2) "
+            "gives a comparison that can go either way"
+        )
     labels = table.drop_duplicates("variant").set_index("variant")["label"]
     lines.append(
         "critical batch size (bias = noise at N): "
@@ -387,7 +436,7 @@ def _render(summary: dict[str, Any], table: pd.DataFrame) -> str:
         index=False,
         formatters={
             "batch_size": "{:g}".format,
-            "iterations": "{:.4g}".format,
+            "iterations": "{:d}".format,
             "bias": "{:.4g}".format,
             "noise": "{:.4g}".format,
             "bound": "{:.4g}".format,
