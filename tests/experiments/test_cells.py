@@ -227,3 +227,24 @@ def test_a_cell_trains_through_the_loop_like_separate_runs():
         )  # fmt: skip
         mine = [row["train_loss"] for row in cell.rows if row["lane"] == lane]
         assert mine == [row["train_loss"] for row in reference.rows]
+
+
+def test_the_sweep_command_takes_cells_and_tail_evaluations(tmp_path, capsys):
+    from anisoada.cli import main
+
+    argv = ["sweep", "--dataset", "synthetic", "--optimizer", "sgd,adagrad", "--batch-sizes",
+            "16", "--samples", "2000", "--seeds", "2", "--quiet"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*argv, "--cells", "--tail-evaluations", "4", "--out", str(tmp_path / "c")]) == 0
+    text = (tmp_path / "c" / "sweep.toml").read_text()
+    assert "cells = true" in text and "tail_evaluations = 4" in text
+    plain = pd.read_parquet(tmp_path / "plain" / "results.parquet")
+    cells = pd.read_parquet(tmp_path / "c" / "results.parquet")
+    assert cells["run_id"].nunique() == 1 and plain["run_id"].nunique() == 4
+    kept = plain.merge(cells, on=["optimizer", "seed", "lr", "step"], suffixes=("", "_cell"))
+    assert len(kept) == len(cells)
+    np.testing.assert_array_equal(kept["train_loss"], kept["train_loss_cell"])
+    assert main([*argv, "--tail-evaluations", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "tail_evaluations must be an integer above the selection window" in (
+        capsys.readouterr().err
+    )

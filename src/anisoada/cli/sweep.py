@@ -133,6 +133,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sweep.add_argument(
         "--no-vectorize", action="store_true", help="one process pass per learning rate"
     )
+    sweep.add_argument(
+        "--cells",
+        action="store_true",
+        help="every optimizer, seed and rate of a batch size in one pass (logistic problems; "
+        "the same rows, fewer passes: the README's 'Cell runs')",
+    )
+    sweep.add_argument(
+        "--tail-evaluations",
+        type=common.positive_int,
+        help="compute only the last this many evaluation points of each run (default: all)",
+    )
     _add_execution_arguments(sweep)
     common.add_json(sweep)
     add_executor_arguments(sweep)
@@ -268,7 +279,7 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
             base_grid.max_extensions if args.max_extensions is None else args.max_extensions
         )
         fields["lr_grid"] = LRGrid(low, high, per_decade, extensions)
-    for field_name in ("seeds", "base_seed", "evaluations"):
+    for field_name in ("seeds", "base_seed", "evaluations", "tail_evaluations"):
         if getattr(args, field_name) is not None:
             fields[field_name] = getattr(args, field_name)
     if args.samples is not None:
@@ -277,6 +288,8 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
         fields["budget"] = Budget(epochs=args.epochs)
     if args.no_vectorize:
         fields["vectorize"] = False
+    if args.cells:
+        fields["cells"] = True
     fields.update(executor_fields(args))
     if args.only and args.config is None:
         raise ValueError("--only selects problems of a CONFIG file; give the file")
