@@ -240,3 +240,39 @@ def test_a_continuous_grid_keeps_float_batch_sizes_and_whole_steps():
     table = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=sizes, budget=1000)
     assert table.batch_size.dtype == np.float64 and table.iterations.dtype == np.int64
     assert table.iterations.tolist()[::3] == [int(1000 // M) for M in sizes]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"batch_sizes": [8, 64, 8]}, ValueError, "batch_sizes gives 8 more than once"),
+        ({"batch_sizes": np.array([2.5, 2.5])}, ValueError, "gives 2.5 more than once"),
+        ({"budget": "1e4"}, TypeError, "budget must be a number; got '1e4'"),
+        ({"budget": True}, TypeError, "budget must be a number; got True"),
+        ({"batch_sizes": ["8"]}, TypeError, "each of batch_sizes must be a number; got '8'"),
+        ({"batch_sizes": [True, 8]}, TypeError, "each of batch_sizes must be a number; got True"),
+        ({"batch_sizes": np.array(["8"])}, TypeError, "batch_sizes must hold numbers"),
+        ({"batch_sizes": "8"}, TypeError, "batch_sizes must be a list of numbers; got str"),
+    ],
+)
+def test_duplicate_or_non_numeric_budgets_and_batch_sizes_are_refused(kwargs, error, message):
+    # np.asarray(..., float) would read "8" and True as numbers, and a batch size given twice
+    # would give two identical blocks of rows.
+    arguments = {"L": L, "sigma": SIGMA, "D_inf": 1.0, "batch_sizes": SIZES, "budget": BUDGET}
+    arguments.update(kwargs)
+    with pytest.raises(error) as caught:
+        predict(**arguments)
+    assert message in str(caught.value)
+
+
+def test_numbers_of_any_numeric_type_and_a_single_batch_size_still_work():
+    reference = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=[8, 64], budget=1000)
+    for sizes, budget in (
+        ([np.int64(8), 64.0], np.float64(1000.0)),
+        (np.array([8, 64]), np.int64(1000)),
+        (pd.Series([8, 64]), 1000),
+    ):
+        table = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=sizes, budget=budget)
+        np.testing.assert_array_equal(table.bound, reference.bound)
+    single = predict(L=L, sigma=SIGMA, D_inf=1.0, batch_sizes=8, budget=1000)
+    np.testing.assert_array_equal(single.bound, reference.bound[: len(single)])

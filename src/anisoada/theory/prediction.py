@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -105,8 +106,9 @@ def predict(
     Args:
         L: Smoothness vector (A2), shape ``(d,)``.
         sigma: Per-coordinate noise standard deviation of one sample (A5), shape ``(d,)``.
-        batch_sizes: Batch sizes ``M``, each in ``[1, budget]``.
-        budget: Sample budget ``N = M·T``.
+        batch_sizes: Distinct batch sizes ``M``, each a number in ``[1, budget]`` (whole numbers
+            for a table; a real grid draws a continuous curve).
+        budget: Sample budget ``N = M·T``, a number.
         setting: ``"convex"`` (needs ``D_inf``) or ``"nonconvex"`` (needs ``delta``).
         D_inf: ℓ∞ diameter of the feasible set (convex).
         D_2: ℓ2 diameter (convex); default ``√d·D_∞``, i.e. the set is a box.
@@ -117,6 +119,10 @@ def predict(
         G: Per-coordinate gradient bound; adds ``adagrad_nonsmooth`` (convex only).
         constants: Absolute constants per variant, e.g. ``{"adagrad": {"c_bias": 2.0}}``, passed
             to the bound function as keyword arguments (default: all 1).
+
+    Raises:
+        TypeError: ``budget`` or a batch size is not a number (text, a bool).
+        ValueError: a value is out of range, or a batch size is given twice.
 
     Returns:
         A tidy DataFrame with the columns :data:`PREDICTION_COLUMNS` (without the two λ_max
@@ -135,8 +141,14 @@ def predict(
     References:
         Liu, Pan, Zhang. "AdaGrad under Anisotropic Smoothness." ICLR 2025, Sections 4–5.
     """
-    budget = _validate.positive("budget", budget)
-    sizes = _validate.batch_sizes(batch_sizes, budget)
+    budget = _validate.positive("budget", _number("budget", budget))
+    sizes = _validate.batch_sizes(_numbers("batch_sizes", batch_sizes), budget)
+    distinct, counts = np.unique(sizes, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"batch_sizes gives {distinct[counts > 1][0]:g} more than once; give each batch "
+            "size once"
+        )
     L, sigma = _validate.vector("L", L), _validate.vector("sigma", sigma)
     d = _validate.same_length(("L", L), ("sigma", sigma))
     curves = _curves(setting, L, sigma, d, D_inf, D_2, delta, lambda_max, L0, L1, G, constants)
@@ -175,6 +187,30 @@ def predict(
             rows.append(row)
     columns = [c for c in PREDICTION_COLUMNS if lambda_max is not None or "lambda_max" not in c]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _number(name: str, value: object) -> object:
+    """``value`` if it is a real number (not text, not a bool), else a TypeError naming it."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _numbers(name: str, values: object) -> object:
+    """``values`` if it is a number or a list (array, Series) of real numbers, else a TypeError
+    naming it (``np.asarray`` would read ``"8"`` and ``True`` as numbers)."""
+    if isinstance(values, numbers.Real) and not isinstance(values, bool | np.bool_):
+        return values
+    if hasattr(values, "__array__") and not isinstance(values, str | bytes):
+        kind = np.asarray(values).dtype
+        if kind.kind not in "iuf":
+            raise TypeError(f"{name} must hold numbers; got an array of {kind}")
+        return values
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a list of numbers; got {type(values).__name__}")
+    for value in values:
+        _number(f"each of {name}", value)
+    return values
 
 
 def _compare(variant: str, reference: str, bounds: Mapping[str, Bound]) -> tuple[float, str]:
