@@ -107,6 +107,19 @@ def test_chunked_full_gradient_gives_the_same_trajectory():
         ({"coverage": 1.5}, "Invalid coverage"),
         ({"perturbation_radius": -1.0}, "Invalid perturbation_radius"),
         ({"coordinates_per_tensor": 0}, "Invalid coordinates_per_tensor"),
+        # Non-finite, boolean or text values: each compared as a number would pass or crash.
+        ({"min_relative_move": float("nan")}, "Invalid min_relative_move: nan"),
+        ({"min_move": float("inf")}, "Invalid min_move: inf"),
+        ({"lr": float("inf")}, "Invalid lr: inf"),
+        ({"lr": "1e-3"}, "Invalid lr: '1e-3'"),
+        ({"eps": float("nan")}, "Invalid eps: nan"),
+        ({"betas": (0.9, float("nan"))}, "Invalid betas"),
+        ({"betas": "ab"}, "Invalid betas"),
+        ({"steps": True}, "Invalid steps: True"),
+        ({"coverage": float("nan")}, "Invalid coverage: nan"),
+        ({"perturbation_radius": float("inf")}, "Invalid perturbation_radius: inf"),
+        ({"data_chunk_size": 2.5}, "Invalid data_chunk_size: 2.5"),
+        ({"seed": -1}, "Invalid seed: -1"),
     ],
 )
 def test_config_validation(bad, message):

@@ -153,3 +153,65 @@ def test_per_block_norms_are_written_with_the_summary(tmp_path):
     _, json_path = summary.save(tmp_path / "s")
     assert json.loads(json_path.read_text())["blocks"] == blocks
     assert _summary(block_names=None, block_sizes=None).per_block() == []
+
+
+_X = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 2.0], [1.0, 1.0, 1.0], [0.5, 0.0, 1.0]])
+_Y = np.array([1.0, -1.0, 1.0, -1.0])
+
+
+def _with(value, row, column):
+    changed = _X.copy()
+    changed[row, column] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "w", "error", "message"),
+    [
+        (_with(np.nan, 1, 2), _Y, np.zeros(3), ValueError, "X holds 1 NaN or infinite"),
+        (_with(1e308, 0, 0), _Y, np.zeros(3), ValueError, "up to 1e+308 in magnitude"),
+        (np.zeros((0, 3)), _Y[:0], np.zeros(3), ValueError, "X is empty (shape (0, 3))"),
+        (np.zeros((4, 3)), _Y, np.zeros(3), ValueError, "is all zeros"),
+        (_X.tolist(), _Y, np.zeros(3), TypeError, "numpy array or a scipy sparse matrix"),
+        (_X[0], _Y, np.zeros(3), ValueError, "X must be a 2-D (rows, features) matrix"),
+        (_X[None], _Y, np.zeros(3), ValueError, "got shape (1, 4, 3)"),
+        (_X * 1j, _Y, np.zeros(3), ValueError, "X must hold real numbers; got dtype complex128"),
+        (_X, _Y, np.full(3, np.nan), ValueError, "w must be finite; entry 0 is nan"),
+        (_X, _Y, np.full(3, 1e308), ValueError, "X @ w would overflow"),
+        (_X, _Y, np.zeros(2), ValueError, "w must be 3 weights"),
+        (_X, _Y, None, TypeError, "w must be a vector of numbers"),
+        (_X, _Y[:3], np.zeros(3), ValueError, "y must be 4 labels"),
+        (_X, np.array(["1", "-1", "1", "-1"]), np.zeros(3), TypeError, "y must be a vector of"),
+        (_X, np.array([1.0, np.nan, 1.0, -1.0]), np.zeros(3), ValueError, "found [-1.0, 1.0, nan]"),
+    ],
+)
+def test_summarize_logistic_checks_its_inputs_up_front(X, y, w, error, message):
+    # Each of these ended in ArpackError, an overflow warning and inf, or an internal error.
+    from anisoada.measure import summarize_logistic
+
+    with pytest.raises(error) as caught:
+        summarize_logistic(X, y, w)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_summarize_logistic_accepts_dense_sparse_and_integer_features_alike():
+    import scipy.sparse as sp
+
+    from anisoada.measure import summarize_logistic
+    from anisoada.problems import logistic_smoothness
+
+    w = np.array([0.5, -0.25, 1.0])
+    dense = summarize_logistic(_X, _Y, w)
+    np.testing.assert_allclose(dense.L, logistic_smoothness(_X), rtol=1e-15)
+    sparse = summarize_logistic(sp.csr_matrix(_X), _Y.tolist(), w.tolist())
+    np.testing.assert_allclose(sparse.sigma, dense.sigma, rtol=1e-12)
+    assert sparse.lambda_max == pytest.approx(dense.lambda_max, rel=1e-9)
+    integral = summarize_logistic((_X * 2).astype(np.int64), _Y, w / 2)
+    np.testing.assert_allclose(integral.L, 4 * dense.L, rtol=1e-15)
+
+
+def test_summarize_logistic_names_the_data_of_its_provenance():
+    from anisoada.measure import summarize_logistic
+
+    with pytest.raises(ValueError, match=r"^data big\.svm: X holds values up to 1e\+308"):
+        summarize_logistic(_with(1e308, 0, 0), _Y, np.zeros(3), provenance={"data": "big.svm"})

@@ -29,6 +29,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -95,31 +97,64 @@ class SmoothnessCheckConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"Invalid steps: {self.steps!r}; use a positive integer.")
-        if not self.lr > 0:
-            raise ValueError(f"Invalid lr: {self.lr!r}; use a positive learning rate.")
-        if not all(0.0 <= b < 1.0 for b in self.betas) or len(self.betas) != 2:
-            raise ValueError(f"Invalid betas: {self.betas!r}; use two numbers in [0, 1).")
-        if not self.eps >= 0:
-            raise ValueError(f"Invalid eps: {self.eps!r}; use a number ≥ 0.")
-        if not isinstance(self.coordinates_per_tensor, int) or self.coordinates_per_tensor < 1:
-            raise ValueError(
-                f"Invalid coordinates_per_tensor: {self.coordinates_per_tensor!r}; use a "
-                "positive integer."
+        _integer("steps", self.steps, 1, "a positive integer")
+        _real("lr", self.lr, "a finite positive learning rate", above=0.0)
+        betas = self.betas
+        if (
+            isinstance(betas, str | bytes)
+            or not isinstance(betas, Sequence)
+            or len(betas) != 2
+            or not all(_is_real(b) and 0.0 <= b < 1.0 for b in betas)
+        ):
+            raise ValueError(f"Invalid betas: {betas!r}; use two numbers in [0, 1).")
+        _real("eps", self.eps, "a finite number ≥ 0", at_least=0.0)
+        _integer("coordinates_per_tensor", self.coordinates_per_tensor, 1, "a positive integer")
+        if self.perturbation_radius is not None:
+            _real(
+                "perturbation_radius",
+                self.perturbation_radius,
+                "a positive number, or None for trajectory secants only",
+                above=0.0,
             )
-        if self.perturbation_radius is not None and not self.perturbation_radius > 0:
-            raise ValueError(
-                f"Invalid perturbation_radius: {self.perturbation_radius!r}; use a positive "
-                "number, or None for trajectory secants only."
-            )
-        if self.min_move < 0 or self.min_relative_move < 0:
-            raise ValueError("min_move and min_relative_move must be ≥ 0")
-        if not 0.0 < self.coverage <= 1.0:
+        _real("min_move", self.min_move, "a finite number ≥ 0", at_least=0.0)
+        _real("min_relative_move", self.min_relative_move, "a finite number ≥ 0", at_least=0.0)
+        _real("coverage", self.coverage, "a fraction in (0, 1]", above=0.0)
+        if self.coverage > 1.0:
             raise ValueError(f"Invalid coverage: {self.coverage!r}; use a fraction in (0, 1].")
-        if self.data_chunk_size is not None and self.data_chunk_size < 1:
-            raise ValueError(f"Invalid data_chunk_size: {self.data_chunk_size!r}.")
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if self.data_chunk_size is not None:
+            _integer("data_chunk_size", self.data_chunk_size, 1, "a positive integer or None")
+        _integer("seed", self.seed, 0, "an integer ≥ 0")
+        object.__setattr__(self, "betas", tuple(float(b) for b in betas))
+
+
+def _is_real(value: Any) -> bool:
+    """A finite real number (not a bool, not text)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool | np.bool_)
+        and math.isfinite(value)
+    )
+
+
+def _real(
+    name: str, value: Any, use: str, *, above: float | None = None, at_least: float | None = None
+) -> None:
+    """A ValueError ``Invalid <name>: <value>; use <use>.`` unless ``value`` is a finite real
+    number ``> above`` (or ``>= at_least``)."""
+    fine = _is_real(value) and (above is None or value > above)
+    if not fine or (at_least is not None and value < at_least):
+        raise ValueError(f"Invalid {name}: {value!r}; use {use}.")
+
+
+def _integer(name: str, value: Any, minimum: int, use: str) -> None:
+    """A ValueError ``Invalid <name>: <value>; use <use>.`` unless ``value`` is an integer
+    ``>= minimum`` (not a bool)."""
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(f"Invalid {name}: {value!r}; use {use}.")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,10 @@ __all__ = ["SMOOTHNESS_SOURCES", "summarize_logistic", "summarize_model"]
 
 #: How :func:`summarize_model` obtains ``L``.
 SMOOTHNESS_SOURCES = ("hutchinson", "secant")
+
+#: The largest ``n·d·max|x|²`` a logistic summary accepts: ``XᵀX`` and its row sums stay well
+#: inside float64 (``≈ 1.8e308``), with room for the sums of the closed forms.
+_LARGEST_GRAM = 1e300
 
 
 def summarize_logistic(
@@ -48,16 +53,42 @@ def summarize_logistic(
         X: ``(n, d)`` features (dense or scipy sparse).
         y: ``(n,)`` labels in ``{−1, +1}``.
         w: ``(d,)`` point at which ``σ`` and the Hessian diagonal are measured.
-        provenance: extra JSON-serialisable record (data source, how ``w`` was chosen).
+        provenance: extra JSON-serialisable record (data source, how ``w`` was chosen); its
+            ``"data"`` entry, when a string, names the data in the errors below.
 
     Returns:
         :class:`MeasurementSummary`.
+
+    Raises:
+        TypeError: ``X`` is not a numpy array or scipy sparse matrix, or ``y``/``w`` do not hold
+            numbers.
+        ValueError: ``X`` is not a non-empty 2-D real matrix of finite values small enough for
+            ``XᵀX`` to stay finite, ``y`` is not ``n`` labels in ``{−1, +1}``, or ``w`` is not
+            ``d`` finite numbers.
     """
-    y = np.asarray(y, dtype=np.float64)
-    labels = set(np.unique(y).tolist())
-    if not labels <= {-1.0, 1.0}:
-        raise ValueError(f"y must hold labels in {{-1, +1}}; found {sorted(labels)[:5]}")
-    w = np.asarray(w, dtype=np.float64)
+    source = (provenance or {}).get("data")
+    try:
+        largest = _check_features(X)
+        y = _numeric_vector("y", y, int(X.shape[0]), "labels, one per row of X")
+        labels = set(np.unique(y).tolist())
+        if not labels <= {-1.0, 1.0}:
+            raise ValueError(f"y must hold labels in {{-1, +1}}; found {sorted(labels)[:5]}")
+    except ValueError as error:
+        if isinstance(source, str) and source:
+            raise ValueError(f"data {source}: {error}") from None
+        raise
+    w = _numeric_vector("w", w, int(X.shape[1]), "weights, one per column of X")
+    bad = np.flatnonzero(~np.isfinite(w))
+    if bad.size:
+        raise ValueError(
+            f"w must be finite; entry {int(bad[0])} is {w[bad[0]]} ({bad.size} non-finite entries)"
+        )
+    # |<x_i, w>| ≤ d·max|x|·max|w| must stay finite for the loss and the noise at w.
+    if not float(np.abs(w).max()) * largest * X.shape[1] < _LARGEST_GRAM:
+        raise ValueError(
+            f"w holds values up to {float(np.abs(w).max()):.3g} in magnitude: X @ w would "
+            "overflow float64; measure at a smaller w"
+        )
     record = {
         "task": "logreg",
         "n": int(X.shape[0]),
@@ -81,6 +112,48 @@ def summarize_logistic(
         },
         provenance=record,
     )
+
+
+def _check_features(X: Any) -> float:
+    """``max |x_ij|`` of an ``X`` as :func:`summarize_logistic` needs it, or an error saying
+    what is wrong."""
+    if not (isinstance(X, np.ndarray) or sp.issparse(X)):
+        raise TypeError(f"X must be a numpy array or a scipy sparse matrix; got {type(X).__name__}")
+    if len(X.shape) != 2:
+        raise ValueError(f"X must be a 2-D (rows, features) matrix; got shape {X.shape}")
+    n, d = X.shape
+    if n == 0 or d == 0:
+        raise ValueError(f"X is empty (shape {X.shape}); give at least one row and one feature")
+    if X.dtype.kind not in "iuf":
+        raise ValueError(f"X must hold real numbers; got dtype {X.dtype}")
+    values = np.asarray(X.data if sp.issparse(X) else X, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise ValueError(
+            f"X holds {int(values.size - finite.sum())} NaN or infinite value(s); remove those "
+            "rows or features, or impute them"
+        )
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    if largest == 0.0:
+        raise ValueError(
+            f"X (shape {X.shape}) is all zeros: the loss does not depend on w; give features"
+        )
+    if 2 * math.log10(largest) + math.log10(n) + math.log10(d) > math.log10(_LARGEST_GRAM):
+        raise ValueError(
+            f"X holds values up to {largest:.3g} in magnitude: XᵀX would overflow float64 at "
+            f"n={n}, d={d}; rescale the features (e.g. to [-1, 1])"
+        )
+    return largest
+
+
+def _numeric_vector(name: str, value: Any, length: int, what: str) -> np.ndarray:
+    """``value`` as a float64 vector of ``length`` entries, or an error naming ``name``."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a vector of numbers ({what}); got {array.dtype} values")
+    if array.shape != (length,):
+        raise ValueError(f"{name} must be {length} {what}; got shape {array.shape}")
+    return array.astype(np.float64)
 
 
 def summarize_model(
