@@ -70,9 +70,9 @@ def summarize_logistic(
     try:
         largest = _check_features(X)
         y = _numeric_vector("y", y, int(X.shape[0]), "labels, one per row of X")
-        labels = set(np.unique(y).tolist())
-        if not labels <= {-1.0, 1.0}:
-            raise ValueError(f"y must hold labels in {{-1, +1}}; found {sorted(labels)[:5]}")
+        labels = np.unique(y)  # sorted, NaN last
+        if not np.isin(labels, [-1.0, 1.0]).all():
+            raise ValueError(f"y must hold labels in {{-1, +1}}; found {labels[:5].tolist()}")
     except ValueError as error:
         if isinstance(source, str) and source:
             raise ValueError(f"data {source}: {error}") from None
