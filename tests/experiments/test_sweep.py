@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -379,3 +380,129 @@ def test_positive_integer_arguments_have_a_plain_error(capsys):
         error = capsys.readouterr().err
         assert f"expected a positive integer; got '{bad}'" in error
         assert "_positive_int" not in error
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"low": 0.1, "high": 1.0, "per_decade": 10**9}, "holds 1000000001 rates, more than 10000"),
+        ({"per_decade": 100_000}, "holds 400001 rates, more than 10000; lower per_decade"),
+        ({"extension_points": 10**6}, "add 1000000 rates each, more than 10000"),
+        ({"low": 1.0, "high": 1.0, "per_decade": 20_000}, "lower per_decade"),  # 1 rate, wide steps
+    ],
+)
+def test_a_grid_of_too_many_rates_is_refused_before_any_is_listed(fields, message):
+    # Each of these listed billions of rates (or extension rates) until memory ran out.
+    with pytest.raises(ValueError) as caught:
+        LRGrid(**fields)
+    assert message in str(caught.value)
+    with pytest.raises(ValueError, match=r"^\[lr_grid\]: lr grid"):
+        LRGrid.from_dict(fields)
+    # The cap itself is allowed: k = 0 … 9999 at 9999 per decade (extensions of 1 rate).
+    assert len(LRGrid(low=1.0, high=10.0, per_decade=9999, extension_points=1).values()) == 10_000
+
+
+def test_a_sweep_of_too_many_runs_is_refused_naming_the_count(tmp_path):
+    config = _config(seeds=1000)  # 1 problem × 2 batch sizes × 1000 seeds × (4 + 4) rates
+    assert config.first_round_runs == 16_000
+    with pytest.raises(ValueError, match="would make 16000000000 runs"):
+        _config(seeds=10**9)
+    with pytest.raises(ValueError, match=r"\[lr_grid\].*10000"):
+        sweep_config_from_dict(
+            {"batch_sizes": [4], "budget": {"samples": 8}, "lr_grid": {"per_decade": 100_000},
+             "datasets": [{"name": "t", "source": "synthetic"}], "optimizers": [{"name": "sgd"}]}
+        )  # fmt: skip
+
+
+def test_run_sweep_needs_a_sweep_config(tmp_path):
+    for wrong in (None, {}, "sweep.toml"):
+        with pytest.raises(TypeError, match="run_sweep needs a SweepConfig"):
+            run_sweep(wrong, tmp_path)
+    with pytest.raises(TypeError, match="out as a path"):
+        run_sweep(_config(), None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_failure_messages_read_as_a_user_would():
+    from pathlib import Path
+
+    from anisoada.experiments.executors import RunFailure
+    from anisoada.experiments.sweep import SweepFailedError, SweepResult, failure_reason
+
+    assert failure_reason("OSError: [Errno 28] No space left on device: '/o/r'") == (
+        "/o/r: no space left on device"
+    )
+    assert failure_reason("PermissionError: [Errno 13] Permission denied") == "permission denied"
+    assert failure_reason("ValueError: a budget of 4 samples") == "a budget of 4 samples"
+    assert failure_reason("anisoada.data.libsvm.LibsvmFormatError: x.svm: bad") == "x.svm: bad"
+    assert failure_reason("worker process died: gone") == "worker process died: gone"
+    assert failure_reason("RuntimeError: ") == "an error with no message"
+    failures = (
+        RunFailure("a1", "OSError: [Errno 28] No space left on device: '/o/runs/a1/x.tmp'"),
+        RunFailure("b2", "ValueError: bad"),
+    )
+    result = SweepResult(pd.DataFrame(), pd.DataFrame(), Path("/o"), 0.0, failures=failures)
+    every = str(SweepFailedError(result, runs=2))
+    assert every.startswith("every run failed (2 of 2; nothing is stored); first: run a1: ")
+    assert "/o/runs/a1/x.tmp: no space left on device" in every
+    assert "[Errno" not in every and "OSError" not in every and "the others" not in every
+    some = str(SweepFailedError(result, runs=5))
+    assert some.startswith("2 of 5 runs failed (the others finished and are stored)")
+
+
+def test_an_optimizer_option_given_twice_is_refused():
+    from anisoada.experiments.optimizers import parse_optimizer_options
+
+    with pytest.raises(ValueError, match=r"adagrad\.eps is given twice; give each option once"):
+        parse_optimizer_options(["adagrad.eps=1", "adagrad.eps=2"], ["adagrad"])
+    both = parse_optimizer_options(["adagrad.eps=1", "sgd.momentum=0.5"], ["adagrad", "sgd"])
+    assert both == {"adagrad": {"eps": 1}, "sgd": {"momentum": 0.5}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"smoothness_exponent": float("nan")}, "smoothness_exponent must be a finite number"),
+        ({"noise_exponent": float("inf")}, "noise_exponent must be a finite number"),
+        ({"max_noise": float("nan")}, "max_noise must be a finite number"),
+        ({"noise_exponent": -1.0}, "noise_exponent must be >= 0"),
+        ({"dim": 10**11}, "quadratic dim 100000000000 is above 100000000"),
+    ],
+)
+def test_a_quadratic_spec_refuses_what_each_run_would_fail_on(fields, message):
+    from anisoada.experiments.runs import QuadraticSpec
+
+    with pytest.raises(ValueError) as caught:
+        QuadraticSpec(**fields)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "options", "message"),
+    [
+        ("synthetic", {"n": 10**11}, "n + n_test = 100000002000 is above 100,000,000"),
+        ("synthetic", {"d": 10**9}, "d = 1000000000 is above 100,000,000"),
+        ("synthetic", {"n": 10**7, "d": 10**6}, "expected non-zeros"),
+        ("rotated", {"n": 100_000, "d": 1000}, "a rotated twin is dense"),
+    ],
+)
+def test_a_synthetic_dataset_too_large_for_memory_is_refused(source, options, message):
+    with pytest.raises(ValueError) as caught:
+        DatasetSpec.create("big", source, options)
+    assert message in str(caught.value) and "'big'" in str(caught.value)
+
+
+def test_an_epoch_budget_below_one_step_is_refused_before_any_run(tmp_path):
+    data = tmp_path / "t.svm"
+    data.write_text("+1 1:1\n-1 2:1\n+1 1:0.5\n-1 2:2\n")
+    for problem, rows in ((TOY, 400), (DatasetSpec.from_file(data), 4)):
+        config = _config(problems=(problem,), budget=Budget(epochs=1e-300))
+        with pytest.raises(ValueError) as caught:
+            run_sweep(config, tmp_path / "out", progress=False)
+        message = str(caught.value)
+        assert f"1e-300 epoch(s) of its {rows} training rows" in message
+        assert "less than one step at batch size 4" in message
+    assert not (tmp_path / "out").exists()
+    # One epoch of the 4 rows is one step at batch size 4: accepted.
+    one_epoch = _config(problems=(DatasetSpec.from_file(data),), budget=Budget(epochs=1.0))
+    replace(one_epoch, batch_sizes=(4,)).validate()

@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LRGrid"]
+__all__ = ["MAX_GRID_RATES", "LRGrid"]
+
+#: The most learning rates a grid may hold, and the most one extension may add: far beyond any
+#: useful sweep, and small enough that a typo (``per_decade = 100000``) is refused at once
+#: instead of building billions of rates until memory runs out.
+MAX_GRID_RATES = 10_000
 
 
 def _number(value: Any, name: str) -> float:
@@ -72,19 +77,46 @@ class LRGrid:
         if self.extension_points is not None:
             _count(self.extension_points, "extension_points", 1)
         if self.values_:
-            rates = [_number(v, "values") for v in self.values_]
-            if any(not (math.isfinite(v) and v > 0) for v in rates):
-                raise ValueError(f"lr grid values must be positive and finite; got {rates}")
-            if sorted(set(rates)) != rates:
-                raise ValueError(f"lr grid values must be distinct and ascending; got {rates}")
-            object.__setattr__(self, "values_", tuple(rates))
-            return
+            self._check_values()
+        else:
+            self._check_lattice()
+        if self.points_per_extension > MAX_GRID_RATES:
+            field = "extension_points" if self.extension_points is not None else "per_decade"
+            raise ValueError(
+                f"lr grid extensions would add {self.points_per_extension} rates each, more than "
+                f"{MAX_GRID_RATES}; lower {field}"
+            )
+
+    def _check_values(self) -> None:
+        """An explicit list: at most :data:`MAX_GRID_RATES` distinct positive rates, ascending."""
+        if len(self.values_) > MAX_GRID_RATES:
+            raise ValueError(
+                f"lr grid values hold {len(self.values_)} rates, more than {MAX_GRID_RATES}; "
+                "give fewer values"
+            )
+        rates = [_number(v, "values") for v in self.values_]
+        if any(not (math.isfinite(v) and v > 0) for v in rates):
+            raise ValueError(f"lr grid values must be positive and finite; got {rates}")
+        if sorted(set(rates)) != rates:
+            raise ValueError(f"lr grid values must be distinct and ascending; got {rates}")
+        object.__setattr__(self, "values_", tuple(rates))
+
+    def _check_lattice(self) -> None:
+        """A lattice: ``0 < low <= high < inf`` holding 1 to :data:`MAX_GRID_RATES` rates,
+        counted before any is listed."""
         low, high = _number(self.low, "low"), _number(self.high, "high")
         if not (0 < low <= high) or not math.isfinite(high):
             raise ValueError(f"lr grid needs 0 < low <= high < inf; got low={low}, high={high}")
-        if not self.exponents():
+        first, last = self._exponent_range()
+        if last < first:
             raise ValueError(
                 f"lr grid [{low}, {high}] with {self.per_decade} per decade is empty; widen it"
+            )
+        if last - first + 1 > MAX_GRID_RATES:
+            raise ValueError(
+                f"lr grid [{low:g}, {high:g}] with {self.per_decade} per decade holds "
+                f"{last - first + 1} rates, more than {MAX_GRID_RATES}; lower per_decade or "
+                "narrow low/high"
             )
 
     @classmethod
@@ -112,10 +144,15 @@ class LRGrid:
         """Values added by one extension."""
         return self.extension_points or self.per_decade
 
-    def exponents(self) -> tuple[int, ...]:
-        """The integers ``k`` of the lattice."""
+    def _exponent_range(self) -> tuple[int, int]:
+        """The first and last ``k`` of the lattice (counted before any is listed)."""
         first = math.ceil(round(math.log10(self.low) * self.per_decade, 9))
         last = math.floor(round(math.log10(self.high) * self.per_decade, 9))
+        return first, last
+
+    def exponents(self) -> tuple[int, ...]:
+        """The integers ``k`` of the lattice."""
+        first, last = self._exponent_range()
         return tuple(range(first, last + 1))
 
     def value(self, exponent: int) -> float:

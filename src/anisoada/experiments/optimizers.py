@@ -163,7 +163,7 @@ def parse_optimizer_options(
     """Command-line ``NAME.KEY=VALUE`` items → ``{optimizer name: {option: value}}``.
 
     Values are read as Python literals (``1e-8``, ``True``, ``(0, 1)``), else kept as text
-    (``inside``).
+    (``inside``). An option given twice is refused (the last would win unseen).
 
     Example:
         >>> items = ["adagrad.eps=1e-8", "adagrad.eps_placement=inside"]
@@ -178,6 +178,10 @@ def parse_optimizer_options(
             raise ValueError(
                 f"--option {item!r}: expected NAME.KEY=VALUE with NAME among the optimizers "
                 f"given ({', '.join(names)})"
+            )
+        if key in options[name]:
+            raise ValueError(
+                f"--option {item!r}: {name}.{key} is given twice; give each option once"
             )
         try:
             options[name][key] = ast.literal_eval(value)

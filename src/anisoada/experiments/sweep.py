@@ -27,6 +27,8 @@ Outputs under ``out``: ``sweep.json`` (the resolved configuration and provenance
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,9 +50,14 @@ from anisoada.experiments.verdict import compare_to_baseline
 from anisoada.schema import GROUP_COLUMNS, IDENTITY_COLUMNS, SELECTION_COLUMNS, files
 from anisoada.train import Budget, DistributedContext
 
-__all__ = ["SweepConfig", "SweepFailedError", "SweepResult", "run_sweep"]
+__all__ = ["MAX_SWEEP_RUNS", "SweepConfig", "SweepFailedError", "SweepResult", "run_sweep"]
 
 GroupKey = tuple[str, str, int]
+
+#: The most runs a sweep may declare (problems × optimizers × batch sizes × seeds × learning
+#: rates of the first round): far beyond what any machine trains, and small enough that a typo
+#: (``seeds = 1000000000``) is refused at once instead of listing runs until memory runs out.
+MAX_SWEEP_RUNS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,13 @@ class SweepConfig:
             raise ValueError(f"divergence_factor must be a number > 1 (or none); got {factor!r}")
         if not isinstance(self.selection, SelectionRule):
             raise ValueError(f"selection must be a SelectionRule; got {self.selection!r}")
+        runs = self.first_round_runs
+        if runs > MAX_SWEEP_RUNS:
+            raise ValueError(
+                f"sweep {self.name!r} would make {runs} runs (problems × optimizers × batch sizes "
+                f"× seeds × learning rates), more than {MAX_SWEEP_RUNS}; lower seeds, or give "
+                "fewer batch sizes, optimizers or learning rates"
+            )
         tuning = self.tuning_seeds
         if tuning is not None and (
             isinstance(tuning, bool) or not isinstance(tuning, int) or not 1 <= tuning <= self.seeds
@@ -211,6 +225,13 @@ class SweepConfig:
     def grid(self, optimizer: OptimizerSpec) -> LRGrid:
         """The learning-rate grid of an optimizer (its own, else the sweep's)."""
         return optimizer.lr_grid or self.lr_grid
+
+    @property
+    def first_round_runs(self) -> int:
+        """Runs of one learning rate each before any extension:
+        ``problems × batch sizes × seeds × Σ_optimizers |grid|``."""
+        rates = sum(len(self.grid(optimizer).values()) for optimizer in self.optimizers)
+        return len(self.problems) * len(self.batch_sizes) * self.seeds * rates
 
     def validate(self) -> None:
         """Every problem's checks, before anything is read or trained."""
@@ -265,18 +286,64 @@ class SweepResult:
 class SweepFailedError(RuntimeError):
     """Some runs raised; the others finished and every table was written.
 
+    The message is one line: how many runs failed (of ``runs``, when known), the first one's
+    reason without Python's class names or ``[Errno N]`` (:func:`failure_reason`), and where
+    its details are.
+
     Attributes:
         result: The :class:`SweepResult` of what did finish.
+        runs: Runs the sweep made (``None``: unknown).
     """
 
-    def __init__(self, result: SweepResult) -> None:
+    def __init__(self, result: SweepResult, runs: int | None = None) -> None:
         self.result = result
+        self.runs = runs
+        failed = len({failure.run_id for failure in result.failures})
         first = result.failures[0]
+        if runs is not None and failed >= runs:
+            what = f"every run failed ({failed} of {runs}; nothing is stored)"
+        elif runs is not None:
+            what = f"{failed} of {runs} runs failed (the others finished and are stored)"
+        else:
+            what = f"{failed} run(s) failed (the others finished and are stored)"
         super().__init__(
-            f"{len(result.failures)} run(s) failed (the others finished and are stored); "
-            f"first: run {first.run_id}: {first.error} — details in "
+            f"{what}; first: run {first.run_id}: {self.reason} — details in "
             f"{result.root / 'runs' / first.run_id / 'failed.json'}; re-run the sweep to retry"
         )
+
+    @property
+    def reason(self) -> str:
+        """The first failed run's reason, as a user reads it (:func:`failure_reason`)."""
+        return failure_reason(self.result.failures[0].error)
+
+
+# "OSError: [Errno 28] No space left on device: '/out/runs/x'" and the like: the one line a run
+# failure records (class name, then the exception's text).
+_CLASS_PREFIX = re.compile(
+    r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt):(?: |$)"
+)
+_OS_ERROR = re.compile(r"^\[Errno -?\d+\] (?P<reason>[^:]*)(?:: (?P<file>'.*'|\".*\"))?$")
+
+
+def failure_reason(error: str) -> str:
+    """A run failure's one line (``"ClassName: text"``) as a user reads it: the class name
+    dropped, an ``OSError``'s ``[Errno N] reason: 'file'`` as ``file: reason``.
+
+    Example:
+        >>> failure_reason("OSError: [Errno 28] No space left on device: '/out/runs/1'")
+        '/out/runs/1: no space left on device'
+        >>> failure_reason("ValueError: a budget of 4 samples is less than one step")
+        'a budget of 4 samples is less than one step'
+    """
+    text = _CLASS_PREFIX.sub("", error.strip(), count=1).strip()
+    if not text:
+        return "an error with no message"
+    match = _OS_ERROR.match(text)
+    if match is None:
+        return text
+    reason = match["reason"]
+    reason = reason[:1].lower() + reason[1:]
+    return f"{match['file'][1:-1]}: {reason}" if match["file"] else reason
 
 
 def _round_runs(
@@ -346,6 +413,10 @@ def run_sweep(
     Raises:
         SweepFailedError: some runs raised (after every table was written).
     """
+    if not isinstance(config, SweepConfig):
+        raise TypeError(f"run_sweep needs a SweepConfig; got {type(config).__name__}")
+    if not isinstance(out, str | os.PathLike):
+        raise TypeError(f"run_sweep needs out as a path; got {type(out).__name__}")
     started = time.perf_counter()
     config.validate()
     if executor is None:
@@ -458,7 +529,7 @@ def run_sweep(
         references=references,
     )
     if failures:
-        raise SweepFailedError(result)
+        raise SweepFailedError(result, runs=len(run_ids))
     return result
 
 

@@ -71,6 +71,13 @@ LIBSVM_OPTIONS = (
     "test_metrics",
 )
 
+#: The largest synthetic problem a spec accepts: rows (``n + n_test``), features (``d``) and
+#: expected non-zeros (``rows·d·density``, each about 12 bytes of CSR and copied while it is
+#: built). Beyond these the data alone would not fit in a workstation's memory.
+MAX_SYNTHETIC_ROWS = 100_000_000
+MAX_SYNTHETIC_FEATURES = 100_000_000
+MAX_SYNTHETIC_NONZEROS = 1_000_000_000
+
 #: Defaults of the synthetic problem (``make_sparse_logistic`` arguments, the test-set size
 #: and, for ``"rotated"``, the rotation's seed).
 SYNTHETIC_DEFAULTS: dict[str, Any] = {
@@ -155,6 +162,35 @@ class DatasetSpec(ProblemSpecBase["LogisticRun"]):
         if "test_file" in options and "holdout" in options:
             raise ValueError(
                 f"dataset {self.name!r}: give a test file or a holdout fraction, not both"
+            )
+        if self.source in ("synthetic", "rotated"):
+            self._check_synthetic_size()
+
+    def _check_synthetic_size(self) -> None:
+        """A synthetic problem small enough to build: at most :data:`MAX_SYNTHETIC_ROWS` rows,
+        :data:`MAX_SYNTHETIC_FEATURES` features and :data:`MAX_SYNTHETIC_NONZEROS` expected
+        non-zeros; a rotated twin (dense) at most ``DEFAULT_MAX_DENSE_ENTRIES`` entries."""
+        from anisoada.data.synthetic import DEFAULT_MAX_DENSE_ENTRIES
+
+        rows, d = self.option("n") + self.option("n_test"), self.option("d")
+        nonzeros = rows * d * self.option("density")
+        for what, value, largest, change in (
+            ("n + n_test", rows, MAX_SYNTHETIC_ROWS, "n or n_test"),
+            ("d", d, MAX_SYNTHETIC_FEATURES, "d"),
+            ("its expected non-zeros (n + n_test)·d·density", nonzeros, MAX_SYNTHETIC_NONZEROS,
+             "n, n_test, d or density"),
+        ):  # fmt: skip
+            if value > largest:
+                shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+                raise ValueError(
+                    f"dataset {self.name!r}: {what} = {shown} is above {largest:,} (the data "
+                    f"alone would not fit in memory); lower {change}"
+                )
+        if self.source == "rotated" and rows * d > DEFAULT_MAX_DENSE_ENTRIES:
+            raise ValueError(
+                f"dataset {self.name!r}: a rotated twin is dense, and (n + n_test)·d = "
+                f"{rows * d:,} entries is above {DEFAULT_MAX_DENSE_ENTRIES:,}; lower n, n_test "
+                "or d"
             )
 
     @classmethod
@@ -321,10 +357,27 @@ class DatasetSpec(ProblemSpecBase["LogisticRun"]):
     def validate(
         self, optimizers: Sequence[OptimizerSpec], batch_sizes: Sequence[int], settings: RunSettings
     ) -> None:
-        """Checks that need no data: a sample budget must allow one step at every batch size."""
+        """The budget must allow one step at every batch size, before any run. An epoch budget
+        needs the training rows: a synthetic problem's ``n``, or the rows of a LIBSVM file
+        (read here, once per process: the runs of this process reuse it)."""
+        budget = settings.budget
+        if budget.epochs is None:
+            for batch_size in batch_sizes:
+                budget.num_steps(batch_size)
+            return
+        n_train = (
+            int(self.option("n"))
+            if self.source in ("synthetic", "rotated")
+            else int(load_dataset(self).X.shape[0])
+        )
         for batch_size in batch_sizes:
-            if settings.budget.epochs is None:
-                settings.budget.num_steps(batch_size)
+            try:
+                budget.num_steps(batch_size, n_train)
+            except ValueError as error:
+                raise ValueError(
+                    f"dataset {self.name!r}: {budget.epochs:g} epoch(s) of its {n_train} "
+                    f"training rows — {error}"
+                ) from None
 
     def _run_class(self) -> type[LogisticRun]:
         return LogisticRun

@@ -9,6 +9,7 @@ rates train as the lanes of one run on the same noise draws.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,7 +27,11 @@ from anisoada.experiments.runs.base import (
 )
 from anisoada.experiments.tasks.quadratic import QuadraticTask
 
-__all__ = ["QuadraticRun", "QuadraticSpec"]
+__all__ = ["MAX_QUADRATIC_DIM", "QuadraticRun", "QuadraticSpec"]
+
+#: The largest dimension a quadratic may have: each lane keeps a few float64 vectors of ``d``
+#: entries (weights, gradient, noise, optimizer state), already gigabytes at ``10^8``.
+MAX_QUADRATIC_DIM = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,23 @@ class QuadraticSpec(ProblemSpecBase["QuadraticRun"]):
     def __post_init__(self) -> None:
         if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 1:
             raise ValueError(f"quadratic dim must be a positive integer; got {self.dim!r}")
+        if self.dim > MAX_QUADRATIC_DIM:
+            raise ValueError(
+                f"quadratic dim {self.dim} is above {MAX_QUADRATIC_DIM} (each learning rate "
+                f"keeps several float64 vectors of dim entries, {self.dim * 8 / 1e9:.3g} GB "
+                "each); lower dim"
+            )
         for field in ("smoothness_exponent", "noise_exponent", "max_smoothness", "max_noise"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"quadratic {field} must be a number; got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"quadratic {field} must be a finite number; got {value!r}")
+        for field in ("smoothness_exponent", "noise_exponent"):
+            if getattr(self, field) < 0:
+                raise ValueError(
+                    f"quadratic {field} must be >= 0 (0: isotropic); got {getattr(self, field)!r}"
+                )
         if not (self.max_smoothness > 0 and self.max_noise >= 0):
             raise ValueError("quadratic max_smoothness must be > 0 and max_noise >= 0")
 
