@@ -129,11 +129,9 @@ class SmoothnessCheckConfig:
 
 def _is_real(value: Any) -> bool:
     """A finite real number (not a bool, not text)."""
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool | np.bool_)
-        and math.isfinite(value)
-    )
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, numbers.Real) and math.isfinite(value)
 
 
 def _real(

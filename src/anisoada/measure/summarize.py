@@ -117,7 +117,7 @@ def summarize_logistic(
 def _check_features(X: Any) -> float:
     """``max |x_ij|`` of an ``X`` as :func:`summarize_logistic` needs it, or an error saying
     what is wrong."""
-    if not (isinstance(X, np.ndarray) or sp.issparse(X)):
+    if not (isinstance(X, np.ndarray) or bool(sp.issparse(X))):
         raise TypeError(f"X must be a numpy array or a scipy sparse matrix; got {type(X).__name__}")
     if len(X.shape) != 2:
         raise ValueError(f"X must be a 2-D (rows, features) matrix; got shape {X.shape}")
@@ -126,7 +126,7 @@ def _check_features(X: Any) -> float:
         raise ValueError(f"X is empty (shape {X.shape}); give at least one row and one feature")
     if X.dtype.kind not in "iuf":
         raise ValueError(f"X must hold real numbers; got dtype {X.dtype}")
-    values = np.asarray(X.data if sp.issparse(X) else X, dtype=np.float64)
+    values = np.asarray(X.data if bool(sp.issparse(X)) else X, dtype=np.float64)
     finite = np.isfinite(values)
     if not finite.all():
         raise ValueError(

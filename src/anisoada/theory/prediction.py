@@ -189,28 +189,28 @@ def predict(
     return pd.DataFrame(rows, columns=columns)
 
 
-def _number(name: str, value: object) -> object:
-    """``value`` if it is a real number (not text, not a bool), else a TypeError naming it."""
+def _number(name: str, value: object) -> float:
+    """``value`` as a float if it is a real number (not text, not a bool), else a TypeError
+    naming it (``float`` would read ``"1e4"`` and ``True`` as numbers)."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
-    return value
+    return float(value)
 
 
-def _numbers(name: str, values: object) -> object:
-    """``values`` if it is a number or a list (array, Series) of real numbers, else a TypeError
-    naming it (``np.asarray`` would read ``"8"`` and ``True`` as numbers)."""
-    if isinstance(values, numbers.Real) and not isinstance(values, bool | np.bool_):
-        return values
-    if hasattr(values, "__array__") and not isinstance(values, str | bytes):
-        kind = np.asarray(values).dtype
-        if kind.kind not in "iuf":
-            raise TypeError(f"{name} must hold numbers; got an array of {kind}")
-        return values
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+def _numbers(name: str, values: object) -> np.ndarray:
+    """``values`` as a float64 array if it is a number or a list (array, Series) of real
+    numbers, else a TypeError naming it (``np.asarray`` would read ``"8"`` and ``True`` as
+    numbers)."""
+    if isinstance(values, str | bytes):
         raise TypeError(f"{name} must be a list of numbers; got {type(values).__name__}")
-    for value in values:
-        _number(f"each of {name}", value)
-    return values
+    if hasattr(values, "__array__"):
+        array = np.asarray(values)
+        if array.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must hold numbers; got an array of {array.dtype}")
+        return array.astype(np.float64)
+    if isinstance(values, Sequence):
+        return np.array([_number(f"each of {name}", value) for value in values], dtype=np.float64)
+    return np.array(_number(name, values))
 
 
 def _compare(variant: str, reference: str, bounds: Mapping[str, Bound]) -> tuple[float, str]:
