@@ -10,6 +10,11 @@ index before the factory is called) and sees the same mini-batches.
 
 A run stores its final and initial parameters (flattened) as ``vectors.npz``; ``anisoada
 advise`` takes the end of a pilot run as the reference point of ``D_∞`` and ``D_2``.
+
+The user's code is bad input, not a bug of this package: an exception raised while importing
+the module or calling the function (a ``sys.exit`` too) is a one-line ``ValueError`` naming the
+target, and :meth:`ModuleSpec.validate` builds a model and evaluates the loss on the first batch
+(:func:`~anisoada.experiments.tasks.module.check_module_problem`) before any run.
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ from anisoada.experiments.runs.base import (
     derive_seed,
     run_rows,
 )
-from anisoada.experiments.tasks.module import ModuleProblem, ModuleTask, as_module_problem
+from anisoada.experiments.tasks.module import (
+    ModuleProblem,
+    ModuleTask,
+    as_module_problem,
+    check_module_problem,
+    describe_exception,
+)
 
 __all__ = ["ModuleRun", "ModuleSpec", "load_module_problem"]
 
@@ -47,7 +58,7 @@ def _split(target: str) -> tuple[str, str]:
     return module, function
 
 
-def _import(module: str) -> Any:
+def _import(module: str, target: str) -> Any:
     path = Path(module)
     if module.endswith(".py") or path.is_file():
         if not path.is_file():
@@ -62,7 +73,13 @@ def _import(module: str) -> Any:
             raise ValueError(f"cannot import {path} as a Python module")
         loaded = importlib.util.module_from_spec(spec)
         sys.modules[name] = loaded
-        spec.loader.exec_module(loaded)
+        try:
+            spec.loader.exec_module(loaded)
+        except (Exception, SystemExit) as error:
+            del sys.modules[name]  # half-run: the next import runs the file again
+            raise ValueError(
+                f"{target}: importing {path.name} raised {describe_exception(error)}; fix the file"
+            ) from error
         return loaded
     try:
         return importlib.import_module(module)
@@ -71,17 +88,29 @@ def _import(module: str) -> Any:
             f"cannot import module {module!r} ({error}); give an importable module or a "
             "path to a .py file"
         ) from None
+    except (Exception, SystemExit) as error:
+        raise ValueError(
+            f"{target}: importing module {module} raised {describe_exception(error)}; fix the "
+            "module"
+        ) from error
 
 
 @lru_cache(maxsize=8)
 def load_module_problem(target: str, options: tuple[tuple[str, Any], ...] = ()) -> ModuleProblem:
     """Call ``target``'s function with ``options`` and check what it returns (cached)."""
     module, function = _split(target)
-    loaded = _import(module)
+    loaded = _import(module, target)
     factory = getattr(loaded, function, None)
     if factory is None or not callable(factory):
         raise ValueError(f"{module!r} has no function {function!r}")
-    return as_module_problem(factory(**dict(options)), where=target)
+    arguments = ", ".join(f"{key}={value!r}" for key, value in options)
+    try:
+        returned = factory(**dict(options))
+    except (Exception, SystemExit) as error:
+        raise ValueError(
+            f"{target}: calling {function}({arguments}) raised {describe_exception(error)}"
+        ) from error
+    return as_module_problem(returned, where=target)
 
 
 @dataclass(frozen=True)
@@ -169,12 +198,15 @@ class ModuleSpec(ProblemSpecBase["ModuleRun"]):
     def validate(
         self, optimizers: Sequence[OptimizerSpec], batch_sizes: Sequence[int], settings: RunSettings
     ) -> None:
-        """Import the problem (a bad target fails before any run) and check the budget."""
+        """Import the problem, build a model and evaluate the loss on the first batch (a bad
+        target or a broken contract fails before any run), and check the budget."""
         from anisoada.experiments.tasks.module import num_samples
 
-        n = num_samples(self.load().train)
+        problem = self.load()
+        n = num_samples(problem.train)
         for batch_size in batch_sizes:
             settings.budget.num_steps(batch_size, n)
+        check_module_problem(problem, self.target, min(batch_sizes))
 
     def _run_class(self) -> type[ModuleRun]:
         return ModuleRun
