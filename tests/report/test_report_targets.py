@@ -116,8 +116,10 @@ def test_theory_without_logreg_uses_the_exact_synthetic_problem(tmp_path):
     assert problem["L_linf"] == pytest.approx(L.max(), rel=1e-12)
     assert problem["sigma_l1"] == pytest.approx(sigma.sum(), rel=1e-10)
     assert problem["sigma_l2"] == pytest.approx(np.linalg.norm(sigma), rel=1e-10)
-    options = {k: v for k, v in SYNTHETIC_DEFAULTS.items() if k not in ("n", "n_test")}
-    options.pop("rotation_seed")
+    # The generator's own options (the sizes, the twin's rotation and the test metrics are the
+    # data set's, not the generator's).
+    generator = ("d", "exponent", "density", "label_noise", "margin_std", "seed")
+    options = {k: SYNTHETIC_DEFAULTS[k] for k in generator}
     planted = make_sparse_logistic(
         SYNTHETIC_DEFAULTS["n"] + SYNTHETIC_DEFAULTS["n_test"], **options
     ).w_star
