@@ -13,9 +13,27 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 #: Text that means a message leaks Python internals instead of naming the input.
 LEAKS = ("Traceback", "np.float64(", "np.int64(", "internal error", "[Errno", "<class ")
+
+#: The smallest sweep file that runs (a synthetic data set, SGD, one batch size): each TOML case
+#: changes one part of it.
+SWEEP_TOML = """\
+batch_sizes = [4]
+[budget]
+samples = 16
+[[datasets]]
+name = "toy"
+source = "synthetic"
+n = 40
+d = 5
+[[optimizers]]
+name = "sgd"
+"""
 
 #: A file's content: bytes, text (written as UTF-8, lone surrogates kept), or a function that
 #: makes the file itself (a FIFO, a symbolic link, a directory).
@@ -75,3 +93,31 @@ def link_to(target: str) -> Callable[[Path], None]:
         path.symlink_to(target)
 
     return make
+
+
+def run_case(
+    case_: Case, root: Path, capsys: Any, monkeypatch: Any, environment: dict | None = None
+) -> Path:
+    """Run a case's command line (with an empty data home and ``environment``, ``{d}`` filled
+    in) and check the one-line rule; returns the case's directory."""
+    from anisoada.cli import main
+
+    monkeypatch.setenv("ANISOADA_DATA", str(root / "empty-data-home"))
+    argv, needle = materialise(case_, root)
+    for variable, value in (environment or {}).items():
+        monkeypatch.setenv(variable, value.replace("{d}", str(root / case_.id)))
+    capsys.readouterr()
+    status = main(argv)
+    check_one_line(status, capsys.readouterr().err, needle, case_.id)
+    return root / case_.id
+
+
+def check_named_error(call: Callable[[], Any], kind: type[Exception], needle: str) -> None:
+    """``call()`` raises ``kind`` (the library's or a builtin) on one line naming ``needle``,
+    with no Python internals."""
+    with pytest.raises(kind) as caught:
+        call()
+    assert type(caught.value).__module__.startswith(("anisoada", "builtins"))
+    message = str(caught.value)
+    assert needle in message, message
+    assert "\n" not in message and not any(leak in message for leak in LEAKS), message

@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 import pytest
-from corpus import Case, check_one_line, materialise
+from corpus import Case, check_one_line, run_case
 
 from anisoada.cli import main
 
@@ -887,11 +887,7 @@ def corpus_root(tmp_path_factory):
 
 @pytest.mark.parametrize("case_", CASES, ids=[c.id for c in CASES])
 def test_malformed_input_is_one_line_with_status_2(case_, corpus_root, capsys, monkeypatch):
-    monkeypatch.setenv("ANISOADA_DATA", str(corpus_root / "empty-data-home"))
-    argv, needle = materialise(case_, corpus_root)
-    capsys.readouterr()
-    status = main(argv)
-    check_one_line(status, capsys.readouterr().err, needle, case_.id)
+    run_case(case_, corpus_root, capsys, monkeypatch)
 
 
 # A failing file system, simulated where a root user cannot make one: every atomic write

@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from corpus import Case, check_one_line, fifo, link_to, materialise
+from corpus import (
+    SWEEP_TOML,
+    Case,
+    check_named_error,
+    check_one_line,
+    fifo,
+    link_to,
+    run_case,
+)
 
 from anisoada.cli import main
 
@@ -116,18 +124,7 @@ for name, make in {"fifo": fifo, "dangling-link": link_to("nowhere.json")}.items
 # Sweep TOML files
 # ---------------------------------------------------------------------------------------------
 
-_TOML = """\
-batch_sizes = [4]
-[budget]
-samples = 16
-[[datasets]]
-name = "toy"
-source = "synthetic"
-n = 40
-d = 5
-[[optimizers]]
-name = "sgd"
-"""
+_TOML = SWEEP_TOML
 _TOP, _REST = _TOML.split("\n", 1)
 TOML_BAD: dict[str, tuple[str | bytes, str]] = {
     "key-twice": ("batch_sizes = [4]\nbatch_sizes = [8]\n" + _REST, "s.toml"),
@@ -479,13 +476,8 @@ def corpus_root(tmp_path_factory):
 
 @pytest.mark.parametrize("case_", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_with_status_2(case_, corpus_root, capsys, monkeypatch):
-    monkeypatch.setenv("ANISOADA_DATA", str(corpus_root / "empty-data-home"))
-    argv, needle = materialise(case_, corpus_root)
-    for variable, value in _ENVIRONMENT.get(case_.id.removeprefix("flag-"), {}).items():
-        monkeypatch.setenv(variable, value.replace("{d}", str(corpus_root / case_.id)))
-    capsys.readouterr()
-    status = main(argv)
-    check_one_line(status, capsys.readouterr().err, needle, case_.id)
+    environment = _ENVIRONMENT.get(case_.id.removeprefix("flag-"))
+    run_case(case_, corpus_root, capsys, monkeypatch, environment)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,12 +692,7 @@ API_CASE_NAMES = [
 
 @pytest.mark.parametrize("name", API_CASE_NAMES)
 def test_the_library_entry_points_raise_a_named_error(name, tmp_path):
-    call, kind, needle = _api_cases(tmp_path)[name]
-    with pytest.raises(kind) as caught:
-        call()
-    assert type(caught.value).__module__.startswith(("anisoada", "builtins"))
-    assert needle in str(caught.value), (name, str(caught.value))
-    assert "\n" not in str(caught.value)
+    check_named_error(*_api_cases(tmp_path)[name])
 
 
 def test_every_api_case_is_listed(tmp_path):

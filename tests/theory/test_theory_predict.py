@@ -196,11 +196,16 @@ def test_isotropic_inputs_tie():
     ],
 )
 def test_bad_input_names_the_argument(kwargs, message):
+    _refused(kwargs, ValueError, message)
+
+
+def _refused(overrides, error, message):
+    """``predict`` on the module's problem with ``overrides`` raises ``error`` saying
+    ``message``."""
     arguments = {"L": L, "sigma": SIGMA, "D_inf": 1.0, "batch_sizes": SIZES, "budget": BUDGET}
-    arguments.update(kwargs)
-    with pytest.raises(ValueError) as error:
-        predict(**arguments)
-    assert message in str(error.value)
+    with pytest.raises(error) as caught:
+        predict(**{**arguments, **overrides})
+    assert message in str(caught.value)
 
 
 def test_whole_batch_sizes_run_whole_steps_in_integer_columns():
@@ -258,11 +263,7 @@ def test_a_continuous_grid_keeps_float_batch_sizes_and_whole_steps():
 def test_duplicate_or_non_numeric_budgets_and_batch_sizes_are_refused(kwargs, error, message):
     # np.asarray(..., float) would read "8" and True as numbers, and a batch size given twice
     # would give two identical blocks of rows.
-    arguments = {"L": L, "sigma": SIGMA, "D_inf": 1.0, "batch_sizes": SIZES, "budget": BUDGET}
-    arguments.update(kwargs)
-    with pytest.raises(error) as caught:
-        predict(**arguments)
-    assert message in str(caught.value)
+    _refused(kwargs, error, message)
 
 
 def test_numbers_of_any_numeric_type_and_a_single_batch_size_still_work():
