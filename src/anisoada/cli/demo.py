@@ -95,7 +95,7 @@ def _main(args: argparse.Namespace) -> int:
             # The details would be in the scratch directory, removed on the way out.
             failures = error.result.failures
             raise ValueError(
-                f"{len(failures)} of the demo's runs failed ({failures[0].error}); give "
+                f"{len(failures)} of the demo's runs failed ({error.reason}); give "
                 "--out DIR to keep the runs and their failed.json"
             ) from None
         order = {name: position for position, name in enumerate(config.optimizers)}

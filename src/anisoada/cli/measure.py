@@ -274,10 +274,12 @@ def _measure_module(args: argparse.Namespace) -> MeasurementSummary:
     import torch
 
     from anisoada.experiments.runs.module import ModuleSpec
-    from anisoada.experiments.tasks.module import index_batch, num_samples
+    from anisoada.experiments.tasks.module import check_module_problem, index_batch, num_samples
 
     spec = ModuleSpec.create(args.problem)
     problem = spec.load()
+    # The problem's contract (a scalar mean loss with a gradient, …) checked as a sweep does.
+    check_module_problem(problem, spec.target, min(num_samples(problem.train), 8))
     torch.manual_seed(spec.init_seed(0, 0))
     model = problem.model_factory()
     rows = min(num_samples(problem.train), args.examples or 256)
