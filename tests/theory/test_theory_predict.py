@@ -60,7 +60,12 @@ def test_convex_table_matches_the_bound_functions():
         assert rows.loc["adagrad", "ratio_to_sgd"] == pytest.approx(ada.total / sgd.total)
         assert rows.loc["sgd", "verdict"] == "reference"
         assert rows.loc["adagrad_norm", "verdict"] == "tie"
-        assert rows.loc["adagrad", "verdict"] == "better"  # ρ_L = 0.333, ρ_σ = 0.75 on a box
+        # ρ_L = 0.333, ρ_σ = 0.75 on a box: AdaGrad's bound is better by more than the factor-2
+        # band where the bias term weighs (large batches), a tie where the noise term does.
+        ratio = rows.loc["adagrad", "ratio_to_sgd"]
+        assert rows.loc["adagrad", "verdict"] == ("better" if ratio < 0.5 else "tie")
+    verdicts = table.loc[table.variant == "adagrad", "verdict"]
+    assert set(verdicts) == {"better", "tie"}
 
 
 def test_dominant_term_switches_at_the_critical_batch_size():
@@ -88,9 +93,11 @@ def test_lambda_max_adds_a_labelled_comparison():
         rows.loc["adagrad", "bound"] / measured.total
     )
     assert rows.loc["sgd_lambda_max", "verdict_lambda_max"] == "reference"
-    # The bias-dominated large batch: AdaGrad beats SGD with ‖L‖_∞ = 8 but not with λ_max = 1.5.
+    # The bias-dominated large batch: AdaGrad's bound is under half of SGD's with ‖L‖_∞ = 8, and
+    # with λ_max = 1.5 it is 1.2 times SGD's: within the factor-2 band, a tie.
     assert rows.loc["adagrad", "verdict"] == "better"
-    assert rows.loc["adagrad", "verdict_lambda_max"] == "worse"
+    assert rows.loc["adagrad", "ratio_to_sgd_lambda_max"] == pytest.approx(1.1995, rel=1e-3)
+    assert rows.loc["adagrad", "verdict_lambda_max"] == "tie"
 
 
 def test_nonconvex_with_generalized_smoothness_row():

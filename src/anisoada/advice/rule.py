@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from anisoada.theory.prediction import TIE_FACTOR
+
 __all__ = ["SPREAD_FLOOR", "Verdict", "combine", "theory_verdict"]
 
 #: Smallest per-seed spread of log ratios the prediction assumes (2%): three pilot seeds can
@@ -52,8 +54,9 @@ SPREAD_FLOOR = 0.02
 #: Draws of the simulated full sweep (rule step 1).
 DRAWS = 20_000
 
-#: Bound ratios within this factor of 1 are a theory tie (the constants are unknown anyway).
-THEORY_TIE_FACTOR = 2.0
+#: Bound ratios within this factor of 1 are a theory tie (the constants are unknown anyway):
+#: the theory layer's own band, so that ``anisoada bound`` and ``advise`` read a ratio alike.
+THEORY_TIE_FACTOR = TIE_FACTOR
 
 ADAGRAD, SGD, TIE = "adagrad", "sgd", "tie"
 
