@@ -51,7 +51,7 @@ import pandas as pd
 from anisoada.advice import PilotSettings, advise, sample_lanes, theory_verdict
 from anisoada.advice.pilot import run_seconds
 from anisoada.experiments import DatasetSpec, LRGrid, OptimizerSpec, SweepConfig, run_sweep
-from anisoada.reproduce import Reproduction, ReproductionOutput, write_csv, write_record
+from anisoada.reproduce import Reproduction, ReproductionOutput, finish_target, write_csv
 from anisoada.train import Budget
 
 __all__ = [
@@ -449,17 +449,6 @@ def run_prediction(
                 else entry["value"] >= entry["target"]
             )
             entry["met"] = bool(met)
-    wall_time = write_record(
-        out,
-        "prediction",
-        preset_name,
-        started,
-        written,
-        targets=targets,
-        datasets=[spec.name for spec, _ in datasets],
-        design_set="the quick family and a9a (the rule was written looking at these)",
-        jobs=jobs,
-    )
     lines = [
         f"Prediction validation ({preset_name}): {len(cells)} cells on {len(datasets)} data sets."
     ]
@@ -468,17 +457,23 @@ def run_prediction(
             f"  {key}: {entry['value']:.3f} (target {'≤' if key.startswith('pilot_') else '≥'} "
             f"{entry['target']}) — {'met' if entry['met'] else 'NOT met'}"
         )
-    return ReproductionOutput(
-        target="prediction",
-        preset=preset_name,
-        out=out,
-        wall_time=wall_time,
-        files=written,
+    return finish_target(
+        out,
+        "prediction",
+        preset_name,
+        started,
+        written,
         summary="\n".join(lines),
         tables={
             "Predictors: winner accuracy, Spearman, cost": written["predictors.csv"],
             "Calibration of the combined verdict": written["calibration.csv"],
         },
+        targets=targets,
+        datasets=[spec.name for spec, _ in datasets],
+        design_set="the quick family and a9a (the rule was written looking at these)"
+        if preset_name == "quick"
+        else "none: the rule was written on the quick preset",
+        jobs=jobs,
     )
 
 
