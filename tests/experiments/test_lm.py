@@ -465,3 +465,23 @@ def test_a_tiny_model_trains_on_one_cpu_thread_and_the_process_keeps_its_own(mon
         torch.set_num_threads(previous)
     assert seen == [1, 2]
     assert GPT2_PRESETS["gpt2"].single_threaded is False  # 124M: the process's threads
+
+
+def test_tail_evaluations_keep_only_the_last_points_of_the_cadence(tmp_path):
+    data = LMData(
+        _examples(32, seed=0), _examples(8, seed=1), np.arange(VOCAB), {"name": "random-tokens"}
+    )
+    spec = LMSpec(data=LMDataSpec(n_train=32, n_eval=8), measure_noise=False)
+    every = RunSettings(budget=Budget(samples=48), evaluations=6)  # 6 steps, evaluated at 0 … 6
+    tail = dataclasses.replace(every, tail_evaluations=2)
+    stored = {}
+    for settings in (every, tail):
+        run = spec.make_run(OptimizerSpec("sgd"), 8, [0.2], 0, settings)
+        run.execute(tmp_path, data=data)
+        stored[settings] = pd.read_parquet(tmp_path / "runs" / run.run_id / "rows.parquet")
+    assert list(stored[every]["step"]) == list(range(7))
+    # The initial point and the last two of the cadence, those of the run that evaluated
+    # everywhere to the last bit.
+    kept = stored[every].set_index("step").loc[[0, 5, 6], "train_loss"]
+    assert list(stored[tail]["step"]) == [0, 5, 6]
+    np.testing.assert_array_equal(stored[tail]["train_loss"], kept)

@@ -413,7 +413,7 @@ class LMRun:
         data = data if data is not None else prepared_lm_data(self.problem.data)
         n_train = len(data.train)
         steps = self.num_steps(n_train)
-        eval_every = max(1, steps // self.settings.evaluations)
+        eval_every, eval_from = self.settings.evaluation_steps(steps)
         task, model_info = self._build_task(data, context, eval_every)
         optimizer = build_optimizer(self.optimizer, task.parameters(), self.lr)
         budget = self.settings.budget
@@ -423,6 +423,7 @@ class LMRun:
             micro_batch_size=self.problem.micro_size(self.batch_size, context.world_size),
             seed=self.data_seed,
             eval_every=eval_every,
+            eval_from=eval_from,
             clip_norm=self.problem.clip_norm,
             divergence_factor=self.settings.divergence_factor,
         )
