@@ -10,7 +10,7 @@ and the input named.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,27 @@ d = 5
 name = "sgd"
 """
 
+#: The smallest sweep command line that runs and stores its runs (a synthetic data set, SGD,
+#: one batch size, one learning rate): a test adds ``--out``.
+TINY_SWEEP = [
+    "sweep",
+    "--dataset",
+    "synthetic",
+    "--optimizer",
+    "sgd",
+    "--batch-sizes",
+    "4",
+    "--samples",
+    "16",
+    "--lr-grid",
+    "0.1:1:1",
+    "--max-extensions",
+    "0",
+    "--evaluations",
+    "2",
+    "--quiet",
+]
+
 #: A file's content: bytes, text (written as UTF-8, lone surrogates kept), or a function that
 #: makes the file itself (a FIFO, a symbolic link, a directory).
 Content = bytes | str | Callable[[Path], None]
@@ -51,6 +72,20 @@ class Case:
     argv: tuple[str, ...]
     needle: str
     files: dict[str, Content] = field(default_factory=dict)
+
+
+def sweep_file_cases(table: Mapping[str, tuple[Content, str]], file: str = "s.toml") -> list[Case]:
+    """One case ``toml-<name>`` per entry ``name: (content, needle)``: ``anisoada sweep`` on a
+    sweep file of that content."""
+    return [
+        Case(
+            f"toml-{name}",
+            ("sweep", f"{{d}}/{file}", "--out", "{d}/out", "--quiet"),
+            needle,
+            {file: content},
+        )
+        for name, (content, needle) in table.items()
+    ]
 
 
 def materialise(case_: Case, root: Path) -> tuple[list[str], str]:

@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 import pytest
-from corpus import Case, check_one_line, run_case
+from corpus import TINY_SWEEP, Case, check_one_line, run_case, sweep_file_cases
 
 from anisoada.cli import main
 
@@ -411,13 +411,7 @@ TOML_BAD: dict[str, tuple[str | bytes, str]] = {
     "optimizer-duplicate-label": (_toml(tail='[[optimizers]]\nname = "sgd"'), "sgd"),
     "optimizer-label-number": (_toml(optimizer="label = 3"), "label"),
 }
-for name, (content, needle) in TOML_BAD.items():
-    case(
-        f"toml-{name}",
-        ["sweep", "{d}/sweep.toml", "--out", "{d}/out", "--quiet"],
-        needle,
-        sweep__toml=content,
-    )
+CASES.extend(sweep_file_cases(TOML_BAD, file="sweep.toml"))
 case("toml-missing", ["sweep", "{d}/absent.toml", "--out", "{d}/out"], "absent.toml")
 case(
     "toml-directory",
@@ -933,26 +927,7 @@ def test_a_failing_file_system_is_one_line_naming_the_path(
 
 def test_a_failed_command_keeps_the_runs_already_stored(tmp_path, capsys):
     out = tmp_path / "out"
-    base = [
-        "sweep",
-        "--dataset",
-        "synthetic",
-        "--optimizer",
-        "sgd",
-        "--batch-sizes",
-        "4",
-        "--samples",
-        "16",
-        "--lr-grid",
-        "0.1:1:1",
-        "--max-extensions",
-        "0",
-        "--evaluations",
-        "2",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+    base = [*TINY_SWEEP, "--out", str(out)]
     assert main(base) == 0
     stored = sorted(path.read_bytes() for path in out.glob("runs/*/rows.parquet"))
     assert stored

@@ -28,12 +28,14 @@ import pandas as pd
 import pytest
 from corpus import (
     SWEEP_TOML,
+    TINY_SWEEP,
     Case,
     check_named_error,
     check_one_line,
     fifo,
     link_to,
     run_case,
+    sweep_file_cases,
 )
 
 from anisoada.cli import main
@@ -195,13 +197,7 @@ TOML_BAD: dict[str, tuple[str | bytes, str]] = {
     "nested-too-deep": ("x = " + "[" * 5000 + "]" * 5000 + "\n" + _TOML, "s.toml"),
     "non-ascii-bare-key": ('nämé = "x"\n' + _TOML, "s.toml"),
 }
-for name, (content, needle) in TOML_BAD.items():
-    case(
-        f"toml-{name}",
-        ["sweep", "{d}/s.toml", "--out", "{d}/out", "--quiet"],
-        needle,
-        {"s.toml": content},
-    )
+CASES.extend(sweep_file_cases(TOML_BAD))
 case("toml-a-directory", ["sweep", "{d}/conf", "--out", "{d}/out"], "conf", {"conf/x": "1"})
 case("toml-a-fifo", ["sweep", "{d}/s.toml", "--out", "{d}/out"], "s.toml", {"s.toml": fifo})
 
@@ -703,30 +699,11 @@ def test_every_api_case_is_listed(tmp_path):
 # Results stores: damage is redone, a newer format refused, a second writer refused
 # ---------------------------------------------------------------------------------------------
 
-_STORE_SWEEP = [
-    "sweep",
-    "--dataset",
-    "synthetic",
-    "--optimizer",
-    "sgd",
-    "--batch-sizes",
-    "4",
-    "--samples",
-    "16",
-    "--lr-grid",
-    "0.1:1:1",
-    "--max-extensions",
-    "0",
-    "--evaluations",
-    "2",
-    "--quiet",
-]
-
 
 @pytest.fixture(scope="module")
 def stored_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("stored") / "out"
-    assert main([*_STORE_SWEEP, "--out", str(out)]) == 0
+    assert main([*TINY_SWEEP, "--out", str(out)]) == 0
     return out
 
 
@@ -768,7 +745,7 @@ def test_a_damaged_run_is_redone_to_the_same_rows(how, stored_sweep, tmp_path, c
     shutil.copytree(stored_sweep, out)
     directory = _damage_run(out, how)
     capsys.readouterr()
-    assert main([*_STORE_SWEEP, "--out", str(out)]) == 0
+    assert main([*TINY_SWEEP, "--out", str(out)]) == 0
     error = capsys.readouterr().err
     assert f"run directory {directory} is damaged" in error and "redoing the run" in error
     pd.testing.assert_frame_equal(_rows(out), _rows(stored_sweep))
@@ -781,7 +758,7 @@ def test_a_run_of_a_newer_store_format_is_refused_and_left_alone(stored_sweep, t
     newer = {**json.loads(info.read_text()), "store_format": 99}
     info.write_text(json.dumps(newer))
     capsys.readouterr()
-    status = main([*_STORE_SWEEP, "--out", str(out)])
+    status = main([*TINY_SWEEP, "--out", str(out)])
     check_one_line(status, capsys.readouterr().err, "newer anisoada", "newer-store")
     assert json.loads(info.read_text()) == newer
 
@@ -806,7 +783,7 @@ def test_a_path_of_the_wrong_kind_in_a_store_is_named(where, make, stored_sweep,
     path.mkdir() if make == "directory" else path.write_text("in the way")
     kept = sorted(p.read_bytes() for p in out.glob("runs/*/rows.parquet"))
     capsys.readouterr()
-    status = main([*_STORE_SWEEP, "--out", str(out)])
+    status = main([*TINY_SWEEP, "--out", str(out)])
     named = path.parent if path.name == "run.json" else path  # "delete <run directory>"
     check_one_line(status, capsys.readouterr().err, str(named), where)
     assert sorted(p.read_bytes() for p in out.glob("runs/*/rows.parquet")) == kept
@@ -816,7 +793,7 @@ def test_a_path_of_the_wrong_kind_in_a_store_is_named(where, make, stored_sweep,
 def test_an_output_directory_that_is_a_broken_link_is_named(target, tmp_path, capsys):
     out = tmp_path / "out"
     out.symlink_to(out if target == "loop" else tmp_path / "nowhere" / "deeper")
-    status = main([*_STORE_SWEEP, "--out", str(out)])
+    status = main([*TINY_SWEEP, "--out", str(out)])
     check_one_line(status, capsys.readouterr().err, str(out), target)
 
 
@@ -838,7 +815,7 @@ def test_a_second_writer_of_a_store_is_refused(stored_sweep, tmp_path, capsys):
     try:
         assert holder.stdout.readline().strip() == "held"
         capsys.readouterr()
-        status = main([*_STORE_SWEEP, "--out", str(out)])
+        status = main([*TINY_SWEEP, "--out", str(out)])
         error = capsys.readouterr().err
         check_one_line(status, error, str(out), "second writer")
         assert f"pid {holder.pid}" in error
@@ -846,7 +823,7 @@ def test_a_second_writer_of_a_store_is_refused(stored_sweep, tmp_path, capsys):
         holder.kill()
         holder.wait()
     # Once the first writer is gone the directory is free again, and nothing was lost.
-    assert main([*_STORE_SWEEP, "--out", str(out)]) == 0
+    assert main([*TINY_SWEEP, "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(_rows(out), _rows(stored_sweep))
 
 

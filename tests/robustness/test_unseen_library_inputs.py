@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import SWEEP_TOML, Case, check_named_error, check_one_line, run_case
+from corpus import (
+    SWEEP_TOML,
+    Case,
+    check_named_error,
+    check_one_line,
+    run_case,
+    sweep_file_cases,
+)
 
 from anisoada.cli import main
 
@@ -83,13 +90,7 @@ TOML_BAD: dict[str, tuple[str, str]] = {
     ),
     "epochs-1e-300": (_TOML.replace("samples = 16", "epochs = 1e-300"), "epoch"),
 }
-for name, (content, needle) in TOML_BAD.items():
-    case(
-        f"toml-{name}",
-        ["sweep", "{d}/s.toml", "--out", "{d}/out", "--quiet"],
-        needle,
-        {"s.toml": content},
-    )
+CASES.extend(sweep_file_cases(TOML_BAD))
 
 # ---------------------------------------------------------------------------------------------
 # A user's PyTorch problem (--problem file.py:function) that breaks the README's contract

@@ -17,6 +17,7 @@ is recorded as failed with its message and does not stop the others; interruptin
 
 from __future__ import annotations
 
+import abc
 import concurrent.futures
 import contextlib
 import multiprocessing
@@ -116,7 +117,7 @@ def _set_worker_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-class ExecutorBase:
+class ExecutorBase(abc.ABC):
     """What the executors here share: one progress bar over the runs as they finish, the failures
     collected (never raised, so the other runs finish), and the defaults of a driver that is this
     one process (:attr:`is_main`, :meth:`share`).
@@ -162,10 +163,12 @@ class ExecutorBase:
             bar.close()
         return failures
 
+    @abc.abstractmethod
     def _results(
         self, runs: Sequence[RunSpec], root: Path, log: LogFn | None
     ) -> Generator[RunFailure | None, None, None]:
-        raise NotImplementedError
+        """Train ``runs`` into the store at ``root``, yielding per finished run its failure or
+        ``None``."""
 
 
 class LocalExecutor(ExecutorBase):

@@ -13,6 +13,7 @@ stream_key, batch_size, seed index)`` — shared by every optimizer and learning
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import hashlib
@@ -262,7 +263,7 @@ _Run = TypeVar("_Run", bound=RunOfLanes)
 _RunClass = Callable[[Any, OptimizerSpec, int, int, tuple[float, ...], RunSettings], _Run]
 
 
-class ProblemSpecBase(Generic[_Run]):
+class ProblemSpecBase(abc.ABC, Generic[_Run]):
     """What the problem specs share besides their own fields: the defaults of the
     :class:`ProblemSpec` class constants (no extra tables, one process) and :meth:`make_run`.
 
@@ -275,8 +276,9 @@ class ProblemSpecBase(Generic[_Run]):
     extra_tables: ClassVar[tuple[str, ...]] = ()
     distributed: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def _run_class(self) -> _RunClass[_Run]:
-        raise NotImplementedError
+        """The run class :meth:`make_run` builds."""
 
     def make_run(
         self,
@@ -330,7 +332,7 @@ def thread_policy(threads: str) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-class OneProcessRun:
+class OneProcessRun(abc.ABC):
     """A run identified by the hash of its :meth:`identity` that trains in one process on one
     CPU: what :class:`SingleProcessRun` and the cell run share.
 
@@ -344,8 +346,9 @@ class OneProcessRun:
     #: than they gain (5-10x on 2 cores); parallelism comes from running runs side by side.
     threads: ClassVar[str] = "any"
 
+    @abc.abstractmethod
     def identity(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Everything that determines the run's rows (hashed into :attr:`run_id`)."""
 
     def execute(
         self,
@@ -361,11 +364,13 @@ class OneProcessRun:
             record = self._record(started, output)
             ResultsStore(root).write_run(self.run_id, output.rows, record, output.vectors)
 
+    @abc.abstractmethod
     def _train_run(self) -> RunOutput:
-        raise NotImplementedError
+        """Train the run in this process; what the store keeps of it."""
 
+    @abc.abstractmethod
     def _record(self, started: RunClock, output: RunOutput) -> dict[str, Any]:
-        raise NotImplementedError
+        """The run's ``run.json``."""
 
     @property
     def run_id(self) -> str:

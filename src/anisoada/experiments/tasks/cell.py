@@ -93,12 +93,12 @@ class CellTask:
             raise ValueError(f"lanes name streams outside 0 … {streams - 1}: {owners}")
         self.lane_stream = np.asarray(owners, dtype=np.intp)
         self._inner = LogisticTask(X, y, lanes=len(owners), X_test=X_test, y_test=y_test)
-        d = self._inner.X.shape[1]
         self._edges = np.cumsum([0] + [len(block) for block in blocks])
-        # One d × K matrix holds every lane; each block is a view of its columns (a leaf of its
-        # own, sharing the storage), so the products read the matrix as it is and each
-        # optimizer updates its columns in place: no copy in or out on a step.
-        self._weights = torch.zeros(d, int(self._edges[-1]), dtype=torch.float64)
+        # One d × K matrix holds every lane: the inner task's, so its evaluation reads the lanes
+        # as they are. Each block is a view of its columns (a leaf of its own, sharing the
+        # storage), so the products read the matrix as it is and each optimizer updates its
+        # columns in place: no copy in or out on a step or an evaluation.
+        self._weights = self._inner.weights.detach()
         self.blocks = [
             torch.nn.Parameter(self._weights[:, a:b]) for a, b in zip(self._edges, self._edges[1:])
         ]
@@ -165,12 +165,10 @@ class CellTask:
 
     def evaluate(self) -> Mapping[str, np.ndarray]:
         """Full-data metrics of every lane (those of a ``LogisticTask`` on the same columns)."""
-        self._sync()
         return self._inner.evaluate()
 
     def evaluate_lanes(self, lanes: Sequence[int]) -> Mapping[str, np.ndarray]:
         """:meth:`evaluate` for the given lanes only."""
-        self._sync()
         return self._inner.evaluate_lanes(lanes)
 
     def weights(self) -> np.ndarray:
@@ -184,10 +182,6 @@ class CellTask:
         with torch.no_grad():
             for block, saved in zip(self.blocks, state["blocks"]):
                 block.copy_(saved)
-
-    def _sync(self) -> None:
-        with torch.no_grad():
-            self._inner.weights.copy_(self._weights)
 
     def _own_rows(self, batch_size: int) -> np.ndarray:
         """``(S·M, K)`` mask: 1 where the row belongs to the lane's stream, else 0."""
