@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from scipy.special import expit, log_expit
 from anisoada.data import make_sparse_logistic, rotated_twin
 from anisoada.experiments import OptimizerSpec, build_optimizer
 from anisoada.experiments.tasks import LogisticTask, sample_rows
+from anisoada.experiments.tasks.logistic import _EVALUATION_ROWS, _loss_terms
 from anisoada.problems.logistic import logistic_gradient, logistic_loss
 from anisoada.train import Budget, TrainConfig, train
 
@@ -38,12 +41,16 @@ def test_batch_loss_and_gradient_equal_the_closed_forms(problem, dense):
 
 
 @pytest.mark.parametrize("dense", [False, True])
-def test_losses_and_gradients_are_the_plain_expressions_to_the_bit(problem, dense):
+def test_gradients_are_the_plain_expressions_to_the_bit_and_losses_scipys_to_rounding(
+    problem, dense
+):
     # The task multiplies signed rows y_i x_i in SciPy's kernels; the plain expressions
-    # multiply x_i and then y_i. Multiplying by ±1 is exact, so every number must agree.
+    # multiply x_i and then y_i. Multiplying by ±1 is exact, so the gradient must agree bit for
+    # bit; the loss terms are NumPy's log1p(exp(-|m|)) - min(m, 0), SciPy's log_expit to
+    # rounding.
     X = problem.X.toarray() if dense else problem.X
     y = problem.y
-    W = np.random.default_rng(5).normal(size=(40, 3))
+    W = np.random.default_rng(5).normal(size=(40, 3)) * 4  # margins of either sign, up to ~20
     task = LogisticTask(X, y, lanes=3, initial=W)
     rows = np.random.default_rng(6).integers(0, 600, size=37)
     losses = task.accumulate_gradient(rows, 1.0).numpy()
@@ -51,11 +58,60 @@ def test_losses_and_gradients_are_the_plain_expressions_to_the_bit(problem, dens
     gradient = X[rows].T @ (-y[rows, None] * expit(-margins)) / len(rows)
     np.testing.assert_array_equal(task.weights.grad.numpy(), gradient)
     full = y[:, None] * (X @ W)
-    for k in range(3):  # a column's mean alone: NumPy sums a strided axis in another order
-        np.testing.assert_array_equal(losses[k], np.mean(-log_expit(margins[:, k])))
-        np.testing.assert_array_equal(
-            task.evaluate()["train_loss"][k], np.mean(-log_expit(full[:, k]))
-        )
+    np.testing.assert_allclose(losses, _exact_mean_losses(margins), rtol=2e-15)
+    np.testing.assert_allclose(task.evaluate()["train_loss"], _exact_mean_losses(full), rtol=2e-15)
+
+
+def _exact_mean_losses(margins):
+    """Per column, the mean of SciPy's ``-log_expit`` summed exactly (``math.fsum``)."""
+    return np.array([math.fsum(-log_expit(column)) / len(column) for column in margins.T])
+
+
+def test_loss_terms_are_log_expit_to_rounding_and_each_depends_on_its_margin_alone():
+    # The property behind "lane k = a run with lane k alone": a term's bits depend on its
+    # margin only, not on where it sits in the buffer (SIMD body or tail) nor on the lanes.
+    rng = np.random.default_rng(0)
+    margins = np.concatenate(
+        [rng.normal(scale=30, size=997), [0.0, -0.0, 1e-300, -745.0, 750.0, 40.0, -40.0]]
+    )
+    margins = np.concatenate([margins, [np.inf, -np.inf]])
+    terms = _loss_terms(margins[:, None])[0]
+    np.testing.assert_allclose(terms[:-2], -log_expit(margins[:-2]), rtol=4e-16, atol=0)
+    assert terms[-2] == 0.0 and terms[-1] == np.inf
+    for offset in range(9):
+        for length in (1, 2, 3, 7, 8, 9, 15, 16, 17, 63, 100):
+            part = margins[offset : offset + length]
+            np.testing.assert_array_equal(
+                _loss_terms(part[:, None])[0], terms[offset : offset + length]
+            )
+    for lanes in (2, 5, 12):  # the same margins in a (M, K) block, each lane a shifted copy
+        block = np.stack([np.roll(margins, k) for k in range(lanes)], axis=1)
+        for k in range(lanes):
+            np.testing.assert_array_equal(_loss_terms(block)[k], np.roll(terms, k))
+
+
+def test_evaluation_in_blocks_equals_the_closed_forms_and_one_lane_runs():
+    # More rows than two evaluation blocks: the blocked sums, the test metrics summed over
+    # blocks, and lane k equal to a task holding lane k alone.
+    n = 2 * _EVALUATION_ROWS + 917
+    data = make_sparse_logistic(n, 30, exponent=1.0, density=0.2, seed=8)
+    X_test, y_test = data.X[: _EVALUATION_ROWS + 5], data.y[: _EVALUATION_ROWS + 5]
+    W = np.random.default_rng(9).normal(size=(30, 3))
+    W[:, 1] = 0.0
+    task = LogisticTask(data.X, data.y, lanes=3, initial=W, X_test=X_test, y_test=y_test)
+    metrics = task.evaluate()
+    train_margins = data.y[:, None] * (data.X @ W)
+    np.testing.assert_allclose(metrics["train_loss"], _exact_mean_losses(train_margins), rtol=4e-15)
+    assert metrics["train_loss"][1] == pytest.approx(np.log(2.0), rel=1e-15)  # w = 0
+    margins = y_test[:, None] * (X_test @ W)
+    np.testing.assert_allclose(metrics["test_loss"], _exact_mean_losses(margins), rtol=4e-15)
+    right = (margins > 0).mean(axis=0)
+    np.testing.assert_array_equal(metrics["test_accuracy"][[0, 2]], right[[0, 2]])
+    assert metrics["test_accuracy"][1] == 0.5
+    for k in range(3):
+        alone = LogisticTask(data.X, data.y, initial=W[:, k], X_test=X_test, y_test=y_test)
+        for name, values in alone.evaluate().items():
+            np.testing.assert_array_equal(values, metrics[name][[k]], err_msg=name)
 
 
 def test_evaluate_equals_the_closed_forms(problem):

@@ -40,6 +40,7 @@ from anisoada.experiments.runs.base import (
 )
 from anisoada.experiments.runs.logistic import DatasetSpec, load_dataset
 from anisoada.experiments.store import provenance
+from anisoada.experiments.tasks.logistic import LOSS_ARITHMETIC
 from anisoada.train import Budget, TrainConfig, TrainResult, train
 
 __all__ = ["CellLane", "CellRun"]
@@ -117,6 +118,7 @@ class CellRun(OneProcessRun):
             "evaluations": self.settings.evaluations,
             "tail_evaluations": self.settings.tail_evaluations,
             "divergence_factor": self.settings.divergence_factor,
+            "loss_arithmetic": LOSS_ARITHMETIC,
         }
         if budget.steps is not None:
             identity["budget_steps"] = budget.steps

@@ -39,7 +39,7 @@ from anisoada.experiments.runs.base import (
     SingleProcessRun,
     run_rows,
 )
-from anisoada.experiments.tasks.logistic import LogisticTask
+from anisoada.experiments.tasks.logistic import LOSS_ARITHMETIC, LogisticTask
 from anisoada.problems.logistic import LogisticOptimum
 
 if TYPE_CHECKING:
@@ -548,6 +548,7 @@ class LogisticRun(SingleProcessRun[DatasetSpec]):
             "budget_epochs": budget.epochs,
             "evaluations": self.settings.evaluations,
             "divergence_factor": self.settings.divergence_factor,
+            "loss_arithmetic": LOSS_ARITHMETIC,
         }
         if budget.steps is not None:
             identity["budget_steps"] = budget.steps

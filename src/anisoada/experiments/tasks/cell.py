@@ -28,13 +28,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from scipy.special import expit, log_expit
+from scipy.special import expit
 
 from anisoada.experiments.tasks.logistic import (
     LogisticTask,
     MiniBatch,
     _features_times,
     _features_transposed_times,
+    _loss_terms,
     _mean_losses,
     _row_chunks,
 )
@@ -196,8 +197,8 @@ class CellTask:
         """The K losses and the ``d × K`` gradient, every lane on its own stream's rows.
 
         The losses are each lane's mean of ``−log s(m_i)`` over its own ``M`` margins (the same
-        contiguous sum as ``LogisticTask``), the gradient ``X_Bᵀ c / M`` over its own rows: the
-        numbers of the lane's ordinary run. Small steps multiply the ``S·M`` rows once for
+        terms and contiguous sum as ``LogisticTask``), the gradient ``X_Bᵀ c / M`` over its own
+        rows: the numbers of the lane's ordinary run. Small steps multiply the ``S·M`` rows once for
         every lane (the other streams' coefficients set to zero, which adds exact zeros);
         larger ones, where the ``S``-fold arithmetic would outweigh the calls it saves, take one
         product per stream over that stream's lanes.
@@ -210,10 +211,7 @@ class CellTask:
     def _joint(self, batch: CellBatch, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         M, K, S = batch.batch_size, self.lanes, len(self.stream_seeds)
         margins = _features_times(batch.rows, weights)
-        terms = np.empty((K, S * M))
-        log_expit(margins, out=terms.T)
-        np.negative(terms, out=terms)
-        sums = np.add.reduce(terms.reshape(K, S, M), axis=2)
+        sums = np.add.reduce(_loss_terms(margins).reshape(K, S, M), axis=2)
         losses = sums[np.arange(K), self.lane_stream] / M
         coefficients = _coefficients(margins)
         coefficients *= self._own_rows(M)
