@@ -68,7 +68,7 @@ _BLOCK_ENTRIES = 1 << 20
 #: holds it: another form of the same function changes stored losses in their last bits.
 LOSS_ARITHMETIC = "log1p(exp(-|m|)) - min(m, 0), NumPy ufuncs"
 
-# An evaluation takes the rows in blocks of this many (see LogisticTask._chunks).
+# An evaluation takes the rows in blocks of this many (see LogisticTask._blocks).
 _EVALUATION_ROWS = 16384
 
 # |⟨x, w⟩| ≤ this × ‖x‖‖w‖ is a tie: far above float64 rounding, far below any real margin.
@@ -431,8 +431,8 @@ class LogisticTask:
         all_lanes = self.weights.detach().numpy()
         W = all_lanes if lanes is None else np.ascontiguousarray(all_lanes[:, lanes])
         loss_sums = np.zeros(W.shape[1])
-        for part, _ in self._chunks(self._rows, W):
-            loss_sums += np.add.reduce(part, axis=1)
+        for _, _, terms in self._blocks(self._rows, W):
+            loss_sums += np.add.reduce(terms, axis=1)
         metrics = {"train_loss": loss_sums / len(self._rows.rows)}
         if self.X_test is not None:
             # A margin within rounding of 0 is a tie (counted half right, random tie-breaking):
@@ -443,8 +443,8 @@ class LogisticTask:
             norms = norms if lanes is None else norms[lanes]
             loss_sums = np.zeros(W.shape[1])
             right, ties = np.zeros(W.shape[1]), np.zeros(W.shape[1])
-            for part, (start, margins) in self._chunks(self._test_rows, W):
-                loss_sums += np.add.reduce(part, axis=1)
+            for start, margins, terms in self._blocks(self._test_rows, W):
+                loss_sums += np.add.reduce(terms, axis=1)
                 row_norms = self._test_row_norms[start : start + len(margins), None]
                 tie = np.abs(margins) <= _TIE_RTOL * row_norms * norms
                 right += ((margins > 0) & ~tie).sum(axis=0)
@@ -454,11 +454,11 @@ class LogisticTask:
             metrics["test_accuracy"] = right / n_test + 0.5 * (ties / n_test)
         return metrics
 
-    def _chunks(
+    def _blocks(
         self, rows: MiniBatch, W: np.ndarray
-    ) -> Iterator[tuple[np.ndarray, tuple[int, np.ndarray]]]:
-        """Per block of :data:`_EVALUATION_ROWS` rows: the ``(K, rows)`` loss terms, the block's
-        first row and its ``(rows, K)`` margins (both in buffers reused by the next block).
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Per block of :data:`_EVALUATION_ROWS` rows: its first row, its ``(rows, K)`` margins
+        and its ``(K, rows)`` loss terms (both in buffers reused by the next block).
 
         Blocks keep an evaluation's arrays in cache, and kept buffers spare it the page faults
         of fresh ``n × K`` arrays, which cost more than the arithmetic that fills them. The
@@ -475,7 +475,7 @@ class LogisticTask:
                 self._buffer("terms", (lanes, stop - start)),
                 self._buffer("softplus", (stop - start, lanes)),
             )
-            yield terms, (start, margins)
+            yield start, margins, terms
 
     def _buffer(self, name: str, shape: tuple[int, int]) -> np.ndarray:
         """A C-contiguous array of ``shape``: a view of a buffer kept under ``name``."""
