@@ -109,6 +109,8 @@ ADAGRAD_VARIANTS = [
     ("AdaGrad delayed", DELAYED, 20, 1.15, False),
     ("AdaGrad eps inside", OPTAX, 20, 1.15, False),
     ("AdaGrad weight_decay", {"weight_decay": 1e-4}, 20, None, False),
+    # A tensor lr (a sweep's lanes: one rate per column): the same 20 bytes, the same target.
+    ("AdaGrad lr tensor", {"lr": torch.tensor(LR)}, 20, 1.15, False),
 ]
 
 
@@ -143,7 +145,7 @@ def variants() -> list[Variant]:
                 ours(
                     label if kernel == "fast" else f"{label} [eager]",
                     lambda p, options=options, kernel=kernel: AdaGrad(
-                        [p], lr=LR, kernel=kernel, **options
+                        [p], **{"lr": LR, **options}, kernel=kernel
                     ),
                     nbytes,
                     target=row_target,

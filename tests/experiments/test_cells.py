@@ -119,6 +119,9 @@ def test_cell_task_autograd_and_closed_form_agree_and_streams_are_the_ordinary_o
     assert torch.equal(losses.detach(), closed)
     for a, b in zip(autograd, (block.grad for block in task.blocks)):
         assert torch.equal(a, b)
+        # Contiguous blocks and gradients: the optimizers' fused routes, as an ordinary run's.
+        assert a.is_contiguous() and b.is_contiguous()
+    assert all(block.is_contiguous() for block in task.blocks)
     # Lane 2 (block 0's last column) is stream 1: an ordinary task on seed 9 gives its numbers.
     single = LogisticTask(data.X, data.y, lanes=1)
     with torch.no_grad():
@@ -202,9 +205,14 @@ def test_settings_without_a_tail_keep_the_run_ids_they_had():
     )
 
 
-def test_a_cell_trains_through_the_loop_like_separate_runs():
+@pytest.mark.parametrize("gathered", [True, False], ids=["one-product", "product-per-block"])
+def test_a_cell_trains_through_the_loop_like_separate_runs(gathered, monkeypatch):
     from anisoada.experiments.runs import load_dataset
+    from anisoada.experiments.tasks import cell
 
+    # Small weight matrices are copied side by side for one product, larger ones multiplied
+    # block by block: either way each lane's numbers are its separate run's.
+    monkeypatch.setattr(cell, "_GATHERED_ELEMENTS", 1 << 30 if gathered else 0)
     data = load_dataset(TOY)
     seeds = [11, 22]
     task = CellTask(data.X, data.y, blocks=[[0, 1], [0, 1]], stream_seeds=seeds)

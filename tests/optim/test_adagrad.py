@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -209,6 +211,70 @@ def test_stacked_columns_with_a_lr_tensor_equal_independent_runs(options, kernel
         torch.testing.assert_close(v_stacked[:, k], v_columns[k], rtol=1e-14, atol=0)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"eps_placement": "inside", "eps": 1e-3},
+        {"weight_decay": 0.1, "maximize": True},
+        {"eps_placement": "inside", "weight_decay": 0.05},
+        {"box": (-0.3, 0.3)},
+    ],
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_lane_of_a_lr_tensor_run_is_bitwise_that_lane_alone_at_any_width(
+    options, threads, monkeypatch
+) -> None:
+    # With one torch thread (a sweep's runs) a tensor lr takes torch's fused kernel (η = 1 into
+    # a zeroed buffer) and an addcmul at every size, with more the in-place passes: either way
+    # lane k of K must round exactly as the lane run alone, wherever k falls in the kernels'
+    # vector bodies and tails, and stay within rounding of the written formula.
+    from anisoada.optim import _adagrad
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    route = []
+    monkeypatch.setattr(
+        _adagrad, "_through_fused_kernel", _recording(_adagrad._through_fused_kernel, route)
+    )
+    try:
+        _lanes_round_alike(options)
+    finally:
+        torch.set_num_threads(previous)
+    assert bool(route) == (threads == 1)
+
+
+def _recording(function, calls: list):
+    def recorded(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return recorded
+
+
+def _lanes_round_alike(options) -> None:
+    d, widths = 37, (1, 2, 5, 12, 19)
+    gen = torch.Generator().manual_seed(7)
+    rates = 10 ** (torch.rand(max(widths), generator=gen, dtype=torch.float64) * 3 - 3)
+    start = torch.randn(d, 1, generator=gen, dtype=torch.float64)
+    curvature = torch.rand(d, 1, generator=gen, dtype=torch.float64) * 3
+
+    def run(lrs: torch.Tensor, kernel: str) -> torch.Tensor:
+        w = start.repeat(1, len(lrs)).requires_grad_()
+        optimizer = AdaGrad([w], lr=lrs, kernel=kernel, initial_accumulator_value=0.01, **options)
+        for t in range(15):
+            w.grad = curvature * w.detach() + 0.1 * math.cos(t)
+            optimizer.step()
+        return w.detach()
+
+    alone = {k: run(rates[k : k + 1], "fast")[:, 0] for k in range(max(widths))}
+    for width in widths:
+        lanes = run(rates[:width], "fast")
+        for k in range(width):
+            assert torch.equal(lanes[:, k], alone[k]), (width, k)
+        torch.testing.assert_close(lanes, run(rates[:width], "reference"), rtol=1e-12, atol=1e-14)
+
+
 def test_functional_form_rejects_mismatched_lists_and_bad_values() -> None:
     w = torch.zeros(2)
     with pytest.raises(ValueError, match="state_sums"):
@@ -250,20 +316,25 @@ def test_a_float64_lr_tensor_drives_float32_parameters(name, kernel) -> None:
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("lr", [0.1, (0.03, 0.1, 0.3)], ids=["float", "per-lane"])
 def test_eps_inside_through_the_fused_kernel_follows_accumulator_changes(
-    weight_decay, monkeypatch
+    weight_decay, lr, monkeypatch
 ) -> None:
     from anisoada.optim import _adagrad
 
-    # Threshold 0: these small tensors take the fused route of large ones, where ε inside runs
-    # on a kept copy S = v + ε that must follow every change of v made outside the kernel.
+    # Threshold 0 and one thread: these small tensors take the fused route (a float lr as
+    # large tensors do, per-lane rates at any size), where ε inside runs on a kept copy
+    # S = v + ε that must follow every change of v made outside the kernel.
     monkeypatch.setattr(_adagrad, "FUSED_MIN_NUMEL", 0)
+    monkeypatch.setattr(_adagrad, "_one_cpu_thread", lambda: True)
+    if isinstance(lr, tuple):
+        lr = torch.tensor(lr, dtype=torch.float64)
     options = {"eps_placement": "inside", "eps": 1e-3, "initial_accumulator_value": 0.1,
                "weight_decay": weight_decay, "maximize": True}  # fmt: skip
     runs = []
     for kernel in ("eager", "reference"):
         w = torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).reshape(4, 3).requires_grad_()
-        optimizer = AdaGrad([w], lr=0.1, kernel=kernel, **options)
+        optimizer = AdaGrad([w], lr=lr, kernel=kernel, **options)
         for t in range(6):
             w.grad = torch.cos(3 * w.detach() + t)
             optimizer.step()

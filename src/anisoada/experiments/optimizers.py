@@ -110,8 +110,15 @@ class OptimizerSpec:
         return cls(name=name, label=label or name, options=items, lr_grid=lr_grid)
 
     def identity(self) -> dict[str, Any]:
-        """What determines the optimizer's arithmetic (recorded in every run's identity)."""
-        return {"name": self.name, "label": self.label, "options": dict(self.options)}
+        """What determines the optimizer's arithmetic (recorded in every run's identity): the
+        name, label and options, and the fast kernel's form where the optimizer names one."""
+        from anisoada.optim import OPTIMIZERS
+
+        identity = {"name": self.name, "label": self.label, "options": dict(self.options)}
+        arithmetic = getattr(OPTIMIZERS[self.name], "ARITHMETIC", "")
+        if arithmetic:
+            identity["arithmetic"] = arithmetic
+        return identity
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML form of an ``[[optimizers]]`` entry."""

@@ -217,13 +217,21 @@ def _adagrad_reference_sparse(
 
 
 def _fusable(param: Tensor, grad: Tensor, state_sum: Tensor) -> bool:
-    """Whether torch's fused kernel can update this tensor triple."""
+    """Whether torch's fused kernel can update this tensor triple, and is worth it for a float
+    ``lr`` (:func:`_fused_layout`, and on CPU at least ``FUSED_MIN_NUMEL`` elements)."""
+    # The size threshold is a CPU measurement; on accelerators one launch beats several.
+    return _fused_layout(param, grad, state_sum) and (
+        param.device.type != "cpu" or param.numel() >= FUSED_MIN_NUMEL
+    )
+
+
+def _fused_layout(param: Tensor, grad: Tensor, state_sum: Tensor) -> bool:
+    """Whether torch's fused kernel can take this tensor triple: dense, one dtype it covers, one
+    shape, contiguous, on a device it has a kernel for."""
     return (
         not grad.is_sparse
         and param.dtype in _FUSED_DTYPES
         and has_fused_kernel("_fused_adagrad_", param.device.type)
-        # The size threshold is a CPU measurement; on accelerators one launch beats several.
-        and (param.device.type != "cpu" or param.numel() >= FUSED_MIN_NUMEL)
         and grad.dtype == param.dtype == state_sum.dtype
         and param.is_contiguous()
         and grad.is_contiguous()
@@ -248,13 +256,18 @@ def _adagrad_fast(
        no box): one pass, nothing to compile;
     2. otherwise, from ``compile_min_numel`` elements on (``None``: never), the variant's
        compiled single-pass kernel;
-    3. where that is unavailable: the fused kernel followed by one clipping pass (a box), the
-       fused kernel on a kept ``v + ε`` (ε inside), or in-place passes into workspace buffers
-       (delayed, tensor ``lr``, small tensors, odd layouts).
+    3. where that is unavailable: the fused kernel followed by one clipping pass (a box); the
+       fused kernel and one or two light passes (:func:`_through_fused_kernel`) for ε inside
+       and for a tensor ``lr`` — the latter at every size where torch runs one CPU thread (a
+       sweep's runs do), so that a lane of a vectorised run and a run of that lane alone take
+       the same route and round alike; or in-place passes into workspace buffers (delayed,
+       small float-``lr`` tensors, odd layouts, a tensor ``lr`` with several CPU threads).
     """
     lr, eps, eps_placement, weight_decay, maximize, delayed = options
     scalar_standard = not delayed and not isinstance(lr, Tensor)
+    tensor_lr = not delayed and isinstance(lr, Tensor) and _one_cpu_thread()
     fused_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    staged_batches: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     clips = ClipPlanner(_step_bound(options) if plans_clips(boxes) else None)
     boxes = list(boxes)
     for i, (p, g, v) in enumerate(zip(params, grads, state_sums)):
@@ -274,11 +287,20 @@ def _adagrad_fast(
             continue
         elif fusable and eps_placement == "outside":
             fused_batches.setdefault((p.device, p.dtype), []).append(i)
-        elif fusable:  # ε inside
-            _inside_through_fused_kernel(p, g, v, workspace, options)
-            project_(p, box, workspace)
+        elif fusable or (tensor_lr and _fused_layout(p, g, v)):
+            staged_batches.setdefault((p.device, p.dtype), []).append(i)
         else:
             _adagrad_inplace_tensor(p, g, v, box, workspace, options)
+    for indices in staged_batches.values():
+        _through_fused_kernel(
+            [params[i] for i in indices],
+            [grads[i] for i in indices],
+            [state_sums[i] for i in indices],
+            [None if workspaces is None else workspaces[i] for i in indices],
+            options,
+        )
+        for i in indices:
+            project_(params[i], boxes[i], None if workspaces is None else workspaces[i])
     for indices in fused_batches.values():
         batch = [params[i] for i in indices]
         # lr_decay=0 makes the kernel ignore the step counters; it still wants one per tensor.
@@ -304,6 +326,17 @@ def _adagrad_fast(
     clips.commit()
 
 
+def _one_cpu_thread() -> bool:
+    """Whether torch runs one intra-op CPU thread.
+
+    torch's fused CPU kernel opens an OpenMP parallel region whatever the size. With several
+    threads that costs more than a small tensor's passes, and in a process forked after the
+    parent used OpenMP (a fork-started worker) the region never returns: libgomp's pool does
+    not survive ``fork``. With one thread the region runs inline and is safe anywhere.
+    """
+    return torch.get_num_threads() == 1
+
+
 def _step_bound(options: AdaGradOptions) -> float | None:
     """A bound on every coordinate's step ``η|g_i|/(√v_i + ε)`` before rounding: ``max η``, as
     ``v_i ≥ g_i²`` once ``g_i²`` is added (ε inside the root likewise); ``None`` when delayed,
@@ -325,7 +358,7 @@ def _fused_step_counter(param: Tensor, workspace: Workspace | None) -> Tensor:
 def _shifted_accumulator(state_sum: Tensor, eps: float, workspace: Workspace | None) -> Tensor:
     """``S = v + ε``, kept in the workspace and rebuilt only when ``v`` changed elsewhere.
 
-    :func:`_inside_through_fused_kernel` adds ``g²`` to ``v`` and to ``S`` alike, and records
+    :func:`_through_fused_kernel` adds ``g²`` to ``v`` and to ``S`` alike, and records
     ``v``'s version counter afterwards: an unchanged ``v`` (same tensor, same version, same ε)
     means ``S`` still equals ``v + ε`` up to the rounding of the sums.
     """
@@ -349,42 +382,66 @@ def _version(tensor: Tensor) -> float:
         return math.nan
 
 
-def _inside_through_fused_kernel(
-    param: Tensor,
-    grad: Tensor,
-    state_sum: Tensor,
-    workspace: Workspace | None,
+def _through_fused_kernel(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state_sums: Sequence[Tensor],
+    workspaces: Sequence[Workspace | None],
     options: AdaGradOptions,
 ) -> None:
-    """ε inside the root through torch's fused kernel, in two passes instead of four.
+    r"""The standard (not delayed) step through torch's fused kernel where that kernel alone is
+    not the update: ε inside the root, or a tensor ``lr``. One fused call for all the tensors
+    (one parallel region on CPU), then at most two light passes per tensor.
 
-    With ``S_t = v_t + ε``, ``g_t/√(v_t + ε) = g_t/√S_t`` and ``S_t = S_{t−1} + g_t²``:
-    the fused kernel with ``ε = 0`` run on ``S`` is the ε-inside step; ``v`` then takes ``g_t²``
-    in a second pass. ``S`` and ``v`` hold the same sums, rounded apart.
+    The kernel does ``a ← a + g²`` and ``w ← w − η·g/(√a + ε)`` in one pass, for a float ``η``.
+
+    * ε inside: with ``S_t = v_t + ε`` kept beside ``v``, ``g_t/√(v_t + ε) = g_t/√S_t`` and
+      ``S_t = S_{t−1} + g_t²``, so the kernel with ``ε = 0`` runs on ``S``; ``v`` then takes
+      ``g_t²`` in a pass of its own. ``S`` and ``v`` hold the same sums, rounded apart.
+    * a tensor ``η`` (per-lane rates broadcasting over the columns): the kernel runs with
+      ``η = 1`` on a zeroed buffer ``u``, leaving ``u = −g/(√a + ε)`` exactly (``1·g`` and
+      ``0 − x`` round to themselves), and ``w ← w + η ⊙ u`` follows (``addcmul_``). Every
+      element's bits depend on its own inputs only, at any position and length (tested), so a
+      lane rounds alike in a vectorised run and alone.
+
+    ``v`` needs the effective gradient ``±g + λw`` and the kernel sees ``u`` rather than ``w``
+    for a tensor ``η``, so weight decay and maximisation are applied to ``g`` first there.
     """
-    lr, eps, _, weight_decay, maximize, _ = options
-    g = grad
-    if weight_decay != 0:
-        # v needs the effective gradient, which the fused kernel would compute and discard.
-        g = effective_gradient(
-            param, grad, weight_decay=weight_decay, maximize=maximize, workspace=workspace
-        )
-        weight_decay, maximize = 0.0, False
-    shifted = _shifted_accumulator(state_sum, eps, workspace)
-    torch._fused_adagrad_(
-        [param],
-        [g],
-        [shifted],
-        [torch.zeros((), dtype=torch.float32, device=param.device)],
-        lr=float(lr),
-        lr_decay=0.0,
-        weight_decay=weight_decay,
-        eps=0.0,
-        maximize=maximize,
+    lr, eps, eps_placement, weight_decay, maximize, _ = options
+    inside = eps_placement == "inside"
+    fold = isinstance(lr, Tensor) or (inside and weight_decay != 0)
+    effective = [
+        effective_gradient(p, g, weight_decay=weight_decay, maximize=maximize, workspace=w)
+        if fold
+        else g
+        for p, g, w in zip(params, grads, workspaces)
+    ]
+    accumulators = [
+        _shifted_accumulator(v, eps, w) if inside else v for v, w in zip(state_sums, workspaces)
+    ]
+    targets = (
+        [scratch(w, "lane_step", p).zero_() for p, w in zip(params, workspaces)]
+        if isinstance(lr, Tensor)
+        else list(params)
     )
-    state_sum.addcmul_(g, g)
-    if workspace is not None:
-        workspace["shifted_sum_tag"] = torch.tensor([_version(state_sum), eps], dtype=torch.float64)
+    torch._fused_adagrad_(
+        targets,
+        effective,
+        accumulators,
+        [_fused_step_counter(p, w) for p, w in zip(params, workspaces)],
+        lr=1.0 if isinstance(lr, Tensor) else float(lr),
+        lr_decay=0.0,
+        weight_decay=0.0 if fold else weight_decay,
+        eps=0.0 if inside else eps,
+        maximize=False if fold else maximize,
+    )
+    for p, g, v, u, w in zip(params, effective, state_sums, targets, workspaces):
+        if inside:
+            v.addcmul_(g, g)
+            if w is not None:
+                w["shifted_sum_tag"] = torch.tensor([_version(v), eps], dtype=torch.float64)
+        if isinstance(lr, Tensor):
+            p.addcmul_(u, lr.to(dtype=p.dtype, device=p.device))
 
 
 def _adagrad_inplace_tensor(
@@ -482,6 +539,8 @@ class AdaGrad(AccumulatorOptimizer):
         Liu, Pan & Zhang (2025), "AdaGrad under Anisotropic Smoothness", Algorithm 1;
         Duchi, Hazan & Singer (2011).
     """
+
+    ARITHMETIC = "tensor lr: fused kernel at lr 1 into a zeroed buffer u, then w + lr*u"
 
     KERNELS = KERNELS
 

@@ -235,6 +235,10 @@ class GroupOptimizer(torch.optim.Optimizer, abc.ABC):
 
     KERNELS: ClassVar[tuple[str, ...]] = ("fast", "reference")
     DEFAULTS: ClassVar[dict[str, Any]] = GROUP_DEFAULTS
+    # Names the fast kernel's form of the update where it has changed since results were first
+    # stored (another form of the same formula changes the iterates in their last bits): a
+    # sweep records it in every run's identity. Empty: the first form.
+    ARITHMETIC: ClassVar[str] = ""
     # The constructor's signature with every option explicit (see the module docstring).
     __signature__: ClassVar[inspect.Signature]
 

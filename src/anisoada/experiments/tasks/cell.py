@@ -5,9 +5,11 @@ one seed as the columns of a ``d × K`` weight matrix. A :class:`CellTask` train
 *cell* — one (problem, batch size) of a sweep: each lane an (optimizer, seed, learning rate) —
 in one pass:
 
-* the weights are one ``d × K_g`` block per optimizer (:meth:`CellTask.parameters`), so that
-  each optimizer keeps its own state over its own block
-  (:class:`~anisoada.experiments.bundle.OptimizerBundle` steps them together);
+* the weights are one contiguous ``d × K_g`` block per optimizer (:meth:`CellTask.parameters`),
+  so that each optimizer keeps its own state over its own block
+  (:class:`~anisoada.experiments.bundle.OptimizerBundle` steps them together) and takes the
+  route an ordinary run's contiguous ``d × K`` matrix takes (torch's fused kernels need
+  contiguous tensors, and a route rounds its own way);
 * the lanes of seed ``s`` share the mini-batch stream an ordinary run at that seed draws
   (``stream_seeds[s]``): each step draws one mini-batch per stream, and the S batches are
   multiplied as one of ``S·M`` rows — every lane's margins on every row, then each lane's
@@ -95,15 +97,28 @@ class CellTask:
         self.lane_stream = np.asarray(owners, dtype=np.intp)
         self._inner = LogisticTask(X, y, lanes=len(owners), X_test=X_test, y_test=y_test)
         self._edges = np.cumsum([0] + [len(block) for block in blocks])
-        # One d × K matrix holds every lane: the inner task's, so its evaluation reads the lanes
-        # as they are. Each block is a view of its columns (a leaf of its own, sharing the
-        # storage), so the products read the matrix as it is and each optimizer updates its
-        # columns in place: no copy in or out on a step or an evaluation.
+        # The inner task's d × K matrix is what its evaluation reads: the blocks are copied
+        # into it before an evaluation (d × K numbers, against the n × K of the evaluation).
         self._weights = self._inner.weights.detach()
         self.blocks = [
-            torch.nn.Parameter(self._weights[:, a:b]) for a, b in zip(self._edges, self._edges[1:])
+            torch.nn.Parameter(self._weights[:, a:b].contiguous())
+            for a, b in zip(self._edges, self._edges[1:])
         ]
         self._masks: dict[int, np.ndarray] = {}
+        # NumPy views of the same storage (the optimizers update the blocks in place).
+        self._block_arrays = [block.detach().numpy() for block in self.blocks]
+        self._gathered = len(self.blocks) > 1 and self._weights.numel() <= _GATHERED_ELEMENTS
+        # Per stream: its lanes, and their columns within each block.
+        self._stream_columns = [
+            (
+                np.flatnonzero(self.lane_stream == s),
+                [
+                    np.flatnonzero(self.lane_stream[a:b] == s)
+                    for a, b in zip(self._edges, self._edges[1:])
+                ],
+            )
+            for s in range(streams)
+        ]
 
     @property
     def lanes(self) -> int:
@@ -150,15 +165,14 @@ class CellTask:
 
     def accumulate_gradient(self, batch: CellBatch, scale: float) -> torch.Tensor:
         """``loss(batch)`` and its backward pass weighted by ``scale``, without autograd."""
-        losses, gradient = self._losses_and_gradient(batch)
-        if scale != 1.0:  # as LogisticTask: g · 1 = g
-            gradient = gradient * scale
-        full = torch.from_numpy(gradient)
-        for block, a, b in zip(self.blocks, self._edges, self._edges[1:]):
+        losses, gradients = self._losses_and_gradient(batch)
+        for block, gradient in zip(self.blocks, gradients):
+            if scale != 1.0:  # as LogisticTask: g · 1 = g
+                gradient *= scale
             if block.grad is None:
-                block.grad = full[:, a:b]
+                block.grad = torch.from_numpy(gradient)
             else:
-                block.grad.add_(full[:, a:b])
+                block.grad.add_(torch.from_numpy(gradient))
         return torch.from_numpy(losses)
 
     def weight(self, batch: CellBatch) -> float:
@@ -166,15 +180,24 @@ class CellTask:
 
     def evaluate(self) -> Mapping[str, np.ndarray]:
         """Full-data metrics of every lane (those of a ``LogisticTask`` on the same columns)."""
+        self._gather_blocks()
         return self._inner.evaluate()
 
     def evaluate_lanes(self, lanes: Sequence[int]) -> Mapping[str, np.ndarray]:
         """:meth:`evaluate` for the given lanes only."""
+        self._gather_blocks()
         return self._inner.evaluate_lanes(lanes)
 
     def weights(self) -> np.ndarray:
         """The ``d × K`` matrix of every lane's weights, blocks side by side."""
+        self._gather_blocks()
         return self._weights.numpy().copy()
+
+    def _gather_blocks(self) -> None:
+        """The blocks' current values into the inner task's ``d × K`` matrix."""
+        with torch.no_grad():
+            for block, a, b in zip(self.blocks, self._edges, self._edges[1:]):
+                self._weights[:, a:b].copy_(block)
 
     def state_dict(self) -> dict[str, Any]:
         return {"blocks": [block.detach().clone() for block in self.blocks]}
@@ -193,50 +216,91 @@ class CellTask:
             self._masks[batch_size] = mask
         return mask
 
-    def _losses_and_gradient(self, batch: CellBatch) -> tuple[np.ndarray, np.ndarray]:
-        """The K losses and the ``d × K`` gradient, every lane on its own stream's rows.
+    def _losses_and_gradient(self, batch: CellBatch) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The K losses and each block's ``d × K_g`` gradient, every lane on its own stream's rows.
 
         The losses are each lane's mean of ``−log s(m_i)`` over its own ``M`` margins (the same
         terms and contiguous sum as ``LogisticTask``), the gradient ``X_Bᵀ c / M`` over its own
-        rows: the numbers of the lane's ordinary run. Small steps multiply the ``S·M`` rows once for
-        every lane (the other streams' coefficients set to zero, which adds exact zeros);
-        larger ones, where the ``S``-fold arithmetic would outweigh the calls it saves, take one
-        product per stream over that stream's lanes.
+        rows: the numbers of the lane's ordinary run (each column of a product is summed alone,
+        in the same order, whatever the other columns). Small steps multiply the ``S·M`` rows
+        at once (the other streams' coefficients set to zero, which adds exact zeros); larger
+        ones, where the ``S``-fold arithmetic would outweigh the calls it saves, take one
+        product per stream over that stream's lanes of every block.
         """
-        weights = self._weights.numpy()
-        if batch.batch_size * len(self.stream_seeds) <= _JOINT_ROWS:
-            return self._joint(batch, weights)
-        return self._per_stream(batch, weights)
-
-    def _joint(self, batch: CellBatch, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        M, K, S = batch.batch_size, self.lanes, len(self.stream_seeds)
-        margins = _features_times(batch.rows, weights)
-        sums = np.add.reduce(_loss_terms(margins).reshape(K, S, M), axis=2)
-        losses = sums[np.arange(K), self.lane_stream] / M
-        coefficients = _coefficients(margins)
-        coefficients *= self._own_rows(M)
-        gradient = _features_transposed_times(batch.rows, coefficients, weights.shape[0])
-        return losses, np.divide(gradient, M, out=gradient)
-
-    def _per_stream(self, batch: CellBatch, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        M, d = batch.batch_size, weights.shape[0]
         losses = np.empty(self.lanes)
-        gradient = np.empty_like(weights)
-        for stream, lanes in enumerate(self._stream_lanes):
+        weights = self._block_arrays
+        if batch.batch_size * len(self.stream_seeds) <= _JOINT_ROWS:
+            gradients = self._joint(batch, weights, losses)
+        else:
+            gradients = self._per_stream(batch, weights, losses)
+        return losses, gradients
+
+    def _joint(
+        self, batch: CellBatch, weights: list[np.ndarray], losses: np.ndarray
+    ) -> list[np.ndarray]:
+        M, d = batch.batch_size, self._weights.shape[0]
+        edges = list(zip(self._edges, self._edges[1:]))
+        if self._gathered:
+            # Every lane in one product: the blocks side by side in the inner matrix, and the
+            # gradient's columns copied out per block (2·d·K numbers, fewer than a call costs).
+            torch.cat([block.detach() for block in self.blocks], dim=1, out=self._weights)
+            coefficients = self._joint_coefficients(
+                batch, self._weights.numpy(), 0, self.lanes, losses
+            )
+            gradient = _features_transposed_times(batch.rows, coefficients, d)
+            np.divide(gradient, M, out=gradient)
+            return [gradient[:, a:b].copy() for a, b in edges]
+        gradients = []
+        for w, (a, b) in zip(weights, edges):
+            part = _features_transposed_times(
+                batch.rows, self._joint_coefficients(batch, w, a, b, losses), d
+            )
+            gradients.append(np.divide(part, M, out=part))
+        return gradients
+
+    def _joint_coefficients(
+        self, batch: CellBatch, weights: np.ndarray, a: int, b: int, losses: np.ndarray
+    ) -> np.ndarray:
+        """Lanes ``a … b−1`` (the columns of ``weights``) on all ``S·M`` rows: their losses into
+        ``losses[a:b]``, and their coefficients, zero on the other streams' rows."""
+        M, S = batch.batch_size, len(self.stream_seeds)
+        margins = _features_times(batch.rows, weights)
+        sums = np.add.reduce(_loss_terms(margins).reshape(b - a, S, M), axis=2)
+        losses[a:b] = sums[np.arange(b - a), self.lane_stream[a:b]] / M
+        coefficients = _coefficients(margins)
+        coefficients *= self._own_rows(M)[:, a:b]
+        return coefficients
+
+    def _per_stream(
+        self, batch: CellBatch, weights: list[np.ndarray], losses: np.ndarray
+    ) -> list[np.ndarray]:
+        # One product per stream over its lanes of every block: the rows are read once.
+        M, d = batch.batch_size, self._weights.shape[0]
+        gradients = [np.empty_like(w) for w in weights]
+        for stream, (lanes, columns) in enumerate(self._stream_columns):
+            if lanes.size == 0:
+                continue
             rows = self._inner._slice(batch.rows, stream * M, (stream + 1) * M)
-            margins = _features_times(rows, np.ascontiguousarray(weights[:, lanes]))
+            stream_weights = np.concatenate(
+                [w[:, cols] for w, cols in zip(weights, columns)], axis=1
+            )
+            margins = _features_times(rows, stream_weights)
             losses[lanes] = _mean_losses(margins)
             part = _features_transposed_times(rows, _coefficients(margins), d)
-            gradient[:, lanes] = np.divide(part, M, out=part)
-        return losses, gradient
-
-    @property
-    def _stream_lanes(self) -> list[np.ndarray]:
-        return [np.flatnonzero(self.lane_stream == s) for s in range(len(self.stream_seeds))]
+            np.divide(part, M, out=part)
+            first = 0
+            for gradient, cols in zip(gradients, columns):
+                gradient[:, cols] = part[:, first : first + cols.size]
+                first += cols.size
+        return gradients
 
 
 #: Up to this many rows a step (``S·M``), the streams are multiplied as one batch.
 _JOINT_ROWS = 256
+
+#: Up to this many weights (``d·K``), a joint step copies the blocks side by side and multiplies
+#: every lane at once; above it the copy costs more than the calls of a product per block.
+_GATHERED_ELEMENTS = 8192
 
 
 def _coefficients(margins: np.ndarray) -> np.ndarray:
@@ -251,13 +315,16 @@ class _CellLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, task: CellTask, batch: CellBatch, *blocks: torch.Tensor) -> torch.Tensor:
-        losses, gradient = task._losses_and_gradient(batch)
-        ctx.save_for_backward(torch.from_numpy(gradient))
+        losses, gradients = task._losses_and_gradient(batch)
+        ctx.save_for_backward(*(torch.from_numpy(gradient) for gradient in gradients))
         ctx.edges = task._edges
         return torch.from_numpy(losses)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
-        (gradient,) = ctx.saved_tensors
-        scaled = gradient * grad_output
-        return (None, None, *(scaled[:, a:b] for a, b in zip(ctx.edges, ctx.edges[1:])))
+        edges = ctx.edges
+        return (
+            None,
+            None,
+            *(g * grad_output[a:b] for g, a, b in zip(ctx.saved_tensors, edges, edges[1:])),
+        )
