@@ -28,7 +28,8 @@ Targets (exit status 1 when one is missed):
 
 - ``AdaGrad`` (defaults) ≤ 1.05 × torch fused Adagrad, and ≥ 85 % of the in-place add's bandwidth;
 - ``AdaGrad`` with ``box=(-1, 1)``, ``box_radius=1``, the binding ``box=±1e-4``, ``delayed``,
-  ``eps_placement="inside"``: ≤ 1.15 × torch fused Adagrad with the default kernel;
+  ``eps_placement="inside"``, a tensor ``lr`` (a sweep's per-lane rates): ≤ 1.15 × torch fused
+  Adagrad with the default kernel;
 - ``AdaGrad box_radius=1e-4`` (binding): ≤ 1.15 × torch fused Adagrad *per byte moved*, i.e.
   1.15 × 24/20 = 1.38 × in time;
 - ``SGD`` ≤ 1.10 × torch fused SGD; ``SGD momentum`` ≤ 1.05 × torch fused SGD with momentum;
