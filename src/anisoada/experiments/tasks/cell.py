@@ -101,7 +101,7 @@ class CellTask:
         # into it before an evaluation (d × K numbers, against the n × K of the evaluation).
         self._weights = self._inner.weights.detach()
         self.blocks = [
-            torch.nn.Parameter(self._weights[:, a:b].contiguous())
+            torch.nn.Parameter(self._weights[:, a:b].clone(memory_format=torch.contiguous_format))
             for a, b in zip(self._edges, self._edges[1:])
         ]
         self._masks: dict[int, np.ndarray] = {}
@@ -194,10 +194,9 @@ class CellTask:
         return self._weights.numpy().copy()
 
     def _gather_blocks(self) -> None:
-        """The blocks' current values into the inner task's ``d × K`` matrix."""
-        with torch.no_grad():
-            for block, a, b in zip(self.blocks, self._edges, self._edges[1:]):
-                self._weights[:, a:b].copy_(block)
+        """The blocks' current values side by side in the inner task's ``d × K`` matrix (each
+        block its own storage: ``torch.cat`` may not write over an input)."""
+        torch.cat([block.detach() for block in self.blocks], dim=1, out=self._weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {"blocks": [block.detach().clone() for block in self.blocks]}
@@ -243,7 +242,7 @@ class CellTask:
         if self._gathered:
             # Every lane in one product: the blocks side by side in the inner matrix, and the
             # gradient's columns copied out per block (2·d·K numbers, fewer than a call costs).
-            torch.cat([block.detach() for block in self.blocks], dim=1, out=self._weights)
+            self._gather_blocks()
             coefficients = self._joint_coefficients(
                 batch, self._weights.numpy(), 0, self.lanes, losses
             )
