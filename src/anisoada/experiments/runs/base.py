@@ -44,6 +44,7 @@ __all__ = [
     "SingleProcessRun",
     "derive_seed",
     "identity_hash",
+    "lane_rows",
     "spec_from_table",
     "thread_policy",
 ]
@@ -475,25 +476,57 @@ def run_rows(
     ``lr`` is the lane's learning rate; with ``scheduled_lr`` the loop's per-row learning rate
     (the schedule's value) is kept as ``current_lr``, otherwise dropped (it equals ``lr``).
     """
-    rows = pd.DataFrame(result.rows)
-    lanes = rows.pop("lane").to_numpy()
-    rows = rows.rename(columns={"lr": "current_lr"}) if scheduled_lr else rows.drop(columns="lr")
-    identity = {
-        "dataset": run.problem.name,
-        "optimizer": run.optimizer.label,
-        "optimizer_name": run.optimizer.name,
-        "optimizer_options": run.optimizer.options_json,
-        "batch_size": run.batch_size,
-        "seed": run.seed,
-        "lr": np.asarray(run.lrs)[lanes],
-    }
-    for position, (column, values) in enumerate(identity.items()):
-        rows.insert(position, column, values)
-    for column, values in (extra or {}).items():
-        rows[column] = values
-    rows["status"] = np.asarray(result.status, dtype=object)[lanes]
-    rows["run_id"] = run.run_id
-    return rows
+    return lane_rows(
+        result,
+        lambda lanes: {
+            "dataset": run.problem.name,
+            "optimizer": run.optimizer.label,
+            "optimizer_name": run.optimizer.name,
+            "optimizer_options": run.optimizer.options_json,
+            "batch_size": run.batch_size,
+            "seed": run.seed,
+            "lr": np.asarray(run.lrs)[lanes],
+        },
+        current_lr=scheduled_lr,
+        extra=extra,
+        run_id=run.run_id,
+    )
+
+
+def lane_rows(
+    result: TrainResult,
+    identity: Callable[[np.ndarray], Mapping[str, Any]],
+    *,
+    current_lr: bool = False,
+    extra: Mapping[str, Any] | None = None,
+    run_id: str,
+) -> pd.DataFrame:
+    """The loop's rows as a table: ``identity(lanes)`` in front (scalars, or one value per row
+    given each row's lane), the loop's columns without ``lane`` (``lr`` kept as ``current_lr``
+    or dropped), ``extra``, each row's lane ``status`` and ``run_id``.
+
+    Built as one set of columns and one ``DataFrame`` call: inserting columns one at a time
+    into a frame made from the row dicts cost about 2 ms a run, a third of a short run's fixed
+    cost (same columns, order and dtypes).
+    """
+    rows = result.rows
+    keys = rows[0].keys() if rows else ()
+    if rows and all(row.keys() == keys for row in rows):
+        loop = {key: [row[key] for row in rows] for key in keys}
+    else:  # rows with differing keys (or none): pandas aligns them, missing values as NaN
+        frame = pd.DataFrame(rows)
+        loop = {key: frame[key] for key in frame.columns}
+    lanes = np.asarray(loop.pop("lane"), dtype=np.intp)
+    columns: dict[str, Any] = dict(identity(lanes))
+    for key, values in loop.items():
+        if key != "lr":
+            columns[key] = values
+        elif current_lr:
+            columns["current_lr"] = values
+    columns.update(extra or {})
+    columns["status"] = np.asarray(result.status, dtype=object)[lanes]
+    columns["run_id"] = run_id
+    return pd.DataFrame(columns)
 
 
 def run_record(

@@ -37,6 +37,7 @@ from anisoada.experiments.runs.base import (
     RunOutput,
     RunSettings,
     derive_seed,
+    lane_rows,
 )
 from anisoada.experiments.runs.logistic import DatasetSpec, load_dataset
 from anisoada.experiments.store import provenance
@@ -200,24 +201,22 @@ class CellRun(OneProcessRun):
 
     def _rows(self, result: TrainResult, ordered: Sequence[CellLane], n_train: int) -> pd.DataFrame:
         """The loop's rows with each lane's identity columns: an ordinary run's columns."""
-        rows = pd.DataFrame(result.rows)
-        lanes = rows.pop("lane").to_numpy()
-        rows = rows.drop(columns="lr")
         specs = [self.optimizers[lane.optimizer] for lane in ordered]
-        identity = {
-            "dataset": self.problem.name,
-            "optimizer": np.array([spec.label for spec in specs], dtype=object)[lanes],
-            "optimizer_name": np.array([spec.name for spec in specs], dtype=object)[lanes],
-            "optimizer_options": np.array([spec.options_json for spec in specs], dtype=object)[
-                lanes
-            ],
-            "batch_size": self.batch_size,
-            "seed": np.array([lane.seed for lane in ordered])[lanes],
-            "lr": np.array([lane.lr for lane in ordered])[lanes],
-        }
-        for position, (column, values) in enumerate(identity.items()):
-            rows.insert(position, column, values)
-        rows["epoch"] = rows["samples"].to_numpy() / n_train
-        rows["status"] = np.asarray(result.status, dtype=object)[lanes]
-        rows["run_id"] = self.run_id
-        return rows
+        labels = np.array([spec.label for spec in specs], dtype=object)
+        names = np.array([spec.name for spec in specs], dtype=object)
+        options = np.array([spec.options_json for spec in specs], dtype=object)
+        samples = np.array([row["samples"] for row in result.rows])
+        return lane_rows(
+            result,
+            lambda lanes: {
+                "dataset": self.problem.name,
+                "optimizer": labels[lanes],
+                "optimizer_name": names[lanes],
+                "optimizer_options": options[lanes],
+                "batch_size": self.batch_size,
+                "seed": np.array([lane.seed for lane in ordered])[lanes],
+                "lr": np.array([lane.lr for lane in ordered])[lanes],
+            },
+            extra={"epoch": samples / n_train},
+            run_id=self.run_id,
+        )
