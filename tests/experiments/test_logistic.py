@@ -161,6 +161,23 @@ def test_sample_rows_resumes_exactly_and_is_uniform():
     assert not np.array_equal(other[0], first[0])
 
 
+@pytest.mark.parametrize("n", [1, 7, 49_749, 3_000_000_000, 10**12])
+@pytest.mark.parametrize("start", [0, 3, 255, 256, 300])
+def test_sample_rows_are_the_chunk_draws_however_the_first_chunk_is_cut(n, start):
+    # Stored runs were trained on these rows: step t's are row t % 256 of one draw of
+    # default_rng([seed, t // 256]) over the whole chunk. The stream draws its first chunk in
+    # growing prefixes (a short run draws little), which must not change a single index —
+    # for the 32-bit and the 64-bit paths of NumPy's bounded integers alike.
+    batch_size, steps = 3, 600 - start
+    stream = sample_rows(n, batch_size, seed=4, start_step=start)
+    got = np.stack([next(stream) for _ in range(steps)])
+    chunks = {
+        c: np.random.default_rng([4, c]).integers(0, n, size=(256, batch_size)) for c in range(3)
+    }
+    expected = np.stack([chunks[t // 256][t % 256] for t in range(start, start + steps)])
+    np.testing.assert_array_equal(got, expected)
+
+
 def _run(X, y, optimizer, lrs, *, batch_size=16, steps=120, factor=100.0):
     task = LogisticTask(X, y, lanes=len(lrs))
     opt = build_optimizer(OptimizerSpec.create(optimizer), task.parameters(), lrs)
