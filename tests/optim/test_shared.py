@@ -20,6 +20,7 @@ from optim_cases import (
 )
 
 from anisoada.optim import _adagrad, _sgd
+from anisoada.optim._workspace import LaneRates, lane_rates
 
 SHAPES = ((4, 3), (3,))
 
@@ -352,6 +353,55 @@ def test_fast_step_allocates_nothing_proportional_to_the_parameters(case) -> Non
     for profiler in (prof, prof_float):
         allocated = sum(max(0, event.cpu_memory_usage) for event in profiler.events())
         assert allocated < numel, f"{allocated} bytes allocated in one step"
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("value", [-1.0, 1.0])
+def test_rates_at_full_shape_give_the_broadcast_products_bits(dtype, value) -> None:
+    # lane_rates hands addcmul_ the rates copied to the parameter's shape (the vectorised loop)
+    # where the (K,) tensor would broadcast (a scalar loop): stored runs were computed the
+    # broadcast way, so the two must agree to the last bit, at every shape and magnitude.
+    gen = torch.Generator().manual_seed(3)
+    for d, K in [(1, 2), (3, 5), (7, 3), (33, 9), (123, 12), (300, 17), (1001, 6)]:
+        scales = 10.0 ** torch.randint(-8, 8, (2, d, K), generator=gen)
+        p, u = (torch.randn(2, d, K, generator=gen, dtype=torch.float64) * scales).to(dtype)
+        lr = (torch.rand(K, generator=gen, dtype=torch.float64) * 10.0).to(dtype)
+        full = lane_rates(lr, p, {"lane_rates": LaneRates(lr, lr._version)})
+        assert full.shape == p.shape
+        broadcast = p.clone().addcmul_(u, lr, value=value)
+        assert torch.equal(p.clone().addcmul_(u, full, value=value), broadcast), (d, K)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad"])
+def test_kept_full_rates_follow_the_lr_tensor_through_edits_and_replacements(name) -> None:
+    # A run that keeps one lr tensor (rates copied once, then reused) against the same rates
+    # given as a fresh tensor every step (never copied): edited in place after step 3 and
+    # replaced after step 5, a stale copy would show in the weights.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # AdaGrad's tensor-lr route through the fused kernel
+    try:
+        gen = torch.Generator().manual_seed(5)
+        grads = [torch.randn(6, 3, generator=gen, dtype=torch.float64) for _ in range(8)]
+        kept_w = torch.zeros(6, 3, dtype=torch.float64, requires_grad=True)
+        fresh_w = torch.zeros(6, 3, dtype=torch.float64, requires_grad=True)
+        lr = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+        kept = ENTRIES[name].cls([kept_w], lr=lr)
+        fresh = ENTRIES[name].cls([fresh_w], lr=lr.clone())
+        for step, g in enumerate(grads):
+            if step == 3:
+                lr.mul_(0.5)
+            if step == 5:
+                kept.param_groups[0]["lr"] = lr = torch.tensor([1.0, 0.01, 0.5]).double()
+            fresh.param_groups[0]["lr"] = lr.clone()
+            kept_w.grad, fresh_w.grad = g.clone(), g.clone()
+            kept.step()
+            fresh.step()
+            assert torch.equal(kept_w, fresh_w), step
+        copied = kept._workspaces[kept_w]["lane_rates"]
+        assert torch.equal(copied.full, lr.expand(6, 3))  # the kept route was the one taken
+        assert fresh._workspaces[fresh_w]["lane_rates"].full is None
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))

@@ -60,7 +60,13 @@ from anisoada.optim._common import (
     largest_lr,
 )
 from anisoada.optim._compiled import AdaGradOptions, adagrad_compiled_
-from anisoada.optim._workspace import Workspace, effective_gradient, kept, scratch
+from anisoada.optim._workspace import (
+    Workspace,
+    effective_gradient,
+    kept,
+    lane_rates,
+    scratch,
+)
 
 __all__ = ["AdaGrad", "adagrad"]
 
@@ -441,7 +447,7 @@ def _through_fused_kernel(
             if w is not None:
                 w["shifted_sum_tag"] = torch.tensor([_version(v), eps], dtype=torch.float64)
         if isinstance(lr, Tensor):
-            p.addcmul_(u, lr.to(dtype=p.dtype, device=p.device))
+            p.addcmul_(u, lane_rates(lr, p, w))
 
 
 def _adagrad_inplace_tensor(

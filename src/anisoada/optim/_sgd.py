@@ -40,7 +40,7 @@ from anisoada.optim._common import (
     merged_kwargs,
     with_explicit_signature,
 )
-from anisoada.optim._workspace import Workspace, effective_gradient, scratch
+from anisoada.optim._workspace import Workspace, effective_gradient, lane_rates, scratch
 
 __all__ = ["SGD", "sgd"]
 
@@ -270,7 +270,7 @@ def _sgd_inplace_tensor(
     """In-place passes into workspace buffers; returns the (new) momentum buffer."""
     lr, momentum, dampening, nesterov, weight_decay, maximize = options
     if isinstance(lr, Tensor):
-        lr = lr.to(dtype=param.dtype, device=param.device)
+        lr = lane_rates(lr, param, workspace)
     g = effective_gradient(
         param, grad, weight_decay=weight_decay, maximize=maximize, workspace=workspace
     )

@@ -31,9 +31,20 @@ class BoxSlack:
     backoff: int = 1
 
 
-Workspace = MutableMapping[str, Tensor | BoxSlack]
-"""Per-parameter scratch buffers that a fast kernel fills on first use and then reuses, and what
-it has learnt about the parameter's distance to its box (a :class:`BoxSlack`)."""
+@dataclass(slots=True)
+class LaneRates:
+    """Per-lane learning rates at a parameter's shape, and the ``lr`` tensor they copy
+    (:func:`lane_rates`)."""
+
+    source: Tensor
+    version: int  # the source's version counter when seen
+    full: Tensor | None = None  # None: seen once, not copied yet
+
+
+Workspace = MutableMapping[str, Tensor | BoxSlack | LaneRates]
+"""Per-parameter scratch buffers that a fast kernel fills on first use and then reuses, what it
+has learnt about the parameter's distance to its box (a :class:`BoxSlack`), and its per-lane
+learning rates at full shape (a :class:`LaneRates`)."""
 
 
 def kept(workspace: Workspace | None, name: str) -> Tensor | None:
@@ -84,3 +95,37 @@ def effective_gradient(
         # −(g − λw) = −g + λw, with no second temporary.
         return torch.add(grad, param, alpha=-weight_decay, out=buffer).neg_()
     return torch.add(grad, param, alpha=weight_decay, out=buffer)
+
+
+def lane_rates(lr: Tensor, param: Tensor, workspace: Workspace | None) -> Tensor:
+    """``lr`` (a tensor broadcastable to ``param``, e.g. one rate per column of a ``(d, K)``
+    parameter) as the rate operand of ``param.addcmul_(u, rates)``: in ``param``'s dtype and
+    device, and at ``param``'s shape once the same ``lr`` has been seen unchanged at a second step.
+
+    Why: torch runs a ``(d, K)`` by ``(K,)`` product as a scalar loop over rows of ``K`` (the
+    operand's row stride is 0, so the loop cannot be flattened), 2–3× the time of the vectorised
+    loop it runs when every operand has the full shape — 6 against 2 µs at ``d × K = 2000 × 3``,
+    60 against 28 µs at ``20000 × 6``. Each entry is still ``p + v·u·η`` in the same order, so
+    the numbers are the same to the last bit (tested over shapes and magnitudes). The full copy
+    is kept in ``workspace`` and made again only when ``lr`` is another tensor or was changed in
+    place (its version counter); a fresh tensor every step (a schedule multiplying the rates)
+    never pays for a copy it would use once.
+    """
+    entry = None if workspace is None else workspace.get("lane_rates")
+    if isinstance(entry, LaneRates) and entry.source is lr and entry.version == lr._version:
+        full = entry.full
+        if (
+            full is not None
+            and full.shape == param.shape
+            and full.dtype == param.dtype
+            and full.device == param.device
+        ):
+            return full
+        rates = lr.to(dtype=param.dtype, device=param.device)
+        if rates.dim() == 0 or torch.broadcast_shapes(rates.shape, param.shape) != param.shape:
+            return rates  # nothing to expand, or an error the product reports as usual
+        entry.full = torch.empty_like(param, memory_format=torch.preserve_format)
+        return entry.full.copy_(rates.expand_as(param))
+    if workspace is not None:
+        workspace["lane_rates"] = LaneRates(lr, lr._version)
+    return lr.to(dtype=param.dtype, device=param.device)
