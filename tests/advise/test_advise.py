@@ -246,6 +246,7 @@ def test_pilot_stages_are_cell_runs_with_a_window_and_a_failed_bracket_is_extend
             # One cell run per stage and round: every optimizer (and seed) as lanes.
             assert {info["kind"] for info in infos} == {"cell"}
             assert all(info["cpu_time"] > 0 for info in infos)
+            assert {info["cpu_clock"] for info in infos} == {"thread"}  # one-thread runs
     confirm = result.selection.set_index(["batch_size", "optimizer"])
     assert confirm.loc[(16, "adagrad"), "extensions_down"] == 1
     assert confirm.loc[(16, "adagrad"), "lrs_tried"] == 3

@@ -506,3 +506,25 @@ def test_an_epoch_budget_below_one_step_is_refused_before_any_run(tmp_path):
     # One epoch of the 4 rows is one step at batch size 4: accepted.
     one_epoch = _config(problems=(DatasetSpec.from_file(data),), budget=Budget(epochs=1.0))
     replace(one_epoch, batch_sizes=(4,)).validate()
+
+
+def test_a_one_thread_runs_cpu_clock_leaves_out_the_processes_other_threads():
+    # A BLAS pool still spinning after earlier work burns CPU in other threads of the process:
+    # a run that does all its work on its own thread is not charged for it.
+    import threading
+
+    from anisoada.experiments.runs.base import RunClock
+
+    def burn(seconds: float) -> None:
+        started = time.thread_time()
+        while time.thread_time() - started < seconds:
+            pass
+
+    own, process = RunClock(own_thread=True), RunClock()
+    worker = threading.Thread(target=burn, args=(0.3,))
+    worker.start()
+    worker.join()  # blocks: this thread spends next to no CPU meanwhile
+    own_record, process_record = own.elapsed(), process.elapsed()
+    assert own_record["cpu_clock"] == "thread" and process_record["cpu_clock"] == "process"
+    assert own_record["cpu_time"] < 0.05
+    assert process_record["cpu_time"] >= 0.29
