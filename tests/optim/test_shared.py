@@ -20,7 +20,7 @@ from optim_cases import (
 )
 
 from anisoada.optim import _adagrad, _sgd
-from anisoada.optim._workspace import LaneRates, lane_rates
+from anisoada.optim._workspace import lane_rates
 
 SHAPES = ((4, 3), (3,))
 
@@ -362,14 +362,32 @@ def test_rates_at_full_shape_give_the_broadcast_products_bits(dtype, value) -> N
     # where the (K,) tensor would broadcast (a scalar loop): stored runs were computed the
     # broadcast way, so the two must agree to the last bit, at every shape and magnitude.
     gen = torch.Generator().manual_seed(3)
-    for d, K in [(1, 2), (3, 5), (7, 3), (33, 9), (123, 12), (300, 17), (1001, 6)]:
+    for d, K in [(2, 2), (3, 5), (7, 3), (33, 9), (123, 12), (300, 17), (1001, 6)]:
         scales = 10.0 ** torch.randint(-8, 8, (2, d, K), generator=gen)
         p, u = (torch.randn(2, d, K, generator=gen, dtype=torch.float64) * scales).to(dtype)
         lr = (torch.rand(K, generator=gen, dtype=torch.float64) * 10.0).to(dtype)
-        full = lane_rates(lr, p, {"lane_rates": LaneRates(lr, lr._version)})
-        assert full.shape == p.shape
+        full = lr.expand_as(p).contiguous()
         broadcast = p.clone().addcmul_(u, lr, value=value)
         assert torch.equal(p.clone().addcmul_(u, full, value=value), broadcast), (d, K)
+
+
+@pytest.mark.parametrize(
+    ("shape", "copied"),
+    [((6000, 2), True), ((100, 16), True), ((40000, 16), False), ((5000, 1), False)],
+)
+def test_rates_are_copied_to_full_shape_where_the_broadcast_loop_is_the_slower(
+    shape, copied
+) -> None:
+    # Rows of few lanes broadcast as a scalar loop (the copy wins up to millions of elements);
+    # rows of 8 or more vectorise (the copy's extra read loses above 2^15 elements); one lane
+    # has nothing to expand.
+    param = torch.zeros(shape, dtype=torch.float64)
+    lr = torch.rand(shape[-1], dtype=torch.float64)
+    workspace: dict = {}
+    first, second = lane_rates(lr, param, workspace), lane_rates(lr, param, workspace)
+    assert first.shape == lr.shape  # seen once: not copied yet
+    assert second.shape == (shape if copied else lr.shape)
+    assert torch.equal(second, lr.expand(shape)) if copied else second is lr
 
 
 @pytest.mark.parametrize("name", ["sgd", "adagrad"])

@@ -100,16 +100,17 @@ def effective_gradient(
 def lane_rates(lr: Tensor, param: Tensor, workspace: Workspace | None) -> Tensor:
     """``lr`` (a tensor broadcastable to ``param``, e.g. one rate per column of a ``(d, K)``
     parameter) as the rate operand of ``param.addcmul_(u, rates)``: in ``param``'s dtype and
-    device, and at ``param``'s shape once the same ``lr`` has been seen unchanged at a second step.
+    device, and copied to ``param``'s shape where that is faster (:func:`_full_copy_pays`), once
+    the same ``lr`` has been seen unchanged at a second step.
 
-    Why: torch runs a ``(d, K)`` by ``(K,)`` product as a scalar loop over rows of ``K`` (the
-    operand's row stride is 0, so the loop cannot be flattened), 2–3× the time of the vectorised
-    loop it runs when every operand has the full shape — 6 against 2 µs at ``d × K = 2000 × 3``,
-    60 against 28 µs at ``20000 × 6``. Each entry is still ``p + v·u·η`` in the same order, so
-    the numbers are the same to the last bit (tested over shapes and magnitudes). The full copy
-    is kept in ``workspace`` and made again only when ``lr`` is another tensor or was changed in
-    place (its version counter); a fresh tensor every step (a schedule multiplying the rates)
-    never pays for a copy it would use once.
+    Why: torch runs a ``(d, K)`` by ``(K,)`` product as a loop over ``d`` rows of ``K`` elements
+    (the operand's row stride is 0, so the loop cannot be flattened); for small ``K`` that inner
+    loop is scalar, 2–5× the time of the vectorised loop it runs when every operand has the full
+    shape — 15 against 3 µs at ``6000 × 2``, 60 against 28 µs at ``20000 × 6``. Each entry is
+    still ``p + v·u·η`` in the same order, so the numbers are the same to the last bit (tested
+    over shapes and magnitudes). The full copy is kept in ``workspace`` and made again only
+    when ``lr`` is another tensor or was changed in place (its version counter); a fresh tensor
+    every step (a schedule multiplying the rates) never pays for a copy it would use once.
     """
     entry = None if workspace is None else workspace.get("lane_rates")
     if isinstance(entry, LaneRates) and entry.source is lr and entry.version == lr._version:
@@ -122,10 +123,39 @@ def lane_rates(lr: Tensor, param: Tensor, workspace: Workspace | None) -> Tensor
         ):
             return full
         rates = lr.to(dtype=param.dtype, device=param.device)
-        if rates.dim() == 0 or torch.broadcast_shapes(rates.shape, param.shape) != param.shape:
-            return rates  # nothing to expand, or an error the product reports as usual
+        if not _full_copy_pays(rates, param):
+            return rates
         entry.full = torch.empty_like(param, memory_format=torch.preserve_format)
         return entry.full.copy_(rates.expand_as(param))
     if workspace is not None:
         workspace["lane_rates"] = LaneRates(lr, lr._version)
     return lr.to(dtype=param.dtype, device=param.device)
+
+
+# Measured on the 2-core reference machine, float64, one thread (the full copy's time over the
+# broadcast's): at most 2^15 elements it never loses (0.2 at K = 2 … 0.96 at K = 128); with
+# rows of fewer than 8 lanes the broadcast loop is scalar and the copy wins up to millions of
+# elements (0.28 at 1.2M, K = 2; 0.98 at 6M, K = 6); with 8 or more lanes the broadcast loop
+# is vectorised and the copy's extra read loses from about 10^5 elements (1.05 at K = 8, 1.3 at
+# K = 64). The bound also caps the copy's memory at 32 MB a parameter.
+_ALWAYS_FULL_NUMEL = 1 << 15
+_NARROW_ROWS = 8
+_NARROW_FULL_NUMEL = 1 << 22
+
+
+def _full_copy_pays(rates: Tensor, param: Tensor) -> bool:
+    """Whether ``rates`` broadcast over ``param``'s rows (a trailing dimension of its own, the
+    rest expanded) in a way the full copy outruns (see the measurements above)."""
+    if (
+        rates.dim() == 0
+        or param.dim() == 0
+        or rates.numel() >= param.numel()
+        or rates.shape[-1] == 1
+        or rates.shape[-1] != param.shape[-1]
+        or torch.broadcast_shapes(rates.shape, param.shape) != param.shape
+    ):
+        return False  # nothing to expand, a stride-0 inner operand (vectorised), or an error
+    numel = param.numel()
+    return numel <= _ALWAYS_FULL_NUMEL or (
+        param.shape[-1] < _NARROW_ROWS and numel <= _NARROW_FULL_NUMEL
+    )
