@@ -528,3 +528,37 @@ def test_a_one_thread_runs_cpu_clock_leaves_out_the_processes_other_threads():
     assert own_record["cpu_clock"] == "thread" and process_record["cpu_clock"] == "process"
     assert own_record["cpu_time"] < 0.05
     assert process_record["cpu_time"] >= 0.29
+
+
+@pytest.mark.parametrize("same_keys", [True, False])
+def test_lane_rows_put_identity_first_and_fill_missing_metrics(same_keys):
+    # The rows table of any run: identity columns (scalars broadcast, per-lane arrays picked by
+    # each row's lane), the loop's columns without "lane" (and without "lr" unless kept), then
+    # extras, status and run id — with NaN where a row lacks a metric another row has.
+    from anisoada.experiments.runs.base import lane_rows
+    from anisoada.train import TrainResult
+
+    rows = [
+        {"lane": 1, "step": 0, "lr": 0.5, "batch_loss": 2.0, "train_loss": 1.0},
+        {"lane": 0, "step": 3, "lr": 0.1, "batch_loss": 1.5, "train_loss": 0.7},
+    ]
+    if not same_keys:
+        rows[1] = {**rows[1], "test_loss": 0.9}
+    result = TrainResult(rows=rows, status=["finished", "diverged"], steps=[3, 0])
+    table = lane_rows(
+        result,
+        lambda lanes: {"dataset": "d", "seed": np.array([10, 11])[lanes]},
+        current_lr=True,
+        extra={"epoch": np.array([0.0, 1.5])},
+        run_id="abc",
+    )
+    expected = ["dataset", "seed", "step", "current_lr", "batch_loss", "train_loss"]
+    expected += [] if same_keys else ["test_loss"]
+    assert list(table.columns) == [*expected, "epoch", "status", "run_id"]
+    assert table["seed"].tolist() == [11, 10]
+    assert table["status"].tolist() == ["diverged", "finished"]
+    assert table["current_lr"].tolist() == [0.5, 0.1]
+    assert table["dataset"].tolist() == ["d", "d"] and table["run_id"].tolist() == ["abc"] * 2
+    assert table["step"].dtype == np.int64 and table["train_loss"].dtype == np.float64
+    if not same_keys:
+        assert np.isnan(table["test_loss"][0]) and table["test_loss"][1] == 0.9
