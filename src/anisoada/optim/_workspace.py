@@ -39,6 +39,7 @@ class LaneRates:
     source: Tensor
     version: int  # the source's version counter when seen
     full: Tensor | None = None  # None: seen once, not copied yet
+    pays: bool | None = None  # whether a full copy outruns the broadcast (None: not judged)
 
 
 Workspace = MutableMapping[str, Tensor | BoxSlack | LaneRates]
@@ -123,7 +124,9 @@ def lane_rates(lr: Tensor, param: Tensor, workspace: Workspace | None) -> Tensor
         ):
             return full
         rates = lr.to(dtype=param.dtype, device=param.device)
-        if not _full_copy_pays(rates, param):
+        if entry.pays is None:  # judged once: the shapes do not change from step to step
+            entry.pays = _full_copy_pays(rates, param)
+        if not entry.pays:
             return rates
         entry.full = torch.empty_like(param, memory_format=torch.preserve_format)
         return entry.full.copy_(rates.expand_as(param))
