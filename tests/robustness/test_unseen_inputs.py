@@ -875,7 +875,13 @@ def test_a_signal_mid_sweep_ends_in_one_line_and_a_rerun_resumes(sent, status, w
     environment = {**os.environ, "ANISOADA_DATA": str(tmp_path / "home")}
     environment.pop("ANISOADA_TRACEBACK", None)
     command = [sys.executable, "-m", "anisoada", *_LONG_SWEEP, "--out", str(out)]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)
+    # A suite started in the background (``cmd &``, nohup) hands its children SIGINT ignored,
+    # and Python then leaves it ignored: the child starts with the default disposition, as a
+    # command typed at a terminal does.
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=environment,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.monotonic() + 120
     while not list(out.glob("runs/*/run.json")) and time.monotonic() < deadline:
         time.sleep(0.05)
