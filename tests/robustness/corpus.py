@@ -74,6 +74,18 @@ class Case:
     files: dict[str, Content] = field(default_factory=dict)
 
 
+def collect_into(cases: list[Case]) -> Callable[..., None]:
+    """``case(id, argv, needle, files=None)``: a corpus module's way to append a :class:`Case`
+    to ``cases``."""
+
+    def case(
+        id: str, argv: list[str], needle: str, files: dict[str, Content] | None = None
+    ) -> None:
+        cases.append(Case(id, tuple(argv), needle, dict(files or {})))
+
+    return case
+
+
 def sweep_file_cases(table: Mapping[str, tuple[Content, str]], file: str = "s.toml") -> list[Case]:
     """One case ``toml-<name>`` per entry ``name: (content, needle)``: ``anisoada sweep`` on a
     sweep file of that content."""

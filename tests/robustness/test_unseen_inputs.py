@@ -32,6 +32,7 @@ from corpus import (
     Case,
     check_named_error,
     check_one_line,
+    collect_into,
     fifo,
     link_to,
     run_case,
@@ -41,10 +42,7 @@ from corpus import (
 from anisoada.cli import main
 
 CASES: list[Case] = []
-
-
-def case(id: str, argv: list[str], needle: str, files: dict | None = None) -> None:
-    CASES.append(Case(id, tuple(argv), needle, dict(files or {})))
+case = collect_into(CASES)
 
 
 # ---------------------------------------------------------------------------------------------

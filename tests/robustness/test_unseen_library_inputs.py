@@ -20,6 +20,7 @@ from corpus import (
     Case,
     check_named_error,
     check_one_line,
+    collect_into,
     run_case,
     sweep_file_cases,
 )
@@ -27,10 +28,7 @@ from corpus import (
 from anisoada.cli import main
 
 CASES: list[Case] = []
-
-
-def case(id: str, argv: list[str], needle: str, files: dict | None = None) -> None:
-    CASES.append(Case(id, tuple(argv), needle, dict(files or {})))
+case = collect_into(CASES)
 
 
 # ---------------------------------------------------------------------------------------------
