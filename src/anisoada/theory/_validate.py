@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,6 +18,32 @@ def _shown(value: object) -> str:
         value = value.item()
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def real_number(name: str, value: object) -> float:
+    """``value`` as a float if it is a real number (not text, not a bool), else a TypeError
+    naming it (``float`` would read ``"1e4"`` and ``True`` as numbers)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def real_numbers(name: str, values: object) -> np.ndarray:
+    """``values`` as a float64 array if it is a number or a list (array, Series) of real
+    numbers, else a TypeError naming it (``np.asarray`` would read ``"8"`` and ``True`` as
+    numbers)."""
+    if isinstance(values, str | bytes):
+        raise TypeError(f"{name} must be a list of numbers; got {type(values).__name__}")
+    if hasattr(values, "__array__"):
+        array = np.asarray(values)
+        if array.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must hold numbers; got an array of {array.dtype}")
+        return array.astype(np.float64)
+    if isinstance(values, Sequence):
+        return np.array(
+            [real_number(f"each of {name}", value) for value in values], dtype=np.float64
+        )
+    return np.array(real_number(name, values))
 
 
 def vector(name: str, value: ArrayLike) -> np.ndarray:

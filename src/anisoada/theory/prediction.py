@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -143,9 +142,12 @@ def predict(
 
         (Isotropic noise: at batch 1 the noise terms, equal for both, decide — a tie; at batch
         100 the anisotropic bias term does, ``ρ_L = 19/64``.)
+
+    References:
+        Liu, Pan, Zhang. "AdaGrad under Anisotropic Smoothness." ICLR 2025, Sections 4–5.
     """
-    budget = _validate.positive("budget", _number("budget", budget))
-    sizes = _validate.batch_sizes(_numbers("batch_sizes", batch_sizes), budget)
+    budget = _validate.positive("budget", _validate.real_number("budget", budget))
+    sizes = _validate.batch_sizes(_validate.real_numbers("batch_sizes", batch_sizes), budget)
     distinct, counts = np.unique(sizes, return_counts=True)
     if (counts > 1).any():
         raise ValueError(
@@ -190,30 +192,6 @@ def predict(
             rows.append(row)
     columns = [c for c in PREDICTION_COLUMNS if lambda_max is not None or "lambda_max" not in c]
     return pd.DataFrame(rows, columns=columns)
-
-
-def _number(name: str, value: object) -> float:
-    """``value`` as a float if it is a real number (not text, not a bool), else a TypeError
-    naming it (``float`` would read ``"1e4"`` and ``True`` as numbers)."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
-    return float(value)
-
-
-def _numbers(name: str, values: object) -> np.ndarray:
-    """``values`` as a float64 array if it is a number or a list (array, Series) of real
-    numbers, else a TypeError naming it (``np.asarray`` would read ``"8"`` and ``True`` as
-    numbers)."""
-    if isinstance(values, str | bytes):
-        raise TypeError(f"{name} must be a list of numbers; got {type(values).__name__}")
-    if hasattr(values, "__array__"):
-        array = np.asarray(values)
-        if array.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must hold numbers; got an array of {array.dtype}")
-        return array.astype(np.float64)
-    if isinstance(values, Sequence):
-        return np.array([_number(f"each of {name}", value) for value in values], dtype=np.float64)
-    return np.array(_number(name, values))
 
 
 def _compare(variant: str, reference: str, bounds: Mapping[str, Bound]) -> tuple[float, str]:
